@@ -1,0 +1,66 @@
+# tensorfuse - the one build entry point.
+#   make            examples and tests
+#   make demo       run the llama-style demo (CPU only)
+#   make test       every test program; last line "N passed, N failed"
+#   make lint       headers with -Wall -Wextra -Wpedantic -Werror as C99, C11, C++
+#   make sanitize   the tests under ASan + UBSan
+#   make tsan       the threaded tests under ThreadSanitizer
+#   make bench      benchmarks, table on stdout and build/bench.csv
+
+CC      ?= cc
+CXX     ?= c++
+OPT     ?= -O2 -g
+ARCH    ?= -march=native
+WARN    := -Wall -Wextra -Wpedantic -Werror
+CFLAGS  += -std=c99 $(OPT) $(ARCH) $(WARN) -I.
+LDLIBS  += -lm -lpthread
+B       := build
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TESTS    := $(TEST_SRC:tests/%.c=$(B)/%)
+EX_SRC   := $(wildcard examples/*.c)
+EXAMPLES := $(EX_SRC:examples/%.c=$(B)/%)
+HDR      := tensorfuse.h
+
+.PHONY: all demo test lint sanitize tsan bench clean selftest
+all: $(EXAMPLES) $(TESTS) $(B)/selftest
+
+$(B):
+	@mkdir -p $(B)
+
+$(B)/%: tests/%.c $(HDR) tests/*.h | $(B)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+$(B)/%: examples/%.c $(HDR) | $(B)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+# the self-test builds from the header alone
+$(B)/selftest: $(HDR) | $(B)
+	printf '#define TFU_IMPLEMENTATION\n#define TFU_SELFTEST\n#include "tensorfuse.h"\n#include <stdio.h>\nint main(void){int f=tfu_selftest();printf("selftest: %%d failed\\n",f);return f!=0;}\n' > $(B)/selftest.c
+	$(CC) $(CFLAGS) -o $@ $(B)/selftest.c $(LDLIBS)
+
+demo: $(B)/demo
+	./$(B)/demo
+
+test: $(TESTS) $(B)/selftest
+	@sh tools/run_tests.sh $(B) $(TESTS)
+
+lint: | $(B)
+	@sh tools/lint.sh "$(CC)" "$(CXX)"
+
+sanitize:
+	$(MAKE) B=$(B)/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+
+tsan:
+	$(MAKE) B=$(B)/tsan OPT="-O1 -g -fsanitize=thread" $(B)/tsan/test_threads $(B)/tsan/test_random
+	TSAN_OPTIONS=halt_on_error=1 ./$(B)/tsan/test_threads
+	TSAN_OPTIONS=halt_on_error=1 ./$(B)/tsan/test_random --graphs 200
+
+bench: $(B)/bench
+	./$(B)/bench $(BENCH_ARGS)
+
+$(B)/bench: bench/bench.c $(HDR) | $(B)
+	$(CC) -std=c99 -O3 $(ARCH) $(WARN) -I. -o $@ $< $(LDLIBS)
+
+clean:
+	rm -rf $(B)

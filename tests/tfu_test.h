@@ -1,0 +1,83 @@
+/* tfu_test.h - the small harness every test program shares.
+   Include after tensorfuse.h (with TFU_IMPLEMENTATION in the test's .c). */
+#ifndef TFU_TEST_H
+#define TFU_TEST_H
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int tt_passed, tt_failed, tt_skipped;
+static int tt_verbose;
+
+#define TT_CHECK(cond, ...) do {                                            \
+        if (cond) { tt_passed++; }                                          \
+        else { tt_failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__);     \
+               printf(__VA_ARGS__); printf("\n"); }                         \
+    } while (0)
+
+/* ends the program with the summary line make test reads */
+static int tt_summary(void) {
+    if (tt_skipped) printf("%d passed, %d failed, %d skipped\n", tt_passed, tt_failed, tt_skipped);
+    else            printf("%d passed, %d failed\n", tt_passed, tt_failed);
+    return tt_failed ? 1 : 0;
+}
+
+/* xorshift64*; seeded explicitly so every failure can be replayed */
+static uint64_t tt_rng_state = 0x9E3779B97F4A7C15ull;
+static void tt_seed(uint64_t s) { tt_rng_state = s ? s * 0x9E3779B97F4A7C15ull : 1; }
+static uint64_t tt_u64(void) {
+    uint64_t x = tt_rng_state; x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+    tt_rng_state = x; return x * 0x2545F4914F6CDD1Dull;
+}
+static int    tt_int(int lo, int hi) { return lo + (int)(tt_u64() % (uint64_t)(hi - lo + 1)); } /* [lo,hi] */
+static double tt_unif(void) { return (double)(tt_u64() >> 11) * (1.0 / 9007199254740992.0); }   /* [0,1) */
+/* uniform in [lo,hi], never exactly zero */
+static float tt_rand(float lo, float hi) {
+    float v;
+    do { v = lo + (hi - lo) * (float)tt_unif(); } while (v == 0.0f);
+    return v;
+}
+
+/* fill any tensor (any type, any strides) with random non-zero values */
+static void tt_fill(tfu_tensor *t, float lo, float hi) {
+    int64_t i0, i1, i2, i3;
+    for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
+    for (i1 = 0; i1 < t->ne[1]; i1++) for (i0 = 0; i0 < t->ne[0]; i0++)
+        tfu_set_f32(t, i0, i1, i2, i3, tt_rand(lo, hi));
+}
+
+/* poison: a NaN bit pattern in every byte of [p, p+n) */
+static void tt_poison(void *p, size_t n) { memset(p, 0xFF, n); }
+
+/* largest error of t against a double reference laid out contiguously
+   (ne0 fastest), relative to max(1, |ref|); NaN in t counts as infinite */
+static double tt_max_err(const tfu_tensor *t, const double *ref) {
+    double worst = 0; int64_t i0, i1, i2, i3, k = 0;
+    for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
+    for (i1 = 0; i1 < t->ne[1]; i1++) for (i0 = 0; i0 < t->ne[0]; i0++, k++) {
+        double v = tfu_get_f32(t, i0, i1, i2, i3), r = ref[k];
+        double d = fabs(v - r) / (fabs(r) > 1.0 ? fabs(r) : 1.0);
+        if (v != v || (r == r && d != d)) return INFINITY;
+        if (isinf(r) && v == r) continue;
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
+
+/* copies t into a new malloc'd contiguous f32 array (ne0 fastest) */
+static float *tt_copy_out(const tfu_tensor *t) {
+    int64_t n = tfu_nelements(t), i0, i1, i2, i3, k = 0;
+    float *out = (float *)malloc((size_t)n * sizeof(float));
+    for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
+    for (i1 = 0; i1 < t->ne[1]; i1++) for (i0 = 0; i0 < t->ne[0]; i0++)
+        out[k++] = tfu_get_f32(t, i0, i1, i2, i3);
+    return out;
+}
+
+static int tt_arg_int(int argc, char **argv, const char *name, int def) {
+    int i;
+    for (i = 1; i + 1 < argc; i++) if (!strcmp(argv[i], name)) return atoi(argv[i + 1]);
+    return def;
+}
+#endif

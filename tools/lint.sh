@@ -1,0 +1,21 @@
+#!/bin/sh
+# Builds the header (API only, and with the implementation and self-test) with
+# every warning as an error, as C99, C11 and C++, with and without NDEBUG.
+CC=${1:-cc}; CXX=${2:-c++}
+W="-Wall -Wextra -Wpedantic -Werror -Wshadow"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+printf '#include "tensorfuse.h"\n#include "tensorfuse.h"\nint tfu_api_only;\n' > "$tmp/api.c"
+printf '#define TFU_IMPLEMENTATION\n#define TFU_SELFTEST\n#include "tensorfuse.h"\n' > "$tmp/impl.c"
+printf '#define TFU_IMPLEMENTATION\n#define TFU_NO_THREADS\n#define TFU_NO_MALLOC\n#define TFU_NO_STDIO\n#define TFU_NO_SIMD\n#include "tensorfuse.h"\n' > "$tmp/embedded.c"
+fail=0
+for f in api impl embedded; do
+  for nd in "" "-DNDEBUG"; do
+    for std in c99 c11; do
+      $CC -std=$std $W $nd -O2 -I. -c "$tmp/$f.c" -o "$tmp/o.o" || { echo "lint: $f $std $nd failed"; fail=1; }
+    done
+    cp "$tmp/$f.c" "$tmp/$f.cpp"
+    $CXX -std=c++11 $W -Wno-old-style-cast $nd -O2 -I. -c "$tmp/$f.cpp" -o "$tmp/o.o" || { echo "lint: $f c++ $nd failed"; fail=1; }
+  done
+done
+[ $fail -eq 0 ] && echo "lint: clean (C99, C11, C++11; with and without NDEBUG)"
+exit $fail
