@@ -243,8 +243,10 @@ TFU_API tfu_tensor *tfu_reshape_3d(tfu_context *ctx, tfu_tensor *a, int64_t ne0,
 TFU_API tfu_tensor *tfu_permute(tfu_context *ctx, tfu_tensor *a, int axis0, int axis1, int axis2, int axis3);
 TFU_API tfu_tensor *tfu_transpose(tfu_context *ctx, tfu_tensor *a);   /* swaps dims 0 and 1 */
 TFU_API tfu_tensor *tfu_cont(tfu_context *ctx, tfu_tensor *a);        /* contiguous f32 copy */
-/* cpy: write a (converted) into the existing tensor dst (same shape); the
-   result aliases dst, and using it orders the write before its readers. */
+/* cpy: write a (converted) into the existing tensor dst (same shape; a leaf
+   or a view of one); the result aliases dst, and using it orders the write
+   before its readers. Reads of dst's bytes that do not go through the
+   result are ordered against the write by graph order. */
 TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst);
 
 /* --- element-wise ops ----------------------------------------------------
@@ -1199,6 +1201,7 @@ TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst) {
     if (tfu_x_null(ctx, "CPY", a, dst, 1)) return NULL;
     if (!tfu_x_is_float(a->type) || !tfu_x_is_float(dst->type)) { tfu_x_err(ctx, TFU_ERR_TYPE, a, "CPY", "operands must be float", NULL, NULL); return NULL; }
     if (!tfu_same_shape(a, dst)) { tfu_x_err(ctx, TFU_ERR_SHAPE, a, "CPY", "shapes differ:", a, dst); return NULL; }
+    if (tfu_x_root(dst)->op != TFU_OP_NONE) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "CPY", "dst must be a leaf tensor or a view of one", NULL, NULL); return NULL; }
     t = tfu_x_new(ctx, dst->type, 4, dst->ne, 0, "CPY");
     if (!t) return NULL;
     memcpy(t->nb, dst->nb, sizeof t->nb);
@@ -1558,3 +1561,1584 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
     }
     return TFU_OK;
 }
+
+/* >>kern =================================================================
+   Row kernels: every fused loop is a sequence of these over a chunk of a
+   row held in cache. Each has a plain scalar loop; SIMD twins sit beside
+   it where they pay (selected at compile time, switched off by TFU_NO_SIMD
+   or at run time by TFU_NO_SIMD=1 in the environment). */
+
+
+static float tfu_x_gelu_f(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x))); }
+static float tfu_x_gelu_erf_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678f)); }
+static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static void tfu_x_k_binary(tfu_op op, int n, float *d, const float *a, const float *b) {
+    int i;
+    switch (op) {
+    case TFU_OP_ADD: for (i = 0; i < n; i++) d[i] = a[i] + b[i]; break;
+    case TFU_OP_SUB: for (i = 0; i < n; i++) d[i] = a[i] - b[i]; break;
+    case TFU_OP_MUL: for (i = 0; i < n; i++) d[i] = a[i] * b[i]; break;
+    default:         for (i = 0; i < n; i++) d[i] = a[i] / b[i]; break;
+    }
+}
+
+static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const float *p) {
+    int i;
+    switch (op) {
+    case TFU_OP_SCALE: { float s = p[0], c = p[1]; for (i = 0; i < n; i++) d[i] = a[i] * s + c; } break;
+    case TFU_OP_CLAMP: { float lo = p[0], hi = p[1]; for (i = 0; i < n; i++) d[i] = a[i] < lo ? lo : a[i] > hi ? hi : a[i]; } break;
+    case TFU_OP_NEG: for (i = 0; i < n; i++) d[i] = -a[i]; break;
+    case TFU_OP_ABS: for (i = 0; i < n; i++) d[i] = fabsf(a[i]); break;
+    case TFU_OP_SQR: for (i = 0; i < n; i++) d[i] = a[i] * a[i]; break;
+    case TFU_OP_SQRT: for (i = 0; i < n; i++) d[i] = sqrtf(a[i]); break;
+    case TFU_OP_EXP: for (i = 0; i < n; i++) d[i] = expf(a[i]); break;
+    case TFU_OP_LOG: for (i = 0; i < n; i++) d[i] = logf(a[i]); break;
+    case TFU_OP_SIN: for (i = 0; i < n; i++) d[i] = sinf(a[i]); break;
+    case TFU_OP_COS: for (i = 0; i < n; i++) d[i] = cosf(a[i]); break;
+    case TFU_OP_TANH: for (i = 0; i < n; i++) d[i] = tanhf(a[i]); break;
+    case TFU_OP_SIGMOID: for (i = 0; i < n; i++) d[i] = tfu_x_sigmoid_f(a[i]); break;
+    case TFU_OP_RELU: for (i = 0; i < n; i++) d[i] = a[i] > 0.0f ? a[i] : 0.0f; break;
+    case TFU_OP_GELU: for (i = 0; i < n; i++) d[i] = tfu_x_gelu_f(a[i]); break;
+    case TFU_OP_GELU_ERF: for (i = 0; i < n; i++) d[i] = tfu_x_gelu_erf_f(a[i]); break;
+    case TFU_OP_SILU: for (i = 0; i < n; i++) d[i] = a[i] * tfu_x_sigmoid_f(a[i]); break;
+    default: if (d != a) memmove(d, a, (size_t)n * sizeof(float)); break;  /* CONT, CPY */
+    }
+}
+
+static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *v) {
+    int i;
+    switch (kind) {
+    case TFU_GLU_REGLU: for (i = 0; i < n; i++) d[i] = (g[i] > 0.0f ? g[i] : 0.0f) * v[i]; break;
+    case TFU_GLU_GEGLU: for (i = 0; i < n; i++) d[i] = tfu_x_gelu_f(g[i]) * v[i]; break;
+    case TFU_GLU_GEGLU_ERF: for (i = 0; i < n; i++) d[i] = tfu_x_gelu_erf_f(g[i]) * v[i]; break;
+    default: for (i = 0; i < n; i++) d[i] = g[i] * tfu_x_sigmoid_f(g[i]) * v[i]; break;
+    }
+}
+
+/* Row reductions accumulate in f32 lanes (8 partial sums, so the order is
+   the same for the scalar and the SIMD path up to lane count). */
+static float tfu_x_k_sumsq(int n, const float *a) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
+    int i, j;
+    for (i = 0; i + 8 <= n; i += 8) for (j = 0; j < 8; j++) s[j] += a[i + j] * a[i + j];
+    for (; i < n; i++) r += a[i] * a[i];
+    for (j = 0; j < 8; j++) r += s[j];
+    return r;
+}
+static float tfu_x_k_sum(int n, const float *a) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
+    int i, j;
+    for (i = 0; i + 8 <= n; i += 8) for (j = 0; j < 8; j++) s[j] += a[i + j];
+    for (; i < n; i++) r += a[i];
+    for (j = 0; j < 8; j++) r += s[j];
+    return r;
+}
+
+static void tfu_x_k_rms_norm(int n, float *d, const float *a, float eps) {
+    float sc = 1.0f / sqrtf(tfu_x_k_sumsq(n, a) / (float)n + eps);
+    int i;
+    for (i = 0; i < n; i++) d[i] = a[i] * sc;
+}
+
+static void tfu_x_k_norm(int n, float *d, const float *a, float eps) {
+    float mean = tfu_x_k_sum(n, a) / (float)n, var = 0, sc;
+    int i;
+    for (i = 0; i < n; i++) { float x = a[i] - mean; var += x * x; }
+    sc = 1.0f / sqrtf(var / (float)n + eps);
+    for (i = 0; i < n; i++) d[i] = (a[i] - mean) * sc;
+}
+
+/* d = softmax(a*scale + mask); mask may be NULL */
+static void tfu_x_k_soft_max(int n, float *d, const float *a, const float *mask, float scale) {
+    float mx = -INFINITY, sum = 0, inv;
+    int i;
+    for (i = 0; i < n; i++) { float x = a[i] * scale + (mask ? mask[i] : 0.0f); d[i] = x; if (x > mx) mx = x; }
+    for (i = 0; i < n; i++) { float e = expf(d[i] - mx); d[i] = e; sum += e; }
+    inv = 1.0f / sum;
+    for (i = 0; i < n; i++) d[i] *= inv;
+}
+
+/* Converts n values of any float type at stride `stride` bytes to f32. */
+static void tfu_x_k_load(tfu_type type, int n, float *d, const char *src, size_t stride) {
+    int i;
+    if (type == TFU_F32 && stride == 4) { memcpy(d, src, (size_t)n * 4); return; }
+    if (type == TFU_F16) { for (i = 0; i < n; i++) { uint16_t h; memcpy(&h, src + (size_t)i * stride, 2); d[i] = tfu_f16_to_f32(h); } return; }
+    for (i = 0; i < n; i++) d[i] = tfu_x_ld(type, src + (size_t)i * stride);
+}
+
+static void tfu_x_k_store(tfu_type type, int n, char *dst, size_t stride, const float *s) {
+    int i;
+    if (type == TFU_F32 && stride == 4) { if ((const void *)dst != (const void *)s) memcpy(dst, s, (size_t)n * 4); return; }
+    for (i = 0; i < n; i++) tfu_x_st(type, dst + (size_t)i * stride, s[i]);
+}
+
+/* Matrix-product micro kernel: c[j*ldc + i] = dot(a_i, b_j) for a block of
+   na rows of A and nb rows of B, all contiguous f32 rows of length k. */
+static void tfu_x_k_dot_block(int k, int na, const float *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+    int i, j, l;
+    for (j = 0; j < nbr; j++) {
+        for (i = 0; i + 4 <= na; i += 4) {
+            const float *a0 = a[i], *a1 = a[i + 1], *a2 = a[i + 2], *a3 = a[i + 3], *bj = b[j];
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (l = 0; l < k; l++) { float x = bj[l]; s0 += a0[l] * x; s1 += a1[l] * x; s2 += a2[l] * x; s3 += a3[l] * x; }
+            c[(size_t)j * ldc + (size_t)i] = s0; c[(size_t)j * ldc + (size_t)i + 1] = s1;
+            c[(size_t)j * ldc + (size_t)i + 2] = s2; c[(size_t)j * ldc + (size_t)i + 3] = s3;
+        }
+        for (; i < na; i++) {
+            const float *ai = a[i], *bj = b[j];
+            float s = 0;
+            for (l = 0; l < k; l++) s += ai[l] * bj[l];
+            c[(size_t)j * ldc + (size_t)i] = s;
+        }
+    }
+}
+
+/* >>plan =================================================================
+   compile: classify -> fuse (one table) -> order groups -> stages ->
+   lifetimes -> offsets -> lower each group to a little program. */
+
+/* operation classes, the rows and columns of the fusion table */
+enum { TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER, TFU_X_C_COUNT };
+
+static int tfu_x_class(const tfu_tensor *t) {
+    switch (t->op) {
+    case TFU_OP_NONE: return TFU_X_C_LEAF;
+    case TFU_OP_VIEW: return TFU_X_C_VIEW;
+    case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_SOFT_MAX: return TFU_X_C_ROW;
+    case TFU_OP_MUL_MAT: return TFU_X_C_MM;
+    case TFU_OP_GET_ROWS: case TFU_OP_ROPE: case TFU_OP_CONCAT: case TFU_OP_SUM_ROWS:
+    case TFU_OP_MEAN: case TFU_OP_ARGMAX: return TFU_X_C_OTHER;
+    default: return TFU_X_C_ELT;
+    }
+}
+
+/* THE fusion table: may a consumer of class [row] take a producer of class
+   [column] into its group (over an edge that reads the producer element for
+   element, same shape)? Every backend uses this table; a backend only
+   removes group kinds it cannot run (tfu_x_backend_kinds). Row groups run a
+   whole row at a time, matmul groups a tile, so a group never holds both. */
+static const unsigned char tfu_x_fuse_table[TFU_X_C_COUNT][TFU_X_C_COUNT] = {
+    /*               leaf view elt row mm other */
+    /* leaf  */     { 0,   0,   0,  0,  0,  0 },
+    /* view  */     { 0,   0,   0,  0,  0,  0 },
+    /* elt   */     { 0,   0,   1,  1,  1,  0 },   /* chains, norm epilogue, matmul epilogue */
+    /* row   */     { 0,   0,   1,  1,  0,  0 },   /* norm/softmax prologue, norm after norm */
+    /* mm    */     { 0,   0,   0,  0,  0,  0 },   /* a product never takes its operands in  */
+    /* other */     { 0,   0,   0,  0,  0,  0 },
+};
+
+/* operand s of t is read element for element at t's own index */
+static int tfu_x_identity_operand(const tfu_tensor *t, int s) {
+    const tfu_tensor *p = t->src[s];
+    if (!p || !tfu_same_shape(p, t)) return 0;
+    switch (t->op) {
+    case TFU_OP_SOFT_MAX: case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_CPY: return s == 0;
+    case TFU_OP_GLU: return t->op_params_i[2] ? s < 2 : 0;
+    default: return tfu_x_class(t) == TFU_X_C_ELT && s < 2;
+    }
+}
+
+/* may t take its producer src[s] into one group (class, shape, operand role)? */
+static int tfu_x_edge_fusable(const tfu_tensor *t, int s) {
+    const tfu_tensor *p = t->src[s];
+    if (!p || p->op == TFU_OP_CPY || p->type != TFU_F32) return 0;
+    if (!tfu_x_fuse_table[tfu_x_class(t)][tfu_x_class(p)]) return 0;
+    return tfu_x_identity_operand(t, s);
+}
+
+static int tfu_x_n_src(const tfu_tensor *t) {
+    int s, n = 0;
+    for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) n = s + 1;
+    return n;
+}
+
+/* memory */
+static void *tfu_x_malloc_fn(size_t n, void *u) {
+    (void)u;
+#ifndef TFU_NO_MALLOC
+    return malloc(n);
+#else
+    (void)n; return NULL;
+#endif
+}
+static void tfu_x_free_fn(void *p, void *u) {
+    (void)u;
+#ifndef TFU_NO_MALLOC
+    free(p);
+#else
+    (void)p;
+#endif
+}
+
+typedef struct tfu_x_block { struct tfu_x_block *next; size_t size, used; } tfu_x_block;
+
+/* one external operand of a group program */
+typedef struct tfu_x_ext {
+    int32_t tid;      /* tensor index in the graph                 */
+    int32_t col_off;  /* first column read (GLU halves)            */
+} tfu_x_ext;
+
+/* one instruction of a group program: a node of the group */
+typedef struct tfu_x_ins {
+    int32_t tid;
+    int32_t src[TFU_MAX_SRC]; /* >= 0: instruction index in the group; < 0: -1-ext index */
+    int32_t n_src;
+    int32_t slot;            /* scratch slot, -1 if written straight to memory  */
+    int32_t store;           /* materialised                                     */
+} tfu_x_ins;
+
+typedef struct tfu_x_group {
+    int     kind, stage, first_ins, n_ins, first_ext, n_ext, n_slots, n_mm;
+    int     first_node;      /* smallest tensor index, for ordering and report */
+    int64_t ne[TFU_MAX_DIMS];
+    int64_t chunk;           /* columns per chunk (whole row for ROW groups)  */
+    int64_t rows_per_item, n_items;
+    int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
+    int64_t n_mblk, n_nblk;
+} tfu_x_group;
+
+/* per-thread scratch layout (byte offsets, computed at compile) */
+typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, total; } tfu_x_scratch_layout;
+
+struct tfu_plan {
+    tfu_allocator   al;
+    tfu_plan_options opt;
+    tfu_context    *ctx;
+    tfu_graph      *graph;
+    uint64_t        hash;
+    int             n_all;
+    tfu_tensor    **t;        /* the bound graph's all[]                   */
+    int32_t        *group;    /* per tensor: its group, -1 for leaf/view   */
+    int32_t        *ins_of;   /* per tensor: its instruction index or -1   */
+    unsigned char  *mat;      /* per tensor: materialised                  */
+    int64_t        *offs;     /* per tensor: arena offset or -1            */
+    int32_t        *life0, *life1;
+    int             n_groups, n_stages;
+    tfu_x_group    *groups;   /* in execution order (by stage)             */
+    int32_t        *stage_first; /* groups of stage s: [stage_first[s], stage_first[s+1]) */
+    int64_t        *stage_items; /* prefix sum of items over the groups of a stage, per group */
+    tfu_x_ins      *ins;
+    tfu_x_ext      *ext;
+    int             n_ins, n_ext;
+    size_t          arena_bytes, arena_unfused;
+    unsigned char  *arena;
+    int             arena_owned;
+    tfu_x_scratch_layout sl;  /* per thread */
+    void           *scratch;
+    int            *scratch_busy;  /* caller's parallel-for: claimed areas */
+    int             caller_sense;
+    int             n_threads;
+    tfu_result      err;
+    tfu_plan_stats  stats;
+    tfu_x_block    *blocks;
+    struct tfu_x_pool *pool;
+    /* run state */
+    int             run_stage;
+    volatile int    run_stop;
+};
+
+static void *tfu_x_palloc(tfu_plan *p, size_t n) {
+    tfu_x_block *b = p->blocks;
+    size_t need = tfu_x_align_up(n, 16);
+    if (!b || b->size - b->used < need) {
+        size_t sz = need + sizeof(tfu_x_block) + 64 > 65536 ? need + sizeof(tfu_x_block) + 64 : 65536;
+        b = (tfu_x_block *)p->al.alloc_fn(sz, p->al.user);
+        if (!b) return NULL;
+        b->next = p->blocks; b->size = sz; b->used = tfu_x_align_up(sizeof *b, 64);
+        p->blocks = b;
+    }
+    {
+        unsigned char *r = (unsigned char *)b + b->used;
+        b->used += need;
+        memset(r, 0, n);
+        return r;
+    }
+}
+
+/* the tensor a read of t really touches: through views to a computed value
+   or a leaf */
+static const tfu_tensor *tfu_x_vroot(const tfu_tensor *t) {
+    while (t->op == TFU_OP_VIEW) t = t->src[0];
+    return t;
+}
+
+typedef struct tfu_x_fuse_state {
+    int       n, words;
+    uint64_t *anc;     /* per tensor: bitset of its ancestors           */
+    uint64_t *mem;     /* per group (indexed by founding tensor): members */
+    int32_t  *group;   /* per tensor: founding tensor of its group, -1  */
+    int32_t  *next;    /* per tensor: next member of its group, -1      */
+    unsigned char *has; /* per group: bit 0 matmul, 1 row, 2 cpy         */
+} tfu_x_fuse_state;
+
+#define TFU_X_BIT(set, i) (((set)[(i) >> 6] >> ((i) & 63)) & 1u)
+
+static int tfu_x_sets_meet(const uint64_t *a, const uint64_t *b, int words) {
+    int w;
+    for (w = 0; w < words; w++) if (a[w] & b[w]) return 1;
+    return 0;
+}
+
+/* legality of group G (founder g) together with group H (founder h, or -1)
+   and the new node x (or -1): no operand read differently than element for
+   element inside the group, and no path leaving and re-entering it */
+static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int h, int x) {
+    int words = st->words, w, pass;
+    uint64_t *u = st->mem + (size_t)st->n * (size_t)words;   /* scratch row at index n */
+    unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0));
+    if (x >= 0) {
+        int c = tfu_x_class(gr->all[x]);
+        has |= (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (gr->all[x]->op == TFU_OP_CPY ? 4 : 0));
+    }
+    if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
+    if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
+    for (w = 0; w < words; w++) u[w] = st->mem[(size_t)g * words + w] | (h >= 0 ? st->mem[(size_t)h * words + w] : 0);
+    if (x >= 0) u[x >> 6] |= 1ull << (x & 63);
+    /* joining: only x's operands are new edges (x is last in topological
+       order, so it is nobody's ancestor); merging: check both groups whole */
+    for (pass = 0; pass < 3; pass++) {
+        int m = pass == 0 ? (h >= 0 ? g : -1) : pass == 1 ? h : x;
+        if (m < 0) continue;
+        for (; m >= 0; m = pass == 2 ? -1 : st->next[m]) {
+            const tfu_tensor *t = gr->all[m];
+            int s;
+            for (s = 0; s < TFU_MAX_SRC; s++) {
+                int q;
+                if (!t->src[s]) continue;
+                q = tfu_x_graph_find(gr, t->src[s]);
+                if (TFU_X_BIT(u, q)) { if (!tfu_x_edge_fusable(t, s)) return 0; }
+                else if (tfu_x_sets_meet(st->anc + (size_t)q * words, u, words)) return 0;
+            }
+        }
+    }
+    if (has & 4) {  /* a copy into user memory: nothing in the group may read those bytes */
+        int m, s;
+        for (pass = 0; pass < 2; pass++) {
+            int start = pass == 0 ? g : x;
+            for (m = start; m >= 0; m = pass == 1 ? -1 : st->next[m]) {
+                const tfu_tensor *t = gr->all[m];
+                if (t->op != TFU_OP_CPY) continue;
+                {
+                    int pass2, mm;
+                    for (pass2 = 0; pass2 < 2; pass2++)
+                        for (mm = pass2 == 0 ? g : x; mm >= 0; mm = pass2 == 1 ? -1 : st->next[mm]) {
+                            const tfu_tensor *r = gr->all[mm];
+                            for (s = 0; s < TFU_MAX_SRC; s++) {
+                                const tfu_tensor *q = r->src[s];
+                                if (!q || (r->op == TFU_OP_CPY && s == 1)) continue;
+                                q = tfu_x_vroot(q);
+                                if (q->op == TFU_OP_CPY) q = q->view_src;
+                                if (q == t->view_src) return 0;
+                            }
+                        }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int x) {
+    int c = tfu_x_class(gr->all[x]), m = g;
+    while (st->next[m] >= 0) m = st->next[m];
+    st->next[m] = x; st->next[x] = -1; st->group[x] = g;
+    st->mem[(size_t)g * st->words + (x >> 6)] |= 1ull << (x & 63);
+    st->has[g] |= (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (gr->all[x]->op == TFU_OP_CPY ? 4 : 0));
+}
+
+static void tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
+    int m = g, w;
+    while (st->next[m] >= 0) m = st->next[m];
+    st->next[m] = h;
+    for (m = h; m >= 0; m = st->next[m]) st->group[m] = g;
+    for (w = 0; w < st->words; w++) st->mem[(size_t)g * st->words + w] |= st->mem[(size_t)h * st->words + w];
+    st->has[g] |= st->has[h];
+}
+
+/* Forms groups; group[i] = founding tensor index (-1 for leaves and views).
+   Members are kept in topological order by the caller (it sorts by index). */
+static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_allocator *al) {
+    tfu_x_fuse_state st;
+    int n = gr->n_all, i, s, w;
+    size_t bits;
+    st.n = n; st.words = (n + 63) / 64;
+    bits = (size_t)(n + 1) * (size_t)st.words * sizeof(uint64_t);
+    st.anc = (uint64_t *)al->alloc_fn(bits, al->user);
+    st.mem = (uint64_t *)al->alloc_fn(bits, al->user);
+    st.next = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
+    st.has = (unsigned char *)al->alloc_fn((size_t)n + 1, al->user);
+    st.group = group;
+    if (!st.anc || !st.mem || !st.next || !st.has) {
+        if (st.anc) al->free_fn(st.anc, al->user);
+        if (st.mem) al->free_fn(st.mem, al->user);
+        if (st.next) al->free_fn(st.next, al->user);
+        if (st.has) al->free_fn(st.has, al->user);
+        return 0;
+    }
+    memset(st.anc, 0, bits); memset(st.mem, 0, bits); memset(st.has, 0, (size_t)n + 1);
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        int c = tfu_x_class(t), g = -1;
+        uint64_t *ai = st.anc + (size_t)i * st.words;
+        st.next[i] = -1; group[i] = -1;
+        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
+            int q = tfu_x_graph_find(gr, t->src[s]);
+            for (w = 0; w < st.words; w++) ai[w] |= st.anc[(size_t)q * st.words + w];
+            ai[q >> 6] |= 1ull << (q & 63);
+        }
+        if (c == TFU_X_C_LEAF || c == TFU_X_C_VIEW) continue;
+        if (fusion) {
+            for (s = 0; s < TFU_MAX_SRC; s++) {
+                int q, h;
+                if (!t->src[s] || !tfu_x_edge_fusable(t, s)) continue;
+                q = tfu_x_graph_find(gr, t->src[s]);
+                h = group[q];
+                if (h < 0 || h == g) continue;
+                if (g < 0) {
+                    if (tfu_x_fuse_legal(gr, &st, h, -1, i)) { g = h; tfu_x_fuse_add(&st, gr, g, i); }
+                } else if (tfu_x_fuse_legal(gr, &st, g, h, -1)) {
+                    tfu_x_fuse_merge(&st, g, h);
+                }
+            }
+        }
+        if (g < 0) {
+            group[i] = i;
+            st.mem[(size_t)i * st.words + (i >> 6)] |= 1ull << (i & 63);
+            st.has[i] = (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
+        }
+    }
+    al->free_fn(st.anc, al->user); al->free_fn(st.mem, al->user);
+    al->free_fn(st.next, al->user); al->free_fn(st.has, al->user);
+    return 1;
+}
+
+/* What one planning pass decides: groups, their order and stages, which
+   values are materialised, their lifetimes and arena offsets. */
+typedef struct tfu_x_layout {
+    int32_t *group;       /* per tensor: founder, -1 for leaf/view          */
+    int32_t *order;       /* founders in execution order (Kahn, by stage)   */
+    int32_t *stage;       /* per tensor (founders): stage                   */
+    unsigned char *mat;   /* per tensor: materialised                       */
+    int32_t *life0, *life1;
+    int64_t *offs;        /* per tensor: arena offset, -1 if none           */
+    int      n_groups, n_stages;
+    size_t   arena;
+} tfu_x_layout;
+
+static int tfu_x_is_value(const tfu_tensor *t) {  /* a computed tensor with memory of its own */
+    int c = tfu_x_class(t);
+    return c != TFU_X_C_LEAF && c != TFU_X_C_VIEW && t->op != TFU_OP_CPY;
+}
+
+static size_t tfu_x_value_bytes(const tfu_tensor *t) { return tfu_x_align_up(tfu_nbytes(t), TFU_X_ALIGN); }
+
+typedef struct tfu_x_touch { int32_t grp; int32_t write; const tfu_tensor *root; size_t lo, hi; } tfu_x_touch;
+
+static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al, tfu_x_layout *L) {
+    int n = gr->n_all, i, s, k, ok = 0, n_order = 0, n_touch = 0, qh = 0, qt = 0;
+    int32_t *indeg = NULL, *adj_first = NULL, *adj = NULL, *queue = NULL, *vals = NULL;
+    size_t *bytes = NULL;
+    tfu_x_touch *touch = NULL;
+    size_t n_edges = 0;
+#define TFU_X_TMP(ptr, type, count) ptr = (type *)al->alloc_fn(sizeof(type) * (size_t)(count) + 8, al->user); if (!ptr) goto done
+    TFU_X_TMP(indeg, int32_t, n); TFU_X_TMP(adj_first, int32_t, n + 1); TFU_X_TMP(queue, int32_t, n);
+    TFU_X_TMP(vals, int32_t, n); TFU_X_TMP(bytes, size_t, n);
+    if (!tfu_x_fuse(gr, fusion, L->group, al)) goto done;
+
+    /* materialised: flagged, used outside the group or through a view */
+    for (i = 0; i < n; i++) L->mat[i] = 0;
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || t->op == TFU_OP_CPY)) L->mat[i] = 1;
+        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
+            int q = tfu_x_graph_find(gr, t->src[s]);
+            if (L->group[q] >= 0 && (L->group[i] != L->group[q] || !tfu_x_edge_fusable(t, s))) L->mat[q] = 1;
+        }
+    }
+
+    /* group graph: edges producer founder -> consumer founder */
+    for (i = 0; i <= n; i++) adj_first[i] = 0;
+    for (i = 0; i < n; i++) indeg[i] = 0;
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < n; i++) {
+            const tfu_tensor *t = gr->all[i];
+            if (L->group[i] < 0) continue;
+            for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
+                int r = tfu_x_graph_find(gr, tfu_x_vroot(t->src[s]));
+                if (L->group[r] < 0 || L->group[r] == L->group[i]) continue;
+                if (k == 0) { adj_first[L->group[r] + 1]++; n_edges++; }
+                else { adj[adj_first[L->group[r]] + indeg[L->group[r]]++] = L->group[i]; }
+            }
+        }
+        if (k == 0) {
+            for (i = 0; i < n; i++) adj_first[i + 1] += adj_first[i];
+            TFU_X_TMP(adj, int32_t, n_edges);
+        }
+    }
+    for (i = 0; i < n; i++) indeg[i] = 0;
+    for (i = 0; i < (int)n_edges; i++) indeg[adj[i]]++;
+    L->n_groups = 0;
+    for (i = 0; i < n; i++) if (L->group[i] == i) { L->n_groups++; if (!indeg[i]) queue[qt++] = i; }
+    while (qh < qt) {   /* Kahn: a founder leaves the queue once all its producers did */
+        int g = queue[qh++], e;
+        L->order[n_order++] = g;
+        for (e = adj_first[g]; e < adj_first[g + 1]; e++) if (--indeg[adj[e]] == 0) queue[qt++] = adj[e];
+    }
+    TFU_ASSERT(n_order == L->n_groups);
+
+    /* user memory written by copies: who touches which bytes */
+    for (i = 0; i < n; i++) if (gr->all[i]->op == TFU_OP_CPY) n_touch += 1 + n;
+    if (n_touch) {
+        int nt = 0;
+        TFU_X_TMP(touch, tfu_x_touch, n_touch);
+        for (i = 0; i < n; i++) {
+            const tfu_tensor *t = gr->all[i];
+            if (L->group[i] < 0) continue;
+            if (t->op == TFU_OP_CPY) {
+                touch[nt].grp = L->group[i]; touch[nt].write = 1; touch[nt].root = t->view_src;
+                touch[nt].lo = t->view_offs; touch[nt].hi = t->view_offs + tfu_nbytes(t); nt++;
+            }
+            for (s = 0; s < TFU_MAX_SRC; s++) {
+                const tfu_tensor *q = t->src[s];
+                if (!q || (t->op == TFU_OP_CPY && s == 1)) continue;
+                if (tfu_x_vroot(q)->op != TFU_OP_NONE) continue;
+                touch[nt].grp = L->group[i]; touch[nt].write = 0;
+                touch[nt].root = q->view_src ? q->view_src : q;
+                touch[nt].lo = q->view_src ? q->view_offs : 0; touch[nt].hi = touch[nt].lo + tfu_nbytes(q); nt++;
+            }
+        }
+        n_touch = nt;
+    }
+
+    /* stages: as soon as producers are done and no earlier group's bytes conflict */
+    L->n_stages = 0;
+    for (k = 0; k < n_order; k++) L->stage[L->order[k]] = 0;
+    for (k = 0; k < n_order; k++) {
+        int g = L->order[k], st = L->stage[g], e, a, b;
+        for (a = 0; a < n_touch; a++) {
+            if (touch[a].grp != g) continue;
+            for (b = 0; b < n_touch; b++) {
+                int pos_b, j;
+                if (touch[b].grp == g || touch[b].root != touch[a].root || !(touch[a].write || touch[b].write)) continue;
+                if (touch[a].lo >= touch[b].hi || touch[b].lo >= touch[a].hi) continue;
+                for (pos_b = -1, j = 0; j < k; j++) if (L->order[j] == touch[b].grp) pos_b = j;
+                if (pos_b >= 0 && L->stage[touch[b].grp] + 1 > st) st = L->stage[touch[b].grp] + 1;
+            }
+        }
+        L->stage[g] = st;
+        if (st + 1 > L->n_stages) L->n_stages = st + 1;
+        for (e = adj_first[g]; e < adj_first[g + 1]; e++) if (L->stage[adj[e]] < st + 1) L->stage[adj[e]] = st + 1;
+    }
+    /* execution order: by stage, Kahn order inside a stage (stable) */
+    {
+        int w = 0, st2;
+        for (st2 = 0; st2 < L->n_stages; st2++)
+            for (k = 0; k < n_order; k++) if (L->stage[L->order[k]] == st2) queue[w++] = L->order[k];
+        memcpy(L->order, queue, sizeof(int32_t) * (size_t)n_order);
+    }
+
+    /* lifetimes: from the producing stage to the last reading stage; flagged values to the end */
+    for (i = 0; i < n; i++) { L->life0[i] = L->life1[i] = -1; L->offs[i] = -1; }
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        if (L->mat[i] && tfu_x_is_value(t)) L->life0[i] = L->life1[i] = L->stage[L->group[i]];
+    }
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        if (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) {
+            int r = tfu_x_graph_find(gr, tfu_x_vroot(t));
+            if (L->life0[r] >= 0) L->life1[r] = L->n_stages;
+        }
+        if (L->group[i] < 0) continue;
+        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
+            int r = tfu_x_graph_find(gr, tfu_x_vroot(t->src[s]));
+            if (L->life0[r] >= 0 && L->group[r] != L->group[i] && L->life1[r] < L->stage[L->group[i]]) L->life1[r] = L->stage[L->group[i]];
+        }
+    }
+
+    /* offsets: largest first, lowest gap that no value alive at the same time covers */
+    {
+        int nv = 0, a, b, gap;
+        L->arena = 0;
+        for (i = 0; i < n; i++) if (L->life0[i] >= 0) vals[nv++] = i;
+        for (a = 0; a < nv; a++) bytes[a] = tfu_x_value_bytes(gr->all[vals[a]]);
+        for (gap = nv / 2; gap > 0; gap /= 2)   /* shell sort: size descending, index ascending */
+            for (a = gap; a < nv; a++) {
+                int v = vals[a]; size_t sv = bytes[a];
+                for (b = a; b >= gap && (bytes[b - gap] < sv || (bytes[b - gap] == sv && vals[b - gap] > v)); b -= gap) {
+                    vals[b] = vals[b - gap]; bytes[b] = bytes[b - gap];
+                }
+                vals[b] = v; bytes[b] = sv;
+            }
+        for (a = 0; a < nv; a++) {
+            int v = vals[a];
+            size_t sz = bytes[a], off = 0;
+            int moved = 1;
+            while (moved) {  /* first fit: bump past every placed, live, overlapping value */
+                moved = 0;
+                for (b = 0; b < a; b++) {
+                    int u = vals[b];
+                    size_t uo = (size_t)L->offs[u], ue = uo + bytes[b];
+                    if (L->life1[u] < L->life0[v] || L->life1[v] < L->life0[u]) continue;
+                    if (off < ue && uo < off + sz) { off = ue; moved = 1; }
+                }
+            }
+            L->offs[v] = (int64_t)off;
+            if (off + sz > L->arena) L->arena = off + sz;
+        }
+    }
+    ok = 1;
+done:
+    if (indeg) al->free_fn(indeg, al->user);
+    if (adj_first) al->free_fn(adj_first, al->user);
+    if (adj) al->free_fn(adj, al->user);
+    if (queue) al->free_fn(queue, al->user);
+    if (vals) al->free_fn(vals, al->user);
+    if (bytes) al->free_fn(bytes, al->user);
+    if (touch) al->free_fn(touch, al->user);
+    return ok;
+#undef TFU_X_TMP
+}
+
+/* >>cpu ================================================================== */
+
+#define TFU_X_ELT_CHUNK 1024  /* columns per chunk of an element-wise group */
+#define TFU_X_MM_MB 64        /* rows of A (output columns) per matmul item  */
+#define TFU_X_MM_NB 64        /* rows of B (output rows) per matmul item     */
+
+
+static int tfu_x_ext_index(tfu_plan *p, tfu_x_group *G, int32_t tid, int32_t col_off) {
+    int e;
+    for (e = 0; e < G->n_ext; e++)
+        if (p->ext[G->first_ext + e].tid == tid && p->ext[G->first_ext + e].col_off == col_off) return e;
+    e = G->n_ext++;
+    p->ext[G->first_ext + e].tid = tid; p->ext[G->first_ext + e].col_off = col_off;
+    p->n_ext++;
+    return e;
+}
+
+/* row pointer of t at (i1,i2,i3), column c0 */
+static char *tfu_x_rowp(const tfu_tensor *t, int64_t c0, int64_t i1, int64_t i2, int64_t i3) {
+    return (char *)t->data + (size_t)c0 * t->nb[0] + (size_t)i1 * t->nb[1] + (size_t)i2 * t->nb[2] + (size_t)i3 * t->nb[3];
+}
+
+/* an external operand as n contiguous f32 values, columns [c0, c0+n) of the
+   group's row (i1,i2,i3): a pointer into memory when it already is, else
+   converted, gathered or broadcast into buf */
+static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t gne0, int64_t c0, int n,
+                                  int64_t i1, int64_t i2, int64_t i3, float *buf) {
+    const tfu_tensor *x = p->t[e->tid];
+    const char *base = tfu_x_rowp(x, 0, i1 % x->ne[1], i2 % x->ne[2], i3 % x->ne[3]);
+    int k;
+    if (x->ne[0] == 1 && gne0 > 1) {
+        float v = tfu_x_ld(x->type, base);
+        for (k = 0; k < n; k++) buf[k] = v;
+        return buf;
+    }
+    if (x->ne[0] >= gne0) {
+        const char *q = base + (size_t)(c0 + e->col_off) * x->nb[0];
+        if (x->type == TFU_F32 && x->nb[0] == 4) return (const float *)(const void *)q;
+        tfu_x_k_load(x->type, n, buf, q, x->nb[0]);
+        return buf;
+    }
+    for (k = 0; k < n; k++) buf[k] = tfu_x_ld(x->type, base + (size_t)((c0 + k) % x->ne[0]) * x->nb[0]);
+    return buf;
+}
+
+/* runs the group program over columns [c0, c0+n) of row (i1,i2,i3); outp
+   holds, on entry, the rows of any matmul members */
+static void tfu_x_run_chunk(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc,
+                            int64_t i1, int64_t i2, int64_t i3, int64_t c0, int n, const float **outp) {
+    const tfu_x_scratch_layout *SL = &p->sl;
+    float *slots = (float *)(void *)(sc + SL->slots), *gather = (float *)(void *)(sc + SL->gather);
+    int k, s;
+    for (k = 0; k < G->n_ins; k++) {
+        const tfu_x_ins *I = &p->ins[G->first_ins + k];
+        tfu_tensor *t = p->t[I->tid];
+        const float *src[TFU_MAX_SRC];
+        float *dst;
+        if (t->op == TFU_OP_MUL_MAT) continue;
+        for (s = 0; s < I->n_src; s++) {
+            int32_t r = I->src[s];
+            src[s] = r >= 0 ? outp[r] : tfu_x_ext_ptr(p, &p->ext[G->first_ext + (-1 - r)], G->ne[0], c0, n, i1, i2, i3,
+                                                        gather + (size_t)(-1 - r) * (size_t)G->chunk);
+        }
+        for (; s < TFU_MAX_SRC; s++) src[s] = NULL;
+        dst = I->slot >= 0 ? slots + (size_t)I->slot * (size_t)G->chunk : (float *)(void *)tfu_x_rowp(t, c0, i1, i2, i3);
+        switch (t->op) {
+        case TFU_OP_ADD: case TFU_OP_SUB: case TFU_OP_MUL: case TFU_OP_DIV:
+            tfu_x_k_binary(t->op, n, dst, src[0], src[1]); break;
+        case TFU_OP_GLU: tfu_x_k_glu(t->op_params_i[0], n, dst, src[0], src[1]); break;
+        case TFU_OP_RMS_NORM: tfu_x_k_rms_norm(n, dst, src[0], t->op_params_f[0]); break;
+        case TFU_OP_NORM: tfu_x_k_norm(n, dst, src[0], t->op_params_f[0]); break;
+        case TFU_OP_SOFT_MAX: tfu_x_k_soft_max(n, dst, src[0], src[1], t->op_params_f[0]); break;
+        default: tfu_x_k_unary(t->op, n, dst, src[0], t->op_params_f); break;
+        }
+        if (I->store && I->slot >= 0) tfu_x_k_store(t->type, n, tfu_x_rowp(t, c0, i1, i2, i3), t->nb[0], dst);
+        outp[k] = dst;
+    }
+}
+
+static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t item) {
+    const tfu_x_scratch_layout *SL = &p->sl;
+    int64_t nblk = item % G->n_nblk, mblk = (item / G->n_nblk) % G->n_mblk, bi = item / (G->n_nblk * G->n_mblk);
+    int64_t i2 = bi % G->ne[2], i3 = bi / G->ne[2];
+    int64_t m0 = mblk * G->mb, n0 = nblk * G->nbk;
+    int mm = (int)(G->ne[0] - m0 < G->mb ? G->ne[0] - m0 : G->mb);
+    int nn = (int)(G->ne[1] - n0 < G->nbk ? G->ne[1] - n0 : G->nbk);
+    const float **outp = (const float **)(void *)(sc + SL->outp);
+    const float **arow = (const float **)(void *)(sc + SL->ptrs), **brow = arow + G->mb;
+    float *tiles = (float *)(void *)(sc + SL->tiles), *pack = (float *)(void *)(sc + SL->pack);
+    float *cptr[8]; size_t ldc[8];
+    int k, j, nm = 0;
+    for (k = 0; k < G->n_ins; k++) {
+        const tfu_x_ins *I = &p->ins[G->first_ins + k];
+        tfu_tensor *t = p->t[I->tid], *a, *b;
+        int64_t K, r2, r3;
+        float *c;
+        if (t->op != TFU_OP_MUL_MAT) continue;
+        a = p->t[p->ext[G->first_ext + (-1 - I->src[0])].tid];
+        b = p->t[p->ext[G->first_ext + (-1 - I->src[1])].tid];
+        K = a->ne[0]; r2 = b->ne[2] / a->ne[2]; r3 = b->ne[3] / a->ne[3];
+        for (j = 0; j < mm; j++) {
+            const char *q = tfu_x_rowp(a, 0, m0 + j, i2 / r2, i3 / r3);
+            if (a->type == TFU_F32 && a->nb[0] == 4) arow[j] = (const float *)(const void *)q;
+            else { float *d = pack + (size_t)j * (size_t)K; tfu_x_k_load(a->type, (int)K, d, q, a->nb[0]); arow[j] = d; }
+        }
+        for (j = 0; j < nn; j++) {
+            const char *q = tfu_x_rowp(b, 0, n0 + j, i2, i3);
+            if (b->nb[0] == 4) brow[j] = (const float *)(const void *)q;
+            else { float *d = pack + (size_t)(G->mb + j) * (size_t)K; tfu_x_k_load(b->type, (int)K, d, q, b->nb[0]); brow[j] = d; }
+        }
+        if (I->slot < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
+        else { c = tiles + (size_t)I->slot * (size_t)(G->mb * G->nbk); ldc[nm] = (size_t)mm; }
+        tfu_x_k_dot_block((int)K, mm, arow, nn, brow, c, ldc[nm]);
+        cptr[nm++] = c;
+    }
+    if (G->n_ins > G->n_mm) {
+        for (j = 0; j < nn; j++) {
+            int q = 0;
+            for (k = 0; k < G->n_ins; k++)
+                if (p->t[p->ins[G->first_ins + k].tid]->op == TFU_OP_MUL_MAT) { outp[k] = cptr[q] + (size_t)j * ldc[q]; q++; }
+            tfu_x_run_chunk(p, G, sc, n0 + j, i2, i3, m0, mm, outp);
+        }
+    }
+}
+
+/* single-op groups with kernels of their own; an item is a range of rows */
+static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t r0, int64_t r1) {
+    const tfu_x_scratch_layout *SL = &p->sl;
+    const tfu_x_ins *I = &p->ins[G->first_ins];
+    tfu_tensor *t = p->t[I->tid];
+    const tfu_tensor *a = t->src[0], *b = t->src[1];
+    float *buf = (float *)(void *)(sc + SL->pack);
+    int64_t r;
+    for (r = r0; r < r1; r++) {
+        int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]), i0;
+        float *d = (float *)(void *)tfu_x_rowp(t, 0, i1, i2, i3);
+        switch (t->op) {
+        case TFU_OP_GET_ROWS: {
+            int32_t row = tfu_x_row_index(b, i1, i2, i3, a->ne[1]);
+            tfu_x_k_load(a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, row, 0, 0), a->nb[0]);
+        } break;
+        case TFU_OP_ROPE: {
+            int nd = t->op_params_i[0], neox = t->op_params_i[1] == TFU_ROPE_NEOX, i;
+            int32_t pos;
+            double base = t->op_params_f[0];
+            memcpy(&pos, (const char *)b->data + (size_t)i2 * b->nb[0], 4);
+            tfu_x_k_load(a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            for (i0 = nd; i0 < t->ne[0]; i0++) d[i0] = buf[i0];
+            for (i = 0; i < nd / 2; i++) {
+                double th = (double)pos * pow(base, -2.0 * i / nd);
+                float c = (float)cos(th), s = (float)sin(th);
+                int j0 = neox ? i : 2 * i, j1 = neox ? i + nd / 2 : 2 * i + 1;
+                float x0 = buf[j0], x1 = buf[j1];
+                d[j0] = x0 * c - x1 * s; d[j1] = x0 * s + x1 * c;
+            }
+        } break;
+        case TFU_OP_CONCAT: {
+            int dim = t->op_params_i[0];
+            if (dim == 0) {
+                tfu_x_k_load(a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+                tfu_x_k_load(b->type, (int)b->ne[0], d + a->ne[0], tfu_x_rowp(b, 0, i1, i2, i3), b->nb[0]);
+            } else {
+                int64_t ix[4];
+                const tfu_tensor *srct;
+                ix[1] = i1; ix[2] = i2; ix[3] = i3;
+                if (ix[dim] < a->ne[dim]) srct = a; else { ix[dim] -= a->ne[dim]; srct = b; }
+                tfu_x_k_load(srct->type, (int)t->ne[0], d, tfu_x_rowp(srct, 0, ix[1], ix[2], ix[3]), srct->nb[0]);
+            }
+        } break;
+        default: {  /* SUM_ROWS, MEAN, ARGMAX: one value per row of a */
+            int n = (int)a->ne[0], i, best = 0;
+            tfu_x_k_load(a->type, n, buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            if (t->op == TFU_OP_ARGMAX) {
+                int32_t bi;
+                for (i = 1; i < n; i++) if (buf[i] > buf[best]) best = i;
+                bi = best; memcpy(d, &bi, 4);
+            } else {
+                float sum = tfu_x_k_sum(n, buf);
+                d[0] = t->op == TFU_OP_MEAN ? sum / (float)n : sum;
+            }
+        } break;
+        }
+    }
+}
+
+static void tfu_x_run_item(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t item) {
+    const tfu_x_scratch_layout *SL = &p->sl;
+    int64_t rows = G->ne[1] * G->ne[2] * G->ne[3];
+    int64_t r0 = item * G->rows_per_item, r1 = r0 + G->rows_per_item, r, c0;
+    if (G->kind == TFU_GROUP_MATMUL) { tfu_x_run_matmul_item(p, G, sc, item); return; }
+    if (r1 > rows) r1 = rows;
+    if (G->kind == TFU_GROUP_OTHER) { tfu_x_run_other(p, G, sc, r0, r1); return; }
+    for (r = r0; r < r1; r++) {
+        int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]);
+        for (c0 = 0; c0 < G->ne[0]; c0 += G->chunk) {
+            int n = (int)(G->ne[0] - c0 < G->chunk ? G->ne[0] - c0 : G->chunk);
+            tfu_x_run_chunk(p, G, sc, i1, i2, i3, c0, n, (const float **)(void *)(sc + SL->outp));
+        }
+    }
+}
+
+/* item i of stage s -> its group and the item inside it */
+static void tfu_x_stage_item(const tfu_plan *p, int s, int64_t i, unsigned char *sc) {
+    int g = p->stage_first[s], end = p->stage_first[s + 1];
+    while (g + 1 < end && p->stage_items[g + 1] <= i) g++;
+    tfu_x_run_item(p, &p->groups[g], sc, i - p->stage_items[g]);
+}
+
+static int64_t tfu_x_stage_n_items(const tfu_plan *p, int s) {
+    int last = p->stage_first[s + 1] - 1;
+    return p->stage_items[last] + p->groups[last].n_items;
+}
+
+/* --- threads: workers meet only at the barrier between two stages -------- */
+
+#if !defined(TFU_NO_THREADS)
+typedef struct tfu_x_pool {
+    tfu_plan       *plan;
+    int             n;            /* threads, the caller's included        */
+    pthread_t      *th;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    int             gen, quit;    /* under mu                               */
+    int             s0, s1;       /* stages of the current job              */
+    int             count, sense; /* barrier, atomics                       */
+    int64_t        *next;         /* per stage: next item to take, atomics  */
+} tfu_x_pool;
+
+typedef struct tfu_x_worker { tfu_x_pool *pool; int id; } tfu_x_worker;
+
+static void tfu_x_barrier(tfu_x_pool *pl, int *local_sense) {
+    int spins = 0;
+    *local_sense = !*local_sense;
+    if (__atomic_add_fetch(&pl->count, 1, __ATOMIC_ACQ_REL) == pl->n) {
+        __atomic_store_n(&pl->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&pl->sense, *local_sense, __ATOMIC_RELEASE);
+    } else {
+        while (__atomic_load_n(&pl->sense, __ATOMIC_ACQUIRE) != *local_sense)
+            if (++spins > 2000) { sched_yield(); spins = 0; }
+    }
+}
+
+static void tfu_x_pool_job(tfu_x_pool *pl, int id, int *local_sense) {
+    const tfu_plan *p = pl->plan;
+    unsigned char *sc = (unsigned char *)p->scratch + (size_t)id * p->sl.total;
+    int s;
+    for (s = pl->s0; s < pl->s1; s++) {
+        int64_t n = tfu_x_stage_n_items(p, s), i;
+        while ((i = __atomic_fetch_add(&pl->next[s], 1, __ATOMIC_RELAXED)) < n) tfu_x_stage_item(p, s, i, sc);
+        tfu_x_barrier(pl, local_sense);
+    }
+}
+
+static void *tfu_x_worker_main(void *arg) {
+    tfu_x_worker *w = (tfu_x_worker *)arg;
+    tfu_x_pool *pl = w->pool;
+    int seen = 0, local_sense = 0;
+    for (;;) {
+        pthread_mutex_lock(&pl->mu);
+        while (pl->gen == seen && !pl->quit) pthread_cond_wait(&pl->cv, &pl->mu);
+        if (pl->quit) { pthread_mutex_unlock(&pl->mu); break; }
+        seen = pl->gen;
+        pthread_mutex_unlock(&pl->mu);
+        tfu_x_pool_job(pl, w->id, &local_sense);
+    }
+    return NULL;
+}
+
+static void tfu_x_pool_free(tfu_plan *p) {
+    tfu_x_pool *pl = p->pool;
+    int i;
+    if (!pl) return;
+    pthread_mutex_lock(&pl->mu);
+    pl->quit = 1;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+    for (i = 1; i < pl->n; i++) pthread_join(pl->th[i], NULL);
+    pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->cv);
+    p->pool = NULL;
+}
+
+static tfu_result tfu_x_pool_start(tfu_plan *p) {
+    tfu_x_pool *pl = (tfu_x_pool *)tfu_x_palloc(p, sizeof *pl);
+    tfu_x_worker *w;
+    int i;
+    if (!pl) return TFU_ERR_NO_MEMORY;
+    pl->plan = p; pl->n = p->n_threads;
+    pl->th = (pthread_t *)tfu_x_palloc(p, sizeof(pthread_t) * (size_t)pl->n);
+    pl->next = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_stages + 1));
+    w = (tfu_x_worker *)tfu_x_palloc(p, sizeof(tfu_x_worker) * (size_t)pl->n);
+    if (!pl->th || !pl->next || !w) return TFU_ERR_NO_MEMORY;
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->cv, NULL);
+    p->pool = pl;
+    for (i = 1; i < pl->n; i++) {
+        w[i].pool = pl; w[i].id = i;
+        if (pthread_create(&pl->th[i], NULL, tfu_x_worker_main, &w[i]) != 0) {
+            pl->n = i;   /* join the ones that started */
+            tfu_x_pool_free(p);
+            return TFU_ERR_THREADS;
+        }
+    }
+    return TFU_OK;
+}
+
+static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
+    tfu_x_pool *pl = p->pool;
+    int s;
+    for (s = s0; s < s1; s++) __atomic_store_n(&pl->next[s], 0, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&pl->mu);
+    pl->s0 = s0; pl->s1 = s1; pl->gen++;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+    tfu_x_pool_job(pl, 0, &p->caller_sense);
+}
+#endif
+
+/* the caller's parallel-for: each task borrows a free scratch area */
+typedef struct tfu_x_pf_ctx { tfu_plan *p; int s; } tfu_x_pf_ctx;
+
+static void tfu_x_pf_task(void *arg, int i) {
+    tfu_x_pf_ctx *c = (tfu_x_pf_ctx *)arg;
+    tfu_plan *p = c->p;
+    int k = 0;
+    for (;;) {   /* claim scratch k */
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&p->scratch_busy[k], &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) break;
+        k = (k + 1) % p->n_threads;
+    }
+    tfu_x_stage_item(p, c->s, i, (unsigned char *)p->scratch + (size_t)k * p->sl.total);
+    __atomic_store_n(&p->scratch_busy[k], 0, __ATOMIC_RELEASE);
+}
+
+static void tfu_x_call_eval(tfu_plan *p, int s) {
+    int g, k;
+    for (g = p->stage_first[s]; g < p->stage_first[s + 1]; g++) {
+        const tfu_x_group *G = &p->groups[g];
+        for (k = 0; k < G->n_ins && !p->run_stop; k++) {
+            const tfu_tensor *t = p->t[p->ins[G->first_ins + k].tid];
+            if ((t->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT)) && p->opt.eval_cb(t, p->opt.eval_user)) p->run_stop = 1;
+        }
+    }
+}
+
+/* points every materialised value into the arena and every view at its root */
+static void tfu_x_bind(tfu_plan *p) {
+    int i;
+    for (i = 0; i < p->n_all; i++) {
+        tfu_tensor *t = p->t[i];
+        if (p->offs[i] >= 0) t->data = p->arena + p->offs[i];
+        else if (t->view_src) tfu_x_bind_alias(t);
+    }
+}
+
+TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
+    int s, i;
+    if (!p) return TFU_ERR_NULL_ARG;
+    if (!p->arena && p->arena_bytes) { p->err = TFU_ERR_NO_MEMORY; tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_run", "no arena bound (tfu_plan_set_arena)", NULL, NULL); return p->err; }
+    for (i = 0; i < p->n_all; i++)
+        if (p->t[i]->op == TFU_OP_NONE && !p->t[i]->data) {
+            tfu_x_err(p->ctx, TFU_ERR_NO_DATA, p->t[i], "plan_run", "a leaf tensor has no data", NULL, NULL);
+            return p->err = TFU_ERR_NO_DATA;
+        }
+    for (i = 0; i < p->n_all; i++)
+        if (p->t[i]->op == TFU_OP_GET_ROWS && tfu_x_check_rows(p->ctx, p->t[i]) != TFU_OK) return p->err = TFU_ERR_INVALID_ARG;
+    tfu_x_bind(p);
+    p->run_stop = 0;
+    for (s = 0; s < p->n_stages && !p->run_stop; ) {
+        int s1 = p->opt.eval_cb ? s + 1 : p->n_stages;
+        if (p->opt.parallel_for) {
+            for (; s < s1; s++) {
+                tfu_x_pf_ctx c;
+                c.p = p; c.s = s;
+                p->opt.parallel_for(p->opt.parallel_for_user, (int)tfu_x_stage_n_items(p, s), tfu_x_pf_task, &c);
+            }
+        }
+#if !defined(TFU_NO_THREADS)
+        else if (p->n_threads > 1) { tfu_x_pool_run(p, s, s1); s = s1; }
+#endif
+        else {
+            for (; s < s1; s++) {
+                int64_t n = tfu_x_stage_n_items(p, s), k;
+                for (k = 0; k < n; k++) tfu_x_stage_item(p, s, k, (unsigned char *)p->scratch);
+            }
+        }
+        if (p->opt.eval_cb) tfu_x_call_eval(p, s - 1);
+    }
+    return p->err = TFU_OK;
+}
+
+/* --- compile --------------------------------------------------------------- */
+
+TFU_API tfu_plan_options tfu_plan_default_options(void) {
+    tfu_plan_options o;
+    memset(&o, 0, sizeof o);
+    o.n_threads = 1;
+    return o;
+}
+
+static int tfu_x_env_flag(const char *name) {
+#if !defined(TFU_NO_MALLOC)
+    const char *v = getenv(name);
+    return v && v[0] && !(v[0] == '0' && !v[1]);
+#else
+    (void)name; return 0;   /* embedded builds do not read the environment */
+#endif
+}
+
+static void tfu_x_plan_release(tfu_plan *p) {
+    tfu_allocator al = p->al;
+#if !defined(TFU_NO_THREADS)
+    tfu_x_pool_free(p);
+#endif
+    if (p->arena_owned && p->arena) al.free_fn(p->arena, al.user);
+    if (p->scratch) al.free_fn(p->scratch, al.user);
+    while (p->blocks) { tfu_x_block *b = p->blocks; p->blocks = b->next; al.free_fn(b, al.user); }
+    al.free_fn(p, al.user);
+}
+
+static int tfu_x_group_kind_of(const tfu_graph *gr, const int32_t *members, int n) {
+    int i, kind = TFU_GROUP_ELTWISE;
+    for (i = 0; i < n; i++) {
+        int c = tfu_x_class(gr->all[members[i]]);
+        if (c == TFU_X_C_MM) return TFU_GROUP_MATMUL;
+        if (c == TFU_X_C_ROW) kind = TFU_GROUP_ROW;
+        if (c == TFU_X_C_OTHER) return TFU_GROUP_OTHER;
+    }
+    return kind;
+}
+
+static size_t tfu_x_max(size_t a, size_t b) { return a > b ? a : b; }
+
+/* turns the layout into group programs and work items */
+static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) {
+    int n = gr->n_all, i, gi, s, n_threads = p->n_threads;
+    int32_t *bucket_first, *members, *fill, *last_use, *free_slots;
+    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0;
+    p->groups = (tfu_x_group *)tfu_x_palloc(p, sizeof(tfu_x_group) * (size_t)(L->n_groups + 1));
+    p->ins = (tfu_x_ins *)tfu_x_palloc(p, sizeof(tfu_x_ins) * (size_t)(n + 1));
+    p->ext = (tfu_x_ext *)tfu_x_palloc(p, sizeof(tfu_x_ext) * (size_t)(3 * n + 1));
+    p->stage_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(L->n_stages + 2));
+    p->stage_items = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(L->n_groups + 1));
+    bucket_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 2));
+    members = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    fill = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    last_use = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    free_slots = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !p->stage_items || !bucket_first || !members || !fill || !last_use || !free_slots) return 0;
+    /* members of each group, in topological order (counting sort by founder) */
+    for (i = 0; i < n; i++) if (L->group[i] >= 0) bucket_first[L->group[i] + 1]++;
+    for (i = 0; i < n; i++) bucket_first[i + 1] += bucket_first[i];
+    for (i = 0; i < n; i++) if (L->group[i] >= 0) members[bucket_first[L->group[i]] + fill[L->group[i]]++] = i;
+    for (i = 0; i < n; i++) p->ins_of[i] = -1;
+    p->n_groups = L->n_groups; p->n_stages = L->n_stages;
+    for (gi = 0; gi < L->n_groups; gi++) {
+        int f = L->order[gi], nm = fill[f], k, n_slots = 0, n_free = 0, n_tiles = 0;
+        const int32_t *mem = members + bucket_first[f];
+        tfu_x_group *G = &p->groups[gi];
+        const tfu_tensor *last = gr->all[mem[nm - 1]];
+        int64_t rows, work;
+        G->kind = tfu_x_group_kind_of(gr, mem, nm);
+        G->stage = L->stage[f];
+        G->first_ins = p->n_ins; G->n_ins = nm; G->first_ext = p->n_ext; G->first_node = mem[0];
+        memcpy(G->ne, last->ne, sizeof G->ne);
+        if (G->kind == TFU_GROUP_MATMUL) {
+            for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT) { memcpy(G->ne, gr->all[mem[k]]->ne, sizeof G->ne); break; }
+        }
+        for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_ins + k;
+        for (k = 0; k < nm; k++) last_use[k] = -1;
+        for (k = 0; k < nm; k++) {
+            const tfu_tensor *t = gr->all[mem[k]];
+            tfu_x_ins *I = &p->ins[G->first_ins + k];
+            I->tid = mem[k]; I->store = L->mat[mem[k]]; I->slot = -1;
+            if (t->op == TFU_OP_GLU && !t->op_params_i[2]) {   /* fused-row GLU: two halves of one operand */
+                int32_t h = (int32_t)t->ne[0], sw = t->op_params_i[1];
+                I->n_src = 2;
+                I->src[0] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0);
+                I->src[1] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h);
+            } else {
+                I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
+                for (s = 0; s < I->n_src; s++) {
+                    int q;
+                    if (!t->src[s]) { I->src[s] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), 0); continue; }
+                    q = tfu_x_graph_find(gr, t->src[s]);
+                    if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) { I->src[s] = p->ins_of[q] - G->first_ins; last_use[I->src[s]] = k; }
+                    else I->src[s] = -1 - tfu_x_ext_index(p, G, q, 0);
+                }
+            }
+        }
+        /* scratch slots: reused once the last reader inside the group ran */
+        for (k = 0; k < nm; k++) {
+            const tfu_tensor *t = gr->all[mem[k]];
+            tfu_x_ins *I = &p->ins[G->first_ins + k];
+            int direct = (tfu_x_is_value(t) && I->store) || (t->op == TFU_OP_CPY && t->type == TFU_F32 && t->nb[0] == 4);
+            if (t->op == TFU_OP_MUL_MAT) { G->n_mm++; if (!I->store) I->slot = n_tiles++; continue; }
+            if (G->kind == TFU_GROUP_OTHER) continue;
+            if (!direct) I->slot = n_free ? free_slots[--n_free] : n_slots++;
+            for (s = 0; s < I->n_src; s++) {
+                int r = I->src[s];
+                if (r >= 0 && last_use[r] == k && p->ins[G->first_ins + r].slot >= 0 &&
+                    gr->all[mem[r]]->op != TFU_OP_MUL_MAT) {
+                    int dup = 0, j;
+                    for (j = 0; j < n_free; j++) if (free_slots[j] == p->ins[G->first_ins + r].slot) dup = 1;
+                    if (!dup && p->ins[G->first_ins + r].slot != I->slot) free_slots[n_free++] = p->ins[G->first_ins + r].slot;
+                }
+            }
+        }
+        G->n_slots = n_slots;
+        rows = G->ne[1] * G->ne[2] * G->ne[3];
+        work = rows * G->ne[0];
+        if (G->kind == TFU_GROUP_MATMUL) {
+            int64_t kmax = 1;
+            G->mb = G->ne[0] < TFU_X_MM_MB ? G->ne[0] : TFU_X_MM_MB;
+            G->nbk = G->ne[1] < TFU_X_MM_NB ? G->ne[1] : TFU_X_MM_NB;
+            G->n_mblk = (G->ne[0] + G->mb - 1) / G->mb;
+            G->n_nblk = (G->ne[1] + G->nbk - 1) / G->nbk;
+            G->n_items = G->n_mblk * G->n_nblk * G->ne[2] * G->ne[3];
+            G->chunk = G->mb;
+            for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT && gr->all[mem[k]]->src[0]->ne[0] > kmax) kmax = gr->all[mem[k]]->src[0]->ne[0];
+            tiles_b = tfu_x_max(tiles_b, (size_t)n_tiles * (size_t)(G->mb * G->nbk) * 4);
+            pack_b = tfu_x_max(pack_b, (size_t)(G->mb + G->nbk) * (size_t)kmax * 4);
+            ptrs_b = tfu_x_max(ptrs_b, (size_t)(G->mb + G->nbk) * sizeof(void *));
+        } else {
+            int64_t target = n_threads > 1 ? 4 * (int64_t)n_threads : 1, by_work = (work + 16383) / 16384;
+            if (target > by_work) target = by_work;
+            if (target > rows) target = rows;
+            if (target < 1) target = 1;
+            G->rows_per_item = (rows + target - 1) / target;
+            G->n_items = (rows + G->rows_per_item - 1) / G->rows_per_item;
+            G->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
+            if (G->kind == TFU_GROUP_OTHER) {
+                const tfu_tensor *t = gr->all[mem[0]];
+                pack_b = tfu_x_max(pack_b, (size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]) * 4);
+            }
+        }
+        slots_b = tfu_x_max(slots_b, (size_t)G->n_slots * (size_t)G->chunk * 4);
+        gather_b = tfu_x_max(gather_b, (size_t)G->n_ext * (size_t)G->chunk * 4);
+        outp_b = tfu_x_max(outp_b, (size_t)nm * sizeof(void *));
+    }
+    /* stages and items */
+    for (gi = 0, s = 0; s <= p->n_stages; s++) {
+        p->stage_first[s] = gi;
+        while (gi < p->n_groups && p->groups[gi].stage == s) {
+            p->stage_items[gi] = gi == p->stage_first[s] ? 0 : p->stage_items[gi - 1] + p->groups[gi - 1].n_items;
+            gi++;
+        }
+    }
+    p->sl.slots = 0;
+    p->sl.gather = tfu_x_align_up(p->sl.slots + slots_b, 64);
+    p->sl.tiles = tfu_x_align_up(p->sl.gather + gather_b, 64);
+    p->sl.pack = tfu_x_align_up(p->sl.tiles + tiles_b, 64);
+    p->sl.ptrs = tfu_x_align_up(p->sl.pack + pack_b, 64);
+    p->sl.outp = tfu_x_align_up(p->sl.ptrs + ptrs_b, 64);
+    p->sl.total = tfu_x_align_up(p->sl.outp + outp_b + 64, 64);
+    return 1;
+}
+
+static tfu_plan *tfu_x_plan_fail(tfu_plan *p, tfu_context *ctx, tfu_result r, const char *what) {
+    tfu_x_err(ctx, r, NULL, "plan_compile", what, NULL, NULL);
+    if (p) tfu_x_plan_release(p);
+    return NULL;
+}
+
+TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
+    tfu_plan_options o = opts ? *opts : tfu_plan_default_options();
+    tfu_allocator al;
+    tfu_plan *p;
+    tfu_x_layout L, U;
+    int n, i, fusion;
+    if (!g) return NULL;
+    if (g->broken) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_GRAPH, "graph is incomplete (an earlier build error)");
+    if (o.n_threads <= 0) o.n_threads = 1;
+    if (o.n_threads > 256) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_INVALID_ARG, "n_threads must be 1..256");
+#if defined(TFU_NO_THREADS)
+    if (o.n_threads > 1 && !o.parallel_for) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_THREADS, "built with TFU_NO_THREADS: n_threads > 1 needs parallel_for");
+#endif
+    al = o.allocator;
+    if (!al.alloc_fn || !al.free_fn) {
+#if defined(TFU_NO_MALLOC)
+        return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_INVALID_ARG, "built with TFU_NO_MALLOC: options need an allocator");
+#else
+        al.alloc_fn = tfu_x_malloc_fn; al.free_fn = tfu_x_free_fn; al.user = NULL;
+#endif
+    }
+    fusion = !o.no_fusion && !tfu_x_env_flag("TFU_NO_FUSION");
+    o.no_fusion = !fusion;
+    p = (tfu_plan *)al.alloc_fn(sizeof *p, al.user);
+    if (!p) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    memset(p, 0, sizeof *p);
+    p->al = al; p->opt = o; p->opt.allocator = al; p->ctx = g->ctx; p->graph = g;
+    p->n_threads = o.n_threads;
+    n = p->n_all = g->n_all;
+    p->hash = tfu_graph_hash(g);
+    p->t = (tfu_tensor **)tfu_x_palloc(p, sizeof(void *) * (size_t)(n + 1));
+    p->group = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    p->ins_of = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    p->mat = (unsigned char *)tfu_x_palloc(p, (size_t)(n + 1));
+    p->offs = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(n + 1));
+    p->life0 = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    p->life1 = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    L.group = p->group; L.mat = p->mat; L.offs = p->offs; L.life0 = p->life0; L.life1 = p->life1;
+    L.order = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    L.stage = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    U.group = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1) * 6);
+    U.mat = (unsigned char *)tfu_x_palloc(p, (size_t)(n + 1));
+    U.offs = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(n + 1));
+    if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !L.order || !L.stage || !U.group || !U.mat || !U.offs)
+        return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    U.order = U.group + (n + 1); U.stage = U.order + (n + 1); U.life0 = U.stage + (n + 1); U.life1 = U.life0 + (n + 1);
+    memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
+    if (!tfu_x_plan_layout(g, fusion, &al, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "planning memory exhausted");
+    if (fusion) {
+        if (!tfu_x_plan_layout(g, 0, &al, &U)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "planning memory exhausted");
+        p->arena_unfused = U.arena;
+    } else p->arena_unfused = L.arena;
+    p->arena_bytes = L.arena;
+    if (!tfu_x_lower(p, g, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    p->scratch = al.alloc_fn(p->sl.total * (size_t)p->n_threads + 64, al.user);
+    p->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->n_threads);
+    if (!p->scratch || !p->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
+    if (o.arena) {
+        if (o.arena_size < p->arena_bytes) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "options.arena is smaller than tfu_plan_arena_bytes()");
+        p->arena = (unsigned char *)o.arena;
+    } else if (p->arena_bytes) {
+        p->arena = (unsigned char *)al.alloc_fn(p->arena_bytes + 64, al.user);
+        if (!p->arena) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "arena allocation failed");
+        p->arena_owned = 1;
+    }
+#if !defined(TFU_NO_THREADS)
+    if (p->n_threads > 1 && !o.parallel_for) {
+        tfu_result r = tfu_x_pool_start(p);
+        if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "could not start worker threads");
+    }
+#endif
+    /* stats */
+    {
+        tfu_plan_stats *S = &p->stats;
+        int gi;
+        S->n_nodes = g->n_nodes; S->n_groups = p->n_groups; S->n_stages = p->n_stages;
+        S->n_barriers = p->n_stages > 0 ? p->n_stages - 1 : 0;
+        S->arena_bytes = p->arena_bytes; S->arena_bytes_unfused = p->arena_unfused;
+        for (gi = 0; gi < p->n_groups; gi++) {
+            S->n_groups_kind[p->groups[gi].kind]++;
+            if (p->groups[gi].n_ins > 1) S->n_nodes_fused += p->groups[gi].n_ins;
+        }
+        for (i = 0; i < n; i++) if (p->group[i] >= 0 && tfu_x_is_value(g->all[i])) {
+            S->value_bytes_total += tfu_x_value_bytes(g->all[i]);
+            if (!p->mat[i]) S->n_values_elided++;
+        }
+    }
+    /* the group index per tensor, as reported (execution order) */
+    {
+        int gi, k;
+        for (i = 0; i < n; i++) p->group[i] = -1;
+        for (gi = 0; gi < p->n_groups; gi++)
+            for (k = 0; k < p->groups[gi].n_ins; k++) p->group[p->ins[p->groups[gi].first_ins + k].tid] = gi;
+    }
+    tfu_x_bind(p);
+    return p;
+}
+
+TFU_API void tfu_plan_free(tfu_plan *p) { if (p) tfu_x_plan_release(p); }
+TFU_API tfu_result tfu_plan_last_error(const tfu_plan *p) { return p ? p->err : TFU_ERR_NULL_ARG; }
+TFU_API size_t tfu_plan_arena_bytes(const tfu_plan *p) { return p ? p->arena_bytes : 0; }
+
+TFU_API tfu_result tfu_plan_set_arena(tfu_plan *p, void *mem, size_t size) {
+    if (!p || !mem) return TFU_ERR_NULL_ARG;
+    if (size < p->arena_bytes) { tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_set_arena", "arena smaller than tfu_plan_arena_bytes()", NULL, NULL); return TFU_ERR_NO_MEMORY; }
+    if (p->arena_owned) { p->al.free_fn(p->arena, p->al.user); p->arena_owned = 0; }
+    p->arena = (unsigned char *)mem;
+    tfu_x_bind(p);
+    return TFU_OK;
+}
+
+TFU_API tfu_result tfu_plan_rebind(tfu_plan *p, tfu_graph *g) {
+    if (!p || !g) return TFU_ERR_NULL_ARG;
+    if (g->broken || g->n_all != p->n_all || tfu_graph_hash(g) != p->hash) {
+        tfu_x_err(g->ctx, TFU_ERR_STALE, NULL, "plan_rebind", "graph structure differs from the plan's", NULL, NULL);
+        return TFU_ERR_STALE;
+    }
+    memcpy(p->t, g->all, sizeof(void *) * (size_t)p->n_all);
+    p->graph = g; p->ctx = g->ctx;
+    tfu_x_bind(p);
+    return TFU_OK;
+}
+
+struct tfu_plan_cache {
+    tfu_plan_options opt;
+    int        cap, n;
+    tfu_plan **plans;
+    unsigned  *stamp, clock;
+};
+
+TFU_API tfu_plan_cache *tfu_plan_cache_new(const tfu_plan_options *opts, int capacity) {
+    tfu_plan_options o = opts ? *opts : tfu_plan_default_options();
+    tfu_allocator al = o.allocator;
+    tfu_plan_cache *c;
+    if (capacity <= 0) capacity = 8;
+    if (!al.alloc_fn || !al.free_fn) {
+#if defined(TFU_NO_MALLOC)
+        return NULL;
+#else
+        al.alloc_fn = tfu_x_malloc_fn; al.free_fn = tfu_x_free_fn; al.user = NULL;
+#endif
+    }
+    o.allocator = al;
+    c = (tfu_plan_cache *)al.alloc_fn(sizeof *c + (size_t)capacity * (sizeof(void *) + sizeof(unsigned)), al.user);
+    if (!c) return NULL;
+    memset(c, 0, sizeof *c);
+    c->opt = o; c->cap = capacity;
+    c->plans = (tfu_plan **)(void *)(c + 1);
+    c->stamp = (unsigned *)(void *)(c->plans + capacity);
+    return c;
+}
+
+TFU_API tfu_plan *tfu_plan_cache_get(tfu_plan_cache *c, tfu_graph *g, int *was_cached) {
+    uint64_t h;
+    int i, victim = 0;
+    tfu_plan *p;
+    if (was_cached) *was_cached = 0;
+    if (!c || !g) return NULL;
+    h = tfu_graph_hash(g);
+    for (i = 0; i < c->n; i++)
+        if (c->plans[i]->hash == h && c->plans[i]->n_all == g->n_all && tfu_plan_rebind(c->plans[i], g) == TFU_OK) {
+            c->stamp[i] = ++c->clock;
+            if (was_cached) *was_cached = 1;
+            return c->plans[i];
+        }
+    p = tfu_plan_compile(g, &c->opt);
+    if (!p) return NULL;
+    if (c->n < c->cap) victim = c->n++;
+    else { for (i = 1; i < c->n; i++) if (c->stamp[i] < c->stamp[victim]) victim = i; tfu_plan_free(c->plans[victim]); }
+    c->plans[victim] = p; c->stamp[victim] = ++c->clock;
+    return p;
+}
+
+TFU_API void tfu_plan_cache_free(tfu_plan_cache *c) {
+    int i;
+    if (!c) return;
+    for (i = 0; i < c->n; i++) tfu_plan_free(c->plans[i]);
+    c->opt.allocator.free_fn(c, c->opt.allocator.user);
+}
+
+/* --- queries and report ------------------------------------------------------ */
+
+static int tfu_x_plan_find(const tfu_plan *p, const tfu_tensor *t) {
+    int i;
+    if (!p || !t) return -1;
+    for (i = 0; i < p->n_all; i++) if (p->t[i] == t) return i;
+    return -1;
+}
+
+TFU_API tfu_plan_stats tfu_plan_get_stats(const tfu_plan *p) {
+    tfu_plan_stats s;
+    if (p) return p->stats;
+    memset(&s, 0, sizeof s);
+    return s;
+}
+TFU_API int tfu_plan_n_groups(const tfu_plan *p) { return p ? p->n_groups : 0; }
+TFU_API int tfu_plan_group_of(const tfu_plan *p, const tfu_tensor *t) { int i = tfu_x_plan_find(p, t); return i < 0 ? -1 : p->group[i]; }
+TFU_API tfu_group_kind tfu_plan_group_kind(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? (tfu_group_kind)p->groups[g].kind : TFU_GROUP_KIND_COUNT; }
+TFU_API int tfu_plan_group_n_nodes(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].n_ins : 0; }
+TFU_API int tfu_plan_group_stage(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].stage : -1; }
+TFU_API int tfu_plan_is_materialized(const tfu_plan *p, const tfu_tensor *t) {
+    int i = tfu_x_plan_find(p, t);
+    if (i < 0) return 0;
+    if (p->group[i] < 0) return 1;   /* leaves and views live in memory */
+    return p->mat[i];
+}
+TFU_API int64_t tfu_plan_value_offset(const tfu_plan *p, const tfu_tensor *t) { int i = tfu_x_plan_find(p, t); return i < 0 ? -1 : p->offs[i]; }
+TFU_API int tfu_plan_value_lifetime(const tfu_plan *p, const tfu_tensor *t, int *first, int *last) {
+    int i = tfu_x_plan_find(p, t);
+    if (i < 0 || p->offs[i] < 0) return 0;
+    if (first) *first = p->life0[i];
+    if (last) *last = p->life1[i];
+    return 1;
+}
+
+static const char *const tfu_x_kind_names[TFU_GROUP_KIND_COUNT] = { "eltwise", "row", "matmul", "other" };
+
+static void tfu_x_catname(tfu_x_buf *b, const tfu_tensor *t, int idx) {
+    if (t->name[0]) tfu_x_cat(b, t->name);
+    else { tfu_x_cat(b, "#"); tfu_x_cati(b, idx); }
+}
+
+static void tfu_x_catbytes(tfu_x_buf *b, size_t n) {
+    if (n >= (size_t)1 << 20) { tfu_x_catf(b, (double)n / 1048576.0, 2); tfu_x_cat(b, " MiB"); }
+    else if (n >= 1024) { tfu_x_catf(b, (double)n / 1024.0, 1); tfu_x_cat(b, " KiB"); }
+    else { tfu_x_cati(b, (int64_t)n); tfu_x_cat(b, " B"); }
+}
+
+TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
+    tfu_x_buf b;
+    int gi, k;
+    char dummy[1];
+    b.p = buf ? buf : dummy; b.size = buf ? size : 0; b.len = 0;
+    if (b.size) b.p[0] = 0;
+    if (!p) return 0;
+    tfu_x_cat(&b, "plan: "); tfu_x_cati(&b, p->stats.n_nodes); tfu_x_cat(&b, " nodes -> ");
+    tfu_x_cati(&b, p->n_groups); tfu_x_cat(&b, " groups ("); tfu_x_cati(&b, p->stats.n_nodes_fused);
+    tfu_x_cat(&b, " nodes fused, "); tfu_x_cati(&b, p->stats.n_values_elided); tfu_x_cat(&b, " values kept out of memory) in ");
+    tfu_x_cati(&b, p->n_stages); tfu_x_cat(&b, " stages, "); tfu_x_cati(&b, p->stats.n_barriers); tfu_x_cat(&b, " barriers");
+    if (p->opt.no_fusion) tfu_x_cat(&b, " [fusion off]");
+    tfu_x_cat(&b, "\narena: "); tfu_x_catbytes(&b, p->arena_bytes); tfu_x_cat(&b, " (unfused plan: ");
+    tfu_x_catbytes(&b, p->arena_unfused); tfu_x_cat(&b, ", all values: "); tfu_x_catbytes(&b, p->stats.value_bytes_total);
+    tfu_x_cat(&b, ")\nstage group kind     items  ops (* = written to memory)\n");
+    for (gi = 0; gi < p->n_groups; gi++) {
+        const tfu_x_group *G = &p->groups[gi];
+        char col[24]; tfu_x_buf cb; size_t pad;
+        cb.p = col; cb.size = sizeof col; cb.len = 0;
+        tfu_x_cati(&cb, G->stage); for (pad = cb.len; pad < 6; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cat(&b, col); cb.len = 0;
+        tfu_x_cati(&cb, gi); for (pad = cb.len; pad < 6; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cat(&b, col); cb.len = 0;
+        tfu_x_cat(&cb, tfu_x_kind_names[G->kind]); for (pad = cb.len; pad < 9; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cat(&b, col); cb.len = 0;
+        tfu_x_cati(&cb, G->n_items); for (pad = cb.len; pad < 7; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cat(&b, col);
+        for (k = 0; k < G->n_ins; k++) {
+            const tfu_x_ins *I = &p->ins[G->first_ins + k];
+            if (k) tfu_x_cat(&b, " ");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tid]->op)); tfu_x_cat(&b, "(");
+            tfu_x_catname(&b, p->t[I->tid], I->tid); tfu_x_cat(&b, ")");
+            if (I->store) tfu_x_cat(&b, "*");
+        }
+        tfu_x_cat(&b, "\n");
+    }
+    return b.len;
+}
+
+TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size) {
+    tfu_x_buf b;
+    int gi, k, i, s;
+    char dummy[1];
+    b.p = buf ? buf : dummy; b.size = buf ? size : 0; b.len = 0;
+    if (b.size) b.p[0] = 0;
+    if (!p) return 0;
+    tfu_x_cat(&b, "digraph tensorfuse {\n  rankdir=TB; node [shape=box, fontname=\"monospace\", fontsize=10];\n");
+    for (gi = 0; gi < p->n_groups; gi++) {
+        const tfu_x_group *G = &p->groups[gi];
+        tfu_x_cat(&b, "  subgraph cluster_"); tfu_x_cati(&b, gi); tfu_x_cat(&b, " {\n    label=\"group ");
+        tfu_x_cati(&b, gi); tfu_x_cat(&b, " "); tfu_x_cat(&b, tfu_x_kind_names[G->kind]);
+        tfu_x_cat(&b, ", stage "); tfu_x_cati(&b, G->stage); tfu_x_cat(&b, "\"; style=rounded; color=");
+        tfu_x_cat(&b, G->n_ins > 1 ? "blue" : "gray"); tfu_x_cat(&b, ";\n");
+        for (k = 0; k < G->n_ins; k++) {
+            const tfu_x_ins *I = &p->ins[G->first_ins + k];
+            tfu_x_cat(&b, "    n"); tfu_x_cati(&b, I->tid); tfu_x_cat(&b, " [label=\"");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tid]->op)); tfu_x_cat(&b, "\\n"); tfu_x_catname(&b, p->t[I->tid], I->tid);
+            tfu_x_cat(&b, I->store ? "\", style=bold" : "\", style=dashed"); tfu_x_cat(&b, "];\n");
+        }
+        tfu_x_cat(&b, "  }\n");
+    }
+    for (i = 0; i < p->n_all; i++) {
+        const tfu_tensor *t = p->t[i];
+        if (p->group[i] < 0) {
+            tfu_x_cat(&b, "  n"); tfu_x_cati(&b, i); tfu_x_cat(&b, " [shape=ellipse, label=\"");
+            tfu_x_cat(&b, t->op == TFU_OP_VIEW ? "view\\n" : ""); tfu_x_catname(&b, t, i); tfu_x_cat(&b, "\"];\n");
+        }
+        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
+            int q = tfu_x_plan_find(p, t->src[s]);
+            tfu_x_cat(&b, "  n"); tfu_x_cati(&b, q); tfu_x_cat(&b, " -> n"); tfu_x_cati(&b, i); tfu_x_cat(&b, ";\n");
+        }
+    }
+    tfu_x_cat(&b, "}\n");
+    return b.len;
+}
+
+/* >>selftest ============================================================= */
+#ifdef TFU_SELFTEST
+/* A small built-in check: a fused rms_norm * w + r against the reference
+   executor, and one error path. Returns the number of failures. */
+TFU_API int tfu_selftest(void) {
+    static unsigned char mem[1 << 20];
+    tfu_context_params cp;
+    tfu_context *ctx;
+    tfu_tensor *x, *w, *r, *y, *bad;
+    tfu_graph *g;
+    tfu_plan *p;
+    tfu_plan_options o = tfu_plan_default_options();
+    float ref[3 * 37];
+    int i, fails = 0;
+    uint32_t seed = 12345u;
+    cp.mem = mem; cp.mem_size = sizeof mem; cp.no_alloc = 0;
+    ctx = tfu_init(cp);
+    if (!ctx) return 1;
+    x = tfu_new_tensor_2d(ctx, TFU_F32, 37, 3);
+    w = tfu_new_tensor_1d(ctx, TFU_F32, 37);
+    r = tfu_new_tensor_2d(ctx, TFU_F32, 37, 3);
+    if (!x || !w || !r) return 1;
+    for (i = 0; i < 3 * 37; i++) {
+        seed = seed * 1664525u + 1013904223u; ((float *)x->data)[i] = (float)(seed >> 8) / 16777216.0f - 0.45f;
+        seed = seed * 1664525u + 1013904223u; ((float *)r->data)[i] = (float)(seed >> 8) / 16777216.0f + 0.1f;
+        if (i < 37) ((float *)w->data)[i] = 0.5f + (float)i / 37.0f;
+    }
+    y = tfu_add(ctx, tfu_mul(ctx, tfu_rms_norm(ctx, x, 1e-6f), w), r);
+    g = tfu_graph_build(ctx, y);
+    if (!g || tfu_graph_compute_ref(g) != TFU_OK) return 1;
+    memcpy(ref, y->data, sizeof ref);
+#if defined(TFU_NO_MALLOC)
+    (void)o; (void)p;
+#else
+    p = tfu_plan_compile(g, &o);
+    if (!p) return 1;
+    if (tfu_plan_n_groups(p) != 1) fails++;                 /* norm, mul and add are one group */
+    memset(y->data, 0xFF, sizeof ref);                        /* poison */
+    if (tfu_plan_run(p) != TFU_OK) fails++;
+    for (i = 0; i < 3 * 37; i++) if (!(fabsf(((float *)y->data)[i] - ref[i]) <= 1e-5f * (1.0f + fabsf(ref[i])))) { fails++; break; }
+    tfu_plan_free(p);
+#endif
+    bad = tfu_add(ctx, x, tfu_new_tensor_1d(ctx, TFU_F32, 5));   /* 5 does not divide 37 */
+    if (bad || tfu_last_error(ctx) != TFU_ERR_SHAPE) fails++;
+    tfu_clear_error(ctx);
+    return fails;
+}
+#endif
+
+#endif /* TFU_IMPLEMENTATION_DONE */
+#endif /* TFU_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+This software is available under 2 licenses -- choose whichever you prefer.
+ALTERNATIVE A - MIT License
+Copyright (c) 2026 the tensorfuse authors
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions: The above copyright notice and this
+permission notice shall be included in all copies or substantial portions of
+the Software. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND,
+EXPRESS OR IMPLIED.
+ALTERNATIVE B - Public Domain (www.unlicense.org)
+This is free and unencumbered software released into the public domain. Anyone
+is free to copy, modify, publish, use, compile, sell, or distribute this
+software, either in source code form or as a compiled binary, for any purpose,
+commercial or non-commercial, and by any means.
+------------------------------------------------------------------------------
+*/
