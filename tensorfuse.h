@@ -1281,17 +1281,42 @@ static int tfu_x_graph_visit(tfu_graph *g, tfu_tensor *t) {
     return 1;
 }
 
+/* undoes a failed expand: entries from n_all on leave, their edges uncount */
+static void tfu_x_graph_rollback(tfu_graph *g, int n_all, int n_nodes, int n_leafs) {
+    int i, s;
+    for (i = g->n_all - 1; i >= n_all; i--)
+        for (s = 0; s < TFU_MAX_SRC; s++)
+            if (g->all[i]->src[s]) { int q = tfu_x_graph_find(g, g->all[i]->src[s]); if (q >= 0 && q < n_all) g->uses[q]--; }
+    g->n_all = n_all; g->n_nodes = n_nodes; g->n_leafs = n_leafs;
+    memset(g->hkey, 0, (size_t)g->hcap * sizeof(void *));
+    for (i = 0; i < n_all; i++) {
+        size_t h = tfu_x_hash_ptr(g->all[i]) & (size_t)(g->hcap - 1);
+        while (g->hkey[h]) h = (h + 1) & (size_t)(g->hcap - 1);
+        g->hkey[h] = g->all[i]; g->hval[h] = i;
+    }
+}
+
 TFU_API tfu_result tfu_graph_build_expand(tfu_graph *g, tfu_tensor *result) {
+    int n_all, n_nodes, n_leafs, i;
     if (!g) return TFU_ERR_NULL_ARG;
     if (!result) {
         tfu_x_err(g->ctx, TFU_ERR_NULL_ARG, NULL, "graph_build", "result is NULL (an earlier builder failed?)", NULL, NULL);
         return TFU_ERR_NULL_ARG;
     }
-    if (g->broken) return TFU_ERR_GRAPH;
+    n_all = g->n_all; n_nodes = g->n_nodes; n_leafs = g->n_leafs;
     if (!tfu_x_graph_visit(g, result)) {
-        g->broken = 1;
+        tfu_x_graph_rollback(g, n_all, n_nodes, n_leafs);
         tfu_x_err(g->ctx, TFU_ERR_GRAPH, result, "graph_build", "more tensors than max_nodes", NULL, NULL);
         return TFU_ERR_GRAPH;
+    }
+    for (i = n_all; i < g->n_all; i++) {   /* every tensor must live in the graph's context */
+        const unsigned char *a = (const unsigned char *)g->all[i];
+        if (a < g->ctx->mem || a >= g->ctx->mem + g->ctx->size) {
+            tfu_tensor *bad = g->all[i];
+            tfu_x_graph_rollback(g, n_all, n_nodes, n_leafs);
+            tfu_x_err(g->ctx, TFU_ERR_GRAPH, bad, "graph_build", "a tensor belongs to another context", NULL, NULL);
+            return TFU_ERR_GRAPH;
+        }
     }
     result->flags |= TFU_FLAG_OUTPUT;
     return TFU_OK;
@@ -1301,7 +1326,7 @@ TFU_API tfu_graph *tfu_graph_build(tfu_context *ctx, tfu_tensor *result) {
     tfu_graph *g;
     if (!ctx) return NULL;
     if (!result) { tfu_x_err(ctx, TFU_ERR_NULL_ARG, NULL, "graph_build", "result is NULL (an earlier builder failed?)", NULL, NULL); return NULL; }
-    g = tfu_graph_new(ctx, 4096);
+    g = tfu_graph_new(ctx, ctx->n_tensors > 0 ? ctx->n_tensors : 1);  /* a graph holds at most every tensor of its context */
     if (!g) return NULL;
     return tfu_graph_build_expand(g, result) == TFU_OK ? g : NULL;
 }
@@ -1552,7 +1577,7 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
         tfu_tensor *t = g->nodes[i];
         if (t->view_src || t->ref_data) continue;
         t->ref_data = tfu_x_ctx_alloc(g->ctx, tfu_nbytes(t), "compute_ref");
-        if (!t->ref_data) return TFU_ERR_NO_MEMORY;
+        if (!t->ref_data) { g->ctx->err_tensor = t; return TFU_ERR_NO_MEMORY; }
     }
     for (i = 0; i < g->n_nodes; i++) {
         tfu_tensor *t = g->nodes[i];
@@ -1754,22 +1779,10 @@ static int tfu_x_n_src(const tfu_tensor *t) {
 }
 
 /* memory */
-static void *tfu_x_malloc_fn(size_t n, void *u) {
-    (void)u;
-#ifndef TFU_NO_MALLOC
-    return malloc(n);
-#else
-    (void)n; return NULL;
+#if !defined(TFU_NO_MALLOC)
+static void *tfu_x_malloc_fn(size_t n, void *u) { (void)u; return malloc(n); }
+static void tfu_x_free_fn(void *p, void *u) { (void)u; free(p); }
 #endif
-}
-static void tfu_x_free_fn(void *p, void *u) {
-    (void)u;
-#ifndef TFU_NO_MALLOC
-    free(p);
-#else
-    (void)p;
-#endif
-}
 
 typedef struct tfu_x_block { struct tfu_x_block *next; size_t size, used; } tfu_x_block;
 
@@ -2148,7 +2161,7 @@ static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al,
         const tfu_tensor *t = gr->all[i];
         if (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) {
             int r = tfu_x_graph_find(gr, tfu_x_vroot(t));
-            if (L->life0[r] >= 0) L->life1[r] = L->n_stages;
+            if (L->life0[r] >= 0) L->life1[r] = L->n_stages - 1;   /* alive until the run ends */
         }
         if (L->group[i] < 0) continue;
         for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
@@ -2669,6 +2682,7 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
         if (G->kind == TFU_GROUP_MATMUL) {
             for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT) { memcpy(G->ne, gr->all[mem[k]]->ne, sizeof G->ne); break; }
         }
+        p->n_ins += nm;
         for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_ins + k;
         for (k = 0; k < nm; k++) last_use[k] = -1;
         for (k = 0; k < nm; k++) {
@@ -2880,7 +2894,7 @@ TFU_API tfu_result tfu_plan_rebind(tfu_plan *p, tfu_graph *g) {
     if (!p || !g) return TFU_ERR_NULL_ARG;
     if (g->broken || g->n_all != p->n_all || tfu_graph_hash(g) != p->hash) {
         tfu_x_err(g->ctx, TFU_ERR_STALE, NULL, "plan_rebind", "graph structure differs from the plan's", NULL, NULL);
-        return TFU_ERR_STALE;
+        return p->err = TFU_ERR_STALE;
     }
     memcpy(p->t, g->all, sizeof(void *) * (size_t)p->n_all);
     p->graph = g; p->ctx = g->ctx;

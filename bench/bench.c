@@ -348,11 +348,15 @@ typedef struct workload {
     tfu_tensor  *out;
     double       bytes, flops;
     int          limit;
+    int          max_nodes;   /* graph size: the tensors the context was sized for */
 } workload;
 
-static tfu_context *new_ctx(size_t n_tensors, double data_bytes) {
+/* a context for n_tensors tensors (and a graph of that many) with
+   data_bytes of leaf data */
+static tfu_context *new_ctx(workload *w, size_t n_tensors, double data_bytes) {
     tfu_context *ctx = tfu_init_malloc(tfu_context_size(n_tensors, (size_t)data_bytes + 64 * n_tensors + (1u << 16)), 0);
     if (!ctx) { fprintf(stderr, "bench: out of memory for a context\n"); exit(2); }
+    w->max_nodes = (int)n_tensors;
     return ctx;
 }
 
@@ -373,7 +377,7 @@ static double tbytes(const tfu_tensor *t) { return (double)tfu_nelements(t) * (d
 static int finish(workload *w, tfu_tensor *out) {
     if (!out) return -1;
     w->out = out;
-    w->g = tfu_graph_new(w->ctx, 4096);
+    w->g = tfu_graph_new(w->ctx, w->max_nodes);
     if (!w->g || tfu_graph_build_expand(w->g, out) != TFU_OK) return -1;
     w->bytes += tbytes(out);
     return 0;
@@ -383,7 +387,7 @@ static int finish(workload *w, tfu_tensor *out) {
 
 static int build_w1(workload *w, int with_r) {
     tfu_tensor *x, *wt, *r = NULL, *t;
-    w->ctx = new_ctx(32, 4.0 * (2.0 * 4096 * 512 + 4096));
+    w->ctx = new_ctx(w, 32, 4.0 * (2.0 * 4096 * 512 + 4096));
     NEED(x = rand_tensor(w->ctx, 4096, 512, 1, "x", 11));
     NEED(wt = rand_tensor(w->ctx, 4096, 1, 1, "w", 12));
     w->bytes = tbytes(x) + tbytes(wt);
@@ -400,7 +404,7 @@ static int build_w1(workload *w, int with_r) {
 
 static int build_w3(workload *w) {
     tfu_tensor *g, *u;
-    w->ctx = new_ctx(32, 4.0 * 2.0 * 11008 * 512);
+    w->ctx = new_ctx(w, 32, 4.0 * 2.0 * 11008 * 512);
     NEED(g = rand_tensor(w->ctx, 11008, 512, 1, "g", 21));
     NEED(u = rand_tensor(w->ctx, 11008, 512, 1, "u", 22));
     w->bytes = tbytes(g) + tbytes(u);
@@ -410,7 +414,7 @@ static int build_w3(workload *w) {
 
 static int build_w4(workload *w) {
     tfu_tensor *a, *b, *c, *t;
-    w->ctx = new_ctx(32, 4.0 * 3.0 * 4096 * 1024);
+    w->ctx = new_ctx(w, 32, 4.0 * 3.0 * 4096 * 1024);
     NEED(a = rand_tensor(w->ctx, 4096, 1024, 1, "a", 31));
     NEED(b = rand_tensor(w->ctx, 4096, 1024, 1, "b", 32));
     NEED(c = rand_tensor(w->ctx, 4096, 1024, 1, "c", 33));
@@ -425,7 +429,7 @@ static int build_w4(workload *w) {
 
 static int build_w5(workload *w) {
     tfu_tensor *x, *mask, *t;
-    w->ctx = new_ctx(32, 4.0 * (512.0 * 512 * 32 + 512.0 * 512));
+    w->ctx = new_ctx(w, 32, 4.0 * (512.0 * 512 * 32 + 512.0 * 512));
     NEED(x = rand_tensor(w->ctx, 512, 512, 32, "x", 41));
     NEED(mask = tfu_causal_mask(w->ctx, 512, 512));
     tfu_set_name(mask, "mask");
@@ -462,7 +466,7 @@ static int build_w6(workload *w, int T, tfu_type wtype) {
 static int build_chain(workload *w, int n) {
     tfu_tensor *x, *b, *c, *y;
     int i;
-    w->ctx = new_ctx((size_t)n + 32, 4.0 * 3 * 64);
+    w->ctx = new_ctx(w, (size_t)n + 32, 4.0 * 3 * 64);
     NEED(x = rand_tensor(w->ctx, 16, 4, 1, "x", 51));
     NEED(b = rand_tensor(w->ctx, 16, 4, 1, "b", 52));
     NEED(c = rand_tensor(w->ctx, 16, 4, 1, "c", 53));
@@ -486,7 +490,7 @@ static int build_dag(workload *w, int n) {
     int i;
     v = (tfu_tensor **)malloc(((size_t)n + 1) * sizeof *v);
     if (!v) return -1;
-    w->ctx = new_ctx((size_t)n + 32, 4.0 * 2 * 64);
+    w->ctx = new_ctx(w, (size_t)n + 32, 4.0 * 2 * 64);
     x = rand_tensor(w->ctx, 16, 4, 1, "x", 61);
     wt = rand_tensor(w->ctx, 16, 1, 1, "w", 62);
     if (!x || !wt) { free(v); return -1; }
@@ -731,7 +735,7 @@ int main(int argc, char **argv) {
                 else if (T == 1)
                     run_workload(name, &w, wt ? "f16-" : "", g_quick ? 1 : 3, g_quick ? 5 : 15, g_quick ? 0.15 : 0.5);
                 else
-                    run_workload(name, &w, wt ? "f16-" : "", 1, g_quick ? 2 : 5, g_quick ? 0.3 : 1.5);
+                    run_workload(name, &w, wt ? "f16-" : "", 1, g_quick ? 1 : 5, g_quick ? 0.3 : 1.5);
                 free_workload(&w);
             }
         }

@@ -121,7 +121,7 @@ LLAMA_FN size_t llama_context_bytes(const llama_config *c, int with_ref) {
     double data = llama_weight_bytes(c) + 4.0 * (dim * T + T + T * T) + 64.0 * n_tensors;
     if (with_ref) {
         /* every computed value of a layer, in floats, with room to spare */
-        double per_layer = T * (6.0 * dim + 5.0 * q + 6.0 * kv + 3.0 * c->ffn) + 2.0 * nh * T * T;
+        double per_layer = T * (8.0 * dim + 5.0 * q + 5.0 * kv + 3.0 * c->ffn) + 2.0 * nh * T * T;
         data += 1.25 * 4.0 * c->n_layers * per_layer + 64.0 * n_tensors;
     }
     data += 1u << 20;

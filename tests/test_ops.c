@@ -823,6 +823,40 @@ static void test_cont(void) {
         run3(out, ref, 0);
         free(ref);
     }
+    /* tfu_view_1d / _2d / _3d with offsets, fed to an element-wise op */
+    for (c = 0; c < 3 * n_cases; c++) {
+        int64_t ne[4], L[4], o0, o1, o2, i0, i1, i2, i3;
+        tfu_tensor *leaf, *v = NULL, *out;
+        double *ref;
+        int nd = 1 + c % 3;
+        tfu_type ty = rand_ftype();
+        size_t es = tfu_type_size(ty);
+        begin_case(seed_base * 1000003u + 12500u + (uint64_t)c);
+        rand_shape(ne, 20000, 1);
+        ne[3] = 1;
+        if (nd < 3) ne[2] = 1;
+        if (nd < 2) ne[1] = 1;
+        o0 = tt_int(0, 3); o1 = tt_int(0, 2); o2 = tt_int(0, 2);
+        L[0] = ne[0] + o0 + tt_int(0, 2); L[1] = ne[1] + o1 + tt_int(0, 1); L[2] = ne[2] + o2; L[3] = 1;
+        leaf = new4(ty, L);
+        if (!leaf) { TT_CHECK(0, "leaf build failed"); continue; }
+        tt_fill(leaf, -3, 3);
+        {
+            size_t off = (size_t)o0 * es + (size_t)o1 * leaf->nb[1] + (size_t)o2 * leaf->nb[2];
+            if (nd == 1) { ne[0] = L[0] - o0 - (L[0] > o0 + 1 ? 1 : 0); v = tfu_view_1d(ctx, leaf, ne[0], (size_t)o0 * es); o1 = o2 = 0; }
+            else if (nd == 2) v = tfu_view_2d(ctx, leaf, ne[0], ne[1], leaf->nb[1], off - (size_t)o2 * leaf->nb[2]);
+            else v = tfu_view_3d(ctx, leaf, ne[0], ne[1], ne[2], leaf->nb[1], leaf->nb[2], off);
+            if (nd == 2) o2 = 0;
+        }
+        dstart("sqr(view_nd)"); dcat("nd", nd); dcat("ne0", (double)ne[0]); dcat("ne1", (double)ne[1]); dcat("ne2", (double)ne[2]);
+        { size_t l = strlen(desc); snprintf(desc + l, sizeof desc - l, " %s", tyn(ty)); }
+        out = tfu_sqr(ctx, v);
+        if (!check_meta(out, ne, TFU_F32, 1)) continue;
+        ref = refbuf(ne);
+        FOR4(ne) { double x = tfu_get_f32(leaf, i0 + o0, i1 + o1, i2 + o2, 0); ref[IDX(ne, i0, i1, i2, i3)] = x * x; }
+        run3(out, ref, 1e-6);
+        free(ref);
+    }
 }
 
 static void test_cpy(void) {
