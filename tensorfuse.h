@@ -323,7 +323,9 @@ typedef struct tfu_graph tfu_graph;
 
 TFU_API tfu_graph  *tfu_graph_new(tfu_context *ctx, int max_nodes);
 TFU_API tfu_result  tfu_graph_build_expand(tfu_graph *g, tfu_tensor *result); /* marks result OUTPUT */
-TFU_API tfu_graph  *tfu_graph_build(tfu_context *ctx, tfu_tensor *result);    /* new graph, 1 result */
+/* tfu_graph_build: a new graph with room for every tensor the context holds
+   now; to expand it later with more results, make it with tfu_graph_new. */
+TFU_API tfu_graph  *tfu_graph_build(tfu_context *ctx, tfu_tensor *result);
 TFU_API int         tfu_graph_n_nodes(const tfu_graph *g);   /* computed tensors (op != NONE), topo order */
 TFU_API tfu_tensor *tfu_graph_node(const tfu_graph *g, int i);
 TFU_API int         tfu_graph_n_leafs(const tfu_graph *g);   /* op == NONE */
@@ -364,8 +366,8 @@ typedef struct tfu_plan_options {
     int                 n_threads;     /* 1 (default when 0): calling thread only */
     int                 no_fusion;     /* 1: one group per op (also TFU_NO_FUSION=1) */
     tfu_allocator       allocator;     /* plan memory; zero: malloc/free          */
-    void               *arena;         /* caller memory for values, or NULL: the  */
-    size_t              arena_size;    /* plan allocates tfu_plan_arena_bytes()   */
+    void               *arena;         /* caller memory for values (16-byte       */
+    size_t              arena_size;    /* aligned), or NULL: the plan allocates   */
     tfu_parallel_for_fn parallel_for;  /* caller threads instead of the pool      */
     void               *parallel_for_user;
     tfu_eval_fn         eval_cb;
@@ -801,7 +803,8 @@ static tfu_result tfu_x_shape(tfu_type type, int n_dims, const int64_t *ne, int6
     size_t s;
     int i;
     if ((int)type < 0 || type >= TFU_TYPE_COUNT) return TFU_ERR_TYPE;
-    if (n_dims < 1 || n_dims > TFU_MAX_DIMS || !ne) return TFU_ERR_INVALID_ARG;
+    if (!ne) return TFU_ERR_NULL_ARG;
+    if (n_dims < 1 || n_dims > TFU_MAX_DIMS) return TFU_ERR_INVALID_ARG;
     s = tfu_type_size(type);
     for (i = 0; i < TFU_MAX_DIMS; i++) {
         int64_t n = i < n_dims ? ne[i] : 1;
@@ -823,7 +826,7 @@ static tfu_tensor *tfu_x_new(tfu_context *ctx, tfu_type type, int n_dims, const 
     if (!ctx) return NULL;
     r = tfu_x_shape(type, n_dims, ne, ne4, nb, &bytes);
     if (r != TFU_OK) {
-        tfu_x_err(ctx, r, NULL, op, r == TFU_ERR_INVALID_ARG ? "sizes must be >= 1 and n_dims 1..4" :
+        tfu_x_err(ctx, r, NULL, op, r == TFU_ERR_INVALID_ARG ? "sizes must be >= 1 and n_dims 1..4" : r == TFU_ERR_NULL_ARG ? "ne is NULL" :
                   r == TFU_ERR_OVERFLOW ? "tensor size overflows" : "invalid type", NULL, NULL);
         return NULL;
     }
@@ -1589,72 +1592,292 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
 
 /* >>kern =================================================================
    Row kernels: every fused loop is a sequence of these over a chunk of a
-   row held in cache. Each has a plain scalar loop; SIMD twins sit beside
-   it where they pay (selected at compile time, switched off by TFU_NO_SIMD
-   or at run time by TFU_NO_SIMD=1 in the environment). */
+   row held in cache. Each has a plain scalar loop; the SIMD twin sits beside
+   it, written once over a small vector layer (AVX-512, AVX2+FMA, NEON on
+   AArch64), chosen at compile time, compiled out with TFU_NO_SIMD and
+   switched off at run time with TFU_NO_SIMD=1 in the environment (read when
+   a plan is compiled). */
 
+#if defined(TFU_X_AVX512)
+#define TFU_X_VEC 1
+#define TFU_VW 16
+typedef __m512 tfu_vf;
+#define tfu_v_load(p)      _mm512_loadu_ps(p)
+#define tfu_v_store(p, v)  _mm512_storeu_ps((p), (v))
+#define tfu_v_set1(x)      _mm512_set1_ps(x)
+#define tfu_v_add(a, b)    _mm512_add_ps((a), (b))
+#define tfu_v_sub(a, b)    _mm512_sub_ps((a), (b))
+#define tfu_v_mul(a, b)    _mm512_mul_ps((a), (b))
+#define tfu_v_div(a, b)    _mm512_div_ps((a), (b))
+#define tfu_v_fma(a, b, c) _mm512_fmadd_ps((a), (b), (c))        /* a*b + c */
+#define tfu_v_max(a, b)    _mm512_max_ps((a), (b))
+#define tfu_v_min(a, b)    _mm512_min_ps((a), (b))
+#define tfu_v_sqrt(a)      _mm512_sqrt_ps(a)
+#define tfu_v_abs(a)       _mm512_abs_ps(a)
+#define tfu_v_hsum(v)      _mm512_reduce_add_ps(v)
+#define tfu_v_hmax(v)      _mm512_reduce_max_ps(v)
+#define tfu_v_round(a)     _mm512_roundscale_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define tfu_v_pow2i(n)     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+#define tfu_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GE_OQ), (r))
+#define tfu_v_copysign(mag, sgn) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(mag), \
+                             _mm512_and_si512(_mm512_castps_si512(sgn), _mm512_set1_epi32((int)0x80000000u))))
+#define tfu_v_load_f16(p)  _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define tfu_v_load_bf16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
+#define TFU_X_MR 4   /* micro-kernel: rows of A (weights) */
+#define TFU_X_NR 4   /* micro-kernel: rows of B (activations) */
+#elif defined(TFU_X_AVX2)
+#define TFU_X_VEC 1
+#define TFU_VW 8
+typedef __m256 tfu_vf;
+#define tfu_v_load(p)      _mm256_loadu_ps(p)
+#define tfu_v_store(p, v)  _mm256_storeu_ps((p), (v))
+#define tfu_v_set1(x)      _mm256_set1_ps(x)
+#define tfu_v_add(a, b)    _mm256_add_ps((a), (b))
+#define tfu_v_sub(a, b)    _mm256_sub_ps((a), (b))
+#define tfu_v_mul(a, b)    _mm256_mul_ps((a), (b))
+#define tfu_v_div(a, b)    _mm256_div_ps((a), (b))
+#define tfu_v_fma(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define tfu_v_max(a, b)    _mm256_max_ps((a), (b))
+#define tfu_v_min(a, b)    _mm256_min_ps((a), (b))
+#define tfu_v_sqrt(a)      _mm256_sqrt_ps(a)
+#define tfu_v_abs(a)       _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (a))
+static float tfu_v_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s)); s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static float tfu_v_hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s)); s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#define tfu_v_round(a)     _mm256_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define tfu_v_pow2i(n)     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#define tfu_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GE_OQ))
+#define tfu_v_copysign(mag, sgn) _mm256_or_ps((mag), _mm256_and_ps((sgn), _mm256_set1_ps(-0.0f)))
+#if defined(__F16C__)
+#define tfu_v_load_f16(p)  _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#endif
+#define tfu_v_load_bf16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+#define TFU_X_MR 4
+#define TFU_X_NR 2
+#elif defined(TFU_X_NEON) && defined(__aarch64__)
+#define TFU_X_VEC 1
+#define TFU_VW 4
+typedef float32x4_t tfu_vf;
+#define tfu_v_load(p)      vld1q_f32(p)
+#define tfu_v_store(p, v)  vst1q_f32((p), (v))
+#define tfu_v_set1(x)      vdupq_n_f32(x)
+#define tfu_v_add(a, b)    vaddq_f32((a), (b))
+#define tfu_v_sub(a, b)    vsubq_f32((a), (b))
+#define tfu_v_mul(a, b)    vmulq_f32((a), (b))
+#define tfu_v_div(a, b)    vdivq_f32((a), (b))
+#define tfu_v_fma(a, b, c) vfmaq_f32((c), (a), (b))
+#define tfu_v_max(a, b)    vmaxq_f32((a), (b))
+#define tfu_v_min(a, b)    vminq_f32((a), (b))
+#define tfu_v_sqrt(a)      vsqrtq_f32(a)
+#define tfu_v_abs(a)       vabsq_f32(a)
+#define tfu_v_hsum(v)      vaddvq_f32(v)
+#define tfu_v_hmax(v)      vmaxvq_f32(v)
+#define tfu_v_round(a)     vrndnq_f32(a)
+#define tfu_v_pow2i(n)     vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
+#define tfu_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(r), vcgeq_f32((x), vdupq_n_f32(lim))))
+#define tfu_v_copysign(mag, sgn) vbslq_f32(vdupq_n_u32(0x80000000u), (sgn), (mag))
+#define tfu_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
+#define tfu_v_load_bf16(p) vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(vld1_u16((const uint16_t *)(const void *)(p))), 16))
+#define TFU_X_MR 4
+#define TFU_X_NR 4
+#endif
+
+/* 1: SIMD kernels in use. Written when a plan compiles (environment), read
+   by the kernels; atomics so that plans compiled on several threads agree. */
+static int tfu_x_simd_state = 1;
+#if defined(__GNUC__)
+#define TFU_X_SIMD_ON() __atomic_load_n(&tfu_x_simd_state, __ATOMIC_RELAXED)
+#define TFU_X_SIMD_SET(v) __atomic_store_n(&tfu_x_simd_state, (v), __ATOMIC_RELAXED)
+#else
+#define TFU_X_SIMD_ON() tfu_x_simd_state
+#define TFU_X_SIMD_SET(v) (tfu_x_simd_state = (v))
+#endif
 
 static float tfu_x_gelu_f(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x))); }
 static float tfu_x_gelu_erf_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678f)); }
 static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+#ifdef TFU_X_VEC
+/* exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6
+   polynomial for e^r (the classic Cephes coefficients, ~1 ulp), then the
+   exponent bits; 2^n is applied as 2^(n-1) * 2 so n = 128 still fits.
+   Below -87 (results under 2^-125) flushes to 0; above 88.72 gives inf. */
+static tfu_vf tfu_v_exp(tfu_vf x) {
+    tfu_vf xc = tfu_v_max(tfu_v_min(x, tfu_v_set1(88.72283f)), tfu_v_set1(-87.0f));
+    tfu_vf n = tfu_v_round(tfu_v_mul(xc, tfu_v_set1(1.44269504088896341f)));
+    tfu_vf r = tfu_v_fma(n, tfu_v_set1(-0.693359375f), xc), p;
+    r = tfu_v_fma(n, tfu_v_set1(2.12194440e-4f), r);
+    p = tfu_v_set1(1.9875691500e-4f);
+    p = tfu_v_fma(p, r, tfu_v_set1(1.3981999507e-3f));
+    p = tfu_v_fma(p, r, tfu_v_set1(8.3334519073e-3f));
+    p = tfu_v_fma(p, r, tfu_v_set1(4.1665795894e-2f));
+    p = tfu_v_fma(p, r, tfu_v_set1(1.6666665459e-1f));
+    p = tfu_v_fma(p, r, tfu_v_set1(5.0000001201e-1f));
+    p = tfu_v_add(tfu_v_fma(p, tfu_v_mul(r, r), r), tfu_v_set1(1.0f));
+    p = tfu_v_mul(tfu_v_mul(p, tfu_v_pow2i(tfu_v_sub(n, tfu_v_set1(1.0f)))), tfu_v_set1(2.0f));
+    return tfu_v_zero_below(p, x, -87.0f);
+}
+static tfu_vf tfu_v_sigmoid(tfu_vf x) {
+    return tfu_v_div(tfu_v_set1(1.0f), tfu_v_add(tfu_v_set1(1.0f), tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), x))));
+}
+/* tanh(|x|) = 1 - 2 / (e^(2|x|) + 1), sign restored */
+static tfu_vf tfu_v_tanh(tfu_vf x) {
+    tfu_vf e = tfu_v_exp(tfu_v_mul(tfu_v_abs(x), tfu_v_set1(2.0f)));
+    tfu_vf t = tfu_v_sub(tfu_v_set1(1.0f), tfu_v_div(tfu_v_set1(2.0f), tfu_v_add(e, tfu_v_set1(1.0f))));
+    return tfu_v_copysign(t, x);
+}
+/* gelu (tanh form): 0.5 (1 + tanh z) == sigmoid(2z) */
+static tfu_vf tfu_v_gelu(tfu_vf x) {
+    tfu_vf z2 = tfu_v_mul(tfu_v_fma(tfu_v_mul(tfu_v_mul(x, x), x), tfu_v_set1(0.044715f), x), tfu_v_set1(2.0f * 0.7978845608f));
+    return tfu_v_mul(x, tfu_v_sigmoid(z2));
+}
+/* erf: Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7) */
+static tfu_vf tfu_v_erf(tfu_vf x) {
+    tfu_vf ax = tfu_v_abs(x), t, y;
+    t = tfu_v_div(tfu_v_set1(1.0f), tfu_v_fma(ax, tfu_v_set1(0.3275911f), tfu_v_set1(1.0f)));
+    y = tfu_v_set1(1.061405429f);
+    y = tfu_v_fma(y, t, tfu_v_set1(-1.453152027f));
+    y = tfu_v_fma(y, t, tfu_v_set1(1.421413741f));
+    y = tfu_v_fma(y, t, tfu_v_set1(-0.284496736f));
+    y = tfu_v_fma(y, t, tfu_v_set1(0.254829592f));
+    y = tfu_v_mul(y, t);
+    y = tfu_v_sub(tfu_v_set1(1.0f), tfu_v_mul(y, tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), tfu_v_mul(ax, ax)))));
+    return tfu_v_copysign(y, x);
+}
+static tfu_vf tfu_v_gelu_erf(tfu_vf x) {
+    return tfu_v_mul(tfu_v_mul(x, tfu_v_set1(0.5f)), tfu_v_add(tfu_v_set1(1.0f), tfu_v_erf(tfu_v_mul(x, tfu_v_set1(0.70710678f)))));
+}
+#endif
+
 static void tfu_x_k_binary(tfu_op op, int n, float *d, const float *a, const float *b) {
-    int i;
+    int i = 0;
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        switch (op) {
+        case TFU_OP_ADD: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_add(tfu_v_load(a + i), tfu_v_load(b + i))); break;
+        case TFU_OP_SUB: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_sub(tfu_v_load(a + i), tfu_v_load(b + i))); break;
+        case TFU_OP_MUL: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_mul(tfu_v_load(a + i), tfu_v_load(b + i))); break;
+        default:         for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_div(tfu_v_load(a + i), tfu_v_load(b + i))); break;
+        }
+    }
+#endif
     switch (op) {
-    case TFU_OP_ADD: for (i = 0; i < n; i++) d[i] = a[i] + b[i]; break;
-    case TFU_OP_SUB: for (i = 0; i < n; i++) d[i] = a[i] - b[i]; break;
-    case TFU_OP_MUL: for (i = 0; i < n; i++) d[i] = a[i] * b[i]; break;
-    default:         for (i = 0; i < n; i++) d[i] = a[i] / b[i]; break;
+    case TFU_OP_ADD: for (; i < n; i++) d[i] = a[i] + b[i]; break;
+    case TFU_OP_SUB: for (; i < n; i++) d[i] = a[i] - b[i]; break;
+    case TFU_OP_MUL: for (; i < n; i++) d[i] = a[i] * b[i]; break;
+    default:         for (; i < n; i++) d[i] = a[i] / b[i]; break;
     }
 }
 
 static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const float *p) {
-    int i;
+    int i = 0;
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        tfu_vf p0 = tfu_v_set1(p[0]), p1 = tfu_v_set1(p[1]);
+        switch (op) {
+#define TFU_X_VLOOP(expr) for (; i + TFU_VW <= n; i += TFU_VW) { tfu_vf x = tfu_v_load(a + i); tfu_v_store(d + i, (expr)); } break
+        case TFU_OP_SCALE: TFU_X_VLOOP(tfu_v_fma(x, p0, p1));
+        case TFU_OP_CLAMP: TFU_X_VLOOP(tfu_v_min(tfu_v_max(x, p0), p1));
+        case TFU_OP_NEG: TFU_X_VLOOP(tfu_v_sub(tfu_v_set1(0.0f), x));
+        case TFU_OP_ABS: TFU_X_VLOOP(tfu_v_abs(x));
+        case TFU_OP_SQR: TFU_X_VLOOP(tfu_v_mul(x, x));
+        case TFU_OP_SQRT: TFU_X_VLOOP(tfu_v_sqrt(x));
+        case TFU_OP_EXP: TFU_X_VLOOP(tfu_v_exp(x));
+        case TFU_OP_TANH: TFU_X_VLOOP(tfu_v_tanh(x));
+        case TFU_OP_SIGMOID: TFU_X_VLOOP(tfu_v_sigmoid(x));
+        case TFU_OP_RELU: TFU_X_VLOOP(tfu_v_max(x, tfu_v_set1(0.0f)));
+        case TFU_OP_GELU: TFU_X_VLOOP(tfu_v_gelu(x));
+        case TFU_OP_GELU_ERF: TFU_X_VLOOP(tfu_v_gelu_erf(x));
+        case TFU_OP_SILU: TFU_X_VLOOP(tfu_v_mul(x, tfu_v_sigmoid(x)));
+        case TFU_OP_CONT: case TFU_OP_CPY: TFU_X_VLOOP(x);
+#undef TFU_X_VLOOP
+        default: break;  /* log, sin, cos: scalar */
+        }
+    }
+#endif
     switch (op) {
-    case TFU_OP_SCALE: { float s = p[0], c = p[1]; for (i = 0; i < n; i++) d[i] = a[i] * s + c; } break;
-    case TFU_OP_CLAMP: { float lo = p[0], hi = p[1]; for (i = 0; i < n; i++) d[i] = a[i] < lo ? lo : a[i] > hi ? hi : a[i]; } break;
-    case TFU_OP_NEG: for (i = 0; i < n; i++) d[i] = -a[i]; break;
-    case TFU_OP_ABS: for (i = 0; i < n; i++) d[i] = fabsf(a[i]); break;
-    case TFU_OP_SQR: for (i = 0; i < n; i++) d[i] = a[i] * a[i]; break;
-    case TFU_OP_SQRT: for (i = 0; i < n; i++) d[i] = sqrtf(a[i]); break;
-    case TFU_OP_EXP: for (i = 0; i < n; i++) d[i] = expf(a[i]); break;
-    case TFU_OP_LOG: for (i = 0; i < n; i++) d[i] = logf(a[i]); break;
-    case TFU_OP_SIN: for (i = 0; i < n; i++) d[i] = sinf(a[i]); break;
-    case TFU_OP_COS: for (i = 0; i < n; i++) d[i] = cosf(a[i]); break;
-    case TFU_OP_TANH: for (i = 0; i < n; i++) d[i] = tanhf(a[i]); break;
-    case TFU_OP_SIGMOID: for (i = 0; i < n; i++) d[i] = tfu_x_sigmoid_f(a[i]); break;
-    case TFU_OP_RELU: for (i = 0; i < n; i++) d[i] = a[i] > 0.0f ? a[i] : 0.0f; break;
-    case TFU_OP_GELU: for (i = 0; i < n; i++) d[i] = tfu_x_gelu_f(a[i]); break;
-    case TFU_OP_GELU_ERF: for (i = 0; i < n; i++) d[i] = tfu_x_gelu_erf_f(a[i]); break;
-    case TFU_OP_SILU: for (i = 0; i < n; i++) d[i] = a[i] * tfu_x_sigmoid_f(a[i]); break;
-    default: if (d != a) memmove(d, a, (size_t)n * sizeof(float)); break;  /* CONT, CPY */
+    case TFU_OP_SCALE: { float s = p[0], c = p[1]; for (; i < n; i++) d[i] = a[i] * s + c; } break;
+    case TFU_OP_CLAMP: { float lo = p[0], hi = p[1]; for (; i < n; i++) d[i] = a[i] < lo ? lo : a[i] > hi ? hi : a[i]; } break;
+    case TFU_OP_NEG: for (; i < n; i++) d[i] = -a[i]; break;
+    case TFU_OP_ABS: for (; i < n; i++) d[i] = fabsf(a[i]); break;
+    case TFU_OP_SQR: for (; i < n; i++) d[i] = a[i] * a[i]; break;
+    case TFU_OP_SQRT: for (; i < n; i++) d[i] = sqrtf(a[i]); break;
+    case TFU_OP_EXP: for (; i < n; i++) d[i] = expf(a[i]); break;
+    case TFU_OP_LOG: for (; i < n; i++) d[i] = logf(a[i]); break;
+    case TFU_OP_SIN: for (; i < n; i++) d[i] = sinf(a[i]); break;
+    case TFU_OP_COS: for (; i < n; i++) d[i] = cosf(a[i]); break;
+    case TFU_OP_TANH: for (; i < n; i++) d[i] = tanhf(a[i]); break;
+    case TFU_OP_SIGMOID: for (; i < n; i++) d[i] = tfu_x_sigmoid_f(a[i]); break;
+    case TFU_OP_RELU: for (; i < n; i++) d[i] = a[i] > 0.0f ? a[i] : 0.0f; break;
+    case TFU_OP_GELU: for (; i < n; i++) d[i] = tfu_x_gelu_f(a[i]); break;
+    case TFU_OP_GELU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(a[i]); break;
+    case TFU_OP_SILU: for (; i < n; i++) d[i] = a[i] * tfu_x_sigmoid_f(a[i]); break;
+    default: if (d != a) memmove(d + i, a + i, (size_t)(n - i) * sizeof(float)); break;  /* CONT, CPY */
     }
 }
 
 static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *v) {
-    int i;
+    int i = 0;
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        for (; i + TFU_VW <= n; i += TFU_VW) {
+            tfu_vf x = tfu_v_load(g + i), a;
+            switch (kind) {
+            case TFU_GLU_REGLU: a = tfu_v_max(x, tfu_v_set1(0.0f)); break;
+            case TFU_GLU_GEGLU: a = tfu_v_gelu(x); break;
+            case TFU_GLU_GEGLU_ERF: a = tfu_v_gelu_erf(x); break;
+            default: a = tfu_v_mul(x, tfu_v_sigmoid(x)); break;
+            }
+            tfu_v_store(d + i, tfu_v_mul(a, tfu_v_load(v + i)));
+        }
+    }
+#endif
     switch (kind) {
-    case TFU_GLU_REGLU: for (i = 0; i < n; i++) d[i] = (g[i] > 0.0f ? g[i] : 0.0f) * v[i]; break;
-    case TFU_GLU_GEGLU: for (i = 0; i < n; i++) d[i] = tfu_x_gelu_f(g[i]) * v[i]; break;
-    case TFU_GLU_GEGLU_ERF: for (i = 0; i < n; i++) d[i] = tfu_x_gelu_erf_f(g[i]) * v[i]; break;
-    default: for (i = 0; i < n; i++) d[i] = g[i] * tfu_x_sigmoid_f(g[i]) * v[i]; break;
+    case TFU_GLU_REGLU: for (; i < n; i++) d[i] = (g[i] > 0.0f ? g[i] : 0.0f) * v[i]; break;
+    case TFU_GLU_GEGLU: for (; i < n; i++) d[i] = tfu_x_gelu_f(g[i]) * v[i]; break;
+    case TFU_GLU_GEGLU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(g[i]) * v[i]; break;
+    default: for (; i < n; i++) d[i] = g[i] * tfu_x_sigmoid_f(g[i]) * v[i]; break;
     }
 }
 
-/* Row reductions accumulate in f32 lanes (8 partial sums, so the order is
-   the same for the scalar and the SIMD path up to lane count). */
+/* Row reductions accumulate in f32 lanes: 8 partial sums on the scalar
+   path, vector lanes on the SIMD path (then the tail). */
 static float tfu_x_k_sumsq(int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
-    int i, j;
-    for (i = 0; i + 8 <= n; i += 8) for (j = 0; j < 8; j++) s[j] += a[i + j] * a[i + j];
+    int i = 0, j;
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
+        for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
+            tfu_vf x0 = tfu_v_load(a + i), x1 = tfu_v_load(a + i + TFU_VW);
+            acc0 = tfu_v_fma(x0, x0, acc0); acc1 = tfu_v_fma(x1, x1, acc1);
+        }
+        r = tfu_v_hsum(tfu_v_add(acc0, acc1));
+    }
+#endif
+    for (; i + 8 <= n; i += 8) for (j = 0; j < 8; j++) s[j] += a[i + j] * a[i + j];
     for (; i < n; i++) r += a[i] * a[i];
     for (j = 0; j < 8; j++) r += s[j];
     return r;
 }
 static float tfu_x_k_sum(int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
-    int i, j;
-    for (i = 0; i + 8 <= n; i += 8) for (j = 0; j < 8; j++) s[j] += a[i + j];
+    int i = 0, j;
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
+        for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) { acc0 = tfu_v_add(acc0, tfu_v_load(a + i)); acc1 = tfu_v_add(acc1, tfu_v_load(a + i + TFU_VW)); }
+        r = tfu_v_hsum(tfu_v_add(acc0, acc1));
+    }
+#endif
+    for (; i + 8 <= n; i += 8) for (j = 0; j < 8; j++) s[j] += a[i + j];
     for (; i < n; i++) r += a[i];
     for (j = 0; j < 8; j++) r += s[j];
     return r;
@@ -1662,34 +1885,65 @@ static float tfu_x_k_sum(int n, const float *a) {
 
 static void tfu_x_k_rms_norm(int n, float *d, const float *a, float eps) {
     float sc = 1.0f / sqrtf(tfu_x_k_sumsq(n, a) / (float)n + eps);
-    int i;
-    for (i = 0; i < n; i++) d[i] = a[i] * sc;
+    float p[2];
+    p[0] = sc; p[1] = 0.0f;
+    tfu_x_k_unary(TFU_OP_SCALE, n, d, a, p);
 }
 
 static void tfu_x_k_norm(int n, float *d, const float *a, float eps) {
-    float mean = tfu_x_k_sum(n, a) / (float)n, var = 0, sc;
-    int i;
-    for (i = 0; i < n; i++) { float x = a[i] - mean; var += x * x; }
-    sc = 1.0f / sqrtf(var / (float)n + eps);
-    for (i = 0; i < n; i++) d[i] = (a[i] - mean) * sc;
+    float mean = tfu_x_k_sum(n, a) / (float)n, p[2];
+    p[0] = 1.0f; p[1] = -mean;
+    tfu_x_k_unary(TFU_OP_SCALE, n, d, a, p);                 /* d = a - mean */
+    p[0] = 1.0f / sqrtf(tfu_x_k_sumsq(n, d) / (float)n + eps); p[1] = 0.0f;
+    tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
 }
 
-/* d = softmax(a*scale + mask); mask may be NULL */
+/* d = softmax(a*scale + mask); mask may be NULL. Three passes over a row
+   that sits in L1/L2: max, exp and sum, scale. */
 static void tfu_x_k_soft_max(int n, float *d, const float *a, const float *mask, float scale) {
-    float mx = -INFINITY, sum = 0, inv;
-    int i;
+    float mx = -INFINITY, sum = 0, p[2];
+    int i = 0;
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(-INFINITY), acc = tfu_v_set1(0.0f);
+        for (; i + TFU_VW <= n; i += TFU_VW) {
+            tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs);
+            if (mask) x = tfu_v_add(x, tfu_v_load(mask + i));
+            tfu_v_store(d + i, x); vm = tfu_v_max(vm, x);
+        }
+        mx = tfu_v_hmax(vm);
+        for (; i < n; i++) { float x = a[i] * scale + (mask ? mask[i] : 0.0f); d[i] = x; if (x > mx) mx = x; }
+        vm = tfu_v_set1(mx);
+        for (i = 0; i + TFU_VW <= n; i += TFU_VW) {
+            tfu_vf e = tfu_v_exp(tfu_v_sub(tfu_v_load(d + i), vm));
+            tfu_v_store(d + i, e); acc = tfu_v_add(acc, e);
+        }
+        sum = tfu_v_hsum(acc);
+        for (; i < n; i++) { float e = expf(d[i] - mx); d[i] = e; sum += e; }
+        p[0] = 1.0f / sum; p[1] = 0.0f;
+        tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
+        return;
+    }
+#endif
     for (i = 0; i < n; i++) { float x = a[i] * scale + (mask ? mask[i] : 0.0f); d[i] = x; if (x > mx) mx = x; }
     for (i = 0; i < n; i++) { float e = expf(d[i] - mx); d[i] = e; sum += e; }
-    inv = 1.0f / sum;
-    for (i = 0; i < n; i++) d[i] *= inv;
+    p[0] = 1.0f / sum; p[1] = 0.0f;
+    tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
 }
 
 /* Converts n values of any float type at stride `stride` bytes to f32. */
 static void tfu_x_k_load(tfu_type type, int n, float *d, const char *src, size_t stride) {
-    int i;
+    int i = 0;
     if (type == TFU_F32 && stride == 4) { memcpy(d, src, (size_t)n * 4); return; }
-    if (type == TFU_F16) { for (i = 0; i < n; i++) { uint16_t h; memcpy(&h, src + (size_t)i * stride, 2); d[i] = tfu_f16_to_f32(h); } return; }
-    for (i = 0; i < n; i++) d[i] = tfu_x_ld(type, src + (size_t)i * stride);
+#if defined(TFU_X_VEC) && defined(tfu_v_load_f16)
+    if (TFU_X_SIMD_ON() && type == TFU_F16 && stride == 2)
+        for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_f16(src + (size_t)i * 2));
+#endif
+#if defined(TFU_X_VEC)
+    if (TFU_X_SIMD_ON() && type == TFU_BF16 && stride == 2)
+        for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_bf16(src + (size_t)i * 2));
+#endif
+    for (; i < n; i++) d[i] = tfu_x_ld(type, src + (size_t)i * stride);
 }
 
 static void tfu_x_k_store(tfu_type type, int n, char *dst, size_t stride, const float *s) {
@@ -1698,20 +1952,84 @@ static void tfu_x_k_store(tfu_type type, int n, char *dst, size_t stride, const 
     for (i = 0; i < n; i++) tfu_x_st(type, dst + (size_t)i * stride, s[i]);
 }
 
-/* Matrix-product micro kernel: c[j*ldc + i] = dot(a_i, b_j) for a block of
-   na rows of A and nb rows of B, all contiguous f32 rows of length k. */
-static void tfu_x_k_dot_block(int k, int na, const float *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+/* Matrix-product kernel: c[j*ldc + i] = dot(a_i, b_j) over k for na rows of
+   A (weights, any float type, contiguous rows) and nb rows of B (f32). The
+   scalar path wants f32 rows of A (the caller converts); the SIMD path reads
+   f16/bf16 rows directly, converting in registers, so weights stream from
+   memory once at their own width. Register tile: MR rows of A x NR rows of
+   B, each a vector accumulator over k. */
+#ifdef TFU_X_VEC
+static tfu_vf tfu_x_v_ld_any(tfu_type t, const void *p, int l) {
+    if (t == TFU_F32) return tfu_v_load((const float *)p + l);
+#if defined(tfu_v_load_f16)
+    if (t == TFU_F16) return tfu_v_load_f16((const uint16_t *)p + l);
+#endif
+    return tfu_v_load_bf16((const uint16_t *)p + l);
+}
+
+static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, int nr, const float *const *b, float *c, size_t ldc) {
+    tfu_vf acc[TFU_X_MR][TFU_X_NR];
+    int i, j, l, kv = k - k % TFU_VW;
+    for (i = 0; i < TFU_X_MR; i++) for (j = 0; j < TFU_X_NR; j++) acc[i][j] = tfu_v_set1(0.0f);
+    if (mr == TFU_X_MR && nr == TFU_X_NR) {   /* the full tile: constant bounds, all in registers */
+        for (l = 0; l < kv; l += TFU_VW) {
+            tfu_vf bv[TFU_X_NR];
+            for (j = 0; j < TFU_X_NR; j++) bv[j] = tfu_v_load(b[j] + l);
+            for (i = 0; i < TFU_X_MR; i++) {
+                tfu_vf av = tfu_x_v_ld_any(at, a[i], l);
+                for (j = 0; j < TFU_X_NR; j++) acc[i][j] = tfu_v_fma(av, bv[j], acc[i][j]);
+            }
+        }
+    } else {
+        for (l = 0; l < kv; l += TFU_VW)
+            for (i = 0; i < mr; i++) {
+                tfu_vf av = tfu_x_v_ld_any(at, a[i], l);
+                for (j = 0; j < nr; j++) acc[i][j] = tfu_v_fma(av, tfu_v_load(b[j] + l), acc[i][j]);
+            }
+    }
+    for (i = 0; i < mr; i++) for (j = 0; j < nr; j++) {
+        float s = tfu_v_hsum(acc[i][j]);
+        for (l = kv; l < k; l++) s += tfu_x_ld(at, (const char *)a[i] + (size_t)l * tfu_type_size(at)) * b[j][l];
+        c[(size_t)j * ldc + (size_t)i] = s;
+    }
+}
+#endif
+
+static int tfu_x_k_dot_native(tfu_type at) {  /* can the kernel read A of this type as it is? */
+#ifdef TFU_X_VEC
+    if (!TFU_X_SIMD_ON()) return at == TFU_F32;
+#if defined(tfu_v_load_f16)
+    return 1;
+#else
+    return at != TFU_F16;
+#endif
+#else
+    return at == TFU_F32;
+#endif
+}
+
+static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
     int i, j, l;
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        for (j = 0; j < nbr; j += TFU_X_NR)
+            for (i = 0; i < na; i += TFU_X_MR)
+                tfu_x_k_dot_tile(at, k, na - i < TFU_X_MR ? na - i : TFU_X_MR, a + i,
+                                 nbr - j < TFU_X_NR ? nbr - j : TFU_X_NR, b + j, c + (size_t)j * ldc + (size_t)i, ldc);
+        return;
+    }
+#endif
+    (void)at;
     for (j = 0; j < nbr; j++) {
         for (i = 0; i + 4 <= na; i += 4) {
-            const float *a0 = a[i], *a1 = a[i + 1], *a2 = a[i + 2], *a3 = a[i + 3], *bj = b[j];
+            const float *a0 = (const float *)a[i], *a1 = (const float *)a[i + 1], *a2 = (const float *)a[i + 2], *a3 = (const float *)a[i + 3], *bj = b[j];
             float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
             for (l = 0; l < k; l++) { float x = bj[l]; s0 += a0[l] * x; s1 += a1[l] * x; s2 += a2[l] * x; s3 += a3[l] * x; }
             c[(size_t)j * ldc + (size_t)i] = s0; c[(size_t)j * ldc + (size_t)i + 1] = s1;
             c[(size_t)j * ldc + (size_t)i + 2] = s2; c[(size_t)j * ldc + (size_t)i + 3] = s3;
         }
         for (; i < na; i++) {
-            const float *ai = a[i], *bj = b[j];
+            const float *ai = (const float *)a[i], *bj = b[j];
             float s = 0;
             for (l = 0; l < k; l++) s += ai[l] * bj[l];
             c[(size_t)j * ldc + (size_t)i] = s;
@@ -2301,22 +2619,27 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsig
     int mm = (int)(G->ne[0] - m0 < G->mb ? G->ne[0] - m0 : G->mb);
     int nn = (int)(G->ne[1] - n0 < G->nbk ? G->ne[1] - n0 : G->nbk);
     const float **outp = (const float **)(void *)(sc + SL->outp);
-    const float **arow = (const float **)(void *)(sc + SL->ptrs), **brow = arow + G->mb;
+    const void **arow = (const void **)(void *)(sc + SL->ptrs);
+    const float **brow = (const float **)(void *)(arow + G->mb);
     float *tiles = (float *)(void *)(sc + SL->tiles), *pack = (float *)(void *)(sc + SL->pack);
     float *cptr[8]; size_t ldc[8];
     int k, j, nm = 0;
     for (k = 0; k < G->n_ins; k++) {
         const tfu_x_ins *I = &p->ins[G->first_ins + k];
         tfu_tensor *t = p->t[I->tid], *a, *b;
+        tfu_type at;
+        int native;
         int64_t K, r2, r3;
         float *c;
         if (t->op != TFU_OP_MUL_MAT) continue;
         a = p->t[p->ext[G->first_ext + (-1 - I->src[0])].tid];
         b = p->t[p->ext[G->first_ext + (-1 - I->src[1])].tid];
         K = a->ne[0]; r2 = b->ne[2] / a->ne[2]; r3 = b->ne[3] / a->ne[3];
+        native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(a->type);
+        at = native ? a->type : TFU_F32;
         for (j = 0; j < mm; j++) {
             const char *q = tfu_x_rowp(a, 0, m0 + j, i2 / r2, i3 / r3);
-            if (a->type == TFU_F32 && a->nb[0] == 4) arow[j] = (const float *)(const void *)q;
+            if (native) arow[j] = q;
             else { float *d = pack + (size_t)j * (size_t)K; tfu_x_k_load(a->type, (int)K, d, q, a->nb[0]); arow[j] = d; }
         }
         for (j = 0; j < nn; j++) {
@@ -2326,7 +2649,7 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsig
         }
         if (I->slot < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
         else { c = tiles + (size_t)I->slot * (size_t)(G->mb * G->nbk); ldc[nm] = (size_t)mm; }
-        tfu_x_k_dot_block((int)K, mm, arow, nn, brow, c, ldc[nm]);
+        tfu_x_k_dot_block(at, (int)K, mm, arow, nn, brow, c, ldc[nm]);
         cptr[nm++] = c;
     }
     if (G->n_ins > G->n_mm) {
@@ -2572,6 +2895,10 @@ static void tfu_x_bind(tfu_plan *p) {
 TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
     int s, i;
     if (!p) return TFU_ERR_NULL_ARG;
+    if (p->graph->n_all != p->n_all) {
+        tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_run", "the graph grew after the plan was compiled", NULL, NULL);
+        return p->err = TFU_ERR_STALE;
+    }
     if (!p->arena && p->arena_bytes) { p->err = TFU_ERR_NO_MEMORY; tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_run", "no arena bound (tfu_plan_set_arena)", NULL, NULL); return p->err; }
     for (i = 0; i < p->n_all; i++)
         if (p->t[i]->op == TFU_OP_NONE && !p->t[i]->data) {
@@ -2801,6 +3128,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
 #endif
     }
     fusion = !o.no_fusion && !tfu_x_env_flag("TFU_NO_FUSION");
+    TFU_X_SIMD_SET(!tfu_x_env_flag("TFU_NO_SIMD"));
     o.no_fusion = !fusion;
     p = (tfu_plan *)al.alloc_fn(sizeof *p, al.user);
     if (!p) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
@@ -2838,6 +3166,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     if (!p->scratch || !p->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
     if (o.arena) {
         if (o.arena_size < p->arena_bytes) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "options.arena is smaller than tfu_plan_arena_bytes()");
+        if ((uintptr_t)o.arena % 16) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, "options.arena must be aligned to 16 bytes");
         p->arena = (unsigned char *)o.arena;
     } else if (p->arena_bytes) {
         p->arena = (unsigned char *)al.alloc_fn(p->arena_bytes + 64, al.user);
@@ -2884,6 +3213,7 @@ TFU_API size_t tfu_plan_arena_bytes(const tfu_plan *p) { return p ? p->arena_byt
 TFU_API tfu_result tfu_plan_set_arena(tfu_plan *p, void *mem, size_t size) {
     if (!p || !mem) return TFU_ERR_NULL_ARG;
     if (size < p->arena_bytes) { tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_set_arena", "arena smaller than tfu_plan_arena_bytes()", NULL, NULL); return TFU_ERR_NO_MEMORY; }
+    if ((uintptr_t)mem % 16) { tfu_x_err(p->ctx, TFU_ERR_INVALID_ARG, NULL, "plan_set_arena", "arena must be aligned to 16 bytes", NULL, NULL); return TFU_ERR_INVALID_ARG; }
     if (p->arena_owned) { p->al.free_fn(p->arena, p->al.user); p->arena_owned = 0; }
     p->arena = (unsigned char *)mem;
     tfu_x_bind(p);

@@ -64,6 +64,14 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* the 1-minute load average (Linux), or -1 */
+static double load_avg(void) {
+    double l = -1.0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) { if (fscanf(f, "%lf", &l) != 1) l = -1.0; fclose(f); }
+    return l;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -271,7 +279,7 @@ static double mem_run_once(int kind, int nthr, float *a, float *b, float *c, siz
 
 static void measure_limits(void) {
     const size_t n = (size_t)16 << 20;             /* 64 MiB of floats per array */
-    const int reps = g_quick ? 5 : 15;
+    const int reps = g_quick ? 5 : 20;
     const long fma_iters = g_quick ? 4000000L : 12000000L;
     float *a = (float *)malloc(n * sizeof(float));
     float *b = (float *)malloc(n * sizeof(float));
@@ -483,20 +491,22 @@ static int build_chain(workload *w, int n) {
     return finish(w, y);
 }
 
-/* a DAG of n nodes with values used far away, row ops that break
-   element-wise groups, and broadcasting */
+/* a DAG of n nodes: values used far away, row ops, broadcasting and, every
+   25 nodes, a matrix product that ends the row-local groups */
 static int build_dag(workload *w, int n) {
-    tfu_tensor **v, *x, *wt;
+    tfu_tensor **v, *x, *wt, *wm;
     int i;
     v = (tfu_tensor **)malloc(((size_t)n + 1) * sizeof *v);
     if (!v) return -1;
-    w->ctx = new_ctx(w, (size_t)n + 32, 4.0 * 2 * 64);
+    w->ctx = new_ctx(w, (size_t)n + 32, 4.0 * (2 * 64 + 256));
     x = rand_tensor(w->ctx, 16, 4, 1, "x", 61);
     wt = rand_tensor(w->ctx, 16, 1, 1, "w", 62);
-    if (!x || !wt) { free(v); return -1; }
+    wm = rand_tensor(w->ctx, 16, 16, 1, "wm", 63);
+    if (!x || !wt || !wm) { free(v); return -1; }
     v[0] = x;
     for (i = 1; i <= n; i++) {
         tfu_tensor *p = v[i - 1];
+        if (i % 25 == 0) { if (!(v[i] = tfu_mul_mat(w->ctx, wm, p))) { free(v); return -1; } continue; }
         switch (i % 6) {
         case 0: v[i] = tfu_add(w->ctx, p, v[i - 1 - (i % 7 < i - 1 ? i % 7 : 0)]); break;
         case 1: v[i] = tfu_mul(w->ctx, p, wt); break;
@@ -696,6 +706,8 @@ int main(int argc, char **argv) {
 
     printf("tensorfuse bench%s: threads 1..%d, %s, medians of timed runs after warm-up\n",
            g_quick ? " (--quick)" : "", MAX_THREADS, simd_name());
+    if (load_avg() >= 0.5)
+        printf("note: load average %.2f before the run: other work on this machine skews the figures\n", load_avg());
     if (getenv("TFU_NO_FUSION")) printf("note: TFU_NO_FUSION is set: \"fused\" plans are unfused too\n");
     if (getenv("TFU_NO_SIMD")) printf("note: TFU_NO_SIMD is set: scalar kernels\n");
     printf("\n");
@@ -703,8 +715,8 @@ int main(int argc, char **argv) {
     measure_limits();
 
     {
-        const int warm = g_quick ? 1 : 3, min_reps = g_quick ? 5 : 15;
-        const double budget = g_quick ? 0.1 : 0.5;
+        const int warm = g_quick ? 1 : 3, min_reps = g_quick ? 5 : 20;
+        const double budget = g_quick ? 0.1 : 1.0;
         static const char *names[5] = {"W1", "W2", "W3", "W4", "W5"};
         for (i = 0; i < 5; i++) {
             int rc;
@@ -733,9 +745,9 @@ int main(int argc, char **argv) {
                 if (build_w6(&w, T, wt ? TFU_F16 : TFU_F32) != 0)
                     fail_row(name, wt ? "f16" : "f32", 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
                 else if (T == 1)
-                    run_workload(name, &w, wt ? "f16-" : "", g_quick ? 1 : 3, g_quick ? 5 : 15, g_quick ? 0.15 : 0.5);
+                    run_workload(name, &w, wt ? "f16-" : "", g_quick ? 1 : 3, g_quick ? 5 : 20, g_quick ? 0.15 : 1.0);
                 else
-                    run_workload(name, &w, wt ? "f16-" : "", 1, g_quick ? 1 : 5, g_quick ? 0.3 : 1.5);
+                    run_workload(name, &w, wt ? "f16-" : "", g_quick ? 1 : 2, g_quick ? 3 : 7, g_quick ? 0.3 : 2.0);
                 free_workload(&w);
             }
         }
@@ -744,6 +756,7 @@ int main(int argc, char **argv) {
     run_planning();
 
     if (g_csv) { fclose(g_csv); printf("\nCSV: %s\n", csv_path); }
-    printf("total %.1f s%s\n", now_s() - t_start, g_fail ? "; SOME ROWS FAILED OR MISMATCHED" : "");
+    printf("total %.1f s, load average %.2f%s\n", now_s() - t_start, load_avg(),
+           g_fail ? "; SOME ROWS FAILED OR MISMATCHED" : "");
     return g_fail;
 }

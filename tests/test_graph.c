@@ -1089,8 +1089,80 @@ static void test_plan_errors(void) {
         TT_CHECK(tfu_plan_run(p) == TFU_OK && small_check(&s2) < 1e-5, "plan: not usable after a stale rebind");
     }
     TT_CHECK(tfu_plan_rebind(p, NULL) == TFU_ERR_NULL_ARG, "plan: rebind(p, NULL)");
-    tfu_plan_free(p);
+    /* a misaligned caller arena is refused, or the plan aligns it itself */
+    if (need > 0) {
+        r = tfu_plan_set_arena(p, mem + 1, need + 64);
+        TT_CHECK(r != TFU_OK || ((uintptr_t)s2.h->data & 3) == 0,
+                 "plan: arena at an odd address accepted and used unaligned (h->data %p)", s2.h->data);
+        if (r != TFU_OK || ((uintptr_t)s2.h->data & 3) != 0) {   /* never run on unaligned memory */
+            unsigned char *al = mem + ((64 - ((uintptr_t)mem & 63)) & 63);
+            tfu_clear_error(c2);
+            TT_CHECK(tfu_plan_set_arena(p, al, need) == TFU_OK, "plan: aligned arena after a refused one");
+        }
+        tt_fill(s2.x, -1, 1);
+        TT_CHECK(tfu_plan_run(p) == TFU_OK && small_check(&s2) < 1e-5, "plan: wrong result after the arena change");
+    }
+    tfu_plan_free(p);   /* the caller's arena stays the caller's */
     free(mem);
+
+    /* the graph grows after compile: running the old plan is stale */
+    tfu_reset(c1);
+    tt_seed(14); g1 = small_graph(c1, &s1, 0);
+    if (g1) {
+        tfu_graph *gg = tfu_graph_new(c1, 64);
+        tfu_tensor *z;
+        if (gg && tfu_graph_build_expand(gg, s1.y) == TFU_OK && (p = tfu_plan_compile(gg, &opts)) != NULL) {
+            TT_CHECK(tfu_plan_run(p) == TFU_OK, "plan: run before the graph grows");
+            z = tfu_neg(c1, s1.y);
+            TT_CHECK(tfu_graph_build_expand(gg, z) == TFU_OK, "plan: expand after compile");
+            r = tfu_plan_run(p);
+            TT_CHECK(r == TFU_ERR_STALE, "plan: run after the graph grew: %s (new output data %p)", tfu_result_str(r), z->data);
+            tfu_plan_free(p);
+        } else TT_CHECK(0, "plan: setup for the stale run: %s", tfu_last_error_msg(c1));
+    }
+
+    /* errors at compile and run time, each leaving the context usable */
+    tfu_reset(c1);
+    tt_seed(15); g1 = small_graph(c1, &s1, 0);
+    if (g1) {
+        static unsigned char tiny[64];
+        tfu_plan_options o2 = opts;
+        o2.arena = tiny; o2.arena_size = 8;
+        expect_fail(c1, tfu_plan_compile(g1, &o2), TFU_ERR_NO_MEMORY, TFU_OK, NULL, NULL, "compile with an 8-byte options.arena");
+        o2 = opts; o2.n_threads = 100000;
+        expect_fail(c1, tfu_plan_compile(g1, &o2), TFU_ERR_INVALID_ARG, TFU_OK, NULL, NULL, "compile with 100000 threads");
+    }
+    {   /* a leaf without data, and a row index out of range, at run time */
+        tfu_context *na = tfu_init_malloc((size_t)1 << 20, 1);
+        tfu_tensor *e = tfu_new_tensor_2d(na, TFU_F32, 8, 5), *idx = tfu_new_tensor_1d(na, TFU_I32, 3);
+        tfu_tensor *rows = tfu_get_rows(na, e, idx);
+        tfu_graph *gr = tfu_graph_build(na, rows);
+        static float edata[40];
+        static int32_t ibad[3] = { 1, 5, 0 }, igood[3] = { 4, 0, 2 };
+        p = gr ? tfu_plan_compile(gr, &opts) : NULL;
+        TT_CHECK(p != NULL, "plan: compile without leaf data: %s", tfu_last_error_msg(na));
+        if (p) {
+            int k, bad = 0;
+            r = tfu_plan_run(p);
+            TT_CHECK(r == TFU_ERR_NO_DATA && tfu_last_error(na) == TFU_ERR_NO_DATA, "plan: run without leaf data: %s", tfu_result_str(r));
+            TT_CHECK(tfu_last_error_tensor(na) == e || tfu_last_error_tensor(na) == idx, "plan: no-data error tensor is not a leaf");
+            TT_CHECK(tfu_plan_last_error(p) == TFU_ERR_NO_DATA, "plan: last_error after no data: %s", tfu_result_str(tfu_plan_last_error(p)));
+            tfu_clear_error(na);
+            for (k = 0; k < 40; k++) edata[k] = (float)k;
+            e->data = edata; idx->data = ibad;
+            r = tfu_plan_run(p);
+            TT_CHECK(r == TFU_ERR_INVALID_ARG && tfu_last_error(na) == TFU_ERR_INVALID_ARG, "plan: row index 5 of 5 rows: %s", tfu_result_str(r));
+            TT_CHECK(tfu_last_error_msg(na)[0] != 0, "plan: no message for a bad row index");
+            tfu_clear_error(na);
+            idx->data = igood;
+            r = tfu_plan_run(p);
+            TT_CHECK(r == TFU_OK, "plan: run after fixing the inputs: %s", tfu_result_str(r));
+            for (k = 0; k < 24; k++) if (tfu_get_f32(rows, k % 8, k / 8, 0, 0) != (float)(igood[k / 8] * 8 + k % 8)) bad++;
+            TT_CHECK(bad == 0, "plan: %d wrong rows after recovery", bad);
+            tfu_plan_free(p);
+        }
+        tfu_free(na);
+    }
 done:
     tfu_free(c1); tfu_free(c2); tfu_free(c3);
 }

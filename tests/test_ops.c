@@ -26,7 +26,7 @@
 static tfu_context *ctx;
 static char desc[640];
 static uint64_t seed_base = 1;
-static int n_cases = 8;
+static int n_cases = 32;
 static uint64_t cur_seed;
 
 /* ---- inputs -------------------------------------------------------------- */
@@ -199,9 +199,12 @@ static void run3(tfu_tensor *out, const double *ref, double tol) {
         if (!p) continue;
         TT_CHECK(out->data != NULL, "%s [%s]: output has no data after compile", desc, how);
         if (out->data) {
+            void *d0 = out->data;
             tt_poison(out->data, tfu_nbytes(out));
             r = tfu_plan_run(p);
             TT_CHECK(r == TFU_OK, "%s [%s]: run -> %s", desc, how, tfu_result_str(r));
+            /* the run must write where compile said, else the poison proved nothing */
+            TT_CHECK(out->data == d0, "%s [%s]: output moved from %p to %p during the run", desc, how, d0, out->data);
             report(how, tt_max_err(out, ref), tol);
         }
         tfu_plan_free(p);
@@ -353,14 +356,11 @@ static void test_scale_clamp(void) {
 
 /* ---- element-wise: binary with broadcasting --------------------------------- */
 
-static int64_t rand_divisor(int64_t n) {
-    int64_t d;
-    int tries;
-    for (tries = 0; tries < 8; tries++) {
-        d = tt_int(1, (int)n);
-        if (n % d == 0) return d;
-    }
-    return 1;
+static int64_t rand_divisor(int64_t n) {   /* a random divisor of n, 1 and n included */
+    int64_t d, divs[64];
+    int nd = 0;
+    for (d = 1; d <= n && nd < 64; d++) if (n % d == 0) divs[nd++] = d;
+    return divs[tt_int(0, nd - 1)];
 }
 
 /* fill with |v| in [lo,hi] and a random sign (divisors away from zero) */
@@ -653,7 +653,6 @@ static void test_mul_mat(void) {
     static const int64_t KS[] = { 1, 2, 3, 7, 16, 31, 32, 33, 64, 65, 128, 257, 1031, 2053 };
     static const int64_t MS[] = { 1, 2, 3, 7, 8, 16, 17, 33, 65 };
     static const int64_t NS[] = { 1, 2, 3, 4, 7, 16, 33 };
-    static const int a_kinds[3] = { IN_PLAIN, IN_PAD, IN_RESHAPE };
     int c;
     for (c = 0; c < 4 * n_cases; c++) {
         int64_t K, M, N, A2, A3, r2, r3, na[4], nbb[4], no[4], i0, i1, i2, i3, k;
@@ -672,7 +671,7 @@ static void test_mul_mat(void) {
         nbb[0] = K; nbb[1] = N; nbb[2] = A2 * r2; nbb[3] = A3 * r3;
         no[0] = M; no[1] = N; no[2] = nbb[2]; no[3] = nbb[3];
         at = c < 3 ? (tfu_type)c : rand_ftype();
-        if (!mk_in(&a, at, na, a_kinds[tt_int(0, 2)], -1, 1) ||
+        if (!mk_in(&a, at, na, c % 3 == 1 ? IN_PLAIN : rand_kind(), -1, 1) ||
             !mk_in(&b, TFU_F32, nbb, c % 3 == 0 ? IN_PLAIN : rand_kind(), -1, 1)) { TT_CHECK(0, "input build failed"); continue; }
         dstart("mul_mat"); dcat_in("a", &a); dcat_in("b", &b);
         out = tfu_mul_mat(ctx, a.t, b.t);
@@ -1083,9 +1082,203 @@ static void test_chains(void) {
     }
 }
 
+/* rope of one row in double: r[0..hd) from x[0..hd) */
+static void ref_rope_row(const double *x, double *r, int64_t hd, int64_t nd, int neox, double pos, double base) {
+    int64_t i;
+    for (i = 0; i < hd; i++) r[i] = x[i];
+    for (i = 0; i < nd / 2; i++) {
+        double th = pos * pow(base, -2.0 * (double)i / (double)nd);
+        int64_t j0 = neox ? i : 2 * i, j1 = neox ? i + nd / 2 : 2 * i + 1;
+        r[j0] = x[j0] * cos(th) - x[j1] * sin(th);
+        r[j1] = x[j0] * sin(th) + x[j1] * cos(th);
+    }
+}
+
+/* more chains: views of computed values, copies inside graphs, computed
+   indices, row ops after row ops, matmul epilogues with odd operands */
+static void test_chains2(void) {
+    int w, c;
+    for (w = 0; w < 8; w++) for (c = 0; c < n_cases; c++) {
+        int64_t ne[4], i0, i1, i2, i3, k;
+        tfu_tensor *out = NULL;
+        double *ref = NULL, tol = 1e-5;
+        tin a, b, x;
+        begin_case(seed_base * 1000003u + 16000u + 100u * (uint64_t)w + (uint64_t)c);
+        rand_shape(ne, 20000, 1);
+        if (w == 0) {
+            /* cont(transpose(exp(x))) and add(view_2d(sqr(x), rows r0..), y): views of computed values */
+            int64_t n2[4], r0, nr;
+            tfu_tensor *e, *q, *sv;
+            ne[2] = ne[3] = 1;
+            if (ne[1] < 2) ne[1] = 3;
+            r0 = tt_int(0, (int)ne[1] - 1); nr = tt_int(1, (int)(ne[1] - r0));
+            if (!mk_in(&x, rand_ftype(), ne, rand_kind(), -2, 2)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            n2[0] = ne[1]; n2[1] = ne[0]; n2[2] = n2[3] = 1;
+            if (!mk_in(&b, TFU_F32, n2, IN_PLAIN, -2, 2)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            dstart("chain2 add(cont(transpose(exp(x))),y)+view"); dcat_in("x", &x); dcat("r0", (double)r0); dcat("nr", (double)nr);
+            e = tfu_exp(ctx, x.t);
+            q = tfu_add(ctx, tfu_cont(ctx, tfu_transpose(ctx, e)), b.t);          /* ne1 x ne0 */
+            sv = tfu_sqr(ctx, x.t);
+            sv = sv ? tfu_view_2d(ctx, sv, ne[0], nr, sv->nb[1], (size_t)r0 * sv->nb[1]) : NULL;
+            /* out = q^T restricted to rows r0.. plus the view: shape ne0 x nr */
+            out = q ? tfu_add(ctx, tfu_cont(ctx, tfu_view_2d(ctx, tfu_cont(ctx, tfu_transpose(ctx, q)), ne[0], nr, (size_t)ne[0] * 4, (size_t)r0 * (size_t)ne[0] * 4)), sv) : NULL;
+            n2[0] = ne[0]; n2[1] = nr;
+            if (!check_meta(out, n2, TFU_F32, 1)) continue;
+            ref = refbuf(n2);
+            for (i1 = 0; i1 < nr; i1++) for (i0 = 0; i0 < ne[0]; i0++) {
+                double xv = inv(&x, i0, i1 + r0, 0, 0);
+                ref[i0 + ne[0] * i1] = exp(xv) + inv(&b, i1 + r0, i0, 0, 0) + xv * xv;
+            }
+            tol = 1e-4;
+        } else if (w == 1) {
+            /* get_rows(emb, argmax(logits)): a computed index */
+            int64_t V = rdim(14), R = rdim(10), E = rdim(NSZ - 1), nl[4], nemb[4], no[4];
+            tfu_tensor *am;
+            nl[0] = V; nl[1] = R; nl[2] = nl[3] = 1;
+            nemb[0] = E; nemb[1] = V; nemb[2] = nemb[3] = 1;
+            if (!mk_in(&x, TFU_F32, nl, IN_PLAIN, -2, 2) || !mk_in(&a, rand_ftype(), nemb, IN_PLAIN, -3, 3)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            for (i1 = 0; i1 < R; i1++) tfu_set_f32(x.leaf, tt_int(0, (int)V - 1), i1, 0, 0, 5.0f);
+            dstart("chain2 get_rows(emb,argmax(scale(logits)))"); dcat_in("logits", &x); dcat_in("emb", &a);
+            am = tfu_argmax(ctx, tfu_scale(ctx, x.t, 0.5f));
+            out = tfu_get_rows(ctx, a.t, am);
+            no[0] = E; no[1] = 1; no[2] = R; no[3] = 1;
+            if (!check_meta(out, no, TFU_F32, 1)) continue;
+            ref = refbuf(no);
+            for (i1 = 0; i1 < R; i1++) {
+                int64_t best = 0;
+                for (i0 = 1; i0 < V; i0++) if (inv(&x, i0, i1, 0, 0) > inv(&x, best, i1, 0, 0)) best = i0;
+                for (i0 = 0; i0 < E; i0++) ref[i0 + E * i1] = inv(&a, i0, best, 0, 0);
+            }
+            tol = 0;
+        } else if (w == 2) {
+            /* exp(cpy(mul(a,b), dst)) with dst f16/bf16: the reader sees the stored values */
+            tfu_type dt = c % 2 ? TFU_F16 : TFU_BF16;
+            tfu_tensor *dst, *cp;
+            if (!mk_in(&a, rand_ftype(), ne, rand_kind(), -1.5f, 1.5f) || !mk_in(&b, TFU_F32, ne, rand_kind(), -1.5f, 1.5f)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            dst = new4(dt, ne);
+            if (!dst) { TT_CHECK(0, "dst build failed"); continue; }
+            tt_fill(dst, 7, 8);
+            dstart("chain2 exp(cpy(mul(a,b),dst))"); dcat_in("a", &a); dcat_in("b", &b);
+            { size_t l = strlen(desc); snprintf(desc + l, sizeof desc - l, " dst=%s", tyn(dt)); }
+            cp = tfu_cpy(ctx, tfu_mul(ctx, a.t, b.t), dst);
+            out = tfu_exp(ctx, cp);
+            if (!check_meta(out, ne, TFU_F32, 1)) continue;
+            ref = refbuf(ne);
+            FOR4(ne) ref[IDX(ne, i0, i1, i2, i3)] = exp(round_to(dt, (double)(float)(inv(&a, i0, i1, i2, i3) * inv(&b, i0, i1, i2, i3))));
+            tol = 1e-5;
+        } else if (w == 3) {
+            /* kq = mul_mat(permute(rope(k)), permute(rope(q))): a product of computed, permuted views */
+            int64_t hd = 2 * tt_int(1, 12), H = tt_int(1, 3), T = rdim(9), nk[4], no[4], h, t1, t2;
+            tfu_tensor *pos, *rk, *rq;
+            double *rkd, *rqd, *tmp;
+            int neox = tt_int(0, 1);
+            nk[0] = hd; nk[1] = H; nk[2] = T; nk[3] = 1;
+            if (!mk_in(&a, TFU_F32, nk, IN_PLAIN, -1, 1) || !mk_in(&x, TFU_F32, nk, c % 2 ? IN_PLAIN : IN_PAD, -1, 1)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            pos = tfu_new_tensor_1d(ctx, TFU_I32, T);
+            if (!pos || !pos->data) { TT_CHECK(0, "pos build failed"); continue; }
+            for (t1 = 0; t1 < T; t1++) ((int32_t *)pos->data)[t1] = (int32_t)(t1 * 2 + 1);
+            dstart("chain2 mul_mat(permute(rope(k)),permute(rope(q)))"); dcat_in("k", &a); dcat_in("q", &x); dcat("neox", neox);
+            rk = tfu_rope(ctx, a.t, pos, (int)hd, neox ? TFU_ROPE_NEOX : TFU_ROPE_NORMAL, 10000.0f);
+            rq = tfu_rope(ctx, x.t, pos, (int)hd, neox ? TFU_ROPE_NEOX : TFU_ROPE_NORMAL, 10000.0f);
+            out = tfu_mul_mat(ctx, tfu_permute(ctx, rk, 0, 2, 1, 3), tfu_permute(ctx, rq, 0, 2, 1, 3));
+            no[0] = T; no[1] = T; no[2] = H; no[3] = 1;
+            if (!check_meta(out, no, TFU_F32, 1)) continue;
+            ref = refbuf(no);
+            rkd = (double *)malloc(sizeof(double) * (size_t)(hd * H * T));
+            rqd = (double *)malloc(sizeof(double) * (size_t)(hd * H * T));
+            tmp = (double *)malloc(sizeof(double) * (size_t)hd);
+            for (t1 = 0; t1 < T; t1++) for (h = 0; h < H; h++) {
+                for (i0 = 0; i0 < hd; i0++) tmp[i0] = inv(&a, i0, h, t1, 0);
+                ref_rope_row(tmp, rkd + hd * (h + H * t1), hd, hd, neox, (double)(t1 * 2 + 1), 10000.0);
+                for (i0 = 0; i0 < hd; i0++) tmp[i0] = inv(&x, i0, h, t1, 0);
+                ref_rope_row(tmp, rqd + hd * (h + H * t1), hd, hd, neox, (double)(t1 * 2 + 1), 10000.0);
+            }
+            for (h = 0; h < H; h++) for (t2 = 0; t2 < T; t2++) for (t1 = 0; t1 < T; t1++) {
+                double sum = 0;   /* out[t2][t1] (i0 = t1 over k tokens, i1 = t2 over q tokens) */
+                for (k = 0; k < hd; k++) sum += rkd[k + hd * (h + H * t1)] * rqd[k + hd * (h + H * t2)];
+                ref[IDX(no, t1, t2, h, 0)] = sum;
+            }
+            free(rkd); free(rqd); free(tmp);
+            tol = 1e-4;
+        } else if (w == 4) {
+            /* soft_max(rms_norm(add(x,y))): row after row, with a prologue */
+            if (!mk_in(&x, rand_ftype(), ne, rand_kind(), -2, 2) || !mk_in(&b, rand_ftype(), ne, rand_kind(), -2, 2)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            dstart("chain2 soft_max(rms_norm(add(x,y)))"); dcat_in("x", &x); dcat_in("y", &b);
+            out = tfu_soft_max(ctx, tfu_rms_norm(ctx, tfu_add(ctx, x.t, b.t), 1e-6f));
+            if (!check_meta(out, ne, TFU_F32, 1)) continue;
+            ref = refbuf(ne);
+            for (i3 = 0; i3 < ne[3]; i3++) for (i2 = 0; i2 < ne[2]; i2++) for (i1 = 0; i1 < ne[1]; i1++) {
+                double s2 = 0, d, mx = -INFINITY, sum = 0, *r = ref + IDX(ne, 0, i1, i2, i3);
+                for (i0 = 0; i0 < ne[0]; i0++) { r[i0] = (double)(float)(inv(&x, i0, i1, i2, i3) + inv(&b, i0, i1, i2, i3)); s2 += r[i0] * r[i0]; }
+                d = 1.0 / sqrt(s2 / (double)ne[0] + 1e-6);
+                for (i0 = 0; i0 < ne[0]; i0++) { r[i0] *= d; if (r[i0] > mx) mx = r[i0]; }
+                for (i0 = 0; i0 < ne[0]; i0++) { r[i0] = exp(r[i0] - mx); sum += r[i0]; }
+                for (i0 = 0; i0 < ne[0]; i0++) r[i0] /= sum;
+            }
+        } else if (w == 5) {
+            /* scale(concat(exp(a), sqr(b), d)) */
+            int d = tt_int(0, 3), i;
+            int64_t nb_[4], no[4], j[4];
+            for (i = 0; i < 4; i++) nb_[i] = no[i] = ne[i];
+            nb_[d] = rdim(6); no[d] = ne[d] + nb_[d];
+            if (!mk_in(&a, rand_ftype(), ne, rand_kind(), -2, 2) || !mk_in(&b, rand_ftype(), nb_, rand_kind(), -2, 2)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            dstart("chain2 scale(concat(exp(a),sqr(b)))"); dcat("dim", d); dcat_in("a", &a); dcat_in("b", &b);
+            out = tfu_scale(ctx, tfu_concat(ctx, tfu_exp(ctx, a.t), tfu_sqr(ctx, b.t), d), 0.75f);
+            if (!check_meta(out, no, TFU_F32, 1)) continue;
+            ref = refbuf(no);
+            FOR4(no) {
+                j[0] = i0; j[1] = i1; j[2] = i2; j[3] = i3;
+                if (j[d] < ne[d]) ref[IDX(no, i0, i1, i2, i3)] = 0.75 * exp(inv(&a, i0, i1, i2, i3));
+                else { double v; j[d] -= ne[d]; v = inv(&b, j[0], j[1], j[2], j[3]); ref[IDX(no, i0, i1, i2, i3)] = 0.75 * v * v; }
+            }
+            tol = 1e-5;
+        } else if (w == 6) {
+            /* mul(add(mul_mat(W,x), transpose(y)), s) with s of shape 1 x N: matmul epilogue with a
+               strided operand and a per-row broadcast */
+            int64_t K = rdim(NSZ - 1), M = rdim(14), N = rdim(10), na[4], nx[4], ny[4], ns[4], no[4];
+            tin y, sc;
+            na[0] = K; na[1] = M; na[2] = na[3] = 1;
+            nx[0] = K; nx[1] = N; nx[2] = nx[3] = 1;
+            ny[0] = M; ny[1] = N; ny[2] = ny[3] = 1;
+            ns[0] = 1; ns[1] = N; ns[2] = ns[3] = 1;
+            no[0] = M; no[1] = N; no[2] = no[3] = 1;
+            if (!mk_in(&a, rand_ftype(), na, IN_PLAIN, -1, 1) || !mk_in(&x, TFU_F32, nx, rand_kind(), -1, 1) ||
+                !mk_in(&y, rand_ftype(), ny, IN_TRANS, -1, 1) || !mk_in(&sc, TFU_F32, ns, IN_PLAIN, -2, 2)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            dstart("chain2 mul(add(mul_mat(W,x),transpose(y)),s)"); dcat_in("W", &a); dcat_in("x", &x);
+            out = tfu_mul(ctx, tfu_add(ctx, tfu_mul_mat(ctx, a.t, x.t), y.t), sc.t);
+            if (!check_meta(out, no, TFU_F32, 1)) continue;
+            ref = refbuf(no);
+            for (i1 = 0; i1 < N; i1++) for (i0 = 0; i0 < M; i0++) {
+                double s = 0;
+                for (k = 0; k < K; k++) s += inv(&a, k, i0, 0, 0) * inv(&x, k, i1, 0, 0);
+                ref[i0 + M * i1] = (s + inv(&y, i0, i1, 0, 0)) * inv(&sc, 0, i1, 0, 0);
+            }
+            tol = 6e-6 * sqrt((double)K) + 1e-5;
+        } else {
+            /* swiglu(exp-scaled x) then mul: a fused-row GLU of a computed value, consumed in a chain */
+            int64_t ng[4];
+            tfu_tensor *h;
+            ng[0] = 2 * ne[0]; ng[1] = ne[1]; ng[2] = ne[2]; ng[3] = ne[3];
+            if (!mk_in(&x, rand_ftype(), ng, rand_kind(), -2, 2) || !mk_in(&b, rand_ftype(), ne, rand_kind(), -2, 2)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            dstart("chain2 mul(glu(scale(x)),y)"); dcat_in("x", &x); dcat_in("y", &b);
+            h = tfu_glu(ctx, tfu_scale(ctx, x.t, 1.5f), TFU_GLU_SWIGLU, c % 2);
+            out = tfu_mul(ctx, h, b.t);
+            if (!check_meta(out, ne, TFU_F32, 1)) continue;
+            ref = refbuf(ne);
+            FOR4(ne) {
+                double g = 1.5 * inv(&x, i0 + (c % 2 ? ne[0] : 0), i1, i2, i3), v = 1.5 * inv(&x, i0 + (c % 2 ? 0 : ne[0]), i1, i2, i3);
+                ref[IDX(ne, i0, i1, i2, i3)] = r_silu(g) * v * inv(&b, i0, i1, i2, i3);
+            }
+            tol = 1e-4;
+        }
+        if (out && ref) run3(out, ref, tol);
+        free(ref);
+    }
+}
+
 int main(int argc, char **argv) {
     seed_base = (uint64_t)tt_arg_int(argc, argv, "--seed", 1);
-    n_cases = tt_arg_int(argc, argv, "--n", 8);
+    n_cases = tt_arg_int(argc, argv, "--n", 32);
     tt_verbose = tt_arg_int(argc, argv, "--verbose", 0);
     ctx = tfu_init_malloc(CTX_BYTES, 0);
     if (!ctx) { printf("cannot create a context\n"); tt_failed++; return tt_summary(); }
@@ -1105,6 +1298,7 @@ int main(int argc, char **argv) {
     test_cont();
     test_cpy();
     test_chains();
+    test_chains2();
 
     tfu_free(ctx);
     return tt_summary();

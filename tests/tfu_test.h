@@ -7,8 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int tt_passed, tt_failed, tt_skipped;
-static int tt_verbose;
+#if defined(__GNUC__)
+#define TT_FN static __attribute__((unused))
+#else
+#define TT_FN static
+#endif
+
+TT_FN int tt_passed, tt_failed, tt_skipped;
+TT_FN int tt_verbose;
 
 #define TT_CHECK(cond, ...) do {                                            \
         if (cond) { tt_passed++; }                                          \
@@ -17,30 +23,30 @@ static int tt_verbose;
     } while (0)
 
 /* ends the program with the summary line make test reads */
-static int tt_summary(void) {
+TT_FN int tt_summary(void) {
     if (tt_skipped) printf("%d passed, %d failed, %d skipped\n", tt_passed, tt_failed, tt_skipped);
     else            printf("%d passed, %d failed\n", tt_passed, tt_failed);
     return tt_failed ? 1 : 0;
 }
 
 /* xorshift64*; seeded explicitly so every failure can be replayed */
-static uint64_t tt_rng_state = 0x9E3779B97F4A7C15ull;
-static void tt_seed(uint64_t s) { tt_rng_state = s ? s * 0x9E3779B97F4A7C15ull : 1; }
-static uint64_t tt_u64(void) {
+TT_FN uint64_t tt_rng_state = 0x9E3779B97F4A7C15ull;
+TT_FN void tt_seed(uint64_t s) { tt_rng_state = s ? s * 0x9E3779B97F4A7C15ull : 1; }
+TT_FN uint64_t tt_u64(void) {
     uint64_t x = tt_rng_state; x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
     tt_rng_state = x; return x * 0x2545F4914F6CDD1Dull;
 }
-static int    tt_int(int lo, int hi) { return lo + (int)(tt_u64() % (uint64_t)(hi - lo + 1)); } /* [lo,hi] */
-static double tt_unif(void) { return (double)(tt_u64() >> 11) * (1.0 / 9007199254740992.0); }   /* [0,1) */
+TT_FN int tt_int(int lo, int hi) { return lo + (int)(tt_u64() % (uint64_t)(hi - lo + 1)); } /* [lo,hi] */
+TT_FN double tt_unif(void) { return (double)(tt_u64() >> 11) * (1.0 / 9007199254740992.0); }   /* [0,1) */
 /* uniform in [lo,hi], never exactly zero */
-static float tt_rand(float lo, float hi) {
+TT_FN float tt_rand(float lo, float hi) {
     float v;
     do { v = lo + (hi - lo) * (float)tt_unif(); } while (v == 0.0f);
     return v;
 }
 
 /* fill any tensor (any type, any strides) with random non-zero values */
-static void tt_fill(tfu_tensor *t, float lo, float hi) {
+TT_FN void tt_fill(tfu_tensor *t, float lo, float hi) {
     int64_t i0, i1, i2, i3;
     for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
     for (i1 = 0; i1 < t->ne[1]; i1++) for (i0 = 0; i0 < t->ne[0]; i0++)
@@ -48,11 +54,11 @@ static void tt_fill(tfu_tensor *t, float lo, float hi) {
 }
 
 /* poison: a NaN bit pattern in every byte of [p, p+n) */
-static void tt_poison(void *p, size_t n) { memset(p, 0xFF, n); }
+TT_FN void tt_poison(void *p, size_t n) { memset(p, 0xFF, n); }
 
 /* largest error of t against a double reference laid out contiguously
    (ne0 fastest), relative to max(1, |ref|); NaN in t counts as infinite */
-static double tt_max_err(const tfu_tensor *t, const double *ref) {
+TT_FN double tt_max_err(const tfu_tensor *t, const double *ref) {
     double worst = 0; int64_t i0, i1, i2, i3, k = 0;
     for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
     for (i1 = 0; i1 < t->ne[1]; i1++) for (i0 = 0; i0 < t->ne[0]; i0++, k++) {
@@ -66,7 +72,7 @@ static double tt_max_err(const tfu_tensor *t, const double *ref) {
 }
 
 /* copies t into a new malloc'd contiguous f32 array (ne0 fastest) */
-static float *tt_copy_out(const tfu_tensor *t) {
+TT_FN float *tt_copy_out(const tfu_tensor *t) {
     int64_t n = tfu_nelements(t), i0, i1, i2, i3, k = 0;
     float *out = (float *)malloc((size_t)n * sizeof(float));
     for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
@@ -75,7 +81,7 @@ static float *tt_copy_out(const tfu_tensor *t) {
     return out;
 }
 
-static int tt_arg_int(int argc, char **argv, const char *name, int def) {
+TT_FN int tt_arg_int(int argc, char **argv, const char *name, int def) {
     int i;
     for (i = 1; i + 1 < argc; i++) if (!strcmp(argv[i], name)) return atoi(argv[i + 1]);
     return def;
