@@ -1967,19 +1967,48 @@ static tfu_vf tfu_x_v_ld_any(tfu_type t, const void *p, int l) {
     return tfu_v_load_bf16((const uint16_t *)p + l);
 }
 
+/* the full MR x NR tile, one instance per weight type so that the loads
+   are straight-line code and the accumulators stay in registers */
+#define TFU_X_DOT_FULL(name, LOADA, NRV)                                                         \
+static void name(int kv, const void *const *a, const float *const *b, tfu_vf acc[TFU_X_MR][TFU_X_NR]) { \
+    int i, j, l;                                                                                 \
+    for (l = 0; l < kv; l += TFU_VW) {                                                           \
+        tfu_vf bv[NRV];                                                                          \
+        for (j = 0; j < NRV; j++) bv[j] = tfu_v_load(b[j] + l);                                  \
+        for (i = 0; i < TFU_X_MR; i++) {                                                         \
+            tfu_vf av = LOADA(a[i], l);                                                          \
+            for (j = 0; j < NRV; j++) acc[i][j] = tfu_v_fma(av, bv[j], acc[i][j]);               \
+        }                                                                                        \
+    }                                                                                            \
+}
+#define TFU_X_LDA_F32(p, l) tfu_v_load((const float *)(p) + (l))
+#define TFU_X_LDA_BF16(p, l) tfu_v_load_bf16((const uint16_t *)(p) + (l))
+TFU_X_DOT_FULL(tfu_x_k_dot_full_f32, TFU_X_LDA_F32, TFU_X_NR)
+TFU_X_DOT_FULL(tfu_x_k_dot_full_bf16, TFU_X_LDA_BF16, TFU_X_NR)
+TFU_X_DOT_FULL(tfu_x_k_dot_vec_f32, TFU_X_LDA_F32, 1)     /* one row of B: matrix-vector */
+TFU_X_DOT_FULL(tfu_x_k_dot_vec_bf16, TFU_X_LDA_BF16, 1)
+#if defined(tfu_v_load_f16)
+#define TFU_X_LDA_F16(p, l) tfu_v_load_f16((const uint16_t *)(p) + (l))
+TFU_X_DOT_FULL(tfu_x_k_dot_full_f16, TFU_X_LDA_F16, TFU_X_NR)
+TFU_X_DOT_FULL(tfu_x_k_dot_vec_f16, TFU_X_LDA_F16, 1)
+#endif
+
 static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, int nr, const float *const *b, float *c, size_t ldc) {
     tfu_vf acc[TFU_X_MR][TFU_X_NR];
     int i, j, l, kv = k - k % TFU_VW;
     for (i = 0; i < TFU_X_MR; i++) for (j = 0; j < TFU_X_NR; j++) acc[i][j] = tfu_v_set1(0.0f);
-    if (mr == TFU_X_MR && nr == TFU_X_NR) {   /* the full tile: constant bounds, all in registers */
-        for (l = 0; l < kv; l += TFU_VW) {
-            tfu_vf bv[TFU_X_NR];
-            for (j = 0; j < TFU_X_NR; j++) bv[j] = tfu_v_load(b[j] + l);
-            for (i = 0; i < TFU_X_MR; i++) {
-                tfu_vf av = tfu_x_v_ld_any(at, a[i], l);
-                for (j = 0; j < TFU_X_NR; j++) acc[i][j] = tfu_v_fma(av, bv[j], acc[i][j]);
-            }
-        }
+    if (mr == TFU_X_MR && nr == TFU_X_NR) {
+        if (at == TFU_F32) tfu_x_k_dot_full_f32(kv, a, b, acc);
+#if defined(tfu_v_load_f16)
+        else if (at == TFU_F16) tfu_x_k_dot_full_f16(kv, a, b, acc);
+#endif
+        else tfu_x_k_dot_full_bf16(kv, a, b, acc);
+    } else if (mr == TFU_X_MR && nr == 1) {
+        if (at == TFU_F32) tfu_x_k_dot_vec_f32(kv, a, b, acc);
+#if defined(tfu_v_load_f16)
+        else if (at == TFU_F16) tfu_x_k_dot_vec_f16(kv, a, b, acc);
+#endif
+        else tfu_x_k_dot_vec_bf16(kv, a, b, acc);
     } else {
         for (l = 0; l < kv; l += TFU_VW)
             for (i = 0; i < mr; i++) {

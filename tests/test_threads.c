@@ -218,7 +218,35 @@ typedef struct cfg_t { const char *name; int n_threads; int pf; } cfg_t;
 static const cfg_t cfgs[] = {
     { "1 thread", 1, 0 }, { "2 threads", 2, 0 }, { "3 threads", 3, 0 }, { "4 threads", 4, 0 },
     { "parallel_for serial", 1, 1 }, { "parallel_for pthreads x3", 1, 2 }, { "4 threads unfused", 4, 3 },
+    { "3 threads + eval callback", 3, 4 }, { "parallel_for pthreads + eval callback", 1, 5 },
 };
+
+/* eval callback: counts calls and checks each tensor against the reference
+   at the moment it is reported */
+typedef struct eval_state { tfu_graph *ref, *pl; double tol; int calls, bad; } eval_state;
+static int eval_cb(const tfu_tensor *t, void *user) {
+    eval_state *e = (eval_state *)user;
+    int i, n = tfu_graph_n_nodes(e->pl);
+    e->calls++;
+    for (i = 0; i < n; i++) if (tfu_graph_node(e->pl, i) == t) break;
+    if (i == n || !t->data) { e->bad++; return 0; }
+    {
+        const tfu_tensor *r = tfu_graph_node(e->ref, i);
+        float *a = tt_copy_out(r), *b = tt_copy_out(t); int64_t k;
+        for (k = 0; k < tfu_nelements(t); k++)
+            if (!(fabs((double)b[k] - a[k]) <= e->tol * (fabs(a[k]) > 1 ? fabs(a[k]) : 1))) { e->bad++; break; }
+        free(a); free(b);
+    }
+    return 0;
+}
+static int n_flagged(tfu_graph *g) {
+    int i, n = 0;
+    for (i = 0; i < tfu_graph_n_nodes(g); i++) {
+        tfu_tensor *t = tfu_graph_node(g, i);
+        if (t->op != TFU_OP_VIEW && (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP))) n++;
+    }
+    return n;
+}
 
 typedef struct gcase { const char *name; build_fn fn; double tol; } gcase;
 static const gcase cases[] = {
@@ -231,7 +259,7 @@ static int g_iters;
 /* one graph, one configuration: compile, run g_iters times with changing inputs */
 static int run_one(const gcase *gc, const cfg_t *cf, int quiet) {
     fx r, l; tfu_plan *p; tfu_plan_options o = tfu_plan_default_options(); int it, fails = 0;
-    pf_threads pt; char where[96];
+    pf_threads pt; char where[96]; eval_state ev;
     snprintf(where, sizeof where, "%s, %s", gc->name, cf->name);
     if (fx_make(&r, gc->fn, NULL, 11) || fx_make(&l, gc->fn, NULL, 11)) {
         if (!quiet) TT_CHECK(0, "%s: build: %s", where, tfu_last_error_msg(r.ctx));
@@ -242,6 +270,10 @@ static int run_one(const gcase *gc, const cfg_t *cf, int quiet) {
     if (cf->pf == 1) o.parallel_for = pf_serial;
     if (cf->pf == 2) { o.parallel_for = pf_pthreads; o.parallel_for_user = &pt; }
     if (cf->pf == 3) o.no_fusion = 1;
+    if (cf->pf == 5) { o.parallel_for = pf_pthreads; o.parallel_for_user = &pt; }
+    memset(&ev, 0, sizeof ev);
+    ev.ref = r.g; ev.pl = l.g; ev.tol = gc->tol;
+    if (cf->pf >= 4) { o.eval_cb = eval_cb; o.eval_user = &ev; }
     p = tfu_plan_compile(l.g, &o);
     if (!p) { if (!quiet) TT_CHECK(0, "%s: compile: %s", where, tfu_last_error_msg(l.ctx)); fx_free(&r); fx_free(&l); return 1; }
     for (it = 0; it < g_iters; it++) {
@@ -255,6 +287,12 @@ static int run_one(const gcase *gc, const cfg_t *cf, int quiet) {
         f = compare_graphs(r.g, l.g, gc->tol, where);
         if (f) fails++;
         if (!quiet) TT_CHECK(f == 0, "%s: run %d: %d tensors differ", where, it, f);
+        if (o.eval_cb) {
+            int want = n_flagged(l.g);
+            if (!quiet) TT_CHECK(ev.calls == want && ev.bad == 0, "%s: run %d: eval callback %d calls (want %d), %d with wrong values",
+                                 where, it, ev.calls, want, ev.bad);
+            ev.calls = ev.bad = 0;
+        }
     }
     if (cf->pf == 2 && !quiet) TT_CHECK(pt.calls > 0, "%s: the caller's parallel_for was never called", where);
     tfu_plan_free(p);
