@@ -2811,8 +2811,8 @@ static void tfu_x_barrier(tfu_x_pool *pl, int *local_sense) {
 static void tfu_x_pool_job(tfu_x_pool *pl, int id, int *local_sense) {
     const tfu_plan *p = pl->plan;
     unsigned char *sc = (unsigned char *)p->scratch + (size_t)id * p->sl.total;
-    int s;
-    for (s = pl->s0; s < pl->s1; s++) {
+    int s, s0 = pl->s0, s1 = pl->s1;  /* read once: after the last barrier the caller may start the next job */
+    for (s = s0; s < s1; s++) {
         int64_t n = tfu_x_stage_n_items(p, s), i;
         while ((i = __atomic_fetch_add(&pl->next[s], 1, __ATOMIC_RELAXED)) < n) tfu_x_stage_item(p, s, i, sc);
         tfu_x_barrier(pl, local_sense);

@@ -303,7 +303,7 @@ static void measure_limits(void) {
                 gbs = arrays[k] * (double)n * sizeof(float) / med * 1e-9;
                 if (k == K_TRIAD) g_triad[thr] = gbs;
                 if (k == K_READ) g_read[thr] = gbs;
-                snprintf(note, sizeof note, "limit: %.0f MiB x %d", n * sizeof(float) / 1048576.0, (int)arrays[k]);
+                snprintf(note, sizeof note, "limit: %d MiB x %d", (int)(n * sizeof(float) >> 20), (int)arrays[k]);
                 emit(names[k], "limit", thr, med * 1e3, gbs, NAN, NAN, note);
             }
         }
@@ -552,10 +552,34 @@ static double rel_diff(const float *a, const float *ref, int64_t n) {
 }
 
 static void fail_row(const char *wl, const char *variant, int thr, const char *what, const char *msg) {
-    char note[160];
-    snprintf(note, sizeof note, "FAILED %s: %s", what, msg ? msg : "?");
+    char note[320];
+    snprintf(note, sizeof note, "FAILED %.32s: %.240s", what, msg ? msg : "?");
     emit(wl, variant, thr, NAN, NAN, NAN, NAN, note);
     g_fail = 1;
+}
+
+/* the unfused and the fused plan of a workload, timed in turns (one run of
+   each per round) so that both see the same machine; medians in ms, or -1 */
+static int time_pair(tfu_plan *pu, tfu_plan *pf, int warm, int min_reps, double budget_s,
+                     double *ms_u, double *ms_f) {
+    static double su[MAX_SAMPLES], sf[MAX_SAMPLES];
+    double start, t0;
+    int i, n = 0;
+    for (i = 0; i < warm; i++)
+        if (tfu_plan_run(pu) != TFU_OK || tfu_plan_run(pf) != TFU_OK) return -1;
+    start = now_s();
+    while (n < MAX_SAMPLES && (n < min_reps || now_s() - start < 2.0 * budget_s)) {
+        t0 = now_s();
+        if (tfu_plan_run(pu) != TFU_OK) return -1;
+        su[n] = (now_s() - t0) * 1e3;
+        t0 = now_s();
+        if (tfu_plan_run(pf) != TFU_OK) return -1;
+        sf[n] = (now_s() - t0) * 1e3;
+        n++;
+    }
+    *ms_u = median(su, n);
+    *ms_f = median(sf, n);
+    return n;
 }
 
 /* every variant (unfused and fused, 1 and MAX_THREADS threads) of one
@@ -568,41 +592,44 @@ static void run_workload(const char *name, workload *w, const char *prefix, int 
     int have_ref = 0, thr, fused;
     if (!ref || !got) { fprintf(stderr, "bench: out of memory\n"); exit(2); }
     for (thr = 1; thr <= MAX_THREADS; thr++) {
-        double ms_unfused = NAN;
+        tfu_plan *plans[2];
+        char variants[2][32];
+        double ms[2];
+        int ok = 1;
         for (fused = 0; fused <= 1; fused++) {
             tfu_plan_options o = tfu_plan_default_options();
-            tfu_plan *p;
-            tfu_plan_stats st;
-            char variant[32], note[160];
-            double ms, gbs = NAN, gfs = NAN, ratio = NAN, lim = NAN;
             o.n_threads = thr;
             o.no_fusion = !fused;
-            snprintf(variant, sizeof variant, "%s%s", prefix, fused ? "fused" : "unfused");
-            p = tfu_plan_compile(w->g, &o);
-            if (!p) { fail_row(name, variant, thr, "compile", tfu_last_error_msg(w->ctx)); continue; }
-            st = tfu_plan_get_stats(p);
-            ms = time_plan(p, warm, min_reps, 100000, budget_s);
-            if (ms < 0) {
-                fail_row(name, variant, thr, "run", tfu_result_str(tfu_plan_last_error(p)));
-                tfu_plan_free(p);
+            snprintf(variants[fused], sizeof variants[fused], "%s%s", prefix, fused ? "fused" : "unfused");
+            plans[fused] = tfu_plan_compile(w->g, &o);
+            if (!plans[fused]) { fail_row(name, variants[fused], thr, "compile", tfu_last_error_msg(w->ctx)); ok = 0; }
+        }
+        if (ok && time_pair(plans[0], plans[1], warm, min_reps, budget_s, &ms[0], &ms[1]) < 0) {
+            fail_row(name, variants[0], thr, "run", tfu_result_str(tfu_plan_last_error(plans[0])));
+            fail_row(name, variants[1], thr, "run", tfu_result_str(tfu_plan_last_error(plans[1])));
+            ok = 0;
+        }
+        for (fused = 0; ok && fused <= 1; fused++) {
+            tfu_plan_stats st = tfu_plan_get_stats(plans[fused]);
+            char note[160];
+            double gbs = NAN, gfs = NAN, ratio = NAN;
+            if (tfu_plan_run(plans[fused]) != TFU_OK) {   /* its own result, for the check */
+                fail_row(name, variants[fused], thr, "run", tfu_result_str(tfu_plan_last_error(plans[fused])));
                 continue;
             }
             copy_out(w->out, got);
-            tfu_plan_free(p);
-            if (w->bytes > 0) gbs = w->bytes / (ms * 1e6);
-            if (w->flops > 0) gfs = w->flops / (ms * 1e6);
+            if (w->bytes > 0) gbs = w->bytes / (ms[fused] * 1e6);
+            if (w->flops > 0) gfs = w->flops / (ms[fused] * 1e6);
             switch (w->limit) {
-            case LIM_TRIAD: lim = g_triad[thr]; ratio = gbs / lim; break;
-            case LIM_READ:  lim = g_read[thr];  ratio = gbs / lim; break;
-            case LIM_FMA:   lim = g_fma[thr];   ratio = gfs / lim; break;
+            case LIM_TRIAD: ratio = gbs / g_triad[thr]; break;
+            case LIM_READ:  ratio = gbs / g_read[thr]; break;
+            case LIM_FMA:   ratio = gfs / g_fma[thr]; break;
             default: break;
             }
-            (void)lim;
-            if (fused && ms_unfused == ms_unfused)
-                snprintf(note, sizeof note, "x%.2f vs unfused, %d groups", ms_unfused / ms, st.n_groups);
+            if (fused)
+                snprintf(note, sizeof note, "x%.2f vs unfused, %d groups", ms[0] / ms[1], st.n_groups);
             else
                 snprintf(note, sizeof note, "%d groups", st.n_groups);
-            if (!fused) ms_unfused = ms;
             if (!have_ref) { memcpy(ref, got, (size_t)n_out * sizeof(float)); have_ref = 1; }
             else {
                 double d = rel_diff(got, ref, n_out);
@@ -612,8 +639,9 @@ static void run_workload(const char *name, workload *w, const char *prefix, int 
                     g_fail = 1;
                 }
             }
-            emit(name, variant, thr, ms, gbs, gfs, ratio, note);
+            emit(name, variants[fused], thr, ms[fused], gbs, gfs, ratio, note);
         }
+        for (fused = 0; fused <= 1; fused++) if (plans[fused]) tfu_plan_free(plans[fused]);
     }
     free(ref);
     free(got);

@@ -91,7 +91,7 @@ static int write_dot(const tfu_plan *p, const char *path) {
 int main(int argc, char **argv) {
     llama_config cfg = llama_default_config();
     const char *dot_path = NULL;
-    int reps = 7, i, ti, fi, status = 0;
+    int reps = 9, i, ti, fi, status = 0;
     tfu_context *ctx = NULL, *rctx = NULL;
     llama_model m, rm;
     tfu_graph *g, *rg;
@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
             }
             samples = (double *)malloc((size_t)reps * sizeof(double));
             if (!samples) return 2;
-            for (i = -2; i < reps; i++) {       /* two warm-up runs */
+            for (i = -3; i < reps; i++) {       /* three warm-up runs */
                 tfu_result r;
                 t0 = now_s();
                 r = tfu_plan_run(plan);

@@ -27,11 +27,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define LLAMA_FN static __attribute__((unused))
-#else
-#define LLAMA_FN static
-#endif
+/* static inline: no unused-function warnings for what a program leaves out */
+#define LLAMA_FN static inline
 
 #define LLAMA_MAX_LAYERS 64
 
@@ -95,7 +92,8 @@ LLAMA_FN double llama_layer_matrix_params(const llama_config *c) {
 
 /* bytes of all weights (matrices in wtype, norm vectors F32) */
 LLAMA_FN double llama_weight_bytes(const llama_config *c) {
-    return c->n_layers * (llama_layer_matrix_params(c) * (double)tfu_type_size(c->wtype) +
+    double wsize = (double)tfu_type_size(c->wtype);
+    return c->n_layers * (llama_layer_matrix_params(c) * wsize +
                           2.0 * c->dim * sizeof(float));
 }
 

@@ -656,6 +656,7 @@ static void test_report(void) {
         m = tfu_plan_report(p, buf, n + 1);
         TT_CHECK(m == n && strlen(buf) == n, "report: length %zu, %zu, strlen %zu", n, m, strlen(buf));
         TT_CHECK(strstr(buf, "MATMUL") || strstr(buf, "matmul"), "report: no matmul group mentioned");
+        if (tt_verbose) printf("%s\n", buf);
         k = tfu_plan_report(p, small, sizeof small);
         TT_CHECK(k == n && strlen(small) == sizeof small - 1, "report: truncation (%zu, strlen %zu)", k, strlen(small));
         free(buf);
@@ -753,7 +754,40 @@ static void test_rerun(void) {
     end_case(p, &r, &l);
 }
 
+/* two fusible producers (a matmul with an epilogue, a softmax with an
+   epilogue) each feeding a consumer that also reads the other: whichever
+   group each consumer joins, the groups must not end up reading each other
+   (a cycle between groups cannot be staged)   t: 0 A, 1 S, 2 m, 3 d */
+static int b_cross(fx *f) {
+    tfu_tensor *x, *W, *y, *w;
+    TRY(x = rnd(f, TFU_F32, 3, 4, -1, 1));
+    TRY(W = rnd(f, TFU_F32, 3, 3, -1, 1));
+    TRY(y = rnd(f, TFU_F32, 3, 4, -1, 1));
+    TRY(w = rnd(f, TFU_F32, 3, 4, -1, 1));
+    TRY(f->t[0] = tfu_mul_mat(f->ctx, W, x));
+    TRY(f->t[1] = tfu_soft_max(f->ctx, y));
+    TRY(f->t[2] = tfu_mul(f->ctx, tfu_abs(f->ctx, f->t[0]), f->t[1]));
+    TRY(f->t[3] = tfu_div(f->ctx, tfu_mul(f->ctx, f->t[1], w),
+                          tfu_scale_bias(f->ctx, tfu_abs(f->ctx, f->t[0]), 1.0f, 1.0f)));
+    if (out(f, f->t[2])) return -1;
+    return out(f, f->t[3]);
+}
+
+static void test_cross(void) {
+    fx r, l; tfu_plan *p;
+    fflush(stdout);   /* a failed internal assertion must not swallow the results so far */
+    p = run_case("cross reads between two groups", b_cross, NULL, NULL, 1e-4, &r, &l);
+    if (p) {
+        int i, ok = 1;
+        for (i = 0; i < tfu_plan_n_groups(p); i++)
+            if (tfu_plan_group_stage(p, i) < 0 || tfu_plan_group_stage(p, i) >= tfu_plan_get_stats(p).n_stages) ok = 0;
+        TT_CHECK(ok && tfu_plan_get_stats(p).n_stages >= 2, "cross: groups not staged (%d stages)", tfu_plan_get_stats(p).n_stages);
+    }
+    end_case(p, &r, &l);
+}
+
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
     tt_verbose = tt_arg_int(argc, argv, "--v", 0);
     (void)tt_max_err; (void)tt_int;
     test_rms();
@@ -772,5 +806,7 @@ int main(int argc, char **argv) {
     test_report();
     test_eval_cb();
     test_rerun();
+    printf("fusion: so far %d checks passed, %d failed\n", tt_passed, tt_failed);
+    test_cross();   /* last: it has aborted on an internal assertion */
     return tt_summary();
 }

@@ -12,9 +12,22 @@
      test_random [--graphs N] [--seed S] [--only I] [--v 1]
 
    A failure prints "seed S graph I": rerun with --seed S --only I --v 1. */
+#define _POSIX_C_SOURCE 200809L
 #define TFU_IMPLEMENTATION
 #include "tensorfuse.h"
 #include "tfu_test.h"
+#include <setjmp.h>
+#include <signal.h>
+
+/* an internal assertion (abort) inside tfu_plan_compile is reported as a
+   failure of that graph, and the run goes on with the next one */
+static sigjmp_buf g_abort_env;
+static volatile sig_atomic_t g_abort_armed;
+static void on_abort(int sig) {
+    if (g_abort_armed) { g_abort_armed = 0; siglongjmp(g_abort_env, 1); }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 #define MAXV   160     /* values in the pool of one graph            */
 #define MAXC   64      /* tensors compared per graph                 */
@@ -39,6 +52,7 @@ typedef struct gen_t {
     int   nout;
     int   bad;                 /* line where a builder returned NULL   */
     int   nops;                /* steps taken (for the report)         */
+    int   cpy_into_input;      /* a cpy rewrites an input: run once    */
 } gen_t;
 
 static int g_verbose;
@@ -82,17 +96,30 @@ static void push(gen_t *g, tfu_tensor *t, float mag, float tolf) {
     }
 }
 
+/* a value of magnitude <= limit: v[i] itself or v[i] scaled down (scaling
+   keeps relative errors, so large values never turn rounding noise into
+   large absolute errors further down) */
+static int tame(gen_t *g, int i, float limit) {
+    tfu_tensor *t;
+    if (g->v[i].mag <= limit || g->nv >= MAXV) return i;
+    t = tfu_scale(g->ctx, g->v[i].t, 0.5f * limit / g->v[i].mag);
+    if (!t) { if (!g->bad) g->bad = __LINE__; return i; }
+    push(g, t, 0.5f * limit, g->v[i].tolf);
+    return g->nv - 1;
+}
+
 /* a pool value, recent ones preferred; F32 only (I32 values are terminal) */
-static int pick(gen_t *g) {
+static int pick_lim(gen_t *g, float limit) {
     int i, tries;
     for (tries = 0; tries < 64; tries++) {
         if (tt_int(0, 9) < 6) i = g->nv - 1 - tt_int(0, g->nv < 4 ? g->nv - 1 : 3);
         else i = tt_int(0, g->nv - 1);
-        if (g->v[i].t->type == TFU_F32) return i;
+        if (g->v[i].t->type == TFU_F32) return tame(g, i, limit);
     }
-    for (i = g->nv - 1; i >= 0; i--) if (g->v[i].t->type == TFU_F32) return i;
+    for (i = g->nv - 1; i >= 0; i--) if (g->v[i].t->type == TFU_F32) return tame(g, i, limit);
     return 0;
 }
+static int pick(gen_t *g) { return pick_lim(g, 24.0f); }
 
 static int broadcasts(const tfu_tensor *a, const tfu_tensor *b) {
     int i;
@@ -155,7 +182,8 @@ static void step_unary(gen_t *g) {
     CK(g, t);
     if (op == TFU_OP_SIN || op == TFU_OP_COS || op == TFU_OP_TANH || op == TFU_OP_SIGMOID) mag = 1;
     if (op == TFU_OP_SQR) mag = x.mag * x.mag;
-    push(g, t, mag, x.tolf);
+    /* sin and cos turn the relative error of a large input into an absolute one */
+    push(g, t, mag, (op == TFU_OP_SIN || op == TFU_OP_COS) && x.mag > 2 ? x.tolf * x.mag * 0.5f : x.tolf);
 }
 
 /* log(1+|x|), sqrt(1+|x|), exp(clamp(x)) - well conditioned */
@@ -274,7 +302,7 @@ static int64_t pick_m(const tfu_tensor *x) {
 
 /* mul_mat with an optional epilogue: bias, activation, residual */
 static void step_matmul(gen_t *g) {
-    int i = pick(g); val_t x = g->v[i]; tfu_tensor *w, *t; int64_t K = x.t->ne[0], M = pick_m(x.t);
+    int i = pick_lim(g, 8.0f); val_t x = g->v[i]; tfu_tensor *w, *t; int64_t K = x.t->ne[0], M = pick_m(x.t);
     int64_t ne[4] = {1, 1, 1, 1}; float mag, tolf;
     static const tfu_op acts[] = { TFU_OP_GELU, TFU_OP_SILU, TFU_OP_RELU, TFU_OP_TANH, TFU_OP_GELU_ERF };
     int j;
@@ -315,7 +343,7 @@ static void step_matmul(gen_t *g) {
 
 /* the FFN: glu_split(mul_mat(Wg,x), mul_mat(Wu,x)), maybe down-projected */
 static void step_ffn(gen_t *g) {
-    int i = pick(g); val_t x = g->v[i]; tfu_tensor *wg, *wu, *gt, *ut, *t;
+    int i = pick_lim(g, 6.0f); val_t x = g->v[i]; tfu_tensor *wg, *wu, *gt, *ut, *t;
     int64_t K = x.t->ne[0], F = tt_int(1, 24), ne[4] = {1, 1, 1, 1};
     float r = (float)sqrt(3.0 / (double)K), tolf = x.tolf + (float)sqrt((double)K), mag;
     tfu_type ty = rand_ftype();
@@ -326,8 +354,7 @@ static void step_ffn(gen_t *g) {
     CK(g, ut = tfu_mul_mat(g->ctx, wu, x.t));
     if (tt_int(0, 1)) CK(g, t = tfu_swiglu_split(g->ctx, gt, ut));
     else CK(g, t = tfu_glu_split(g->ctx, gt, ut, (tfu_glu_kind)tt_int(0, 3)));
-    mag = 4 * x.mag * x.mag;
-    if (mag > 30) mag = 30;
+    mag = 4 * x.mag * x.mag + 1;
     if (tt_int(0, 1)) {
         tfu_tensor *wd;
         ne[0] = F; ne[1] = K; r = (float)sqrt(3.0 / (double)F);
@@ -341,7 +368,7 @@ static void step_ffn(gen_t *g) {
 
 /* fused-row GLU: rows of 2n -> n */
 static void step_glu(gen_t *g) {
-    int i = pick(g), k; val_t x = g->v[i]; tfu_tensor *t;
+    int i = pick_lim(g, 6.0f), k; val_t x = g->v[i]; tfu_tensor *t;
     if (x.t->ne[0] % 2 != 0) {
         /* make an even row: concat with itself along dim 0 */
         CK(g, t = tfu_concat(g->ctx, x.t, x.t, 0));
@@ -353,7 +380,7 @@ static void step_glu(gen_t *g) {
     else if (k == 2) t = tfu_reglu(g->ctx, x.t);
     else t = tfu_glu(g->ctx, x.t, (tfu_glu_kind)tt_int(0, 3), tt_int(0, 1));
     CK(g, t);
-    push(g, t, x.mag * x.mag > 30 ? 30 : x.mag * x.mag + 1, x.tolf);
+    push(g, t, x.mag * x.mag + 1, x.tolf);
 }
 
 static void step_view(gen_t *g) {
@@ -449,6 +476,7 @@ static void step_cpy(gen_t *g) {
         push(g, c, x.mag, x.tolf * (d->type == TFU_F16 ? 25 : 1));
     } else {
         /* d is read only by the chain that produces what is copied into it */
+        g->cpy_into_input = 1;
         CK(g, d = leaf(g, TFU_F32, ne, -1, 1));
         CK(g, t = tfu_mul(g->ctx, d, x.t));
         CK(g, t = tfu_scale_bias(g->ctx, t, 0.5f, 1.0f));
@@ -463,7 +491,7 @@ static void step_cpy(gen_t *g) {
 static tfu_graph *build(gen_t *g, uint64_t seed) {
     int64_t ne[4]; int n_steps, s, i; tfu_graph *gr;
     tt_seed(seed);
-    g->nv = 0; g->nchk = 0; g->nout = 0; g->bad = 0; g_n_trace = 0;
+    g->nv = 0; g->nchk = 0; g->nout = 0; g->bad = 0; g_n_trace = 0; g->cpy_into_input = 0;
     ne[0] = tt_int(0, 3) == 0 ? tt_int(1, 40) : tt_int(1, 12);
     ne[1] = tt_int(1, 6);
     ne[2] = tt_int(0, 2) == 0 ? tt_int(1, 3) : 1;
@@ -701,6 +729,11 @@ static void dump_graph(tfu_graph *gr) {
     }
 }
 
+/* --- a counting allocator: every block a plan takes it gives back ------ */
+static long g_live_blocks;
+static void *count_alloc(size_t n, void *user) { (void)user; g_live_blocks++; return malloc(n); }
+static void count_free(void *ptr, void *user) { (void)user; if (ptr) g_live_blocks--; free(ptr); }
+
 /* --- caller parallel-for ------------------------------------------------ */
 static int g_pf_calls;
 static void serial_for(void *user, int n, void (*task)(void *, int), void *task_ctx) {
@@ -710,16 +743,28 @@ static void serial_for(void *user, int n, void (*task)(void *, int), void *task_
     for (i = n - 1; i >= 0; i--) task(task_ctx, i);   /* any order must do */
 }
 
+static tfu_plan *guarded_compile(tfu_graph *gr, const tfu_plan_options *o, int *aborted) {
+    tfu_plan *p;
+    *aborted = 0;
+    signal(SIGABRT, on_abort);   /* abort() may have reset it */
+    g_abort_armed = 1;
+    if (sigsetjmp(g_abort_env, 1)) { *aborted = 1; return NULL; }
+    p = tfu_plan_compile(gr, o);
+    g_abort_armed = 0;
+    return p;
+}
+
 static void *ctx_mem[2];
 static size_t ctx_size;
 
 int main(int argc, char **argv) {
-    int n_graphs = tt_arg_int(argc, argv, "--graphs", 20000);
+    int n_graphs = tt_arg_int(argc, argv, "--graphs", 40000);
     int seed = tt_arg_int(argc, argv, "--seed", 1);
     int only = tt_arg_int(argc, argv, "--only", -1);
     int gi, n_built = 0, n_bad_build = 0, n_fused_groups = 0, n_elided = 0, graph_fail = 0;
     static gen_t gen[2];
     setvbuf(stdout, NULL, _IOLBF, 0);   /* a crash still shows the graph */
+    signal(SIGABRT, on_abort);
     g_verbose = tt_verbose = tt_arg_int(argc, argv, "--v", 0);
     (void)tt_max_err;
     ctx_size = (size_t)CTX_MB << 20;
@@ -732,7 +777,7 @@ int main(int argc, char **argv) {
         tfu_graph *gr[2];
         tfu_plan_options o = tfu_plan_default_options();
         tfu_plan *p;
-        int mode = gi % 3, k, fails = 0, nf;
+        int mode = gi % 3, k, fails = 0, nf, aborted = 0;
         char where[96];
         void *arena = NULL;
         tfu_result rr;
@@ -770,7 +815,13 @@ int main(int argc, char **argv) {
         o.n_threads = mode == 1 ? 2 : 1;
         o.no_fusion = mode == 2;
         if ((gi / 3) % 4 == 1 && mode != 1) { o.parallel_for = serial_for; o.parallel_for_user = NULL; }
-        p = tfu_plan_compile(gr[1], &o);
+        if ((gi / 3) % 5 == 2) { o.allocator.alloc_fn = count_alloc; o.allocator.free_fn = count_free; g_live_blocks = 0; }
+        p = guarded_compile(gr[1], &o, &aborted);
+        if (aborted) {
+            TT_CHECK(0, "%s: the library aborted inside tfu_plan_compile (mode %d; message on stderr)", where, mode);
+            graph_fail++;
+            goto next;
+        }
         if (!p) {
             TT_CHECK(0, "%s: compile (mode %d): %s", where, mode, tfu_last_error_msg(gen[1].ctx));
             goto next;
@@ -800,6 +851,16 @@ int main(int argc, char **argv) {
         }
         rr = tfu_plan_run(p);
         TT_CHECK(rr == TFU_OK, "%s: plan_run (mode %d): %s", where, mode, tfu_result_str(rr));
+        if (rr == TFU_OK && mode == 1 && !gen[1].cpy_into_input) {
+            /* threaded plans run a second time, outputs poisoned in between */
+            for (k = 0; k < gen[1].nchk; k++) {
+                tfu_tensor *t = gen[1].chk[k];
+                if (tfu_graph_contains(gr[1], t) && t->data && tfu_plan_value_offset(p, t) >= 0)
+                    tt_poison(t->data, tfu_nbytes(t));
+            }
+            rr = tfu_plan_run(p);
+            TT_CHECK(rr == TFU_OK, "%s: second plan_run (mode %d): %s", where, mode, tfu_result_str(rr));
+        }
         if (rr == TFU_OK) {
             for (k = 0; k < gen[0].nchk; k++) {
                 if (!tfu_graph_contains(gr[0], gen[0].chk[k])) continue;
@@ -842,6 +903,7 @@ int main(int argc, char **argv) {
         }
         if (fails || nf) graph_fail++;
         tfu_plan_free(p);
+        if (o.allocator.alloc_fn) TT_CHECK(g_live_blocks == 0, "%s: %ld allocator blocks not given back", where, g_live_blocks);
     next:
         free(arena);
         if (graph_fail > 20) { printf("too many failing graphs, stopping\n"); break; }

@@ -8,11 +8,32 @@
    with -fsanitize=thread by `make tsan`.
 
      test_threads [--iters N] */
+#define _POSIX_C_SOURCE 200809L
 #define TFU_IMPLEMENTATION
 #include "tensorfuse.h"
 #include "tfu_test.h"
 #include "examples/llama.h"
 #include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+/* watchdog: a deadlocked run becomes a reported failure, not a hung suite */
+#define WATCHDOG_S 120
+static const char *volatile g_where = "start";
+static void put_str(const char *s) { size_t n = strlen(s); if (write(1, s, n) < 0) return; }
+static void put_int(int v) {
+    char b[16]; int n = 0;
+    if (v < 0) v = 0;
+    do { b[15 - n++] = (char)('0' + v % 10); v /= 10; } while (v && n < 15);
+    if (write(1, b + 16 - n, (size_t)n) < 0) return;
+}
+static void on_alarm(int sig) {
+    (void)sig;
+    put_str("FAIL test_threads: no progress for "); put_int(WATCHDOG_S); put_str(" s in '");
+    put_str(g_where); put_str("' (deadlock?)\n");
+    put_int(tt_passed); put_str(" passed, "); put_int(tt_failed + 1); put_str(" failed\n");
+    _exit(1);
+}
 
 #define CTX_BYTES ((size_t)32 << 20)
 
@@ -261,6 +282,9 @@ static int run_one(const gcase *gc, const cfg_t *cf, int quiet) {
     fx r, l; tfu_plan *p; tfu_plan_options o = tfu_plan_default_options(); int it, fails = 0;
     pf_threads pt; char where[96]; eval_state ev;
     snprintf(where, sizeof where, "%s, %s", gc->name, cf->name);
+    fflush(stdout);
+    g_where = where;
+    alarm(WATCHDOG_S);
     if (fx_make(&r, gc->fn, NULL, 11) || fx_make(&l, gc->fn, NULL, 11)) {
         if (!quiet) TT_CHECK(0, "%s: build: %s", where, tfu_last_error_msg(r.ctx));
         fx_free(&r); fx_free(&l); return 1;
@@ -297,6 +321,7 @@ static int run_one(const gcase *gc, const cfg_t *cf, int quiet) {
     if (cf->pf == 2 && !quiet) TT_CHECK(pt.calls > 0, "%s: the caller's parallel_for was never called", where);
     tfu_plan_free(p);
     fx_free(&r); fx_free(&l);
+    g_where = "between cases";
     return fails;
 }
 
@@ -328,6 +353,8 @@ static void test_concurrent(void) {
         a[k].p = tfu_plan_compile(a[k].l.g, &o);
         TT_CHECK(a[k].p != NULL, "concurrent %s: compile", gc[k]->name);
     }
+    g_where = "two plans at once";
+    alarm(WATCHDOG_S);
     for (k = 0; k < 2; k++)
         if (a[k].p && pthread_create(&th[k], NULL, conc_main, &a[k]) == 0) started[k] = 1;
     for (k = 0; k < 2; k++) {
@@ -343,6 +370,8 @@ int main(int argc, char **argv) {
     g_iters = tt_arg_int(argc, argv, "--iters", 12);
     tt_verbose = tt_arg_int(argc, argv, "--v", 0);
     (void)tt_max_err; (void)tt_int;
+    signal(SIGALRM, on_alarm);
+    setvbuf(stdout, NULL, _IOLBF, 0);
     for (ci = 0; ci < (int)(sizeof cases / sizeof cases[0]); ci++)
         for (fi = 0; fi < (int)(sizeof cfgs / sizeof cfgs[0]); fi++) {
             before = tt_failed;
@@ -351,5 +380,6 @@ int main(int argc, char **argv) {
         }
     TT_CHECK(pf_serial_calls > 0, "the serial parallel_for was never called");
     test_concurrent();
+    alarm(0);
     return tt_summary();
 }
