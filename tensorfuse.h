@@ -2224,28 +2224,45 @@ static const tfu_tensor *tfu_x_vroot(const tfu_tensor *t) {
 }
 
 typedef struct tfu_x_fuse_state {
-    int       n, words;
-    uint64_t *anc;     /* per tensor: bitset of its ancestors           */
-    uint64_t *mem;     /* per group (indexed by founding tensor): members */
+    int       n, words, stamp;
+    uint64_t *u;       /* bitset: the candidate group                   */
     int32_t  *group;   /* per tensor: founding tensor of its group, -1  */
     int32_t  *next;    /* per tensor: next member of its group, -1      */
+    int32_t  *seen;    /* per tensor: stamp of the last search          */
+    int32_t  *stack;
     unsigned char *has; /* per group: bit 0 matmul, 1 row, 2 cpy         */
 } tfu_x_fuse_state;
 
 #define TFU_X_BIT(set, i) (((set)[(i) >> 6] >> ((i) & 63)) & 1u)
 
-static int tfu_x_sets_meet(const uint64_t *a, const uint64_t *b, int words) {
-    int w;
-    for (w = 0; w < words; w++) if (a[w] & b[w]) return 1;
+/* Would the candidate group u depend on itself through something outside
+   it? Searches backwards from operand q; a group runs as a unit, so every
+   member of a group met on the way counts as a dependency. */
+static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
+    int sp = 0, s;
+    if (st->seen[q] == st->stamp) return 0;
+    st->seen[q] = st->stamp; st->stack[sp++] = q;
+    while (sp) {
+        int v = st->stack[--sp], m;
+        if (TFU_X_BIT(st->u, v)) return 1;
+        for (m = st->group[v] >= 0 ? st->group[v] : v; m >= 0; m = st->group[v] >= 0 ? st->next[m] : -1) {
+            const tfu_tensor *t = gr->all[m];
+            if (st->seen[m] != st->stamp) { st->seen[m] = st->stamp; st->stack[sp++] = m; }
+            for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
+                int w = tfu_x_graph_find(gr, t->src[s]);
+                if (st->seen[w] != st->stamp) { st->seen[w] = st->stamp; st->stack[sp++] = w; }
+            }
+        }
+    }
     return 0;
 }
 
 /* legality of group G (founder g) together with group H (founder h, or -1)
    and the new node x (or -1): no operand read differently than element for
-   element inside the group, and no path leaving and re-entering it */
+   element inside the group, and no path that leaves it and comes back */
 static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int h, int x) {
-    int words = st->words, w, pass;
-    uint64_t *u = st->mem + (size_t)st->n * (size_t)words;   /* scratch row at index n */
+    int words = st->words, w, pass, m, s;
+    uint64_t *u = st->u;
     unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0));
     if (x >= 0) {
         int c = tfu_x_class(gr->all[x]);
@@ -2253,48 +2270,43 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, in
     }
     if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
     if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
-    for (w = 0; w < words; w++) u[w] = st->mem[(size_t)g * words + w] | (h >= 0 ? st->mem[(size_t)h * words + w] : 0);
+    for (w = 0; w < words; w++) u[w] = 0;
+    for (m = g; m >= 0; m = st->next[m]) u[m >> 6] |= 1ull << (m & 63);
+    for (m = h; m >= 0; m = st->next[m]) u[m >> 6] |= 1ull << (m & 63);
     if (x >= 0) u[x >> 6] |= 1ull << (x & 63);
-    /* joining: only x's operands are new edges (x is last in topological
-       order, so it is nobody's ancestor); merging: check both groups whole */
+    st->stamp++;
+    /* joining: only x's operands are new edges; merging: check both groups whole */
     for (pass = 0; pass < 3; pass++) {
-        int m = pass == 0 ? (h >= 0 ? g : -1) : pass == 1 ? h : x;
-        if (m < 0) continue;
+        m = pass == 0 ? (h >= 0 ? g : -1) : pass == 1 ? h : x;
         for (; m >= 0; m = pass == 2 ? -1 : st->next[m]) {
             const tfu_tensor *t = gr->all[m];
-            int s;
             for (s = 0; s < TFU_MAX_SRC; s++) {
                 int q;
                 if (!t->src[s]) continue;
                 q = tfu_x_graph_find(gr, t->src[s]);
                 if (TFU_X_BIT(u, q)) { if (!tfu_x_edge_fusable(t, s)) return 0; }
-                else if (tfu_x_sets_meet(st->anc + (size_t)q * words, u, words)) return 0;
+                else if (tfu_x_reaches(gr, st, q)) return 0;
             }
         }
     }
     if (has & 4) {  /* a copy into user memory: nothing in the group may read those bytes */
-        int m, s;
-        for (pass = 0; pass < 2; pass++) {
-            int start = pass == 0 ? g : x;
-            for (m = start; m >= 0; m = pass == 1 ? -1 : st->next[m]) {
+        for (pass = 0; pass < 2; pass++)
+            for (m = pass == 0 ? g : x; m >= 0; m = pass == 1 ? -1 : st->next[m]) {
                 const tfu_tensor *t = gr->all[m];
+                int pass2, r;
                 if (t->op != TFU_OP_CPY) continue;
-                {
-                    int pass2, mm;
-                    for (pass2 = 0; pass2 < 2; pass2++)
-                        for (mm = pass2 == 0 ? g : x; mm >= 0; mm = pass2 == 1 ? -1 : st->next[mm]) {
-                            const tfu_tensor *r = gr->all[mm];
-                            for (s = 0; s < TFU_MAX_SRC; s++) {
-                                const tfu_tensor *q = r->src[s];
-                                if (!q || (r->op == TFU_OP_CPY && s == 1)) continue;
-                                q = tfu_x_vroot(q);
-                                if (q->op == TFU_OP_CPY) q = q->view_src;
-                                if (q == t->view_src) return 0;
-                            }
+                for (pass2 = 0; pass2 < 2; pass2++)
+                    for (r = pass2 == 0 ? g : x; r >= 0; r = pass2 == 1 ? -1 : st->next[r]) {
+                        const tfu_tensor *rt = gr->all[r];
+                        for (s = 0; s < TFU_MAX_SRC; s++) {
+                            const tfu_tensor *q = rt->src[s];
+                            if (!q || (rt->op == TFU_OP_CPY && s == 1)) continue;
+                            q = tfu_x_vroot(q);
+                            if (q->op == TFU_OP_CPY) q = q->view_src;
+                            if (q == t->view_src) return 0;
                         }
-                }
+                    }
             }
-        }
     }
     return 1;
 }
@@ -2303,50 +2315,35 @@ static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int
     int c = tfu_x_class(gr->all[x]), m = g;
     while (st->next[m] >= 0) m = st->next[m];
     st->next[m] = x; st->next[x] = -1; st->group[x] = g;
-    st->mem[(size_t)g * st->words + (x >> 6)] |= 1ull << (x & 63);
     st->has[g] |= (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (gr->all[x]->op == TFU_OP_CPY ? 4 : 0));
 }
 
 static void tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
-    int m = g, w;
+    int m = g;
     while (st->next[m] >= 0) m = st->next[m];
     st->next[m] = h;
     for (m = h; m >= 0; m = st->next[m]) st->group[m] = g;
-    for (w = 0; w < st->words; w++) st->mem[(size_t)g * st->words + w] |= st->mem[(size_t)h * st->words + w];
     st->has[g] |= st->has[h];
 }
 
-/* Forms groups; group[i] = founding tensor index (-1 for leaves and views).
-   Members are kept in topological order by the caller (it sorts by index). */
+/* Forms groups; group[i] = founding tensor index (-1 for leaves and views). */
 static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_allocator *al) {
     tfu_x_fuse_state st;
-    int n = gr->n_all, i, s, w;
-    size_t bits;
-    st.n = n; st.words = (n + 63) / 64;
-    bits = (size_t)(n + 1) * (size_t)st.words * sizeof(uint64_t);
-    st.anc = (uint64_t *)al->alloc_fn(bits, al->user);
-    st.mem = (uint64_t *)al->alloc_fn(bits, al->user);
+    int n = gr->n_all, i, s, ok = 0;
+    st.n = n; st.words = (n + 63) / 64; st.stamp = 0;
+    st.u = (uint64_t *)al->alloc_fn((size_t)(st.words + 1) * sizeof(uint64_t), al->user);
     st.next = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
+    st.seen = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
+    st.stack = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) * 2 + 4, al->user);
     st.has = (unsigned char *)al->alloc_fn((size_t)n + 1, al->user);
     st.group = group;
-    if (!st.anc || !st.mem || !st.next || !st.has) {
-        if (st.anc) al->free_fn(st.anc, al->user);
-        if (st.mem) al->free_fn(st.mem, al->user);
-        if (st.next) al->free_fn(st.next, al->user);
-        if (st.has) al->free_fn(st.has, al->user);
-        return 0;
-    }
-    memset(st.anc, 0, bits); memset(st.mem, 0, bits); memset(st.has, 0, (size_t)n + 1);
+    if (!st.u || !st.next || !st.seen || !st.stack || !st.has) goto done;
+    memset(st.has, 0, (size_t)n + 1);
+    for (i = 0; i < n; i++) st.seen[i] = 0;
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         int c = tfu_x_class(t), g = -1;
-        uint64_t *ai = st.anc + (size_t)i * st.words;
         st.next[i] = -1; group[i] = -1;
-        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-            int q = tfu_x_graph_find(gr, t->src[s]);
-            for (w = 0; w < st.words; w++) ai[w] |= st.anc[(size_t)q * st.words + w];
-            ai[q >> 6] |= 1ull << (q & 63);
-        }
         if (c == TFU_X_C_LEAF || c == TFU_X_C_VIEW) continue;
         if (fusion) {
             for (s = 0; s < TFU_MAX_SRC; s++) {
@@ -2364,13 +2361,17 @@ static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_alloc
         }
         if (g < 0) {
             group[i] = i;
-            st.mem[(size_t)i * st.words + (i >> 6)] |= 1ull << (i & 63);
             st.has[i] = (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
         }
     }
-    al->free_fn(st.anc, al->user); al->free_fn(st.mem, al->user);
-    al->free_fn(st.next, al->user); al->free_fn(st.has, al->user);
-    return 1;
+    ok = 1;
+done:
+    if (st.u) al->free_fn(st.u, al->user);
+    if (st.next) al->free_fn(st.next, al->user);
+    if (st.seen) al->free_fn(st.seen, al->user);
+    if (st.stack) al->free_fn(st.stack, al->user);
+    if (st.has) al->free_fn(st.has, al->user);
+    return ok;
 }
 
 /* What one planning pass decides: groups, their order and stages, which
