@@ -23,7 +23,7 @@ EXAMPLES := $(EX_SRC:examples/%.c=$(B)/%)
 HDR      := tensorfuse.h
 
 .PHONY: all demo test lint sanitize tsan bench clean selftest
-all: $(EXAMPLES) $(TESTS) $(B)/selftest
+all: $(EXAMPLES) $(TESTS) $(B)/selftest $(B)/readme_example
 
 $(B):
 	@mkdir -p $(B)
@@ -39,10 +39,15 @@ $(B)/selftest: $(HDR) | $(B)
 	printf '#define TFU_IMPLEMENTATION\n#define TFU_SELFTEST\n#include "tensorfuse.h"\n#include <stdio.h>\nint main(void){int f=tfu_selftest();printf("selftest: %%d failed\\n",f);return f!=0;}\n' > $(B)/selftest.c
 	$(CC) $(CFLAGS) -o $@ $(B)/selftest.c $(LDLIBS)
 
+# the README's example, extracted and compiled as written
+$(B)/readme_example: README.md $(HDR) tools/readme_example.sh | $(B)
+	sh tools/readme_example.sh $(B)/readme_example.c
+	$(CC) $(CFLAGS) -o $@ $(B)/readme_example.c $(LDLIBS)
+
 demo: $(B)/demo
 	./$(B)/demo
 
-test: $(TESTS) $(B)/selftest
+test: $(TESTS) $(B)/selftest $(B)/readme_example
 	@sh tools/run_tests.sh $(B) $(TESTS)
 
 lint: | $(B)

@@ -1619,6 +1619,7 @@ typedef __m512 tfu_vf;
 #define tfu_v_round(a)     _mm512_roundscale_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define tfu_v_pow2i(n)     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
 #define tfu_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GE_OQ), (r))
+#define tfu_v_inf_above(r, x, lim) _mm512_mask_mov_ps((r), _mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GT_OQ), _mm512_set1_ps(INFINITY))
 #define tfu_v_copysign(mag, sgn) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(mag), \
                              _mm512_and_si512(_mm512_castps_si512(sgn), _mm512_set1_epi32((int)0x80000000u))))
 #define tfu_v_load_f16(p)  _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
@@ -1654,6 +1655,7 @@ static float tfu_v_hmax(__m256 v) {
 #define tfu_v_round(a)     _mm256_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define tfu_v_pow2i(n)     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
 #define tfu_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GE_OQ))
+#define tfu_v_inf_above(r, x, lim) _mm256_blendv_ps((r), _mm256_set1_ps(INFINITY), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GT_OQ))
 #define tfu_v_copysign(mag, sgn) _mm256_or_ps((mag), _mm256_and_ps((sgn), _mm256_set1_ps(-0.0f)))
 #if defined(__F16C__)
 #define tfu_v_load_f16(p)  _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
@@ -1682,6 +1684,7 @@ typedef float32x4_t tfu_vf;
 #define tfu_v_round(a)     vrndnq_f32(a)
 #define tfu_v_pow2i(n)     vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
 #define tfu_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(r), vcgeq_f32((x), vdupq_n_f32(lim))))
+#define tfu_v_inf_above(r, x, lim) vbslq_f32(vcgtq_f32((x), vdupq_n_f32(lim)), vdupq_n_f32(INFINITY), (r))
 #define tfu_v_copysign(mag, sgn) vbslq_f32(vdupq_n_u32(0x80000000u), (sgn), (mag))
 #define tfu_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
 #define tfu_v_load_bf16(p) vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(vld1_u16((const uint16_t *)(const void *)(p))), 16))
@@ -1722,7 +1725,8 @@ static tfu_vf tfu_v_exp(tfu_vf x) {
     p = tfu_v_fma(p, r, tfu_v_set1(5.0000001201e-1f));
     p = tfu_v_add(tfu_v_fma(p, tfu_v_mul(r, r), r), tfu_v_set1(1.0f));
     p = tfu_v_mul(tfu_v_mul(p, tfu_v_pow2i(tfu_v_sub(n, tfu_v_set1(1.0f)))), tfu_v_set1(2.0f));
-    return tfu_v_zero_below(p, x, -87.0f);
+    p = tfu_v_zero_below(p, x, -87.0f);
+    return tfu_v_inf_above(p, x, 88.72283f);
 }
 static tfu_vf tfu_v_sigmoid(tfu_vf x) {
     return tfu_v_div(tfu_v_set1(1.0f), tfu_v_add(tfu_v_set1(1.0f), tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), x))));
@@ -2234,6 +2238,7 @@ typedef struct tfu_x_fuse_state {
 } tfu_x_fuse_state;
 
 #define TFU_X_BIT(set, i) (((set)[(i) >> 6] >> ((i) & 63)) & 1u)
+#define TFU_X_MAX_MM 4   /* matrix products in one group (tiles in scratch) */
 
 /* Would the candidate group u depend on itself through something outside
    it? Searches backwards from operand q; a group runs as a unit, so every
@@ -2270,6 +2275,12 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, in
     }
     if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
     if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
+    if (h >= 0 && (has & 1)) {                    /* at most TFU_X_MAX_MM products share a tile */
+        int n_mm = 0;
+        for (m = g; m >= 0; m = st->next[m]) n_mm += gr->all[m]->op == TFU_OP_MUL_MAT;
+        for (m = h; m >= 0; m = st->next[m]) n_mm += gr->all[m]->op == TFU_OP_MUL_MAT;
+        if (n_mm > TFU_X_MAX_MM) return 0;
+    }
     for (w = 0; w < words; w++) u[w] = 0;
     for (m = g; m >= 0; m = st->next[m]) u[m >> 6] |= 1ull << (m & 63);
     for (m = h; m >= 0; m = st->next[m]) u[m >> 6] |= 1ull << (m & 63);
@@ -2652,7 +2663,7 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsig
     const void **arow = (const void **)(void *)(sc + SL->ptrs);
     const float **brow = (const float **)(void *)(arow + G->mb);
     float *tiles = (float *)(void *)(sc + SL->tiles), *pack = (float *)(void *)(sc + SL->pack);
-    float *cptr[8]; size_t ldc[8];
+    float *cptr[TFU_X_MAX_MM]; size_t ldc[TFU_X_MAX_MM];
     int k, j, nm = 0;
     for (k = 0; k < G->n_ins; k++) {
         const tfu_x_ins *I = &p->ins[G->first_ins + k];

@@ -95,7 +95,6 @@ int main(int argc, char **argv) {
     tfu_context *ctx = NULL, *rctx = NULL;
     llama_model m, rm;
     tfu_graph *g, *rg;
-    tfu_plan *plan = NULL;
     tfu_plan_stats st;
     float *ref = NULL, *got = NULL;
     int64_t n_out;
@@ -149,24 +148,25 @@ int main(int argc, char **argv) {
     printf("reference executor: %.0f ms\n", (now_s() - t0) * 1e3);
     copy_out(rm.out, ref);
 
-    for (fi = 1; fi >= 0; fi--) {           /* fused first, then unfused */
-        for (ti = 0; ti < 2; ti++) {
+    for (ti = 0; ti < 2; ti++) {
+        tfu_plan *plans[2];                 /* [0] unfused, [1] fused */
+        double *samples[2];
+        for (fi = 1; fi >= 0; fi--) {
             tfu_plan_options o = tfu_plan_default_options();
-            double *samples;
             o.n_threads = threads[ti];
             o.no_fusion = !fi;
             t0 = now_s();
-            plan = tfu_plan_compile(g, &o);
-            if (!plan) {
+            plans[fi] = tfu_plan_compile(g, &o);
+            if (!plans[fi]) {
                 fprintf(stderr, "demo: plan compile (%s, %d threads): %s\n",
                         fi ? "fused" : "unfused", threads[ti], tfu_last_error_msg(ctx));
                 return 2;
             }
             if (fi && ti == 0) {
                 double tc = (now_s() - t0) * 1e3;
-                st = tfu_plan_get_stats(plan);
+                st = tfu_plan_get_stats(plans[fi]);
                 printf("\n--- plan (compiled in %.2f ms) ---\n", tc);
-                print_report(plan);
+                print_report(plans[fi]);
                 printf("groups %d (eltwise %d, row %d, matmul %d, other %d), nodes fused %d, values elided %d\n",
                        st.n_groups, st.n_groups_kind[TFU_GROUP_ELTWISE], st.n_groups_kind[TFU_GROUP_ROW],
                        st.n_groups_kind[TFU_GROUP_MATMUL], st.n_groups_kind[TFU_GROUP_OTHER],
@@ -178,29 +178,34 @@ int main(int argc, char **argv) {
                     printf("fusion is off%s: every operation runs as its own group\n",
                            getenv("TFU_NO_FUSION") ? " (TFU_NO_FUSION is set)" : "");
                 if (dot_path) {
-                    if (write_dot(plan, dot_path) == 0) printf("plan DOT written to %s\n", dot_path);
+                    if (write_dot(plans[fi], dot_path) == 0) printf("plan DOT written to %s\n", dot_path);
                     else { fprintf(stderr, "demo: cannot write %s\n", dot_path); status = 2; }
                 }
                 printf("\n");
             }
-            samples = (double *)malloc((size_t)reps * sizeof(double));
-            if (!samples) return 2;
-            for (i = -3; i < reps; i++) {       /* three warm-up runs */
+            samples[fi] = (double *)malloc((size_t)reps * sizeof(double));
+            if (!samples[fi]) return 2;
+        }
+        /* three warm-up rounds, then the two plans in turns, so both see the same machine */
+        for (i = -3; i < reps; i++) {
+            for (fi = 0; fi < 2; fi++) {
                 tfu_result r;
                 t0 = now_s();
-                r = tfu_plan_run(plan);
+                r = tfu_plan_run(plans[fi]);
                 if (r != TFU_OK) {
                     fprintf(stderr, "demo: plan run: %s\n", tfu_result_str(r)); return 2;
                 }
-                if (i >= 0) samples[i] = (now_s() - t0) * 1e3;
+                if (i >= 0) samples[fi][i] = (now_s() - t0) * 1e3;
             }
-            qsort(samples, (size_t)reps, sizeof(double), cmp_double);
-            ms[fi][ti] = samples[reps / 2];
-            free(samples);
+        }
+        for (fi = 0; fi < 2; fi++) {
+            qsort(samples[fi], (size_t)reps, sizeof(double), cmp_double);
+            ms[fi][ti] = samples[fi][reps / 2];
+            free(samples[fi]);
+            if (tfu_plan_run(plans[fi]) != TFU_OK) return 2;   /* its own result, for the check */
             copy_out(m.out, got);
             diff[fi][ti] = rel_diff(got, ref, n_out);
-            tfu_plan_free(plan);
-            plan = NULL;
+            tfu_plan_free(plans[fi]);
         }
     }
 

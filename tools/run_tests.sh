@@ -1,25 +1,32 @@
 #!/bin/sh
-# Runs every test program, then prints one line "N passed, N failed" summed
-# over the "N passed, N failed" lines the programs print. A program that
-# crashes or prints no summary counts as one failure.
+# Runs every test program and prints one line "N passed, N failed, N skipped"
+# summed over the programs' own summary lines. A program that crashes or
+# prints no summary counts as a failure. After the programs: the header's
+# self-test and the README example (pass = exit 0), and test_ops again with
+# the SIMD kernels switched off.
 b=$1; shift
 passed=0; failed=0; skipped=0
-for t in "$@" "$b/selftest"; do
-    out=$("$t" 2>&1); rc=$?
-    printf '%s\n' "$out" | tail -n 20
+run() {  # run LABEL CMD...: a program with a summary line
+    label=$1; shift
+    out=$("$@" 2>&1); rc=$?
+    printf '%s\n' "$out" | tail -n 15 | sed "s|^|[$label] |"
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
-    if [ "$t" = "$b/selftest" ]; then
-        if [ $rc -eq 0 ]; then passed=$((passed+1)); else failed=$((failed+1)); fi
-        continue
-    fi
-    if [ -z "$line" ]; then
-        echo "$t: no summary line (exit $rc)"; failed=$((failed+1)); continue
-    fi
+    if [ -z "$line" ]; then echo "[$label] no summary line (exit $rc)"; failed=$((failed+1)); return; fi
     p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
     f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
     s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
     passed=$((passed+p)); failed=$((failed+f)); skipped=$((skipped+${s:-0}))
-    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then echo "$t: exit $rc"; failed=$((failed+1)); fi
-done
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then echo "[$label] exit $rc"; failed=$((failed+1)); fi
+}
+run_rc() {  # run_rc LABEL CMD...: pass = exit status 0
+    label=$1; shift
+    out=$("$@" 2>&1); rc=$?
+    printf '%s\n' "$out" | tail -n 3 | sed "s|^|[$label] |"
+    if [ $rc -eq 0 ]; then passed=$((passed+1)); else echo "[$label] exit $rc"; failed=$((failed+1)); fi
+}
+for t in "$@"; do run "$(basename "$t")" "$t"; done
+run_rc selftest "$b/selftest"
+run_rc readme_example "$b/readme_example"
+run "test_ops TFU_NO_SIMD=1" env TFU_NO_SIMD=1 "$b/test_ops"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ]
