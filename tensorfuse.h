@@ -628,7 +628,7 @@ static void *tfu_x_ctx_alloc(tfu_context *ctx, size_t n, const char *what) {
 }
 
 #define TFU_X_CTX_HEADER (sizeof(tfu_context) + TFU_X_ALIGN)
-#define TFU_X_GRAPH_PER_NODE (2 * sizeof(void *) + 4 * (sizeof(void *) + 2 * sizeof(int32_t)))
+#define TFU_X_GRAPH_PER_NODE (3 * sizeof(void *) + (1 + TFU_MAX_SRC) * sizeof(int32_t) + 4 * (sizeof(void *) + sizeof(int32_t)) + 16)
 
 TFU_API size_t tfu_context_size(size_t n_tensors, size_t data_bytes) {
     size_t per = tfu_x_align_up(sizeof(tfu_tensor), TFU_X_ALIGN) + TFU_X_ALIGN + TFU_X_GRAPH_PER_NODE;
@@ -1221,6 +1221,7 @@ struct tfu_graph {
     int           max, n_all, n_nodes, n_leafs, broken;
     tfu_tensor  **all;      /* every tensor, sources before users          */
     int32_t      *uses;     /* use count per entry of all[]                */
+    int32_t      *srcs;     /* per entry: TFU_MAX_SRC operand indices, -1  */
     tfu_tensor  **nodes, **leafs;
     int           hcap;     /* open-addressing map tensor -> index in all[] */
     tfu_tensor  **hkey;
@@ -1256,9 +1257,10 @@ TFU_API tfu_graph *tfu_graph_new(tfu_context *ctx, int max_nodes) {
     g->nodes = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(void *), "graph_new");
     g->leafs = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(void *), "graph_new");
     g->uses  = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(int32_t), "graph_new");
+    g->srcs  = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * TFU_MAX_SRC * sizeof(int32_t), "graph_new");
     g->hkey  = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(void *), "graph_new");
     g->hval  = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(int32_t), "graph_new");
-    if (!g->all || !g->nodes || !g->leafs || !g->uses || !g->hkey || !g->hval) return NULL;
+    if (!g->all || !g->nodes || !g->leafs || !g->uses || !g->srcs || !g->hkey || !g->hval) return NULL;
     memset(g->hkey, 0, (size_t)cap * sizeof(void *));
     return g;
 }
@@ -1277,8 +1279,11 @@ static int tfu_x_graph_visit(tfu_graph *g, tfu_tensor *t) {
     h = tfu_x_hash_ptr(t) & (size_t)(g->hcap - 1);
     while (g->hkey[h]) h = (h + 1) & (size_t)(g->hcap - 1);
     g->hkey[h] = t; g->hval[h] = idx;
-    for (s = 0; s < TFU_MAX_SRC; s++)
-        if (t->src[s]) g->uses[tfu_x_graph_find(g, t->src[s])]++;
+    for (s = 0; s < TFU_MAX_SRC; s++) {
+        int q = t->src[s] ? tfu_x_graph_find(g, t->src[s]) : -1;
+        g->srcs[idx * TFU_MAX_SRC + s] = q;
+        if (q >= 0) g->uses[q]++;
+    }
     if (t->op == TFU_OP_NONE) g->leafs[g->n_leafs++] = t;
     else g->nodes[g->n_nodes++] = t;
     return 1;
@@ -2228,8 +2233,8 @@ static const tfu_tensor *tfu_x_vroot(const tfu_tensor *t) {
 }
 
 typedef struct tfu_x_fuse_state {
-    int       n, words, stamp;
-    uint64_t *u;       /* bitset: the candidate group                   */
+    int       n, stamp;
+    int       ug, uh, ux; /* the candidate group: groups ug, uh and node ux */
     int32_t  *group;   /* per tensor: founding tensor of its group, -1  */
     int32_t  *next;    /* per tensor: next member of its group, -1      */
     int32_t  *seen;    /* per tensor: stamp of the last search          */
@@ -2237,8 +2242,12 @@ typedef struct tfu_x_fuse_state {
     unsigned char *has; /* per group: bit 0 matmul, 1 row, 2 cpy         */
 } tfu_x_fuse_state;
 
-#define TFU_X_BIT(set, i) (((set)[(i) >> 6] >> ((i) & 63)) & 1u)
 #define TFU_X_MAX_MM 4   /* matrix products in one group (tiles in scratch) */
+#define TFU_X_UNKNOWN ((size_t)-1)
+
+static int tfu_x_in_u(const tfu_x_fuse_state *st, int v) {
+    return v == st->ux || (st->group[v] >= 0 && (st->group[v] == st->ug || st->group[v] == st->uh));
+}
 
 /* Would the candidate group u depend on itself through something outside
    it? Searches backwards from operand q; a group runs as a unit, so every
@@ -2249,12 +2258,12 @@ static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
     st->seen[q] = st->stamp; st->stack[sp++] = q;
     while (sp) {
         int v = st->stack[--sp], m;
-        if (TFU_X_BIT(st->u, v)) return 1;
+        if (tfu_x_in_u(st, v)) return 1;
         for (m = st->group[v] >= 0 ? st->group[v] : v; m >= 0; m = st->group[v] >= 0 ? st->next[m] : -1) {
             const tfu_tensor *t = gr->all[m];
             if (st->seen[m] != st->stamp) { st->seen[m] = st->stamp; st->stack[sp++] = m; }
             for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-                int w = tfu_x_graph_find(gr, t->src[s]);
+                int w = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
                 if (st->seen[w] != st->stamp) { st->seen[w] = st->stamp; st->stack[sp++] = w; }
             }
         }
@@ -2266,8 +2275,7 @@ static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
    and the new node x (or -1): no operand read differently than element for
    element inside the group, and no path that leaves it and comes back */
 static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int h, int x) {
-    int words = st->words, w, pass, m, s;
-    uint64_t *u = st->u;
+    int pass, m, s;
     unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0));
     if (x >= 0) {
         int c = tfu_x_class(gr->all[x]);
@@ -2281,10 +2289,7 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, in
         for (m = h; m >= 0; m = st->next[m]) n_mm += gr->all[m]->op == TFU_OP_MUL_MAT;
         if (n_mm > TFU_X_MAX_MM) return 0;
     }
-    for (w = 0; w < words; w++) u[w] = 0;
-    for (m = g; m >= 0; m = st->next[m]) u[m >> 6] |= 1ull << (m & 63);
-    for (m = h; m >= 0; m = st->next[m]) u[m >> 6] |= 1ull << (m & 63);
-    if (x >= 0) u[x >> 6] |= 1ull << (x & 63);
+    st->ug = g; st->uh = h; st->ux = x;
     st->stamp++;
     /* joining: only x's operands are new edges; merging: check both groups whole */
     for (pass = 0; pass < 3; pass++) {
@@ -2294,8 +2299,8 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, in
             for (s = 0; s < TFU_MAX_SRC; s++) {
                 int q;
                 if (!t->src[s]) continue;
-                q = tfu_x_graph_find(gr, t->src[s]);
-                if (TFU_X_BIT(u, q)) { if (!tfu_x_edge_fusable(t, s)) return 0; }
+                q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
+                if (tfu_x_in_u(st, q)) { if (!tfu_x_edge_fusable(t, s)) return 0; }
                 else if (tfu_x_reaches(gr, st, q)) return 0;
             }
         }
@@ -2341,14 +2346,13 @@ static void tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
 static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_allocator *al) {
     tfu_x_fuse_state st;
     int n = gr->n_all, i, s, ok = 0;
-    st.n = n; st.words = (n + 63) / 64; st.stamp = 0;
-    st.u = (uint64_t *)al->alloc_fn((size_t)(st.words + 1) * sizeof(uint64_t), al->user);
+    st.n = n; st.stamp = 0; st.ug = st.uh = st.ux = -1;
     st.next = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
     st.seen = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
     st.stack = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) * 2 + 4, al->user);
     st.has = (unsigned char *)al->alloc_fn((size_t)n + 1, al->user);
     st.group = group;
-    if (!st.u || !st.next || !st.seen || !st.stack || !st.has) goto done;
+    if (!st.next || !st.seen || !st.stack || !st.has) goto done;
     memset(st.has, 0, (size_t)n + 1);
     for (i = 0; i < n; i++) st.seen[i] = 0;
     for (i = 0; i < n; i++) {
@@ -2360,7 +2364,7 @@ static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_alloc
             for (s = 0; s < TFU_MAX_SRC; s++) {
                 int q, h;
                 if (!t->src[s] || !tfu_x_edge_fusable(t, s)) continue;
-                q = tfu_x_graph_find(gr, t->src[s]);
+                q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
                 h = group[q];
                 if (h < 0 || h == g) continue;
                 if (g < 0) {
@@ -2377,7 +2381,6 @@ static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_alloc
     }
     ok = 1;
 done:
-    if (st.u) al->free_fn(st.u, al->user);
     if (st.next) al->free_fn(st.next, al->user);
     if (st.seen) al->free_fn(st.seen, al->user);
     if (st.stack) al->free_fn(st.stack, al->user);
@@ -2409,13 +2412,14 @@ typedef struct tfu_x_touch { int32_t grp; int32_t write; const tfu_tensor *root;
 
 static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al, tfu_x_layout *L) {
     int n = gr->n_all, i, s, k, ok = 0, n_order = 0, n_touch = 0, qh = 0, qt = 0;
-    int32_t *indeg = NULL, *adj_first = NULL, *adj = NULL, *queue = NULL, *vals = NULL;
+    int32_t *indeg = NULL, *adj_first = NULL, *adj = NULL, *queue = NULL, *vals = NULL, *vr = NULL;
     size_t *bytes = NULL;
     tfu_x_touch *touch = NULL;
     size_t n_edges = 0;
 #define TFU_X_TMP(ptr, type, count) ptr = (type *)al->alloc_fn(sizeof(type) * (size_t)(count) + 8, al->user); if (!ptr) goto done
     TFU_X_TMP(indeg, int32_t, n); TFU_X_TMP(adj_first, int32_t, n + 1); TFU_X_TMP(queue, int32_t, n);
-    TFU_X_TMP(vals, int32_t, n); TFU_X_TMP(bytes, size_t, n);
+    TFU_X_TMP(vals, int32_t, n); TFU_X_TMP(bytes, size_t, n); TFU_X_TMP(vr, int32_t, n);
+    for (i = 0; i < n; i++) vr[i] = gr->all[i]->op == TFU_OP_VIEW ? vr[gr->srcs[(size_t)i * TFU_MAX_SRC]] : i;  /* through views */
     if (!tfu_x_fuse(gr, fusion, L->group, al)) goto done;
 
     /* materialised: flagged, used outside the group or through a view */
@@ -2424,7 +2428,7 @@ static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al,
         const tfu_tensor *t = gr->all[i];
         if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || t->op == TFU_OP_CPY)) L->mat[i] = 1;
         for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-            int q = tfu_x_graph_find(gr, t->src[s]);
+            int q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
             if (L->group[q] >= 0 && (L->group[i] != L->group[q] || !tfu_x_edge_fusable(t, s))) L->mat[q] = 1;
         }
     }
@@ -2437,7 +2441,7 @@ static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al,
             const tfu_tensor *t = gr->all[i];
             if (L->group[i] < 0) continue;
             for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-                int r = tfu_x_graph_find(gr, tfu_x_vroot(t->src[s]));
+                int r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
                 if (L->group[r] < 0 || L->group[r] == L->group[i]) continue;
                 if (k == 0) { adj_first[L->group[r] + 1]++; n_edges++; }
                 else { adj[adj_first[L->group[r]] + indeg[L->group[r]]++] = L->group[i]; }
@@ -2502,11 +2506,13 @@ static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al,
         if (st + 1 > L->n_stages) L->n_stages = st + 1;
         for (e = adj_first[g]; e < adj_first[g + 1]; e++) if (L->stage[adj[e]] < st + 1) L->stage[adj[e]] = st + 1;
     }
-    /* execution order: by stage, Kahn order inside a stage (stable) */
+    /* execution order: by stage, Kahn order inside a stage (a stable counting sort) */
     {
-        int w = 0, st2;
-        for (st2 = 0; st2 < L->n_stages; st2++)
-            for (k = 0; k < n_order; k++) if (L->stage[L->order[k]] == st2) queue[w++] = L->order[k];
+        int st2;
+        for (st2 = 0; st2 <= L->n_stages; st2++) indeg[st2] = 0;
+        for (k = 0; k < n_order; k++) indeg[L->stage[L->order[k]] + 1]++;
+        for (st2 = 0; st2 < L->n_stages; st2++) indeg[st2 + 1] += indeg[st2];
+        for (k = 0; k < n_order; k++) queue[indeg[L->stage[L->order[k]]]++] = L->order[k];
         memcpy(L->order, queue, sizeof(int32_t) * (size_t)n_order);
     }
 
@@ -2519,12 +2525,12 @@ static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al,
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         if (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) {
-            int r = tfu_x_graph_find(gr, tfu_x_vroot(t));
+            int r = vr[i];
             if (L->life0[r] >= 0) L->life1[r] = L->n_stages - 1;   /* alive until the run ends */
         }
         if (L->group[i] < 0) continue;
         for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-            int r = tfu_x_graph_find(gr, tfu_x_vroot(t->src[s]));
+            int r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
             if (L->life0[r] >= 0 && L->group[r] != L->group[i] && L->life1[r] < L->stage[L->group[i]]) L->life1[r] = L->stage[L->group[i]];
         }
     }
@@ -2544,17 +2550,18 @@ static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al,
                 vals[b] = v; bytes[b] = sv;
             }
         for (a = 0; a < nv; a++) {
-            int v = vals[a];
+            int v = vals[a], nl = 0, c, d;
             size_t sz = bytes[a], off = 0;
-            int moved = 1;
-            while (moved) {  /* first fit: bump past every placed, live, overlapping value */
-                moved = 0;
-                for (b = 0; b < a; b++) {
-                    int u = vals[b];
-                    size_t uo = (size_t)L->offs[u], ue = uo + bytes[b];
-                    if (L->life1[u] < L->life0[v] || L->life1[v] < L->life0[u]) continue;
-                    if (off < ue && uo < off + sz) { off = ue; moved = 1; }
-                }
+            for (b = 0; b < a; b++) {   /* placed values alive at the same time, by offset */
+                int u = vals[b];
+                if (L->life1[u] < L->life0[v] || L->life1[v] < L->life0[u]) continue;
+                for (c = nl++; c > 0 && L->offs[vals[queue[c - 1]]] > L->offs[u]; c--) queue[c] = queue[c - 1];
+                queue[c] = b;
+            }
+            for (d = 0; d < nl; d++) {  /* the lowest gap that fits */
+                size_t uo = (size_t)L->offs[vals[queue[d]]], ue = uo + bytes[queue[d]];
+                if (off + sz <= uo) break;
+                if (ue > off) off = ue;
             }
             L->offs[v] = (int64_t)off;
             if (off + sz > L->arena) L->arena = off + sz;
@@ -2568,6 +2575,7 @@ done:
     if (queue) al->free_fn(queue, al->user);
     if (vals) al->free_fn(vals, al->user);
     if (bytes) al->free_fn(bytes, al->user);
+    if (vr) al->free_fn(vr, al->user);
     if (touch) al->free_fn(touch, al->user);
     return ok;
 #undef TFU_X_TMP
@@ -3067,7 +3075,7 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
                 for (s = 0; s < I->n_src; s++) {
                     int q;
                     if (!t->src[s]) { I->src[s] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), 0); continue; }
-                    q = tfu_x_graph_find(gr, t->src[s]);
+                    q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
                     if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) { I->src[s] = p->ins_of[q] - G->first_ins; last_use[I->src[s]] = k; }
                     else I->src[s] = -1 - tfu_x_ext_index(p, G, q, 0);
                 }
@@ -3151,7 +3159,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     tfu_plan_options o = opts ? *opts : tfu_plan_default_options();
     tfu_allocator al;
     tfu_plan *p;
-    tfu_x_layout L, U;
+    tfu_x_layout L;
     int n, i, fusion;
     if (!g) return NULL;
     if (g->broken) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_GRAPH, "graph is incomplete (an earlier build error)");
@@ -3188,18 +3196,11 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     L.group = p->group; L.mat = p->mat; L.offs = p->offs; L.life0 = p->life0; L.life1 = p->life1;
     L.order = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     L.stage = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    U.group = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1) * 6);
-    U.mat = (unsigned char *)tfu_x_palloc(p, (size_t)(n + 1));
-    U.offs = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(n + 1));
-    if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !L.order || !L.stage || !U.group || !U.mat || !U.offs)
+    if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !L.order || !L.stage)
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
-    U.order = U.group + (n + 1); U.stage = U.order + (n + 1); U.life0 = U.stage + (n + 1); U.life1 = U.life0 + (n + 1);
     memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
     if (!tfu_x_plan_layout(g, fusion, &al, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "planning memory exhausted");
-    if (fusion) {
-        if (!tfu_x_plan_layout(g, 0, &al, &U)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "planning memory exhausted");
-        p->arena_unfused = U.arena;
-    } else p->arena_unfused = L.arena;
+    p->arena_unfused = fusion ? TFU_X_UNKNOWN : L.arena;   /* computed when first asked for */
     p->arena_bytes = L.arena;
     if (!tfu_x_lower(p, g, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     p->scratch = al.alloc_fn(p->sl.total * (size_t)p->n_threads + 64, al.user);
@@ -3226,7 +3227,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         int gi;
         S->n_nodes = g->n_nodes; S->n_groups = p->n_groups; S->n_stages = p->n_stages;
         S->n_barriers = p->n_stages > 0 ? p->n_stages - 1 : 0;
-        S->arena_bytes = p->arena_bytes; S->arena_bytes_unfused = p->arena_unfused;
+        S->arena_bytes = p->arena_bytes;
         for (gi = 0; gi < p->n_groups; gi++) {
             S->n_groups_kind[p->groups[gi].kind]++;
             if (p->groups[gi].n_ins > 1) S->n_nodes_fused += p->groups[gi].n_ins;
@@ -3339,9 +3340,30 @@ static int tfu_x_plan_find(const tfu_plan *p, const tfu_tensor *t) {
     return -1;
 }
 
+/* the arena the same graph needs unfused: planned only when asked for */
+static size_t tfu_x_unfused_arena(const tfu_plan *cp) {
+    tfu_plan *p = (tfu_plan *)(uintptr_t)cp;   /* a cache of a derived figure */
+    if (p->arena_unfused == TFU_X_UNKNOWN) {
+        size_t n = (size_t)p->n_all + 1;
+        tfu_x_layout U;
+        int32_t *ints = (int32_t *)p->al.alloc_fn(n * sizeof(int32_t) * 5, p->al.user);
+        unsigned char *mat = (unsigned char *)p->al.alloc_fn(n, p->al.user);
+        int64_t *offs = (int64_t *)p->al.alloc_fn(n * sizeof(int64_t), p->al.user);
+        if (ints && mat && offs) {
+            U.group = ints; U.order = ints + n; U.stage = ints + 2 * n; U.life0 = ints + 3 * n; U.life1 = ints + 4 * n;
+            U.mat = mat; U.offs = offs;
+            if (tfu_x_plan_layout(p->graph, 0, &p->al, &U)) p->arena_unfused = U.arena;
+        }
+        if (ints) p->al.free_fn(ints, p->al.user);
+        if (mat) p->al.free_fn(mat, p->al.user);
+        if (offs) p->al.free_fn(offs, p->al.user);
+    }
+    return p->arena_unfused == TFU_X_UNKNOWN ? 0 : p->arena_unfused;
+}
+
 TFU_API tfu_plan_stats tfu_plan_get_stats(const tfu_plan *p) {
     tfu_plan_stats s;
-    if (p) return p->stats;
+    if (p) { s = p->stats; s.arena_bytes_unfused = tfu_x_unfused_arena(p); return s; }
     memset(&s, 0, sizeof s);
     return s;
 }
@@ -3391,7 +3413,7 @@ TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
     tfu_x_cati(&b, p->n_stages); tfu_x_cat(&b, " stages, "); tfu_x_cati(&b, p->stats.n_barriers); tfu_x_cat(&b, " barriers");
     if (p->opt.no_fusion) tfu_x_cat(&b, " [fusion off]");
     tfu_x_cat(&b, "\narena: "); tfu_x_catbytes(&b, p->arena_bytes); tfu_x_cat(&b, " (unfused plan: ");
-    tfu_x_catbytes(&b, p->arena_unfused); tfu_x_cat(&b, ", all values: "); tfu_x_catbytes(&b, p->stats.value_bytes_total);
+    tfu_x_catbytes(&b, tfu_x_unfused_arena(p)); tfu_x_cat(&b, ", all values: "); tfu_x_catbytes(&b, p->stats.value_bytes_total);
     tfu_x_cat(&b, ")\nstage group kind     items  ops (* = written to memory)\n");
     for (gi = 0; gi < p->n_groups; gi++) {
         const tfu_x_group *G = &p->groups[gi];
