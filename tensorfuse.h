@@ -378,7 +378,7 @@ TFU_API tfu_plan_options tfu_plan_default_options(void);
 
 TFU_API tfu_plan  *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts); /* NULL: see ctx error */
 TFU_API tfu_result tfu_plan_run(tfu_plan *p);
-TFU_API void       tfu_plan_free(tfu_plan *p);
+TFU_API void       tfu_plan_free(tfu_plan *p);   /* the graph's computed tensors then point at freed memory */
 TFU_API tfu_result tfu_plan_last_error(const tfu_plan *p);
 /* Rebind an existing plan to a structurally identical graph (same
    tfu_graph_hash): no re-planning. TFU_ERR_STALE if the structure differs. */
@@ -2142,6 +2142,10 @@ static void tfu_x_free_fn(void *p, void *u) { (void)u; free(p); }
 
 typedef struct tfu_x_block { struct tfu_x_block *next; size_t size, used; } tfu_x_block;
 
+static unsigned char *tfu_x_align_ptr(void *p) {
+    return (unsigned char *)p + ((TFU_X_ALIGN - (uintptr_t)p % TFU_X_ALIGN) % TFU_X_ALIGN);
+}
+
 /* one external operand of a group program */
 typedef struct tfu_x_ext {
     int32_t tid;      /* tensor index in the graph                 */
@@ -2192,9 +2196,10 @@ struct tfu_plan {
     int             n_ins, n_ext;
     size_t          arena_bytes, arena_unfused;
     unsigned char  *arena;
+    void           *arena_raw;      /* as allocated, when the plan owns it */
     int             arena_owned;
     tfu_x_scratch_layout sl;  /* per thread */
-    void           *scratch;
+    void           *scratch, *scratch_raw;
     int            *scratch_busy;  /* caller's parallel-for: claimed areas */
     int             caller_sense;
     int             n_threads;
@@ -2240,6 +2245,12 @@ typedef struct tfu_x_fuse_state {
     int32_t  *seen;    /* per tensor: stamp of the last search          */
     int32_t  *stack;
     unsigned char *has; /* per group: bit 0 matmul, 1 row, 2 cpy         */
+    /* levels: a group that depends on group G has a higher level than G,
+       so an operand from a group of level <= G's cannot close a cycle and
+       needs no search. Raised along consumer edges as groups grow. */
+    int32_t  *lvl;     /* per group (founder)                           */
+    int32_t  *head, *tail, *e_to, *e_next; /* consumer edges per group    */
+    int       n_e;
 } tfu_x_fuse_state;
 
 #define TFU_X_MAX_MM 4   /* matrix products in one group (tiles in scratch) */
@@ -2269,6 +2280,39 @@ static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
         }
     }
     return 0;
+}
+
+/* lifts group g to at least level l, and its consumers above it */
+static void tfu_x_raise(tfu_x_fuse_state *st, int g, int l) {
+    int sp = 0;
+    if (st->lvl[g] >= l) return;
+    st->lvl[g] = l; st->stack[sp++] = g;
+    while (sp) {
+        int f = st->stack[--sp], e;
+        for (e = st->head[f]; e >= 0; e = st->e_next[e]) {
+            int d = st->group[st->e_to[e]];
+            if (d == f || st->lvl[d] > st->lvl[f]) continue;
+            st->lvl[d] = st->lvl[f] + 1;
+            if (sp < 2 * st->n) st->stack[sp++] = d;
+        }
+    }
+}
+
+/* after x entered group g: g's level and the consumer edges into it */
+static void tfu_x_link(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int x) {
+    int s, l = st->lvl[g];
+    for (s = 0; s < TFU_MAX_SRC; s++) {
+        int q = gr->srcs[(size_t)x * TFU_MAX_SRC + s], k;
+        if (q < 0) continue;
+        while (gr->all[q]->op == TFU_OP_VIEW) q = gr->srcs[(size_t)q * TFU_MAX_SRC];
+        k = st->group[q];
+        if (k < 0 || k == g) continue;
+        if (st->lvl[k] + 1 > l) l = st->lvl[k] + 1;
+        st->e_to[st->n_e] = x; st->e_next[st->n_e] = -1;       /* k -> g */
+        if (st->tail[k] >= 0) st->e_next[st->tail[k]] = st->n_e; else st->head[k] = st->n_e;
+        st->tail[k] = st->n_e++;
+    }
+    tfu_x_raise(st, g, l);
 }
 
 /* legality of group G (founder g) together with group H (founder h, or -1)
@@ -2301,6 +2345,13 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, in
                 if (!t->src[s]) continue;
                 q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
                 if (tfu_x_in_u(st, q)) { if (!tfu_x_edge_fusable(t, s)) return 0; }
+                else if (h < 0) {   /* joining: through views into the group is not element for element */
+                    int r = q, lv;
+                    while (gr->all[r]->op == TFU_OP_VIEW) r = gr->srcs[(size_t)r * TFU_MAX_SRC];
+                    if (tfu_x_in_u(st, r)) return 0;
+                    lv = st->group[r] >= 0 ? st->lvl[st->group[r]] : -1;
+                    if (lv > st->lvl[g] && tfu_x_reaches(gr, st, q)) return 0;   /* lower levels cannot depend on g */
+                }
                 else if (tfu_x_reaches(gr, st, q)) return 0;
             }
         }
@@ -2340,6 +2391,13 @@ static void tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
     st->next[m] = h;
     for (m = h; m >= 0; m = st->next[m]) st->group[m] = g;
     st->has[g] |= st->has[h];
+    if (st->head[h] >= 0) {
+        if (st->tail[g] >= 0) st->e_next[st->tail[g]] = st->head[h]; else st->head[g] = st->head[h];
+        st->tail[g] = st->tail[h];
+    }
+    st->lvl[g] = st->lvl[g] > st->lvl[h] ? st->lvl[g] : st->lvl[h];
+    st->lvl[g]--;                      /* re-raised by one so the consumers follow */
+    tfu_x_raise(st, g, st->lvl[g] + 1);
 }
 
 /* Forms groups; group[i] = founding tensor index (-1 for leaves and views). */
@@ -2351,14 +2409,18 @@ static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_alloc
     st.seen = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
     st.stack = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) * 2 + 4, al->user);
     st.has = (unsigned char *)al->alloc_fn((size_t)n + 1, al->user);
-    st.group = group;
-    if (!st.next || !st.seen || !st.stack || !st.has) goto done;
+    st.lvl = (int32_t *)al->alloc_fn(((size_t)n * 3 + 4) * sizeof(int32_t), al->user);
+    st.e_to = (int32_t *)al->alloc_fn(((size_t)n * TFU_MAX_SRC * 2 + 4) * sizeof(int32_t), al->user);
+    st.group = group; st.n_e = 0;
+    if (!st.next || !st.seen || !st.stack || !st.has || !st.lvl || !st.e_to) goto done;
+    st.head = st.lvl + n; st.tail = st.head + n; st.e_next = st.e_to + (size_t)n * TFU_MAX_SRC;
     memset(st.has, 0, (size_t)n + 1);
     for (i = 0; i < n; i++) st.seen[i] = 0;
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         int c = tfu_x_class(t), g = -1;
         st.next[i] = -1; group[i] = -1;
+        st.lvl[i] = 0; st.head[i] = st.tail[i] = -1;
         if (c == TFU_X_C_LEAF || c == TFU_X_C_VIEW) continue;
         if (fusion) {
             for (s = 0; s < TFU_MAX_SRC; s++) {
@@ -2368,7 +2430,7 @@ static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_alloc
                 h = group[q];
                 if (h < 0 || h == g) continue;
                 if (g < 0) {
-                    if (tfu_x_fuse_legal(gr, &st, h, -1, i)) { g = h; tfu_x_fuse_add(&st, gr, g, i); }
+                    if (tfu_x_fuse_legal(gr, &st, h, -1, i)) { g = h; tfu_x_fuse_add(&st, gr, g, i); tfu_x_link(gr, &st, g, i); }
                 } else if (tfu_x_fuse_legal(gr, &st, g, h, -1)) {
                     tfu_x_fuse_merge(&st, g, h);
                 }
@@ -2377,6 +2439,7 @@ static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_alloc
         if (g < 0) {
             group[i] = i;
             st.has[i] = (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
+            tfu_x_link(gr, &st, i, i);
         }
     }
     ok = 1;
@@ -2385,6 +2448,8 @@ done:
     if (st.seen) al->free_fn(st.seen, al->user);
     if (st.stack) al->free_fn(st.stack, al->user);
     if (st.has) al->free_fn(st.has, al->user);
+    if (st.lvl) al->free_fn(st.lvl, al->user);
+    if (st.e_to) al->free_fn(st.e_to, al->user);
     return ok;
 }
 
@@ -2920,14 +2985,24 @@ static void tfu_x_pf_task(void *arg, int i) {
     __atomic_store_n(&p->scratch_busy[k], 0, __ATOMIC_RELEASE);
 }
 
+static int tfu_x_plan_find(const tfu_plan *p, const tfu_tensor *t);
+
 static void tfu_x_call_eval(tfu_plan *p, int s) {
-    int g, k;
+    int g, k, i;
     for (g = p->stage_first[s]; g < p->stage_first[s + 1]; g++) {
         const tfu_x_group *G = &p->groups[g];
         for (k = 0; k < G->n_ins && !p->run_stop; k++) {
             const tfu_tensor *t = p->t[p->ins[G->first_ins + k].tid];
             if ((t->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT)) && p->opt.eval_cb(t, p->opt.eval_user)) p->run_stop = 1;
         }
+    }
+    for (i = 0; i < p->n_all && !p->run_stop; i++) {   /* flagged views of values made in this stage */
+        const tfu_tensor *t = p->t[i], *r = t;
+        int ri;
+        if (t->op != TFU_OP_VIEW || !(t->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT))) continue;
+        while (r->op == TFU_OP_VIEW) r = r->src[0];
+        ri = tfu_x_plan_find(p, r);
+        if (ri >= 0 && p->group[ri] >= 0 && p->groups[p->group[ri]].stage == s && p->opt.eval_cb(t, p->opt.eval_user)) p->run_stop = 1;
     }
 }
 
@@ -3004,8 +3079,8 @@ static void tfu_x_plan_release(tfu_plan *p) {
 #if !defined(TFU_NO_THREADS)
     tfu_x_pool_free(p);
 #endif
-    if (p->arena_owned && p->arena) al.free_fn(p->arena, al.user);
-    if (p->scratch) al.free_fn(p->scratch, al.user);
+    if (p->arena_owned && p->arena_raw) al.free_fn(p->arena_raw, al.user);
+    if (p->scratch_raw) al.free_fn(p->scratch_raw, al.user);
     while (p->blocks) { tfu_x_block *b = p->blocks; p->blocks = b->next; al.free_fn(b, al.user); }
     al.free_fn(p, al.user);
 }
@@ -3203,7 +3278,8 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     p->arena_unfused = fusion ? TFU_X_UNKNOWN : L.arena;   /* computed when first asked for */
     p->arena_bytes = L.arena;
     if (!tfu_x_lower(p, g, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
-    p->scratch = al.alloc_fn(p->sl.total * (size_t)p->n_threads + 64, al.user);
+    p->scratch_raw = al.alloc_fn(p->sl.total * (size_t)p->n_threads + 64, al.user);
+    p->scratch = p->scratch_raw ? (void *)tfu_x_align_ptr(p->scratch_raw) : NULL;
     p->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->n_threads);
     if (!p->scratch || !p->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
     if (o.arena) {
@@ -3211,8 +3287,9 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         if ((uintptr_t)o.arena % 16) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, "options.arena must be aligned to 16 bytes");
         p->arena = (unsigned char *)o.arena;
     } else if (p->arena_bytes) {
-        p->arena = (unsigned char *)al.alloc_fn(p->arena_bytes + 64, al.user);
-        if (!p->arena) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "arena allocation failed");
+        p->arena_raw = al.alloc_fn(p->arena_bytes + 64, al.user);
+        if (!p->arena_raw) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "arena allocation failed");
+        p->arena = tfu_x_align_ptr(p->arena_raw);   /* rows on cache-line boundaries */
         p->arena_owned = 1;
     }
 #if !defined(TFU_NO_THREADS)
@@ -3256,7 +3333,7 @@ TFU_API tfu_result tfu_plan_set_arena(tfu_plan *p, void *mem, size_t size) {
     if (!p || !mem) return TFU_ERR_NULL_ARG;
     if (size < p->arena_bytes) { tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_set_arena", "arena smaller than tfu_plan_arena_bytes()", NULL, NULL); return TFU_ERR_NO_MEMORY; }
     if ((uintptr_t)mem % 16) { tfu_x_err(p->ctx, TFU_ERR_INVALID_ARG, NULL, "plan_set_arena", "arena must be aligned to 16 bytes", NULL, NULL); return TFU_ERR_INVALID_ARG; }
-    if (p->arena_owned) { p->al.free_fn(p->arena, p->al.user); p->arena_owned = 0; }
+    if (p->arena_owned) { p->al.free_fn(p->arena_raw, p->al.user); p->arena_owned = 0; p->arena_raw = NULL; }
     p->arena = (unsigned char *)mem;
     tfu_x_bind(p);
     return TFU_OK;

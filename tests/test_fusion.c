@@ -268,6 +268,19 @@ static int b_mid(fx *f) {
     return 0;
 }
 
+/* fused-row GLU: s = a + b (rows of 2n), h = swiglu(s), y = h * c
+   t: 0 s, 1 h, 2 y */
+static int b_glu_row(fx *f) {
+    tfu_tensor *a, *b, *c;
+    TRY(a = rnd(f, TFU_F32, 20, 6, -2, 2));
+    TRY(b = rnd(f, TFU_F32, 20, 6, -2, 2));
+    TRY(c = rnd(f, TFU_F32, 10, 6, -2, 2));
+    TRY(f->t[0] = tfu_add(f->ctx, a, b));
+    TRY(f->t[1] = tfu_swiglu(f->ctx, f->t[0]));
+    TRY(f->t[2] = tfu_mul(f->ctx, f->t[1], c));
+    return out(f, f->t[2]);
+}
+
 /* soft_max(x * 0.125 + mask)          t: 0 s, 1 a, 2 sm */
 static int b_softmax(fx *f) {
     tfu_tensor *x, *mask;
@@ -434,6 +447,17 @@ static void test_softmax(void) {
         TT_CHECK(tfu_plan_group_kind(p, G(l.t[2])) == TFU_GROUP_ROW, "softmax: kind %d", tfu_plan_group_kind(p, G(l.t[2])));
         TT_CHECK(!MAT(l.t[0]) && !MAT(l.t[1]) && MAT(l.t[2]), "softmax: materialisation");
         TT_CHECK(st.n_values_elided == 2, "softmax: elided %d", st.n_values_elided);
+    }
+    end_case(p, &r, &l);
+}
+
+static void test_glu_row(void) {
+    fx r, l; tfu_plan *p = run_case("swiglu(a+b)*c", b_glu_row, NULL, NULL, 1e-4, &r, &l);
+    if (p) {
+        TT_CHECK(MAT(l.t[0]) && tfu_plan_value_offset(p, l.t[0]) >= 0, "glu row: the GLU input is not materialised");
+        TT_CHECK(G(l.t[0]) != G(l.t[1]), "glu row: the GLU shares a group with the producer of its input");
+        TT_CHECK(G(l.t[1]) == G(l.t[2]) && !MAT(l.t[1]), "glu row: GLU and its consumer not fused");
+        TT_CHECK(tfu_plan_group_kind(p, G(l.t[2])) == TFU_GROUP_ELTWISE, "glu row: kind %d", tfu_plan_group_kind(p, G(l.t[2])));
     }
     end_case(p, &r, &l);
 }
@@ -795,6 +819,7 @@ int main(int argc, char **argv) {
     test_chain12();
     test_softmax();
     test_mm_epilogue();
+    test_glu_row();
     test_ffn();
     test_negative();
     test_cpy_alias();

@@ -22,9 +22,9 @@
    copies read back inside the graph, computed indices).
 
    Every failure prints "[seed N] op shapes [how]: max err E > tol T"; the
-   run is deterministic for a given --seed.
+   run is deterministic for a given --seed. TFU_NO_SIMD=1 in the environment
+   runs the same cases on the scalar kernels (make test does both).
    Usage: test_ops [--seed S] [--n CASES_PER_OP] [--verbose 1] */
-#define _POSIX_C_SOURCE 200112L   /* setenv: a second pass with TFU_NO_SIMD=1 */
 #define TFU_IMPLEMENTATION
 #include "tensorfuse.h"
 #include "tfu_test.h"
@@ -127,8 +127,7 @@ static void dcat(const char *fmt_s, double v) {
     size_t n = strlen(desc);
     snprintf(desc + n, sizeof desc - n, " %s=%g", fmt_s, v);
 }
-static const char *pass_tag = "";   /* " scalar" in the TFU_NO_SIMD=1 pass */
-static void dstart(const char *op) { snprintf(desc, sizeof desc, "[seed %llu%s] %s", (unsigned long long)cur_seed, pass_tag, op); }
+static void dstart(const char *op) { snprintf(desc, sizeof desc, "[seed %llu] %s", (unsigned long long)cur_seed, op); }
 
 /* random types and layouts */
 static tfu_type rand_ftype(void) { int r = tt_int(0, 5); return r < 3 ? TFU_F32 : r < 5 ? TFU_F16 : TFU_BF16; }
@@ -1240,7 +1239,7 @@ static void ref_rope_row(const double *x, double *r, int64_t hd, int64_t nd, int
    indices, row ops after row ops, matmul epilogues with odd operands */
 static void test_chains2(void) {
     int w, c;
-    for (w = 0; w < 8; w++) for (c = 0; c < n_cases; c++) {
+    for (w = 0; w < 10; w++) for (c = 0; c < n_cases; c++) {
         int64_t ne[4], i0, i1, i2, i3, k;
         tfu_tensor *out = NULL;
         double *ref = NULL, tol = 1e-5;
@@ -1397,6 +1396,65 @@ static void test_chains2(void) {
                 ref[i0 + M * i1] = (s + inv(&y, i0, i1, 0, 0)) * inv(&sc, 0, i1, 0, 0);
             }
             tol = 6e-6 * sqrt((double)K) + 1e-5;
+        } else if (w == 9) {
+            /* one tensor as both operands: glu_split(y, y) with y = mul(x, x); mul_mat(x, x) */
+            if (c % 2) {
+                if (!mk_in(&x, rand_ftype(), ne, rand_kind(), -2, 2)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+                dstart("chain2 glu_split(y,y), y=mul(x,x)"); dcat_in("x", &x);
+                {
+                    tfu_tensor *y = tfu_mul(ctx, x.t, x.t);
+                    out = tfu_glu_split(ctx, y, y, TFU_GLU_SWIGLU);
+                }
+                if (!check_meta(out, ne, TFU_F32, 1)) continue;
+                ref = refbuf(ne);
+                FOR4(ne) { double v = inv(&x, i0, i1, i2, i3), y = (double)(float)(v * v); ref[IDX(ne, i0, i1, i2, i3)] = r_silu(y) * y; }
+                tol = 1e-5;
+            } else {
+                int64_t no[4];
+                ne[2] = ne[3] = 1;
+                if (ne[1] > 65) ne[1] = 65;
+                if (!mk_in(&x, TFU_F32, ne, rand_kind(), -1, 1)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+                dstart("chain2 mul_mat(x,x)"); dcat_in("x", &x);
+                out = tfu_mul_mat(ctx, x.t, x.t);
+                no[0] = ne[1]; no[1] = ne[1]; no[2] = no[3] = 1;
+                if (!check_meta(out, no, TFU_F32, 1)) continue;
+                ref = refbuf(no);
+                for (i1 = 0; i1 < ne[1]; i1++) for (i0 = 0; i0 < ne[1]; i0++) {
+                    double sum = 0;
+                    for (k = 0; k < ne[0]; k++) sum += inv(&x, k, i0, 0, 0) * inv(&x, k, i1, 0, 0);
+                    ref[i0 + ne[1] * i1] = sum;
+                }
+                tol = 3e-6 * sqrt((double)ne[0]) + 1e-6;
+            }
+        } else if (w == 8) {
+            /* add(e, mul_mat(W, e)), e = exp(x) or rms_norm(x): e feeds the product and its
+               epilogue, so e cannot join the product's group (that would be a cycle) */
+            int64_t K = rdim(13), N = rdim(10), nw[4], nx[4];
+            tfu_tensor *e;
+            double *ev;
+            int norm = c % 2;
+            nw[0] = K; nw[1] = K; nw[2] = nw[3] = 1;
+            nx[0] = K; nx[1] = N; nx[2] = nx[3] = 1;
+            if (!mk_in(&a, rand_ftype(), nw, IN_PLAIN, -1, 1) || !mk_in(&x, rand_ftype(), nx, rand_kind(), -1, 1)) { TT_CHECK(0, "chain2 %d: input build failed", w); continue; }
+            dstart(norm ? "chain2 add(e,mul_mat(W,e)), e=rms_norm(x)" : "chain2 add(e,mul_mat(W,e)), e=exp(x)"); dcat_in("W", &a); dcat_in("x", &x);
+            e = norm ? tfu_rms_norm(ctx, x.t, 1e-5f) : tfu_exp(ctx, x.t);
+            out = tfu_add(ctx, e, tfu_mul_mat(ctx, a.t, e));
+            if (!check_meta(out, nx, TFU_F32, 1)) continue;
+            ref = refbuf(nx);
+            ev = (double *)malloc(sizeof(double) * (size_t)(K * N));
+            for (i1 = 0; i1 < N; i1++) {
+                double s2 = 0, d = 1;
+                for (i0 = 0; i0 < K; i0++) { double v = inv(&x, i0, i1, 0, 0); s2 += v * v; }
+                if (norm) d = 1.0 / sqrt(s2 / (double)K + 1e-5);
+                for (i0 = 0; i0 < K; i0++) { double v = inv(&x, i0, i1, 0, 0); ev[i0 + K * i1] = norm ? v * d : exp(v); }
+            }
+            for (i1 = 0; i1 < N; i1++) for (i0 = 0; i0 < K; i0++) {
+                double sum = 0;
+                for (k = 0; k < K; k++) sum += inv(&a, k, i0, 0, 0) * ev[k + K * i1];
+                ref[i0 + K * i1] = ev[i0 + K * i1] + sum;
+            }
+            free(ev);
+            tol = 1e-5 * sqrt((double)K) + 1e-5;
         } else {
             /* swiglu(exp-scaled x) then mul: a fused-row GLU of a computed value, consumed in a chain */
             int64_t ng[4];
@@ -1478,30 +1536,6 @@ int main(int argc, char **argv) {
     test_cpy();
     test_chains();
     test_chains2();
-
-    /* the scalar kernels: plans compiled with TFU_NO_SIMD=1 (read at compile) */
-#if defined(__unix__) || defined(__APPLE__)
-    if (!getenv("TFU_NO_SIMD")) {
-        int keep = n_cases;
-        n_cases = keep / 4 > 2 ? keep / 4 : 2;
-        pass_tag = " scalar";
-        setenv("TFU_NO_SIMD", "1", 1);
-        test_unary();
-        test_extremes();
-        test_binary();
-        test_glu();
-        test_norms();
-        test_softmax();
-        test_reductions();
-        test_mul_mat();
-        test_get_rows();
-        test_rope();
-        test_chains();
-        unsetenv("TFU_NO_SIMD");
-        pass_tag = "";
-        n_cases = keep;
-    }
-#endif
     test_many_matmuls();
 
     tfu_free(ctx);

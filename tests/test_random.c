@@ -734,6 +734,14 @@ static long g_live_blocks;
 static void *count_alloc(size_t n, void *user) { (void)user; g_live_blocks++; return malloc(n); }
 static void count_free(void *ptr, void *user) { (void)user; if (ptr) g_live_blocks--; free(ptr); }
 
+/* --- eval callback: counts the flagged tensors it is shown ------------- */
+static int g_eval_calls, g_eval_bad;
+static int count_eval(const tfu_tensor *t, void *user) {
+    g_eval_calls++;
+    if (!(t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || !tfu_graph_contains((tfu_graph *)user, t) || !t->data) g_eval_bad++;
+    return 0;
+}
+
 /* --- caller parallel-for ------------------------------------------------ */
 static int g_pf_calls;
 static void serial_for(void *user, int n, void (*task)(void *, int), void *task_ctx) {
@@ -755,6 +763,11 @@ static tfu_plan *guarded_compile(tfu_graph *gr, const tfu_plan_options *o, int *
 }
 
 static void *ctx_mem[2];
+#if defined(__GNUC__) || defined(__clang__)
+static unsigned char g_arena_buf[1 << 20] __attribute__((aligned(64)));
+#else
+static unsigned char g_arena_buf[1 << 20];
+#endif
 static size_t ctx_size;
 
 int main(int argc, char **argv) {
@@ -812,10 +825,17 @@ int main(int argc, char **argv) {
         }
 
         /* the plan on the second copy */
-        o.n_threads = mode == 1 ? 2 : 1;
+        o.n_threads = mode == 1 ? 2 + (gi / 3) % 3 : 1;
+        g_eval_calls = 0;
+        if ((gi / 3) % 11 == 4) { o.eval_cb = count_eval; o.eval_user = gr[1]; }
         o.no_fusion = mode == 2;
         if ((gi / 3) % 4 == 1 && mode != 1) { o.parallel_for = serial_for; o.parallel_for_user = NULL; }
         if ((gi / 3) % 5 == 2) { o.allocator.alloc_fn = count_alloc; o.allocator.free_fn = count_free; g_live_blocks = 0; }
+        if ((gi / 3) % 7 == 3 && (gi / 3) % 2 == 0) {
+            /* caller memory given at compile time, larger than needed */
+            o.arena = g_arena_buf; o.arena_size = sizeof g_arena_buf;
+            tt_poison(g_arena_buf, sizeof g_arena_buf);
+        }
         p = guarded_compile(gr[1], &o, &aborted);
         if (aborted) {
             TT_CHECK(0, "%s: the library aborted inside tfu_plan_compile (mode %d; message on stderr)", where, mode);
@@ -827,6 +847,16 @@ int main(int argc, char **argv) {
             goto next;
         }
         nf = check_plan(p, gr[1], o.no_fusion, where);
+        if (o.arena) {
+            /* every materialised value lives in the caller's memory */
+            int q, outside = 0;
+            for (q = 0; q < tfu_graph_n_nodes(gr[1]); q++) {
+                tfu_tensor *t = tfu_graph_node(gr[1], q);
+                int64_t off = tfu_plan_value_offset(p, t);
+                if (off >= 0 && (unsigned char *)t->data != g_arena_buf + off) outside++;
+            }
+            TT_CHECK(outside == 0, "%s: %d values not at arena + offset in the caller's arena", where, outside);
+        }
         TT_CHECK(nf == 0, "%s: plan invariants (mode %d): %d failures", where, mode, nf);
         {
             tfu_plan_stats st = tfu_plan_get_stats(p);
@@ -851,6 +881,16 @@ int main(int argc, char **argv) {
         }
         rr = tfu_plan_run(p);
         TT_CHECK(rr == TFU_OK, "%s: plan_run (mode %d): %s", where, mode, tfu_result_str(rr));
+        if (o.eval_cb) {
+            int q, want = 0;
+            for (q = 0; q < tfu_graph_n_nodes(gr[1]); q++) {
+                tfu_tensor *t = tfu_graph_node(gr[1], q);
+                if (t->op != TFU_OP_VIEW && (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP))) want++;
+            }
+            TT_CHECK(g_eval_calls == want && g_eval_bad == 0, "%s: eval callback called %d times (want %d), %d bad",
+                     where, g_eval_calls, want, g_eval_bad);
+            g_eval_calls = g_eval_bad = 0;
+        }
         if (rr == TFU_OK && mode == 1 && !gen[1].cpy_into_input) {
             /* threaded plans run a second time, outputs poisoned in between */
             for (k = 0; k < gen[1].nchk; k++) {
