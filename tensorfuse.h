@@ -1976,19 +1976,40 @@ static tfu_vf tfu_x_v_ld_any(tfu_type t, const void *p, int l) {
     return tfu_v_load_bf16((const uint16_t *)p + l);
 }
 
-/* the full MR x NR tile, one instance per weight type so that the loads
-   are straight-line code and the accumulators stay in registers */
-#define TFU_X_DOT_FULL(name, LOADA, NRV)                                                         \
-static void name(int kv, const void *const *a, const float *const *b, tfu_vf acc[TFU_X_MR][TFU_X_NR]) { \
-    int i, j, l;                                                                                 \
-    for (l = 0; l < kv; l += TFU_VW) {                                                           \
-        tfu_vf bv[NRV];                                                                          \
-        for (j = 0; j < NRV; j++) bv[j] = tfu_v_load(b[j] + l);                                  \
-        for (i = 0; i < TFU_X_MR; i++) {                                                         \
-            tfu_vf av = LOADA(a[i], l);                                                          \
-            for (j = 0; j < NRV; j++) acc[i][j] = tfu_v_fma(av, bv[j], acc[i][j]);               \
-        }                                                                                        \
-    }                                                                                            \
+/* The full tile: 4 rows of A x NRV rows of B, sixteen (or fewer) named
+   accumulators so that they live in registers, one instance per weight type
+   so that the loads are straight-line code. */
+#define TFU_X_FMA4(w, j) do { acc0##j = tfu_v_fma(w##0, x##j, acc0##j); acc1##j = tfu_v_fma(w##1, x##j, acc1##j); \
+                              acc2##j = tfu_v_fma(w##2, x##j, acc2##j); acc3##j = tfu_v_fma(w##3, x##j, acc3##j); } while (0)
+#define TFU_X_DOT_FULL(name, LOADA, NRV)                                                                  \
+static void name(tfu_type at, int k, const void *const *a, const float *const *b, float *c, size_t ldc) { \
+    tfu_vf acc00 = tfu_v_set1(0.0f), acc10 = acc00, acc20 = acc00, acc30 = acc00;                         \
+    tfu_vf acc01 = acc00, acc11 = acc00, acc21 = acc00, acc31 = acc00;                                    \
+    tfu_vf acc02 = acc00, acc12 = acc00, acc22 = acc00, acc32 = acc00;                                    \
+    tfu_vf acc03 = acc00, acc13 = acc00, acc23 = acc00, acc33 = acc00;                                    \
+    const void *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];                                            \
+    const float *b0 = b[0], *b1 = b[NRV > 1 ? 1 : 0], *b2 = b[NRV > 2 ? 2 : 0], *b3 = b[NRV > 3 ? 3 : 0]; \
+    int l, i, j, kv = k - k % TFU_VW;                                                                     \
+    for (l = 0; l < kv; l += TFU_VW) {                                                                    \
+        tfu_vf w0 = LOADA(a0, l), w1 = LOADA(a1, l), w2 = LOADA(a2, l), w3 = LOADA(a3, l);                \
+        tfu_vf x0 = tfu_v_load(b0 + l);                                                                   \
+        TFU_X_FMA4(w, 0);                                                                                 \
+        if (NRV > 1) { tfu_vf x1 = tfu_v_load(b1 + l); TFU_X_FMA4(w, 1); }                                \
+        if (NRV > 2) { tfu_vf x2 = tfu_v_load(b2 + l); TFU_X_FMA4(w, 2); }                                \
+        if (NRV > 3) { tfu_vf x3 = tfu_v_load(b3 + l); TFU_X_FMA4(w, 3); }                                \
+    }                                                                                                     \
+    {                                                                                                     \
+        float r[4][4];                                                                                    \
+        r[0][0] = tfu_v_hsum(acc00); r[1][0] = tfu_v_hsum(acc10); r[2][0] = tfu_v_hsum(acc20); r[3][0] = tfu_v_hsum(acc30); \
+        if (NRV > 1) { r[0][1] = tfu_v_hsum(acc01); r[1][1] = tfu_v_hsum(acc11); r[2][1] = tfu_v_hsum(acc21); r[3][1] = tfu_v_hsum(acc31); } \
+        if (NRV > 2) { r[0][2] = tfu_v_hsum(acc02); r[1][2] = tfu_v_hsum(acc12); r[2][2] = tfu_v_hsum(acc22); r[3][2] = tfu_v_hsum(acc32); } \
+        if (NRV > 3) { r[0][3] = tfu_v_hsum(acc03); r[1][3] = tfu_v_hsum(acc13); r[2][3] = tfu_v_hsum(acc23); r[3][3] = tfu_v_hsum(acc33); } \
+        for (i = 0; i < 4; i++) for (j = 0; j < NRV; j++) {                                               \
+            float sum = r[i][j];                                                                          \
+            for (l = kv; l < k; l++) sum += tfu_x_ld(at, (const char *)a[i] + (size_t)l * tfu_type_size(at)) * b[j][l]; \
+            c[(size_t)j * ldc + (size_t)i] = sum;                                                         \
+        }                                                                                                 \
+    }                                                                                                     \
 }
 #define TFU_X_LDA_F32(p, l) tfu_v_load((const float *)(p) + (l))
 #define TFU_X_LDA_BF16(p, l) tfu_v_load_bf16((const uint16_t *)(p) + (l))
@@ -2005,30 +2026,32 @@ TFU_X_DOT_FULL(tfu_x_k_dot_vec_f16, TFU_X_LDA_F16, 1)
 static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, int nr, const float *const *b, float *c, size_t ldc) {
     tfu_vf acc[TFU_X_MR][TFU_X_NR];
     int i, j, l, kv = k - k % TFU_VW;
-    for (i = 0; i < TFU_X_MR; i++) for (j = 0; j < TFU_X_NR; j++) acc[i][j] = tfu_v_set1(0.0f);
     if (mr == TFU_X_MR && nr == TFU_X_NR) {
-        if (at == TFU_F32) tfu_x_k_dot_full_f32(kv, a, b, acc);
+        if (at == TFU_F32) tfu_x_k_dot_full_f32(at, k, a, b, c, ldc);
 #if defined(tfu_v_load_f16)
-        else if (at == TFU_F16) tfu_x_k_dot_full_f16(kv, a, b, acc);
+        else if (at == TFU_F16) tfu_x_k_dot_full_f16(at, k, a, b, c, ldc);
 #endif
-        else tfu_x_k_dot_full_bf16(kv, a, b, acc);
-    } else if (mr == TFU_X_MR && nr == 1) {
-        if (at == TFU_F32) tfu_x_k_dot_vec_f32(kv, a, b, acc);
-#if defined(tfu_v_load_f16)
-        else if (at == TFU_F16) tfu_x_k_dot_vec_f16(kv, a, b, acc);
-#endif
-        else tfu_x_k_dot_vec_bf16(kv, a, b, acc);
-    } else {
-        for (l = 0; l < kv; l += TFU_VW)
-            for (i = 0; i < mr; i++) {
-                tfu_vf av = tfu_x_v_ld_any(at, a[i], l);
-                for (j = 0; j < nr; j++) acc[i][j] = tfu_v_fma(av, tfu_v_load(b[j] + l), acc[i][j]);
-            }
+        else tfu_x_k_dot_full_bf16(at, k, a, b, c, ldc);
+        return;
     }
+    if (mr == TFU_X_MR && nr == 1) {
+        if (at == TFU_F32) tfu_x_k_dot_vec_f32(at, k, a, b, c, ldc);
+#if defined(tfu_v_load_f16)
+        else if (at == TFU_F16) tfu_x_k_dot_vec_f16(at, k, a, b, c, ldc);
+#endif
+        else tfu_x_k_dot_vec_bf16(at, k, a, b, c, ldc);
+        return;
+    }
+    for (i = 0; i < TFU_X_MR; i++) for (j = 0; j < TFU_X_NR; j++) acc[i][j] = tfu_v_set1(0.0f);
+    for (l = 0; l < kv; l += TFU_VW)   /* edges of the output: any mr x nr */
+        for (i = 0; i < mr; i++) {
+            tfu_vf av = tfu_x_v_ld_any(at, a[i], l);
+            for (j = 0; j < nr; j++) acc[i][j] = tfu_v_fma(av, tfu_v_load(b[j] + l), acc[i][j]);
+        }
     for (i = 0; i < mr; i++) for (j = 0; j < nr; j++) {
-        float s = tfu_v_hsum(acc[i][j]);
-        for (l = kv; l < k; l++) s += tfu_x_ld(at, (const char *)a[i] + (size_t)l * tfu_type_size(at)) * b[j][l];
-        c[(size_t)j * ldc + (size_t)i] = s;
+        float sum = tfu_v_hsum(acc[i][j]);
+        for (l = kv; l < k; l++) sum += tfu_x_ld(at, (const char *)a[i] + (size_t)l * tfu_type_size(at)) * b[j][l];
+        c[(size_t)j * ldc + (size_t)i] = sum;
     }
 }
 #endif

@@ -264,7 +264,7 @@ static int n_flagged(tfu_graph *g) {
     int i, n = 0;
     for (i = 0; i < tfu_graph_n_nodes(g); i++) {
         tfu_tensor *t = tfu_graph_node(g, i);
-        if (t->op != TFU_OP_VIEW && (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP))) n++;
+        if (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) n++;   /* views too */
     }
     return n;
 }
