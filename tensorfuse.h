@@ -1713,11 +1713,16 @@ static float tfu_x_gelu_erf_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70
 static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 #ifdef TFU_X_VEC
+#if defined(__GNUC__)
+#define TFU_X_VINLINE static inline __attribute__((always_inline))
+#else
+#define TFU_X_VINLINE static inline
+#endif
 /* exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6
    polynomial for e^r (the classic Cephes coefficients, ~1 ulp), then the
    exponent bits; 2^n is applied as 2^(n-1) * 2 so n = 128 still fits.
    Below -87 (results under 2^-125) flushes to 0; above 88.72 gives inf. */
-static tfu_vf tfu_v_exp(tfu_vf x) {
+TFU_X_VINLINE tfu_vf tfu_v_exp(tfu_vf x) {
     tfu_vf xc = tfu_v_max(tfu_v_min(x, tfu_v_set1(88.72283f)), tfu_v_set1(-87.0f));
     tfu_vf n = tfu_v_round(tfu_v_mul(xc, tfu_v_set1(1.44269504088896341f)));
     tfu_vf r = tfu_v_fma(n, tfu_v_set1(-0.693359375f), xc), p;
@@ -1733,22 +1738,22 @@ static tfu_vf tfu_v_exp(tfu_vf x) {
     p = tfu_v_zero_below(p, x, -87.0f);
     return tfu_v_inf_above(p, x, 88.72283f);
 }
-static tfu_vf tfu_v_sigmoid(tfu_vf x) {
+TFU_X_VINLINE tfu_vf tfu_v_sigmoid(tfu_vf x) {
     return tfu_v_div(tfu_v_set1(1.0f), tfu_v_add(tfu_v_set1(1.0f), tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), x))));
 }
 /* tanh(|x|) = 1 - 2 / (e^(2|x|) + 1), sign restored */
-static tfu_vf tfu_v_tanh(tfu_vf x) {
+TFU_X_VINLINE tfu_vf tfu_v_tanh(tfu_vf x) {
     tfu_vf e = tfu_v_exp(tfu_v_mul(tfu_v_abs(x), tfu_v_set1(2.0f)));
     tfu_vf t = tfu_v_sub(tfu_v_set1(1.0f), tfu_v_div(tfu_v_set1(2.0f), tfu_v_add(e, tfu_v_set1(1.0f))));
     return tfu_v_copysign(t, x);
 }
 /* gelu (tanh form): 0.5 (1 + tanh z) == sigmoid(2z) */
-static tfu_vf tfu_v_gelu(tfu_vf x) {
+TFU_X_VINLINE tfu_vf tfu_v_gelu(tfu_vf x) {
     tfu_vf z2 = tfu_v_mul(tfu_v_fma(tfu_v_mul(tfu_v_mul(x, x), x), tfu_v_set1(0.044715f), x), tfu_v_set1(2.0f * 0.7978845608f));
     return tfu_v_mul(x, tfu_v_sigmoid(z2));
 }
 /* erf: Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7) */
-static tfu_vf tfu_v_erf(tfu_vf x) {
+TFU_X_VINLINE tfu_vf tfu_v_erf(tfu_vf x) {
     tfu_vf ax = tfu_v_abs(x), t, y;
     t = tfu_v_div(tfu_v_set1(1.0f), tfu_v_fma(ax, tfu_v_set1(0.3275911f), tfu_v_set1(1.0f)));
     y = tfu_v_set1(1.061405429f);
@@ -1760,7 +1765,7 @@ static tfu_vf tfu_v_erf(tfu_vf x) {
     y = tfu_v_sub(tfu_v_set1(1.0f), tfu_v_mul(y, tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), tfu_v_mul(ax, ax)))));
     return tfu_v_copysign(y, x);
 }
-static tfu_vf tfu_v_gelu_erf(tfu_vf x) {
+TFU_X_VINLINE tfu_vf tfu_v_gelu_erf(tfu_vf x) {
     return tfu_v_mul(tfu_v_mul(x, tfu_v_set1(0.5f)), tfu_v_add(tfu_v_set1(1.0f), tfu_v_erf(tfu_v_mul(x, tfu_v_set1(0.70710678f)))));
 }
 #endif
