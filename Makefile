@@ -6,6 +6,7 @@
 #   make sanitize   the tests under ASan + UBSan
 #   make tsan       the threaded tests under ThreadSanitizer
 #   make bench      benchmarks, table on stdout and build/bench.csv
+#   make test-arm   test_ops on AArch64 (NEON) under qemu-user
 
 CC      ?= cc
 CXX     ?= c++
@@ -22,7 +23,7 @@ EX_SRC   := $(wildcard examples/*.c)
 EXAMPLES := $(EX_SRC:examples/%.c=$(B)/%)
 HDR      := tensorfuse.h
 
-.PHONY: all demo test lint sanitize tsan bench clean selftest
+.PHONY: all demo test lint sanitize tsan bench clean selftest test-arm
 all: $(EXAMPLES) $(TESTS) $(B)/selftest $(B)/readme_example
 
 $(B):
@@ -66,6 +67,11 @@ bench: $(B)/bench
 
 $(B)/bench: bench/bench.c $(HDR) | $(B)
 	$(CC) -std=c99 -O3 $(ARCH) $(WARN) -I. -o $@ $< $(LDLIBS)
+
+# the NEON path on AArch64 under qemu (Debian: gcc-aarch64-linux-gnu qemu-user)
+test-arm: | $(B)
+	aarch64-linux-gnu-gcc -std=c99 -O2 $(WARN) -I. -o $(B)/test_ops_arm tests/test_ops.c -lm -lpthread
+	QEMU_LD_PREFIX=/usr/aarch64-linux-gnu qemu-aarch64 $(B)/test_ops_arm
 
 clean:
 	rm -rf $(B)

@@ -2278,7 +2278,7 @@ typedef struct tfu_x_fuse_state {
        needs no search. Raised along consumer edges as groups grow. */
     int32_t  *lvl;     /* per group (founder)                           */
     int32_t  *head, *tail, *e_to, *e_next; /* consumer edges per group    */
-    int       n_e;
+    int       n_e, lmin;
 } tfu_x_fuse_state;
 
 #define TFU_X_MAX_MM 4   /* matrix products in one group (tiles in scratch) */
@@ -2298,6 +2298,7 @@ static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
     while (sp) {
         int v = st->stack[--sp], m;
         if (tfu_x_in_u(st, v)) return 1;
+        if (st->group[v] >= 0 && st->lvl[st->group[v]] <= st->lmin) continue;   /* cannot depend on the candidate */
         for (m = st->group[v] >= 0 ? st->group[v] : v; m >= 0; m = st->group[v] >= 0 ? st->next[m] : -1) {
             const tfu_tensor *t = gr->all[m];
             if (st->seen[m] != st->stamp) { st->seen[m] = st->stamp; st->stack[sp++] = m; }
@@ -2347,7 +2348,7 @@ static void tfu_x_link(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int x) 
    and the new node x (or -1): no operand read differently than element for
    element inside the group, and no path that leaves it and comes back */
 static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int h, int x) {
-    int pass, m, s;
+    int pass, m, s, lmin;
     unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0));
     if (x >= 0) {
         int c = tfu_x_class(gr->all[x]);
@@ -2363,6 +2364,7 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, in
     }
     st->ug = g; st->uh = h; st->ux = x;
     st->stamp++;
+    lmin = st->lmin = h >= 0 && st->lvl[h] < st->lvl[g] ? st->lvl[h] : st->lvl[g];
     /* joining: only x's operands are new edges; merging: check both groups whole */
     for (pass = 0; pass < 3; pass++) {
         m = pass == 0 ? (h >= 0 ? g : -1) : pass == 1 ? h : x;
@@ -2373,14 +2375,13 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, in
                 if (!t->src[s]) continue;
                 q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
                 if (tfu_x_in_u(st, q)) { if (!tfu_x_edge_fusable(t, s)) return 0; }
-                else if (h < 0) {   /* joining: through views into the group is not element for element */
+                else {
                     int r = q, lv;
                     while (gr->all[r]->op == TFU_OP_VIEW) r = gr->srcs[(size_t)r * TFU_MAX_SRC];
-                    if (tfu_x_in_u(st, r)) return 0;
+                    if (tfu_x_in_u(st, r)) return 0;   /* through a view into the group: not element for element */
                     lv = st->group[r] >= 0 ? st->lvl[st->group[r]] : -1;
-                    if (lv > st->lvl[g] && tfu_x_reaches(gr, st, q)) return 0;   /* lower levels cannot depend on g */
+                    if (lv > lmin && tfu_x_reaches(gr, st, q)) return 0;   /* a lower level cannot depend on g or h */
                 }
-                else if (tfu_x_reaches(gr, st, q)) return 0;
             }
         }
     }
