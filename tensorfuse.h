@@ -1614,6 +1614,7 @@ typedef __m512 tfu_vf;
 #define tfu_v_sub(a, b)    _mm512_sub_ps((a), (b))
 #define tfu_v_mul(a, b)    _mm512_mul_ps((a), (b))
 #define tfu_v_div(a, b)    _mm512_div_ps((a), (b))
+#define tfu_v_rcp_est(a)   _mm512_rcp14_ps(a)                      /* 14 bits */
 #define tfu_v_fma(a, b, c) _mm512_fmadd_ps((a), (b), (c))        /* a*b + c */
 #define tfu_v_max(a, b)    _mm512_max_ps((a), (b))
 #define tfu_v_min(a, b)    _mm512_min_ps((a), (b))
@@ -1642,6 +1643,7 @@ typedef __m256 tfu_vf;
 #define tfu_v_sub(a, b)    _mm256_sub_ps((a), (b))
 #define tfu_v_mul(a, b)    _mm256_mul_ps((a), (b))
 #define tfu_v_div(a, b)    _mm256_div_ps((a), (b))
+#define tfu_v_rcp_est(a)   _mm256_rcp_ps(a)                        /* 12 bits */
 #define tfu_v_fma(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define tfu_v_max(a, b)    _mm256_max_ps((a), (b))
 #define tfu_v_min(a, b)    _mm256_min_ps((a), (b))
@@ -1679,6 +1681,7 @@ typedef float32x4_t tfu_vf;
 #define tfu_v_sub(a, b)    vsubq_f32((a), (b))
 #define tfu_v_mul(a, b)    vmulq_f32((a), (b))
 #define tfu_v_div(a, b)    vdivq_f32((a), (b))
+#define tfu_v_rcp_est(a)   vrecpeq_f32(a)                          /* 8 bits */
 #define tfu_v_fma(a, b, c) vfmaq_f32((c), (a), (b))
 #define tfu_v_max(a, b)    vmaxq_f32((a), (b))
 #define tfu_v_min(a, b)    vminq_f32((a), (b))
@@ -1738,8 +1741,23 @@ TFU_X_VINLINE tfu_vf tfu_v_exp(tfu_vf x) {
     p = tfu_v_zero_below(p, x, -87.0f);
     return tfu_v_inf_above(p, x, 88.72283f);
 }
+/* 1/a from the hardware estimate and Newton steps r' = r (2 - a r), each
+   doubling the bits: cheaper than a division, within an ulp or two */
+TFU_X_VINLINE tfu_vf tfu_v_recip(tfu_vf a) {
+    tfu_vf r = tfu_v_rcp_est(a), two = tfu_v_set1(2.0f);
+    r = tfu_v_mul(r, tfu_v_sub(two, tfu_v_mul(a, r)));
+#if !defined(TFU_X_AVX512)
+    r = tfu_v_mul(r, tfu_v_sub(two, tfu_v_mul(a, r)));
+#endif
+#if defined(TFU_X_NEON)
+    r = tfu_v_mul(r, tfu_v_sub(two, tfu_v_mul(a, r)));
+#endif
+    return r;
+}
 TFU_X_VINLINE tfu_vf tfu_v_sigmoid(tfu_vf x) {
-    return tfu_v_div(tfu_v_set1(1.0f), tfu_v_add(tfu_v_set1(1.0f), tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), x))));
+    tfu_vf d = tfu_v_add(tfu_v_set1(1.0f), tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), x)));
+    /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the Newton step would make it NaN */
+    return tfu_v_zero_below(tfu_v_recip(d), x, -88.0f);
 }
 /* tanh(|x|) = 1 - 2 / (e^(2|x|) + 1), sign restored */
 TFU_X_VINLINE tfu_vf tfu_v_tanh(tfu_vf x) {
