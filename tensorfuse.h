@@ -2038,12 +2038,43 @@ static void name(tfu_type at, int k, const void *const *a, const float *const *b
 #define TFU_X_LDA_BF16(p, l) tfu_v_load_bf16((const uint16_t *)(p) + (l))
 TFU_X_DOT_FULL(tfu_x_k_dot_full_f32, TFU_X_LDA_F32, TFU_X_NR)
 TFU_X_DOT_FULL(tfu_x_k_dot_full_bf16, TFU_X_LDA_BF16, TFU_X_NR)
-TFU_X_DOT_FULL(tfu_x_k_dot_vec_f32, TFU_X_LDA_F32, 1)     /* one row of B: matrix-vector */
-TFU_X_DOT_FULL(tfu_x_k_dot_vec_bf16, TFU_X_LDA_BF16, 1)
+/* one row of B (decoding a token): 4 rows of A, two vectors of k per step,
+   eight independent accumulators to cover the FMA latency while the
+   weights stream */
+#define TFU_X_DOT_VEC(name, LOADA)                                                                        \
+static void name(tfu_type at, int k, const void *const *a, const float *const *b, float *c, size_t ldc) { \
+    tfu_vf s0 = tfu_v_set1(0.0f), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;        \
+    const void *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];                                            \
+    const float *b0 = b[0];                                                                               \
+    int l, i, kv2 = k - k % (2 * TFU_VW), kv = k - k % TFU_VW;                                            \
+    float r[4];                                                                                           \
+    for (l = 0; l < kv2; l += 2 * TFU_VW) {                                                               \
+        tfu_vf x = tfu_v_load(b0 + l), y = tfu_v_load(b0 + l + TFU_VW);                                   \
+        s0 = tfu_v_fma(LOADA(a0, l), x, s0); t0 = tfu_v_fma(LOADA(a0, l + TFU_VW), y, t0);                \
+        s1 = tfu_v_fma(LOADA(a1, l), x, s1); t1 = tfu_v_fma(LOADA(a1, l + TFU_VW), y, t1);                \
+        s2 = tfu_v_fma(LOADA(a2, l), x, s2); t2 = tfu_v_fma(LOADA(a2, l + TFU_VW), y, t2);                \
+        s3 = tfu_v_fma(LOADA(a3, l), x, s3); t3 = tfu_v_fma(LOADA(a3, l + TFU_VW), y, t3);                \
+    }                                                                                                     \
+    for (; l < kv; l += TFU_VW) {                                                                         \
+        tfu_vf x = tfu_v_load(b0 + l);                                                                    \
+        s0 = tfu_v_fma(LOADA(a0, l), x, s0); s1 = tfu_v_fma(LOADA(a1, l), x, s1);                         \
+        s2 = tfu_v_fma(LOADA(a2, l), x, s2); s3 = tfu_v_fma(LOADA(a3, l), x, s3);                         \
+    }                                                                                                     \
+    r[0] = tfu_v_hsum(tfu_v_add(s0, t0)); r[1] = tfu_v_hsum(tfu_v_add(s1, t1));                           \
+    r[2] = tfu_v_hsum(tfu_v_add(s2, t2)); r[3] = tfu_v_hsum(tfu_v_add(s3, t3));                           \
+    for (i = 0; i < 4; i++) {                                                                             \
+        float sum = r[i];                                                                                 \
+        for (l = kv; l < k; l++) sum += tfu_x_ld(at, (const char *)a[i] + (size_t)l * tfu_type_size(at)) * b0[l]; \
+        c[i] = sum;                                                                                       \
+    }                                                                                                     \
+    (void)ldc;                                                                                            \
+}
+TFU_X_DOT_VEC(tfu_x_k_dot_vec_f32, TFU_X_LDA_F32)
+TFU_X_DOT_VEC(tfu_x_k_dot_vec_bf16, TFU_X_LDA_BF16)
 #if defined(tfu_v_load_f16)
 #define TFU_X_LDA_F16(p, l) tfu_v_load_f16((const uint16_t *)(p) + (l))
 TFU_X_DOT_FULL(tfu_x_k_dot_full_f16, TFU_X_LDA_F16, TFU_X_NR)
-TFU_X_DOT_FULL(tfu_x_k_dot_vec_f16, TFU_X_LDA_F16, 1)
+TFU_X_DOT_VEC(tfu_x_k_dot_vec_f16, TFU_X_LDA_F16)
 #endif
 
 static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, int nr, const float *const *b, float *c, size_t ldc) {
