@@ -2988,9 +2988,9 @@ static void *tfu_x_worker_main(void *arg) {
     int seen = 0, local_sense = 0;
     for (;;) {
         pthread_mutex_lock(&pl->mu);
-        while (pl->gen == seen && !pl->quit) pthread_cond_wait(&pl->cv, &pl->mu);
+        while (__atomic_load_n(&pl->gen, __ATOMIC_RELAXED) == seen && !pl->quit) pthread_cond_wait(&pl->cv, &pl->mu);
         if (pl->quit) { pthread_mutex_unlock(&pl->mu); break; }
-        seen = pl->gen;
+        seen = __atomic_load_n(&pl->gen, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&pl->mu);
         tfu_x_pool_job(pl, w->id, &local_sense);
     }
@@ -3040,7 +3040,8 @@ static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
     int s;
     for (s = s0; s < s1; s++) __atomic_store_n(&pl->next[s], 0, __ATOMIC_RELAXED);
     pthread_mutex_lock(&pl->mu);
-    pl->s0 = s0; pl->s1 = s1; pl->gen++;
+    pl->s0 = s0; pl->s1 = s1;
+    __atomic_add_fetch(&pl->gen, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pl->cv);
     pthread_mutex_unlock(&pl->mu);
     tfu_x_pool_job(pl, 0, &p->caller_sense);
@@ -3268,7 +3269,7 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
             pack_b = tfu_x_max(pack_b, (size_t)(G->mb + G->nbk) * (size_t)kmax * 4);
             ptrs_b = tfu_x_max(ptrs_b, (size_t)(G->mb + G->nbk) * sizeof(void *));
         } else {
-            int64_t target = n_threads > 1 ? 4 * (int64_t)n_threads : 1, by_work = (work + 16383) / 16384;
+            int64_t target = n_threads > 1 ? 8 * (int64_t)n_threads : 1, by_work = (work + 16383) / 16384;
             if (target > by_work) target = by_work;
             if (target > rows) target = rows;
             if (target < 1) target = 1;
