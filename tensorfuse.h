@@ -2041,8 +2041,14 @@ TFU_X_DOT_FULL(tfu_x_k_dot_full_bf16, TFU_X_LDA_BF16, TFU_X_NR)
 /* one row of B (decoding a token): 4 rows of A, two vectors of k per step,
    eight independent accumulators to cover the FMA latency while the
    weights stream */
-#define TFU_X_DOT_VEC(name, LOADA)                                                                        \
-static void name(tfu_type at, int k, const void *const *a, const float *const *b, float *c, size_t ldc) { \
+#if defined(__GNUC__)
+#define TFU_X_PREFETCH(p) __builtin_prefetch((p), 0, 0)
+#else
+#define TFU_X_PREFETCH(p) ((void)0)
+#endif
+#define TFU_X_DOT_VEC(name, LOADA, ESZ)                                                                   \
+static void name(tfu_type at, int k, const void *const *a, const float *const *b, float *c, size_t ldc,    \
+                 const void *const *an) {                                                                 \
     tfu_vf s0 = tfu_v_set1(0.0f), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;        \
     const void *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];                                            \
     const float *b0 = b[0];                                                                               \
@@ -2050,6 +2056,15 @@ static void name(tfu_type at, int k, const void *const *a, const float *const *b
     float r[4];                                                                                           \
     for (l = 0; l < kv2; l += 2 * TFU_VW) {                                                               \
         tfu_vf x = tfu_v_load(b0 + l), y = tfu_v_load(b0 + l + TFU_VW);                                   \
+        if (an) {   /* the next four rows of weights stream in while these compute */                    \
+            size_t o = (size_t)l * (ESZ);                                                                 \
+            TFU_X_PREFETCH((const char *)an[0] + o); TFU_X_PREFETCH((const char *)an[1] + o);             \
+            TFU_X_PREFETCH((const char *)an[2] + o); TFU_X_PREFETCH((const char *)an[3] + o);             \
+            if ((ESZ) * 2 * TFU_VW > 64) {                                                                \
+                TFU_X_PREFETCH((const char *)an[0] + o + 64); TFU_X_PREFETCH((const char *)an[1] + o + 64); \
+                TFU_X_PREFETCH((const char *)an[2] + o + 64); TFU_X_PREFETCH((const char *)an[3] + o + 64); \
+            }                                                                                             \
+        }                                                                                                 \
         s0 = tfu_v_fma(LOADA(a0, l), x, s0); t0 = tfu_v_fma(LOADA(a0, l + TFU_VW), y, t0);                \
         s1 = tfu_v_fma(LOADA(a1, l), x, s1); t1 = tfu_v_fma(LOADA(a1, l + TFU_VW), y, t1);                \
         s2 = tfu_v_fma(LOADA(a2, l), x, s2); t2 = tfu_v_fma(LOADA(a2, l + TFU_VW), y, t2);                \
@@ -2069,15 +2084,16 @@ static void name(tfu_type at, int k, const void *const *a, const float *const *b
     }                                                                                                     \
     (void)ldc;                                                                                            \
 }
-TFU_X_DOT_VEC(tfu_x_k_dot_vec_f32, TFU_X_LDA_F32)
-TFU_X_DOT_VEC(tfu_x_k_dot_vec_bf16, TFU_X_LDA_BF16)
+TFU_X_DOT_VEC(tfu_x_k_dot_vec_f32, TFU_X_LDA_F32, 4)
+TFU_X_DOT_VEC(tfu_x_k_dot_vec_bf16, TFU_X_LDA_BF16, 2)
 #if defined(tfu_v_load_f16)
 #define TFU_X_LDA_F16(p, l) tfu_v_load_f16((const uint16_t *)(p) + (l))
 TFU_X_DOT_FULL(tfu_x_k_dot_full_f16, TFU_X_LDA_F16, TFU_X_NR)
-TFU_X_DOT_VEC(tfu_x_k_dot_vec_f16, TFU_X_LDA_F16)
+TFU_X_DOT_VEC(tfu_x_k_dot_vec_f16, TFU_X_LDA_F16, 2)
 #endif
 
-static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, int nr, const float *const *b, float *c, size_t ldc) {
+static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, int nr, const float *const *b, float *c, size_t ldc,
+                             const void *const *an) {
     tfu_vf acc[TFU_X_MR][TFU_X_NR];
     int i, j, l, kv = k - k % TFU_VW;
     if (mr == TFU_X_MR && nr == TFU_X_NR) {
@@ -2089,11 +2105,11 @@ static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, i
         return;
     }
     if (mr == TFU_X_MR && nr == 1) {
-        if (at == TFU_F32) tfu_x_k_dot_vec_f32(at, k, a, b, c, ldc);
+        if (at == TFU_F32) tfu_x_k_dot_vec_f32(at, k, a, b, c, ldc, an);
 #if defined(tfu_v_load_f16)
-        else if (at == TFU_F16) tfu_x_k_dot_vec_f16(at, k, a, b, c, ldc);
+        else if (at == TFU_F16) tfu_x_k_dot_vec_f16(at, k, a, b, c, ldc, an);
 #endif
-        else tfu_x_k_dot_vec_bf16(at, k, a, b, c, ldc);
+        else tfu_x_k_dot_vec_bf16(at, k, a, b, c, ldc, an);
         return;
     }
     for (i = 0; i < TFU_X_MR; i++) for (j = 0; j < TFU_X_NR; j++) acc[i][j] = tfu_v_set1(0.0f);
@@ -2130,7 +2146,8 @@ static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, 
         for (j = 0; j < nbr; j += TFU_X_NR)
             for (i = 0; i < na; i += TFU_X_MR)
                 tfu_x_k_dot_tile(at, k, na - i < TFU_X_MR ? na - i : TFU_X_MR, a + i,
-                                 nbr - j < TFU_X_NR ? nbr - j : TFU_X_NR, b + j, c + (size_t)j * ldc + (size_t)i, ldc);
+                                 nbr - j < TFU_X_NR ? nbr - j : TFU_X_NR, b + j, c + (size_t)j * ldc + (size_t)i, ldc,
+                                 i + 2 * TFU_X_MR <= na ? a + i + TFU_X_MR : NULL);
         return;
     }
 #endif
