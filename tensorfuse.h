@@ -2744,7 +2744,7 @@ done:
 /* >>cpu ================================================================== */
 
 #define TFU_X_ELT_CHUNK 256   /* columns per chunk of an element-wise group: short phases keep memory streaming */
-#define TFU_X_MM_MB 64        /* rows of A (output columns) per matmul item  */
+#define TFU_X_MM_MB 32        /* rows of A (output columns) per matmul item  */
 #define TFU_X_MM_NB 64        /* rows of B (output rows) per matmul item     */
 
 
