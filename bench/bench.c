@@ -528,17 +528,6 @@ static void free_workload(workload *w) {
     memset(w, 0, sizeof *w);
 }
 
-static void copy_out(const tfu_tensor *t, float *dst) {
-    int64_t i0, i1, i2, i3, n = 0;
-    if (t->type == TFU_F32 && tfu_is_contiguous(t)) {
-        memcpy(dst, t->data, (size_t)tfu_nelements(t) * sizeof(float));
-        return;
-    }
-    for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
-    for (i1 = 0; i1 < t->ne[1]; i1++) for (i0 = 0; i0 < t->ne[0]; i0++)
-        dst[n++] = tfu_get_f32(t, i0, i1, i2, i3);
-}
-
 static double rel_diff(const float *a, const float *ref, int64_t n) {
     double md = 0.0, mr = 0.0;
     int64_t i;
@@ -617,7 +606,7 @@ static void run_workload(const char *name, workload *w, const char *prefix, int 
                 fail_row(name, variants[fused], thr, "run", tfu_result_str(tfu_plan_last_error(plans[fused])));
                 continue;
             }
-            copy_out(w->out, got);
+            llama_copy_out(w->out, got);
             if (w->bytes > 0) gbs = w->bytes / (ms[fused] * 1e6);
             if (w->flops > 0) gfs = w->flops / (ms[fused] * 1e6);
             switch (w->limit) {

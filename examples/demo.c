@@ -38,17 +38,6 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* contiguous F32 copy of a result tensor */
-static void copy_out(const tfu_tensor *t, float *dst) {
-    int64_t i0, i1, i2, i3, n = 0;
-    if (t->type == TFU_F32 && tfu_is_contiguous(t)) {
-        memcpy(dst, t->data, (size_t)tfu_nelements(t) * sizeof(float));
-        return;
-    }
-    for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
-    for (i1 = 0; i1 < t->ne[1]; i1++) for (i0 = 0; i0 < t->ne[0]; i0++)
-        dst[n++] = tfu_get_f32(t, i0, i1, i2, i3);
-}
-
 /* max |a - ref| / max |ref| */
 static double rel_diff(const float *a, const float *ref, int64_t n) {
     double md = 0.0, mr = 0.0;
@@ -195,7 +184,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "demo: reference: %s\n", tfu_last_error_msg(rctx)); return 2;
     }
     printf("reference executor: %.0f ms\n", (now_s() - t0) * 1e3);
-    copy_out(rm.out, ref);
+    llama_copy_out(rm.out, ref);
 
     for (ti = 0; ti < 2; ti++) {
         tfu_plan *plans[2];                 /* [0] unfused, [1] fused */
@@ -252,7 +241,7 @@ int main(int argc, char **argv) {
             ms[fi][ti] = samples[fi][reps / 2];
             free(samples[fi]);
             if (tfu_plan_run(plans[fi]) != TFU_OK) return 2;   /* its own result, for the check */
-            copy_out(m.out, got);
+            llama_copy_out(m.out, got);
             diff[fi][ti] = rel_diff(got, ref, n_out);
             tfu_plan_free(plans[fi]);
         }

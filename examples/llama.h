@@ -137,6 +137,18 @@ LLAMA_FN float llama_unif(uint32_t *s) {
 }
 
 /* fill a leaf with offset + scale * uniform[-1, 1) */
+/* any tensor's values as contiguous f32 (ne0 fastest), for checks */
+LLAMA_FN void llama_copy_out(const tfu_tensor *t, float *dst) {
+    int64_t i0, i1, i2, i3, n = 0;
+    if (t->type == TFU_F32 && tfu_is_contiguous(t)) {
+        memcpy(dst, t->data, (size_t)tfu_nelements(t) * sizeof(float));
+        return;
+    }
+    for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
+    for (i1 = 0; i1 < t->ne[1]; i1++) for (i0 = 0; i0 < t->ne[0]; i0++)
+        dst[n++] = tfu_get_f32(t, i0, i1, i2, i3);
+}
+
 LLAMA_FN void llama_fill(tfu_tensor *t, uint32_t *s, float offset, float scale) {
     int64_t i, n = tfu_nelements(t);
     if (tfu_is_contiguous(t) && t->type == TFU_F32) {
