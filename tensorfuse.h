@@ -1218,7 +1218,7 @@ TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst) {
 
 struct tfu_graph {
     tfu_context  *ctx;
-    int           max, n_all, n_nodes, n_leafs, broken;
+    int           max, n_all, n_nodes, n_leafs;
     tfu_tensor  **all;      /* every tensor, sources before users          */
     int32_t      *uses;     /* use count per entry of all[]                */
     int32_t      *srcs;     /* per entry: TFU_MAX_SRC operand indices, -1  */
@@ -1579,7 +1579,6 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
     int i;
     tfu_result r;
     if (!g) return TFU_ERR_NULL_ARG;
-    if (g->broken) return TFU_ERR_GRAPH;
     if ((r = tfu_x_check_leaves(g)) != TFU_OK) return r;
     for (i = 0; i < g->n_nodes; i++) {   /* all memory first: fail before writing */
         tfu_tensor *t = g->nodes[i];
@@ -3333,7 +3332,6 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     tfu_x_layout L;
     int n, i, fusion;
     if (!g) return NULL;
-    if (g->broken) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_GRAPH, "graph is incomplete (an earlier build error)");
     if (o.n_threads <= 0) o.n_threads = 1;
     if (o.n_threads > 256) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_INVALID_ARG, "n_threads must be 1..256");
 #if defined(TFU_NO_THREADS)
@@ -3437,7 +3435,7 @@ TFU_API tfu_result tfu_plan_set_arena(tfu_plan *p, void *mem, size_t size) {
 
 TFU_API tfu_result tfu_plan_rebind(tfu_plan *p, tfu_graph *g) {
     if (!p || !g) return TFU_ERR_NULL_ARG;
-    if (g->broken || g->n_all != p->n_all || tfu_graph_hash(g) != p->hash) {
+    if (g->n_all != p->n_all || tfu_graph_hash(g) != p->hash) {
         tfu_x_err(g->ctx, TFU_ERR_STALE, NULL, "plan_rebind", "graph structure differs from the plan's", NULL, NULL);
         return p->err = TFU_ERR_STALE;
     }
