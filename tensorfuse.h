@@ -2280,6 +2280,7 @@ struct tfu_plan {
     unsigned char  *mat;      /* per tensor: materialised                  */
     int64_t        *offs;     /* per tensor: arena offset or -1            */
     int32_t        *life0, *life1;
+    int32_t        *view_stage; /* per tensor: a flagged view, the stage of its root; else -1 */
     int             n_groups, n_stages;
     tfu_x_group    *groups;   /* in execution order (by stage)             */
     int32_t        *stage_first; /* groups of stage s: [stage_first[s], stage_first[s+1]) */
@@ -3080,8 +3081,6 @@ static void tfu_x_pf_task(void *arg, int i) {
     __atomic_store_n(&p->scratch_busy[k], 0, __ATOMIC_RELEASE);
 }
 
-static int tfu_x_plan_find(const tfu_plan *p, const tfu_tensor *t);
-
 static void tfu_x_call_eval(tfu_plan *p, int s) {
     int g, k, i;
     for (g = p->stage_first[s]; g < p->stage_first[s + 1]; g++) {
@@ -3091,14 +3090,8 @@ static void tfu_x_call_eval(tfu_plan *p, int s) {
             if ((t->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT)) && p->opt.eval_cb(t, p->opt.eval_user)) p->run_stop = 1;
         }
     }
-    for (i = 0; i < p->n_all && !p->run_stop; i++) {   /* flagged views of values made in this stage */
-        const tfu_tensor *t = p->t[i], *r = t;
-        int ri;
-        if (t->op != TFU_OP_VIEW || !(t->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT))) continue;
-        while (r->op == TFU_OP_VIEW) r = r->src[0];
-        ri = tfu_x_plan_find(p, r);
-        if (ri >= 0 && p->group[ri] >= 0 && p->groups[p->group[ri]].stage == s && p->opt.eval_cb(t, p->opt.eval_user)) p->run_stop = 1;
-    }
+    for (i = 0; i < p->n_all && !p->run_stop; i++)   /* flagged views of values made in this stage */
+        if (p->view_stage[i] == s && p->opt.eval_cb(p->t[i], p->opt.eval_user)) p->run_stop = 1;
 }
 
 /* points every materialised value into the arena and every view at its root */
@@ -3362,10 +3355,11 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     p->offs = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(n + 1));
     p->life0 = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     p->life1 = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    p->view_stage = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     L.group = p->group; L.mat = p->mat; L.offs = p->offs; L.life0 = p->life0; L.life1 = p->life1;
     L.order = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     L.stage = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !L.order || !L.stage)
+    if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !p->view_stage || !L.order || !L.stage)
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
     if (!tfu_x_plan_layout(g, fusion, &al, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "planning memory exhausted");
@@ -3414,6 +3408,13 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         for (i = 0; i < n; i++) p->group[i] = -1;
         for (gi = 0; gi < p->n_groups; gi++)
             for (k = 0; k < p->groups[gi].n_ins; k++) p->group[p->ins[p->groups[gi].first_ins + k].tid] = gi;
+        for (i = 0; i < n; i++) {   /* the eval callback's flagged views, decided here once */
+            int r = i;
+            p->view_stage[i] = -1;
+            if (g->all[i]->op != TFU_OP_VIEW || !(g->all[i]->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT))) continue;
+            while (g->all[r]->op == TFU_OP_VIEW) r = g->srcs[(size_t)r * TFU_MAX_SRC];
+            if (p->group[r] >= 0) p->view_stage[i] = p->groups[p->group[r]].stage;
+        }
     }
     tfu_x_bind(p);
     return p;
