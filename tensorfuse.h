@@ -309,7 +309,8 @@ TFU_API tfu_tensor *tfu_mul_mat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 /* get_rows: rows of a (any float type) picked by I32 idx (ne0 = n): result
    a->ne0 x n x idx->ne1 F32. */
 TFU_API tfu_tensor *tfu_get_rows(tfu_context *ctx, tfu_tensor *a, tfu_tensor *idx);
-/* rope: a is head_dim x n_heads x n_tokens (x batch); pos is I32 n_tokens;
+/* rope: a is head_dim x n_heads x n_tokens (x batch); pos is an I32 vector of
+   n_tokens entries (ne0 = n_tokens, any stride; a transposed one is refused);
    the first n_dims values of every head are rotated. */
 TFU_API tfu_tensor *tfu_rope(tfu_context *ctx, tfu_tensor *a, tfu_tensor *pos, int n_dims, tfu_rope_mode mode, float freq_base);
 TFU_API tfu_tensor *tfu_concat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b, int dim);
@@ -494,6 +495,7 @@ struct tfu_context {
     size_t         size, used;
     int            no_alloc, owned;
     int            n_tensors;
+    uint32_t       gen;       /* bumped by tfu_reset: plans of the old graphs are stale */
     tfu_result     err;
     const tfu_tensor *err_tensor;
     char           msg[TFU_X_MSG];
@@ -628,7 +630,7 @@ static void *tfu_x_ctx_alloc(tfu_context *ctx, size_t n, const char *what) {
 }
 
 #define TFU_X_CTX_HEADER (sizeof(tfu_context) + TFU_X_ALIGN)
-#define TFU_X_GRAPH_PER_NODE (3 * sizeof(void *) + (1 + TFU_MAX_SRC) * sizeof(int32_t) + 4 * (sizeof(void *) + sizeof(int32_t)) + 16)
+#define TFU_X_GRAPH_PER_NODE (4 * sizeof(void *) + 1 + (1 + TFU_MAX_SRC) * sizeof(int32_t) + 4 * (sizeof(void *) + sizeof(int32_t)) + 16)
 
 TFU_API size_t tfu_context_size(size_t n_tensors, size_t data_bytes) {
     size_t per = tfu_x_align_up(sizeof(tfu_tensor), TFU_X_ALIGN) + TFU_X_ALIGN + TFU_X_GRAPH_PER_NODE;
@@ -678,6 +680,7 @@ TFU_API void tfu_reset(tfu_context *ctx) {
     if (!ctx) return;
     ctx->used = (size_t)((unsigned char *)ctx - ctx->mem) + sizeof *ctx;
     ctx->n_tensors = 0;
+    ctx->gen++;
     tfu_clear_error(ctx);
 }
 
@@ -754,13 +757,17 @@ static size_t tfu_x_offs(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2
     return (size_t)i0 * t->nb[0] + (size_t)i1 * t->nb[1] + (size_t)i2 * t->nb[2] + (size_t)i3 * t->nb[3];
 }
 
+static int tfu_x_in_bounds(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    return i0 >= 0 && i0 < t->ne[0] && i1 >= 0 && i1 < t->ne[1] && i2 >= 0 && i2 < t->ne[2] && i3 >= 0 && i3 < t->ne[3];
+}
+
 TFU_API float tfu_get_f32(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
-    if (!t || !t->data) return NAN;
+    if (!t || !t->data || !tfu_x_in_bounds(t, i0, i1, i2, i3)) return NAN;
     return tfu_x_ld(t->type, (const char *)t->data + tfu_x_offs(t, i0, i1, i2, i3));
 }
 
 TFU_API void tfu_set_f32(tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3, float v) {
-    if (!t || !t->data) return;
+    if (!t || !t->data || !tfu_x_in_bounds(t, i0, i1, i2, i3)) return;
     tfu_x_st(t->type, (char *)t->data + tfu_x_offs(t, i0, i1, i2, i3), v);
 }
 
@@ -1077,8 +1084,8 @@ TFU_API tfu_tensor *tfu_rope(tfu_context *ctx, tfu_tensor *a, tfu_tensor *pos, i
     if (n_dims <= 0 || n_dims % 2 || n_dims > a->ne[0] || (mode != TFU_ROPE_NORMAL && mode != TFU_ROPE_NEOX) || !(freq_base > 0.0f)) {
         tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "ROPE", "n_dims must be even, <= ne0; mode NORMAL or NEOX; freq_base > 0", NULL, NULL); return NULL;
     }
-    if (tfu_nelements(pos) != a->ne[2]) {
-        tfu_x_err(ctx, TFU_ERR_SHAPE, a, "ROPE", "pos needs one entry per token (a->ne2):", a, pos); return NULL;
+    if (pos->ne[0] != a->ne[2] || tfu_nelements(pos) != pos->ne[0]) {   /* read as pos[i * nb0] */
+        tfu_x_err(ctx, TFU_ERR_SHAPE, a, "ROPE", "pos must be an i32 vector (dims 1..3 of size 1), one entry per token (a->ne2):", a, pos); return NULL;
     }
     t = tfu_x_op(ctx, TFU_OP_ROPE, TFU_F32, a->ne, a, pos, NULL);
     if (t) { t->op_params_i[0] = n_dims; t->op_params_i[1] = (int32_t)mode; t->op_params_f[0] = freq_base; }
@@ -1122,6 +1129,16 @@ TFU_API tfu_tensor *tfu_view(tfu_context *ctx, tfu_tensor *a, int n_dims, const 
     r = tfu_x_shape(a->type, n_dims, ne, ne4, nb4, &bytes);
     if (r != TFU_OK) { tfu_x_err(ctx, r, a, "VIEW", "bad view shape", NULL, NULL); return NULL; }
     if (nb) for (i = 1; i < n_dims; i++) nb4[i] = nb[i - 1];
+    for (i = 1; i < n_dims; i++) {
+        if (nb4[i] % tfu_type_size(a->type)) {
+            tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "VIEW", "a stride is not a multiple of the element size", NULL, NULL);
+            return NULL;
+        }
+    }
+    if (offset % tfu_type_size(a->type)) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "VIEW", "the offset is not a multiple of the element size", NULL, NULL);
+        return NULL;
+    }
     for (i = n_dims; i < TFU_MAX_DIMS; i++) nb4[i] = nb4[i - 1] * (size_t)ne4[i - 1];
     span = tfu_type_size(a->type);
     for (i = 0; i < TFU_MAX_DIMS; i++) {
@@ -1199,12 +1216,51 @@ TFU_API tfu_tensor *tfu_permute(tfu_context *ctx, tfu_tensor *a, int axis0, int 
 
 TFU_API tfu_tensor *tfu_transpose(tfu_context *ctx, tfu_tensor *a) { return tfu_permute(ctx, a, 1, 0, 2, 3); }
 
+/* Do the elements of t occupy distinct bytes? Dimensions by stride, each
+   stride at least the extent of the smaller ones (a sufficient test). */
+static int tfu_x_elements_disjoint(const tfu_tensor *t) {
+    int order[TFU_MAX_DIMS], n = 0, i, j;
+    size_t extent = tfu_type_size(t->type);
+    for (i = 0; i < TFU_MAX_DIMS; i++) {
+        if (t->ne[i] == 1) continue;
+        for (j = n++; j > 0 && t->nb[order[j - 1]] > t->nb[i]; j--) order[j] = order[j - 1];
+        order[j] = i;
+    }
+    for (i = 0; i < n; i++) {
+        int d = order[i];
+        if (t->nb[d] < extent) return 0;
+        extent += (size_t)(t->ne[d] - 1) * t->nb[d];
+    }
+    return 1;
+}
+
+/* byte range [*lo, *hi) of t inside its memory root */
+static void tfu_x_range(const tfu_tensor *t, size_t *lo, size_t *hi) {
+    *lo = t->view_src ? t->view_offs : 0;
+    *hi = *lo + tfu_nbytes(t);
+}
+
+/* cpy: the source is read as a whole before the destination is written
+   (program order); when both lie in one tensor's overlapping bytes, the
+   source goes through a contiguous copy first, so every executor sees the
+   same answer. */
 TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst) {
     tfu_tensor *t;
+    size_t alo, ahi, dlo, dhi;
     if (tfu_x_null(ctx, "CPY", a, dst, 1)) return NULL;
     if (!tfu_x_is_float(a->type) || !tfu_x_is_float(dst->type)) { tfu_x_err(ctx, TFU_ERR_TYPE, a, "CPY", "operands must be float", NULL, NULL); return NULL; }
     if (!tfu_same_shape(a, dst)) { tfu_x_err(ctx, TFU_ERR_SHAPE, a, "CPY", "shapes differ:", a, dst); return NULL; }
     if (tfu_x_root(dst)->op != TFU_OP_NONE) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "CPY", "dst must be a leaf tensor or a view of one", NULL, NULL); return NULL; }
+    if (!tfu_x_elements_disjoint(dst)) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "CPY", "dst elements overlap each other (a zero or too small stride)", NULL, NULL);
+        return NULL;
+    }
+    tfu_x_range(a, &alo, &ahi);
+    tfu_x_range(dst, &dlo, &dhi);
+    if (tfu_x_root(a) == tfu_x_root(dst) && alo < dhi && dlo < ahi) {
+        a = tfu_cont(ctx, a);
+        if (!a) return NULL;
+    }
     t = tfu_x_new(ctx, dst->type, 4, dst->ne, 0, "CPY");
     if (!t) return NULL;
     memcpy(t->nb, dst->nb, sizeof t->nb);
@@ -1219,10 +1275,13 @@ TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst) {
 struct tfu_graph {
     tfu_context  *ctx;
     int           max, n_all, n_nodes, n_leafs;
-    tfu_tensor  **all;      /* every tensor, sources before users          */
+    uint32_t      gen;      /* bumped by every expand: plans compare it    */
+    tfu_tensor  **all;      /* every tensor, in creation (program) order   */
     int32_t      *uses;     /* use count per entry of all[]                */
     int32_t      *srcs;     /* per entry: TFU_MAX_SRC operand indices, -1  */
     tfu_tensor  **nodes, **leafs;
+    tfu_tensor  **work;     /* expand: the search stack, then sort space   */
+    unsigned char *work_s;  /* expand: next operand to visit per stack entry */
     int           hcap;     /* open-addressing map tensor -> index in all[] */
     tfu_tensor  **hkey;
     int32_t      *hval;
@@ -1230,102 +1289,186 @@ struct tfu_graph {
 
 static size_t tfu_x_hash_ptr(const void *p) {
     uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
     return (size_t)x;
 }
 
-static int tfu_x_graph_find(const tfu_graph *g, const tfu_tensor *t) {
+static size_t tfu_x_graph_slot(const tfu_graph *g, const tfu_tensor *t) {
     size_t i = tfu_x_hash_ptr(t) & (size_t)(g->hcap - 1);
-    while (g->hkey[i]) {
-        if (g->hkey[i] == t) return g->hval[i];
-        i = (i + 1) & (size_t)(g->hcap - 1);
-    }
-    return -1;
+    while (g->hkey[i] && g->hkey[i] != t) i = (i + 1) & (size_t)(g->hcap - 1);
+    return i;
+}
+
+static int tfu_x_graph_find(const tfu_graph *g, const tfu_tensor *t) {
+    size_t i = tfu_x_graph_slot(g, t);
+    return g->hkey[i] ? g->hval[i] : -1;
 }
 
 TFU_API tfu_graph *tfu_graph_new(tfu_context *ctx, int max_nodes) {
     tfu_graph *g;
     int cap = 16;
+    size_t m;
     if (!ctx) return NULL;
-    if (max_nodes <= 0 || max_nodes > (1 << 26)) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, NULL, "graph_new", "max_nodes must be 1..2^26", NULL, NULL); return NULL; }
+    if (max_nodes <= 0 || max_nodes > (1 << 26)) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, NULL, "graph_new", "max_nodes must be 1..2^26", NULL, NULL);
+        return NULL;
+    }
     while (cap < 2 * max_nodes) cap *= 2;
+    m = (size_t)max_nodes;
     g = (tfu_graph *)tfu_x_ctx_alloc(ctx, sizeof *g, "graph_new");
     if (!g) return NULL;
     memset(g, 0, sizeof *g);
-    g->ctx = ctx; g->max = max_nodes; g->hcap = cap;
-    g->all   = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(void *), "graph_new");
-    g->nodes = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(void *), "graph_new");
-    g->leafs = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(void *), "graph_new");
-    g->uses  = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(int32_t), "graph_new");
-    g->srcs  = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * TFU_MAX_SRC * sizeof(int32_t), "graph_new");
-    g->hkey  = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(void *), "graph_new");
-    g->hval  = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(int32_t), "graph_new");
-    if (!g->all || !g->nodes || !g->leafs || !g->uses || !g->srcs || !g->hkey || !g->hval) return NULL;
+    g->ctx = ctx;
+    g->max = max_nodes;
+    g->hcap = cap;
+    g->all    = (tfu_tensor **)tfu_x_ctx_alloc(ctx, m * sizeof(void *), "graph_new");
+    g->nodes  = (tfu_tensor **)tfu_x_ctx_alloc(ctx, m * sizeof(void *), "graph_new");
+    g->leafs  = (tfu_tensor **)tfu_x_ctx_alloc(ctx, m * sizeof(void *), "graph_new");
+    g->work   = (tfu_tensor **)tfu_x_ctx_alloc(ctx, m * sizeof(void *), "graph_new");
+    g->work_s = (unsigned char *)tfu_x_ctx_alloc(ctx, m, "graph_new");
+    g->uses   = (int32_t *)tfu_x_ctx_alloc(ctx, m * sizeof(int32_t), "graph_new");
+    g->srcs   = (int32_t *)tfu_x_ctx_alloc(ctx, m * TFU_MAX_SRC * sizeof(int32_t), "graph_new");
+    g->hkey   = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(void *), "graph_new");
+    g->hval   = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(int32_t), "graph_new");
+    if (!g->all || !g->nodes || !g->leafs || !g->work || !g->work_s || !g->uses || !g->srcs || !g->hkey || !g->hval) return NULL;
     memset(g->hkey, 0, (size_t)cap * sizeof(void *));
     return g;
 }
 
-/* Depth-first, sources first: a tensor enters all[] after its sources, so
-   all[] is a topological order. An edge counts once per (consumer, operand). */
-static int tfu_x_graph_visit(tfu_graph *g, tfu_tensor *t) {
-    size_t h;
-    int s, idx;
-    if (tfu_x_graph_find(g, t) >= 0) return 1;
-    for (s = 0; s < TFU_MAX_SRC; s++)
-        if (t->src[s] && !tfu_x_graph_visit(g, t->src[s])) return 0;
-    if (g->n_all >= g->max) return 0;
-    idx = g->n_all++;
-    g->all[idx] = t; g->uses[idx] = 0;
-    h = tfu_x_hash_ptr(t) & (size_t)(g->hcap - 1);
-    while (g->hkey[h]) h = (h + 1) & (size_t)(g->hcap - 1);
-    g->hkey[h] = t; g->hval[h] = idx;
-    for (s = 0; s < TFU_MAX_SRC; s++) {
-        int q = t->src[s] ? tfu_x_graph_find(g, t->src[s]) : -1;
-        g->srcs[idx * TFU_MAX_SRC + s] = q;
-        if (q >= 0) g->uses[q]++;
+/* Depth-first from result with an explicit stack (a chain of any length
+   fits): every tensor not yet in the graph is appended to all[] after its
+   operands. Refuses tensors of another context and more than max tensors;
+   the caller rolls back. */
+static tfu_result tfu_x_graph_visit(tfu_graph *g, tfu_tensor *result, tfu_tensor **bad) {
+    int sp = 0, pushed = g->n_all;
+    size_t h = tfu_x_graph_slot(g, result);
+    const unsigned char *lo = g->ctx->mem, *hi = g->ctx->mem + g->ctx->size;
+    if (g->hkey[h]) return TFU_OK;
+    g->hkey[h] = result;
+    g->hval[h] = -1;   /* on the stack */
+    g->work[sp] = result;
+    g->work_s[sp] = 0;
+    sp++;
+    pushed++;
+    *bad = result;
+    if ((const unsigned char *)result < lo || (const unsigned char *)result >= hi) return TFU_ERR_GRAPH;
+    if (pushed > g->max) return TFU_ERR_NO_MEMORY;
+    while (sp) {
+        tfu_tensor *t = g->work[sp - 1];
+        int s = g->work_s[sp - 1];
+        tfu_tensor *q;
+        if (s == TFU_MAX_SRC) {   /* operands done: t takes its place */
+            g->hval[tfu_x_graph_slot(g, t)] = g->n_all;
+            g->all[g->n_all++] = t;
+            sp--;
+            continue;
+        }
+        g->work_s[sp - 1] = (unsigned char)(s + 1);
+        q = t->src[s];
+        if (!q) continue;
+        h = tfu_x_graph_slot(g, q);
+        if (g->hkey[h]) continue;
+        *bad = q;
+        if ((const unsigned char *)q < lo || (const unsigned char *)q >= hi) return TFU_ERR_GRAPH;
+        if (++pushed > g->max) return TFU_ERR_NO_MEMORY;
+        g->hkey[h] = q;
+        g->hval[h] = -1;
+        g->work[sp] = q;
+        g->work_s[sp] = 0;
+        sp++;
     }
-    if (t->op == TFU_OP_NONE) g->leafs[g->n_leafs++] = t;
-    else g->nodes[g->n_nodes++] = t;
-    return 1;
+    return TFU_OK;
 }
 
-/* undoes a failed expand: entries from n_all on leave, their edges uncount */
-static void tfu_x_graph_rollback(tfu_graph *g, int n_all, int n_nodes, int n_leafs) {
+/* sorts a[0..n) by creation index; tmp has room for n (bottom-up merge) */
+static void tfu_x_sort_by_index(tfu_tensor **a, tfu_tensor **tmp, int n) {
+    int w, i;
+    tfu_tensor **src = a, **dst = tmp, **swap;
+    for (w = 1; w < n; w *= 2) {
+        for (i = 0; i < n; i += 2 * w) {
+            int l = i, m = i + w < n ? i + w : n, r = i + 2 * w < n ? i + 2 * w : n, j = l, k = m, o = l;
+            while (j < m && k < r) dst[o++] = src[j]->index <= src[k]->index ? src[j++] : src[k++];
+            while (j < m) dst[o++] = src[j++];
+            while (k < r) dst[o++] = src[k++];
+        }
+        swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);
+}
+
+/* entries from `from` on: their map slot, operand indices, the uses they
+   add and their place in nodes[] or leafs[] */
+static void tfu_x_graph_index(tfu_graph *g, int from) {
     int i, s;
-    for (i = g->n_all - 1; i >= n_all; i--)
-        for (s = 0; s < TFU_MAX_SRC; s++)
-            if (g->all[i]->src[s]) { int q = tfu_x_graph_find(g, g->all[i]->src[s]); if (q >= 0 && q < n_all) g->uses[q]--; }
-    g->n_all = n_all; g->n_nodes = n_nodes; g->n_leafs = n_leafs;
+    for (i = from; i < g->n_all; i++) {
+        tfu_tensor *t = g->all[i];
+        g->hval[tfu_x_graph_slot(g, t)] = i;
+        g->uses[i] = 0;
+    }
+    for (i = from; i < g->n_all; i++) {
+        tfu_tensor *t = g->all[i];
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            int q = t->src[s] ? tfu_x_graph_find(g, t->src[s]) : -1;
+            g->srcs[(size_t)i * TFU_MAX_SRC + s] = q;
+            if (q >= 0) g->uses[q]++;
+        }
+        if (t->op == TFU_OP_NONE) g->leafs[g->n_leafs++] = t;
+        else g->nodes[g->n_nodes++] = t;
+    }
+}
+
+/* undoes a failed expand: the map holds only the first n_all entries again */
+static void tfu_x_graph_rollback(tfu_graph *g, int n_all) {
+    int i;
+    g->n_all = n_all;
     memset(g->hkey, 0, (size_t)g->hcap * sizeof(void *));
     for (i = 0; i < n_all; i++) {
-        size_t h = tfu_x_hash_ptr(g->all[i]) & (size_t)(g->hcap - 1);
-        while (g->hkey[h]) h = (h + 1) & (size_t)(g->hcap - 1);
-        g->hkey[h] = g->all[i]; g->hval[h] = i;
+        size_t h = tfu_x_graph_slot(g, g->all[i]);
+        g->hkey[h] = g->all[i];
+        g->hval[h] = i;
     }
 }
 
+/* Adds result and everything it depends on. all[] stays in creation order,
+   which is program order (DESIGN.md: order of memory effects) and a
+   topological order: new tensors created after every tensor already in the
+   graph are appended; otherwise the graph is merged and re-indexed. */
 TFU_API tfu_result tfu_graph_build_expand(tfu_graph *g, tfu_tensor *result) {
-    int n_all, n_nodes, n_leafs, i;
+    int n0, n_new;
+    tfu_tensor *bad = NULL;
+    tfu_result r;
     if (!g) return TFU_ERR_NULL_ARG;
     if (!result) {
         tfu_x_err(g->ctx, TFU_ERR_NULL_ARG, NULL, "graph_build", "result is NULL (an earlier builder failed?)", NULL, NULL);
         return TFU_ERR_NULL_ARG;
     }
-    n_all = g->n_all; n_nodes = g->n_nodes; n_leafs = g->n_leafs;
-    if (!tfu_x_graph_visit(g, result)) {
-        tfu_x_graph_rollback(g, n_all, n_nodes, n_leafs);
-        tfu_x_err(g->ctx, TFU_ERR_GRAPH, result, "graph_build", "more tensors than max_nodes", NULL, NULL);
+    n0 = g->n_all;
+    r = tfu_x_graph_visit(g, result, &bad);
+    if (r != TFU_OK) {
+        tfu_x_graph_rollback(g, n0);
+        if (r == TFU_ERR_GRAPH) tfu_x_err(g->ctx, r, bad, "graph_build", "a tensor belongs to another context", NULL, NULL);
+        else tfu_x_err(g->ctx, TFU_ERR_GRAPH, bad, "graph_build", "more tensors than the graph's max_nodes", NULL, NULL);
         return TFU_ERR_GRAPH;
     }
-    for (i = n_all; i < g->n_all; i++) {   /* every tensor must live in the graph's context */
-        const unsigned char *a = (const unsigned char *)g->all[i];
-        if (a < g->ctx->mem || a >= g->ctx->mem + g->ctx->size) {
-            tfu_tensor *bad = g->all[i];
-            tfu_x_graph_rollback(g, n_all, n_nodes, n_leafs);
-            tfu_x_err(g->ctx, TFU_ERR_GRAPH, bad, "graph_build", "a tensor belongs to another context", NULL, NULL);
-            return TFU_ERR_GRAPH;
-        }
+    n_new = g->n_all - n0;
+    tfu_x_sort_by_index(g->all + n0, g->work, n_new);
+    if (n_new && n0 && g->all[n0]->index < g->all[n0 - 1]->index) {
+        /* older tensors joined late: merge the two sorted runs, index all */
+        int i = 0, j = n0, o = 0;
+        while (i < n0 && j < g->n_all) g->work[o++] = g->all[i]->index <= g->all[j]->index ? g->all[i++] : g->all[j++];
+        while (i < n0) g->work[o++] = g->all[i++];
+        while (j < g->n_all) g->work[o++] = g->all[j++];
+        memcpy(g->all, g->work, (size_t)g->n_all * sizeof(void *));
+        g->n_nodes = 0;
+        g->n_leafs = 0;
+        n0 = 0;
     }
+    tfu_x_graph_index(g, n0);
+    if (n_new) g->gen++;
     result->flags |= TFU_FLAG_OUTPUT;
     return TFU_OK;
 }
@@ -1429,14 +1572,18 @@ static double tfu_x_glu_d(int kind, double g, double v) {
     for (i3 = 0; i3 < (t)->ne[3]; i3++) for (i2 = 0; i2 < (t)->ne[2]; i2++) \
     for (i1 = 0; i1 < (t)->ne[1]; i1++) for (i0 = 0; i0 < (t)->ne[0]; i0++)
 
-/* checks the leaf indices of get_rows before anything is written */
+/* checks get_rows indices held in a leaf or a view of one before anything
+   is written (computed indices are clamped by the kernels) */
 static tfu_result tfu_x_check_rows(tfu_context *ctx, const tfu_tensor *t) {
     const tfu_tensor *idx = t->src[1];
+    const tfu_tensor *root = idx->view_src ? idx->view_src : idx;
+    const char *base;
     int64_t i0, i1, i2, i3, n = t->src[0]->ne[1];
-    if (idx->op != TFU_OP_NONE || !idx->data) return TFU_OK;
+    if (root->op != TFU_OP_NONE || !root->data) return TFU_OK;
+    base = (const char *)root->data + (idx->view_src ? idx->view_offs : 0);
     TFU_X_FOR4(idx) {
         int32_t r;
-        memcpy(&r, (const char *)idx->data + tfu_x_offs(idx, i0, i1, i2, i3), 4);
+        memcpy(&r, base + tfu_x_offs(idx, i0, i1, i2, i3), 4);
         if (r < 0 || r >= n) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, t, "GET_ROWS", "row index out of range", NULL, NULL); return TFU_ERR_INVALID_ARG; }
     }
     return TFU_OK;
@@ -2324,18 +2471,186 @@ static void *tfu_x_palloc(tfu_plan *p, size_t n) {
     }
 }
 
-/* the tensor a read of t really touches: through views to a computed value
-   or a leaf */
-static const tfu_tensor *tfu_x_vroot(const tfu_tensor *t) {
-    while (t->op == TFU_OP_VIEW) t = t->src[0];
-    return t;
+/* --- memory effects -------------------------------------------------------
+   Copies write into leaves (tfu_cpy); other operations read leaves. Two
+   accesses to overlapping bytes of one leaf, at least one of them a write,
+   take effect in creation order (DESIGN.md, "program order"). This pass
+   turns that rule into edges between nodes (earlier -> later), which join
+   the data edges in the fusion legality test and in the scheduler; all[]
+   is in creation order, so every edge points forward. Byte ranges are
+   conservative (a strided view covers its whole span): an extra edge only
+   orders more, it never reorders. */
+
+/* What the executor can run, given to the fusion pass (issue 8 grows this
+   into the backend's capabilities). */
+typedef struct tfu_x_caps {
+    int fuse;               /* 0: one group per operation            */
+    int max_mm_per_group;   /* matrix products sharing one tile      */
+} tfu_x_caps;
+
+typedef struct tfu_x_access { int32_t node, root, write; size_t lo, hi; } tfu_x_access;
+
+typedef struct tfu_x_memdeps {
+    int32_t *first;   /* per tensor: its predecessors are pred[first[i] .. first[i+1]) */
+    int32_t *pred;
+    size_t   n_edges;
+} tfu_x_memdeps;
+
+/* the leaf whose bytes a read of q touches, or -1 for a computed value */
+static int tfu_x_leaf_of(const tfu_graph *gr, const tfu_tensor *q) {
+    const tfu_tensor *root = q->view_src ? q->view_src : q;
+    return root->op == TFU_OP_NONE ? tfu_x_graph_find(gr, root) : -1;
 }
+
+static void tfu_x_memdeps_free(tfu_x_memdeps *M, tfu_allocator *al) {
+    if (M->first) al->free_fn(M->first, al->user);
+    if (M->pred) al->free_fn(M->pred, al->user);
+    M->first = NULL;
+    M->pred = NULL;
+}
+
+/* appends (from, to) to a growing edge list */
+static int tfu_x_edge_push(tfu_allocator *al, int32_t **e, size_t *n, size_t *cap, int32_t from, int32_t to) {
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 256, bytes;
+        int32_t *ne;
+        if (!tfu_x_mul_ok(nc, 2 * sizeof(int32_t), &bytes)) return 0;
+        ne = (int32_t *)al->alloc_fn(bytes, al->user);
+        if (!ne) return 0;
+        if (*e) {
+            memcpy(ne, *e, *n * 2 * sizeof(int32_t));
+            al->free_fn(*e, al->user);
+        }
+        *e = ne;
+        *cap = nc;
+    }
+    (*e)[2 * *n] = from;
+    (*e)[2 * *n + 1] = to;
+    (*n)++;
+    return 1;
+}
+
+/* Guarantees: for every pair of accesses to overlapping bytes of a leaf,
+   one of them a copy's write, a path of edges from the earlier node to the
+   later. Per leaf, accesses are kept in a live list in creation order; a
+   write that covers an earlier access retires it (later accesses that
+   conflict with the retired one conflict with the write, which follows it). */
+static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps *M) {
+    int n = gr->n_all, i, s, ok = 0;
+    size_t n_acc = 0, a, n_e = 0, cap_e = 0, e;
+    int32_t *written = NULL, *root_first = NULL, *live = NULL, *mark = NULL, *edges = NULL;
+    tfu_x_access *acc = NULL, *by_root = NULL;
+    M->n_edges = 0;
+    M->pred = NULL;
+    M->first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    written = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    if (!M->first || !written) goto done;
+    for (i = 0; i <= n; i++) M->first[i] = 0;
+    for (i = 0; i <= n; i++) written[i] = 0;
+    for (i = 0; i < n; i++) {
+        if (gr->all[i]->op == TFU_OP_CPY) {
+            written[tfu_x_graph_find(gr, gr->all[i]->view_src)] = 1;
+            n_acc++;
+        }
+    }
+    if (!n_acc) {   /* nothing writes user memory: no edges */
+        M->pred = (int32_t *)al->alloc_fn(sizeof(int32_t), al->user);
+        ok = M->pred != NULL;
+        goto done;
+    }
+    acc = (tfu_x_access *)al->alloc_fn(sizeof(tfu_x_access) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
+    by_root = (tfu_x_access *)al->alloc_fn(sizeof(tfu_x_access) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
+    root_first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    live = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
+    mark = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
+    if (!acc || !by_root || !root_first || !live || !mark) goto done;
+    /* every access to a written leaf, in creation order; a node's reads before its write */
+    n_acc = 0;
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        if (t->op == TFU_OP_NONE || t->op == TFU_OP_VIEW) continue;
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            const tfu_tensor *q = t->src[s];
+            int r;
+            if (!q || (t->op == TFU_OP_CPY && s == 1)) continue;   /* a copy's dst operand is its write */
+            r = tfu_x_leaf_of(gr, q);
+            if (r < 0 || !written[r]) continue;
+            acc[n_acc].node = i;
+            acc[n_acc].root = r;
+            acc[n_acc].write = 0;
+            tfu_x_range(q, &acc[n_acc].lo, &acc[n_acc].hi);
+            n_acc++;
+        }
+        if (t->op == TFU_OP_CPY) {
+            acc[n_acc].node = i;
+            acc[n_acc].root = tfu_x_graph_find(gr, t->view_src);
+            acc[n_acc].write = 1;
+            tfu_x_range(t, &acc[n_acc].lo, &acc[n_acc].hi);
+            n_acc++;
+        }
+    }
+    /* grouped by leaf, creation order kept (a stable counting sort) */
+    for (i = 0; i <= n + 1; i++) root_first[i] = 0;
+    for (a = 0; a < n_acc; a++) root_first[acc[a].root + 1]++;
+    for (i = 0; i < n; i++) root_first[i + 1] += root_first[i];
+    for (i = 0; i < n; i++) mark[i] = root_first[i];
+    for (a = 0; a < n_acc; a++) by_root[mark[acc[a].root]++] = acc[a];
+    for (i = 0; i < n; i++) mark[i] = -1;
+    for (i = 0; i < n; i++) {
+        int32_t b, n_live = 0, j;
+        for (b = root_first[i]; b < root_first[i + 1]; b++) {
+            const tfu_x_access *X = &by_root[b];
+            for (j = 0; j < n_live; j++) {
+                const tfu_x_access *A = &by_root[live[j]];
+                if (A->node == X->node || !(A->write || X->write) || A->hi <= X->lo || X->hi <= A->lo) continue;
+                if (mark[A->node] != X->node) {   /* one edge per pair of nodes */
+                    if (!tfu_x_edge_push(al, &edges, &n_e, &cap_e, A->node, X->node)) goto done;
+                    mark[A->node] = X->node;
+                }
+                if (X->write && X->lo <= A->lo && A->hi <= X->hi) {
+                    live[j] = live[--n_live];
+                    j--;
+                }
+            }
+            live[n_live++] = b;
+        }
+    }
+    /* predecessor lists per node */
+    M->pred = (int32_t *)al->alloc_fn(sizeof(int32_t) * (n_e + 1), al->user);
+    if (!M->pred) goto done;
+    for (e = 0; e < n_e; e++) M->first[edges[2 * e + 1] + 1]++;
+    for (i = 0; i < n; i++) M->first[i + 1] += M->first[i];
+    for (i = 0; i < n; i++) mark[i] = M->first[i];
+    for (e = 0; e < n_e; e++) M->pred[mark[edges[2 * e + 1]]++] = edges[2 * e];
+    M->n_edges = n_e;
+    ok = 1;
+done:
+    if (written) al->free_fn(written, al->user);
+    if (acc) al->free_fn(acc, al->user);
+    if (by_root) al->free_fn(by_root, al->user);
+    if (root_first) al->free_fn(root_first, al->user);
+    if (live) al->free_fn(live, al->user);
+    if (mark) al->free_fn(mark, al->user);
+    if (edges) al->free_fn(edges, al->user);
+    if (!ok) tfu_x_memdeps_free(M, al);
+    return ok;
+}
+
+/* --- fusion ---------------------------------------------------------------
+   Nodes are visited in creation order, so every predecessor (data or
+   memory) of a node is placed before it and none of its successors is.
+   A node joins the group of a producer it may take in (the fusion table);
+   a node with two such producers may merge their groups. Legal only if the
+   group graph stays acyclic and no memory conflict falls inside a group. */
 
 typedef struct tfu_x_fuse_state {
     int       n, stamp;
-    int       ug, uh, ux; /* the candidate group: groups ug, uh and node ux */
+    int       cand_g, cand_h, cand_x; /* the candidate: groups g, h and node x */
     int32_t  *group;   /* per tensor: founding tensor of its group, -1  */
     int32_t  *next;    /* per tensor: next member of its group, -1      */
+    int32_t  *last;    /* per group: its last member                    */
+    int32_t  *size;    /* per group: members                            */
+    int32_t  *n_mm;    /* per group: matrix products                    */
     int32_t  *seen;    /* per tensor: stamp of the last search          */
     int32_t  *stack;
     unsigned char *has; /* per group: bit 0 matmul, 1 row, 2 cpy         */
@@ -2343,34 +2658,57 @@ typedef struct tfu_x_fuse_state {
        so an operand from a group of level <= G's cannot close a cycle and
        needs no search. Raised along consumer edges as groups grow. */
     int32_t  *lvl;     /* per group (founder)                           */
-    int32_t  *head, *tail, *e_to, *e_next; /* consumer edges per group    */
+    int32_t  *e_head, *e_tail, *e_to, *e_next; /* consumer edges per group */
     int       n_e, lmin;
+    const tfu_x_memdeps *mem;
 } tfu_x_fuse_state;
 
-#define TFU_X_MAX_MM 4   /* matrix products in one group (tiles in scratch) */
 #define TFU_X_UNKNOWN ((size_t)-1)
 
 static int tfu_x_in_u(const tfu_x_fuse_state *st, int v) {
-    return v == st->ux || (st->group[v] >= 0 && (st->group[v] == st->ug || st->group[v] == st->uh));
+    return v == st->cand_x || (st->group[v] >= 0 && (st->group[v] == st->cand_g || st->group[v] == st->cand_h));
 }
 
-/* Would the candidate group u depend on itself through something outside
-   it? Searches backwards from operand q; a group runs as a unit, so every
-   member of a group met on the way counts as a dependency. */
+static unsigned char tfu_x_has_bits(const tfu_tensor *t) {
+    int c = tfu_x_class(t);
+    return (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
+}
+
+/* Would the candidate group depend on itself through something outside
+   it? Searches backwards from q over data and memory edges; a group runs
+   as a unit, so every member of a group met on the way counts. */
 static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
+    const tfu_x_memdeps *M = st->mem;
     int sp = 0, s;
     if (st->seen[q] == st->stamp) return 0;
-    st->seen[q] = st->stamp; st->stack[sp++] = q;
+    st->seen[q] = st->stamp;
+    st->stack[sp++] = q;
     while (sp) {
         int v = st->stack[--sp], m;
         if (tfu_x_in_u(st, v)) return 1;
         if (st->group[v] >= 0 && st->lvl[st->group[v]] <= st->lmin) continue;   /* cannot depend on the candidate */
         for (m = st->group[v] >= 0 ? st->group[v] : v; m >= 0; m = st->group[v] >= 0 ? st->next[m] : -1) {
             const tfu_tensor *t = gr->all[m];
-            if (st->seen[m] != st->stamp) { st->seen[m] = st->stamp; st->stack[sp++] = m; }
-            for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-                int w = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
-                if (st->seen[w] != st->stamp) { st->seen[w] = st->stamp; st->stack[sp++] = w; }
+            int32_t e;
+            if (st->seen[m] != st->stamp) {
+                st->seen[m] = st->stamp;
+                st->stack[sp++] = m;
+            }
+            for (s = 0; s < TFU_MAX_SRC; s++) {
+                int w;
+                if (!t->src[s]) continue;
+                w = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
+                if (st->seen[w] != st->stamp) {
+                    st->seen[w] = st->stamp;
+                    st->stack[sp++] = w;
+                }
+            }
+            for (e = M->first[m]; e < M->first[m + 1]; e++) {
+                int w = M->pred[e];
+                if (st->seen[w] != st->stamp) {
+                    st->seen[w] = st->stamp;
+                    st->stack[sp++] = w;
+                }
             }
         }
     }
@@ -2381,10 +2719,11 @@ static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
 static void tfu_x_raise(tfu_x_fuse_state *st, int g, int l) {
     int sp = 0;
     if (st->lvl[g] >= l) return;
-    st->lvl[g] = l; st->stack[sp++] = g;
+    st->lvl[g] = l;
+    st->stack[sp++] = g;
     while (sp) {
         int f = st->stack[--sp], e;
-        for (e = st->head[f]; e >= 0; e = st->e_next[e]) {
+        for (e = st->e_head[f]; e >= 0; e = st->e_next[e]) {
             int d = st->group[st->e_to[e]];
             if (d == f || st->lvl[d] > st->lvl[f]) continue;
             st->lvl[d] = st->lvl[f] + 1;
@@ -2393,131 +2732,152 @@ static void tfu_x_raise(tfu_x_fuse_state *st, int g, int l) {
     }
 }
 
+/* one consumer edge: producer group k -> node x of group g */
+static void tfu_x_link_one(tfu_x_fuse_state *st, int k, int x, int *l) {
+    if (st->lvl[k] + 1 > *l) *l = st->lvl[k] + 1;
+    st->e_to[st->n_e] = x;
+    st->e_next[st->n_e] = -1;
+    if (st->e_tail[k] >= 0) st->e_next[st->e_tail[k]] = st->n_e;
+    else st->e_head[k] = st->n_e;
+    st->e_tail[k] = st->n_e++;
+}
+
 /* after x entered group g: g's level and the consumer edges into it */
 static void tfu_x_link(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int x) {
+    const tfu_x_memdeps *M = st->mem;
     int s, l = st->lvl[g];
+    int32_t e;
     for (s = 0; s < TFU_MAX_SRC; s++) {
         int q = gr->srcs[(size_t)x * TFU_MAX_SRC + s], k;
         if (q < 0) continue;
         while (gr->all[q]->op == TFU_OP_VIEW) q = gr->srcs[(size_t)q * TFU_MAX_SRC];
         k = st->group[q];
         if (k < 0 || k == g) continue;
-        if (st->lvl[k] + 1 > l) l = st->lvl[k] + 1;
-        st->e_to[st->n_e] = x; st->e_next[st->n_e] = -1;       /* k -> g */
-        if (st->tail[k] >= 0) st->e_next[st->tail[k]] = st->n_e; else st->head[k] = st->n_e;
-        st->tail[k] = st->n_e++;
+        tfu_x_link_one(st, k, x, &l);
+    }
+    for (e = M->first[x]; e < M->first[x + 1]; e++) {
+        int k = st->group[M->pred[e]];
+        if (k >= 0 && k != g) tfu_x_link_one(st, k, x, &l);
     }
     tfu_x_raise(st, g, l);
 }
 
-/* legality of group G (founder g) together with group H (founder h, or -1)
-   and the new node x (or -1): no operand read differently than element for
-   element inside the group, and no path that leaves it and comes back */
-static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int h, int x) {
-    int pass, m, s, lmin;
-    unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0));
-    if (x >= 0) {
-        int c = tfu_x_class(gr->all[x]);
-        has |= (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (gr->all[x]->op == TFU_OP_CPY ? 4 : 0));
-    }
-    if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
-    if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
-    if (h >= 0 && (has & 1)) {                    /* at most TFU_X_MAX_MM products share a tile */
-        int n_mm = 0;
-        for (m = g; m >= 0; m = st->next[m]) n_mm += gr->all[m]->op == TFU_OP_MUL_MAT;
-        for (m = h; m >= 0; m = st->next[m]) n_mm += gr->all[m]->op == TFU_OP_MUL_MAT;
-        if (n_mm > TFU_X_MAX_MM) return 0;
-    }
-    st->ug = g; st->uh = h; st->ux = x;
-    st->stamp++;
-    lmin = st->lmin = h >= 0 && st->lvl[h] < st->lvl[g] ? st->lvl[h] : st->lvl[g];
-    /* joining: only x's operands are new edges; merging: check both groups whole */
-    for (pass = 0; pass < 3; pass++) {
-        m = pass == 0 ? (h >= 0 ? g : -1) : pass == 1 ? h : x;
-        for (; m >= 0; m = pass == 2 ? -1 : st->next[m]) {
-            const tfu_tensor *t = gr->all[m];
-            for (s = 0; s < TFU_MAX_SRC; s++) {
-                int q;
-                if (!t->src[s]) continue;
-                q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
-                if (tfu_x_in_u(st, q)) { if (!tfu_x_edge_fusable(t, s)) return 0; }
-                else {
-                    int r = q, lv;
-                    while (gr->all[r]->op == TFU_OP_VIEW) r = gr->srcs[(size_t)r * TFU_MAX_SRC];
-                    if (tfu_x_in_u(st, r)) return 0;   /* through a view into the group: not element for element */
-                    lv = st->group[r] >= 0 ? st->lvl[st->group[r]] : -1;
-                    if (lv > lmin && tfu_x_reaches(gr, st, q)) return 0;   /* a lower level cannot depend on g or h */
-                }
-            }
+/* the operands of member m of the candidate: fusable inside, acyclic outside */
+static int tfu_x_member_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int m) {
+    const tfu_tensor *t = gr->all[m];
+    const tfu_x_memdeps *M = st->mem;
+    int s;
+    int32_t e;
+    for (s = 0; s < TFU_MAX_SRC; s++) {
+        int q, r, lv;
+        if (!t->src[s]) continue;
+        q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
+        if (tfu_x_in_u(st, q)) {
+            if (!tfu_x_edge_fusable(t, s)) return 0;
+            continue;
         }
+        r = q;
+        while (gr->all[r]->op == TFU_OP_VIEW) r = gr->srcs[(size_t)r * TFU_MAX_SRC];
+        if (tfu_x_in_u(st, r)) return 0;   /* through a view into the group: not element for element */
+        lv = st->group[r] >= 0 ? st->lvl[st->group[r]] : -1;
+        if (lv > st->lmin && tfu_x_reaches(gr, st, q)) return 0;   /* a lower level cannot depend on g or h */
     }
-    if (has & 4) {  /* a copy into user memory: nothing in the group may read those bytes */
-        for (pass = 0; pass < 2; pass++)
-            for (m = pass == 0 ? g : x; m >= 0; m = pass == 1 ? -1 : st->next[m]) {
-                const tfu_tensor *t = gr->all[m];
-                int pass2, r;
-                if (t->op != TFU_OP_CPY) continue;
-                for (pass2 = 0; pass2 < 2; pass2++)
-                    for (r = pass2 == 0 ? g : x; r >= 0; r = pass2 == 1 ? -1 : st->next[r]) {
-                        const tfu_tensor *rt = gr->all[r];
-                        for (s = 0; s < TFU_MAX_SRC; s++) {
-                            const tfu_tensor *q = rt->src[s];
-                            if (!q || (rt->op == TFU_OP_CPY && s == 1)) continue;
-                            q = tfu_x_vroot(q);
-                            if (q->op == TFU_OP_CPY) q = q->view_src;
-                            if (q == t->view_src) return 0;
-                        }
-                    }
-            }
+    for (e = M->first[m]; e < M->first[m + 1]; e++) {
+        int w = M->pred[e];
+        if (tfu_x_in_u(st, w)) return 0;   /* a write and a conflicting access never share a loop */
+        if (st->lvl[st->group[w]] > st->lmin && tfu_x_reaches(gr, st, w)) return 0;
     }
     return 1;
 }
 
-static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int x) {
-    int c = tfu_x_class(gr->all[x]), m = g;
-    while (st->next[m] >= 0) m = st->next[m];
-    st->next[m] = x; st->next[x] = -1; st->group[x] = g;
-    st->has[g] |= (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (gr->all[x]->op == TFU_OP_CPY ? 4 : 0));
+/* legality of group g together with group h (or -1) and the new node x
+   (or -1): every member's operands read element for element inside the
+   group, no path that leaves it and comes back, no memory conflict in it */
+static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, const tfu_x_caps *caps, int g, int h, int x) {
+    int m;
+    unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0) | (x >= 0 ? tfu_x_has_bits(gr->all[x]) : 0));
+    if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
+    if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
+    if (h >= 0 && st->n_mm[g] + st->n_mm[h] > caps->max_mm_per_group) return 0;
+    st->cand_g = g;
+    st->cand_h = h;
+    st->cand_x = x;
+    st->stamp++;
+    st->lmin = h >= 0 && st->lvl[h] < st->lvl[g] ? st->lvl[h] : st->lvl[g];
+    /* joining: only x's operands are new edges; merging: check both groups whole */
+    if (h >= 0) {
+        for (m = g; m >= 0; m = st->next[m]) if (!tfu_x_member_legal(gr, st, m)) return 0;
+        for (m = h; m >= 0; m = st->next[m]) if (!tfu_x_member_legal(gr, st, m)) return 0;
+    }
+    if (x >= 0 && !tfu_x_member_legal(gr, st, x)) return 0;
+    return 1;
 }
 
-static void tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
-    int m = g;
-    while (st->next[m] >= 0) m = st->next[m];
-    st->next[m] = h;
-    for (m = h; m >= 0; m = st->next[m]) st->group[m] = g;
-    st->has[g] |= st->has[h];
-    if (st->head[h] >= 0) {
-        if (st->tail[g] >= 0) st->e_next[st->tail[g]] = st->head[h]; else st->head[g] = st->head[h];
-        st->tail[g] = st->tail[h];
+static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int x) {
+    st->next[st->last[g]] = x;
+    st->next[x] = -1;
+    st->last[g] = x;
+    st->group[x] = g;
+    st->size[g]++;
+    st->n_mm[g] += gr->all[x]->op == TFU_OP_MUL_MAT;
+    st->has[g] |= tfu_x_has_bits(gr->all[x]);
+}
+
+/* merges two groups; the larger keeps its name (members of the smaller
+   are relabelled, so merging stays cheap); returns the group's name */
+static int tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
+    int keep = st->size[g] >= st->size[h] ? g : h, gone = keep == g ? h : g, m;
+    for (m = gone; m >= 0; m = st->next[m]) st->group[m] = keep;
+    st->next[st->last[keep]] = gone;
+    st->last[keep] = st->last[gone];
+    st->size[keep] += st->size[gone];
+    st->n_mm[keep] += st->n_mm[gone];
+    st->has[keep] |= st->has[gone];
+    if (st->e_head[gone] >= 0) {
+        if (st->e_tail[keep] >= 0) st->e_next[st->e_tail[keep]] = st->e_head[gone];
+        else st->e_head[keep] = st->e_head[gone];
+        st->e_tail[keep] = st->e_tail[gone];
     }
-    st->lvl[g] = st->lvl[g] > st->lvl[h] ? st->lvl[g] : st->lvl[h];
-    st->lvl[g]--;                      /* re-raised by one so the consumers follow */
-    tfu_x_raise(st, g, st->lvl[g] + 1);
+    st->lvl[keep] = st->lvl[keep] > st->lvl[gone] ? st->lvl[keep] : st->lvl[gone];
+    st->lvl[keep]--;                      /* re-raised by one so the consumers follow */
+    tfu_x_raise(st, keep, st->lvl[keep] + 1);
+    return keep;
 }
 
 /* Forms groups; group[i] = founding tensor index (-1 for leaves and views). */
-static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_allocator *al) {
+static int tfu_x_fuse(const tfu_graph *gr, const tfu_x_caps *caps, const tfu_x_memdeps *M, int32_t *group, tfu_allocator *al) {
     tfu_x_fuse_state st;
     int n = gr->n_all, i, s, ok = 0;
-    st.n = n; st.stamp = 0; st.ug = st.uh = st.ux = -1;
-    st.next = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
+    size_t n_edges = (size_t)n * TFU_MAX_SRC + M->n_edges + 4;
+    memset(&st, 0, sizeof st);
+    st.n = n;
+    st.cand_g = st.cand_h = st.cand_x = -1;
+    st.mem = M;
+    st.group = group;
+    st.next = (int32_t *)al->alloc_fn(((size_t)n * 5 + 4) * sizeof(int32_t), al->user);
     st.seen = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
     st.stack = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) * 2 + 4, al->user);
     st.has = (unsigned char *)al->alloc_fn((size_t)n + 1, al->user);
     st.lvl = (int32_t *)al->alloc_fn(((size_t)n * 3 + 4) * sizeof(int32_t), al->user);
-    st.e_to = (int32_t *)al->alloc_fn(((size_t)n * TFU_MAX_SRC * 2 + 4) * sizeof(int32_t), al->user);
-    st.group = group; st.n_e = 0;
+    st.e_to = (int32_t *)al->alloc_fn(n_edges * 2 * sizeof(int32_t), al->user);
     if (!st.next || !st.seen || !st.stack || !st.has || !st.lvl || !st.e_to) goto done;
-    st.head = st.lvl + n; st.tail = st.head + n; st.e_next = st.e_to + (size_t)n * TFU_MAX_SRC;
+    st.last = st.next + n;
+    st.size = st.last + n;
+    st.n_mm = st.size + n;
+    st.e_head = st.lvl + n;
+    st.e_tail = st.e_head + n;
+    st.e_next = st.e_to + n_edges;
     memset(st.has, 0, (size_t)n + 1);
     for (i = 0; i < n; i++) st.seen[i] = 0;
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         int c = tfu_x_class(t), g = -1;
-        st.next[i] = -1; group[i] = -1;
-        st.lvl[i] = 0; st.head[i] = st.tail[i] = -1;
+        st.next[i] = -1;
+        group[i] = -1;
+        st.lvl[i] = 0;
+        st.e_head[i] = st.e_tail[i] = -1;
         if (c == TFU_X_C_LEAF || c == TFU_X_C_VIEW) continue;
-        if (fusion) {
+        if (caps->fuse) {
             for (s = 0; s < TFU_MAX_SRC; s++) {
                 int q, h;
                 if (!t->src[s] || !tfu_x_edge_fusable(t, s)) continue;
@@ -2525,15 +2885,22 @@ static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_alloc
                 h = group[q];
                 if (h < 0 || h == g) continue;
                 if (g < 0) {
-                    if (tfu_x_fuse_legal(gr, &st, h, -1, i)) { g = h; tfu_x_fuse_add(&st, gr, g, i); tfu_x_link(gr, &st, g, i); }
-                } else if (tfu_x_fuse_legal(gr, &st, g, h, -1)) {
-                    tfu_x_fuse_merge(&st, g, h);
+                    if (tfu_x_fuse_legal(gr, &st, caps, h, -1, i)) {
+                        g = h;
+                        tfu_x_fuse_add(&st, gr, g, i);
+                        tfu_x_link(gr, &st, g, i);
+                    }
+                } else if (tfu_x_fuse_legal(gr, &st, caps, g, h, -1)) {
+                    g = tfu_x_fuse_merge(&st, g, h);
                 }
             }
         }
         if (g < 0) {
             group[i] = i;
-            st.has[i] = (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
+            st.last[i] = i;
+            st.size[i] = 1;
+            st.n_mm[i] = t->op == TFU_OP_MUL_MAT;
+            st.has[i] = tfu_x_has_bits(t);
             tfu_x_link(gr, &st, i, i);
         }
     }
@@ -2552,7 +2919,7 @@ done:
    values are materialised, their lifetimes and arena offsets. */
 typedef struct tfu_x_layout {
     int32_t *group;       /* per tensor: founder, -1 for leaf/view          */
-    int32_t *order;       /* founders in execution order (Kahn, by stage)   */
+    int32_t *order;       /* founders in execution order (by stage)         */
     int32_t *stage;       /* per tensor (founders): stage                   */
     unsigned char *mat;   /* per tensor: materialised                       */
     int32_t *life0, *life1;
@@ -2568,181 +2935,306 @@ static int tfu_x_is_value(const tfu_tensor *t) {  /* a computed tensor with memo
 
 static size_t tfu_x_value_bytes(const tfu_tensor *t) { return tfu_x_align_up(tfu_nbytes(t), TFU_X_ALIGN); }
 
-typedef struct tfu_x_touch { int32_t grp; int32_t write; const tfu_tensor *root; size_t lo, hi; } tfu_x_touch;
+/* per tensor: the tensor a read really touches, through views */
+static void tfu_x_view_roots(const tfu_graph *gr, int32_t *vr) {
+    int i;
+    for (i = 0; i < gr->n_all; i++) vr[i] = gr->all[i]->op == TFU_OP_VIEW ? vr[gr->srcs[(size_t)i * TFU_MAX_SRC]] : i;
+}
 
-static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al, tfu_x_layout *L) {
-    int n = gr->n_all, i, s, k, ok = 0, n_order = 0, n_touch = 0, qh = 0, qt = 0;
-    int32_t *indeg = NULL, *adj_first = NULL, *adj = NULL, *queue = NULL, *vals = NULL, *vr = NULL;
-    size_t *bytes = NULL;
-    tfu_x_touch *touch = NULL;
-    size_t n_edges = 0;
-#define TFU_X_TMP(ptr, type, count) ptr = (type *)al->alloc_fn(sizeof(type) * (size_t)(count) + 8, al->user); if (!ptr) goto done
-    TFU_X_TMP(indeg, int32_t, n); TFU_X_TMP(adj_first, int32_t, n + 1); TFU_X_TMP(queue, int32_t, n);
-    TFU_X_TMP(vals, int32_t, n); TFU_X_TMP(bytes, size_t, n); TFU_X_TMP(vr, int32_t, n);
-    for (i = 0; i < n; i++) vr[i] = gr->all[i]->op == TFU_OP_VIEW ? vr[gr->srcs[(size_t)i * TFU_MAX_SRC]] : i;  /* through views */
-    if (!tfu_x_fuse(gr, fusion, L->group, al)) goto done;
-
-    /* materialised: flagged, used outside the group or through a view */
+/* Pass: materialise. A value gets memory when it is flagged, unused, a
+   copy, read by another group or read other than element for element. */
+static void tfu_x_materialise(const tfu_graph *gr, tfu_x_layout *L) {
+    int n = gr->n_all, i, s;
     for (i = 0; i < n; i++) L->mat[i] = 0;
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || t->op == TFU_OP_CPY)) L->mat[i] = 1;
-        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-            int q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            int q;
+            if (!t->src[s]) continue;
+            q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
             if (L->group[q] >= 0 && (L->group[i] != L->group[q] || !tfu_x_edge_fusable(t, s))) L->mat[q] = 1;
         }
     }
+}
 
-    /* group graph: edges producer founder -> consumer founder */
-    for (i = 0; i <= n; i++) adj_first[i] = 0;
-    for (i = 0; i < n; i++) indeg[i] = 0;
-    for (k = 0; k < 2; k++) {
+/* Pass: stages. The group graph holds the data edges (through views) and
+   the memory-effect edges; a group's stage is one more than the latest of
+   its producers', so a stage never holds two groups that depend on each
+   other or touch conflicting bytes. order[] lists founders by stage. */
+static int tfu_x_schedule(const tfu_graph *gr, const tfu_x_memdeps *M, const int32_t *vr, tfu_allocator *al, tfu_x_layout *L) {
+    int n = gr->n_all, i, s, k, pass, ok = 0, n_order = 0, head = 0, tail = 0;
+    size_t n_edges = 0;
+    int32_t *first = NULL, *adj = NULL, *fill = NULL, *queue = NULL;
+    first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    fill = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    queue = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    if (!first || !fill || !queue) goto done;
+    for (i = 0; i <= n; i++) first[i] = 0;
+    for (i = 0; i <= n; i++) fill[i] = 0;
+    /* edges producer group -> consumer group: counted, then filled (CSR) */
+    for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < n; i++) {
             const tfu_tensor *t = gr->all[i];
-            if (L->group[i] < 0) continue;
-            for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-                int r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
-                if (L->group[r] < 0 || L->group[r] == L->group[i]) continue;
-                if (k == 0) { adj_first[L->group[r] + 1]++; n_edges++; }
-                else { adj[adj_first[L->group[r]] + indeg[L->group[r]]++] = L->group[i]; }
+            int32_t e, gi = L->group[i];
+            if (gi < 0) continue;
+            for (s = 0; s < TFU_MAX_SRC + (M->first[i + 1] - M->first[i]); s++) {
+                int from;
+                if (s < TFU_MAX_SRC) {
+                    if (!t->src[s]) continue;
+                    from = L->group[vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]]];
+                } else {
+                    e = M->first[i] + (s - TFU_MAX_SRC);
+                    from = L->group[M->pred[e]];
+                }
+                if (from < 0 || from == gi) continue;
+                if (pass == 0) {
+                    first[from + 1]++;
+                    n_edges++;
+                } else {
+                    adj[first[from] + fill[from]++] = gi;
+                }
             }
         }
-        if (k == 0) {
-            for (i = 0; i < n; i++) adj_first[i + 1] += adj_first[i];
-            TFU_X_TMP(adj, int32_t, n_edges);
+        if (pass == 0) {
+            for (i = 0; i < n; i++) first[i + 1] += first[i];
+            adj = (int32_t *)al->alloc_fn(sizeof(int32_t) * (n_edges + 1), al->user);
+            if (!adj) goto done;
         }
     }
-    for (i = 0; i < n; i++) indeg[i] = 0;
-    for (i = 0; i < (int)n_edges; i++) indeg[adj[i]]++;
+    /* Kahn over the group graph, sources in creation order; stage = longest path */
+    for (i = 0; i < n; i++) fill[i] = 0;
+    for (k = 0; k < (int)n_edges; k++) fill[adj[k]]++;
     L->n_groups = 0;
-    for (i = 0; i < n; i++) if (L->group[i] == i) { L->n_groups++; if (!indeg[i]) queue[qt++] = i; }
-    while (qh < qt) {   /* Kahn: a founder leaves the queue once all its producers did */
-        int g = queue[qh++], e;
+    for (i = 0; i < n; i++) {
+        if (L->group[i] != i) continue;
+        L->n_groups++;
+        L->stage[i] = 0;
+        if (!fill[i]) queue[tail++] = i;
+    }
+    L->n_stages = 0;
+    while (head < tail) {
+        int g = queue[head++], e;
         L->order[n_order++] = g;
-        for (e = adj_first[g]; e < adj_first[g + 1]; e++) if (--indeg[adj[e]] == 0) queue[qt++] = adj[e];
+        if (L->stage[g] + 1 > L->n_stages) L->n_stages = L->stage[g] + 1;
+        for (e = first[g]; e < first[g + 1]; e++) {
+            int d = adj[e];
+            if (L->stage[d] < L->stage[g] + 1) L->stage[d] = L->stage[g] + 1;
+            if (--fill[d] == 0) queue[tail++] = d;
+        }
     }
     TFU_ASSERT(n_order == L->n_groups);
-
-    /* user memory written by copies: who touches which bytes */
-    for (i = 0; i < n; i++) if (gr->all[i]->op == TFU_OP_CPY) n_touch += 1 + n;
-    if (n_touch) {
-        int nt = 0;
-        TFU_X_TMP(touch, tfu_x_touch, n_touch);
-        for (i = 0; i < n; i++) {
-            const tfu_tensor *t = gr->all[i];
-            if (L->group[i] < 0) continue;
-            if (t->op == TFU_OP_CPY) {
-                touch[nt].grp = L->group[i]; touch[nt].write = 1; touch[nt].root = t->view_src;
-                touch[nt].lo = t->view_offs; touch[nt].hi = t->view_offs + tfu_nbytes(t); nt++;
-            }
-            for (s = 0; s < TFU_MAX_SRC; s++) {
-                const tfu_tensor *q = t->src[s];
-                if (!q || (t->op == TFU_OP_CPY && s == 1)) continue;
-                if (tfu_x_vroot(q)->op != TFU_OP_NONE) continue;
-                touch[nt].grp = L->group[i]; touch[nt].write = 0;
-                touch[nt].root = q->view_src ? q->view_src : q;
-                touch[nt].lo = q->view_src ? q->view_offs : 0; touch[nt].hi = touch[nt].lo + tfu_nbytes(q); nt++;
-            }
-        }
-        n_touch = nt;
-    }
-
-    /* stages: as soon as producers are done and no earlier group's bytes conflict */
-    L->n_stages = 0;
-    for (k = 0; k < n_order; k++) L->stage[L->order[k]] = 0;
-    for (k = 0; k < n_order; k++) {
-        int g = L->order[k], st = L->stage[g], e, a, b;
-        for (a = 0; a < n_touch; a++) {
-            if (touch[a].grp != g) continue;
-            for (b = 0; b < n_touch; b++) {
-                int pos_b, j;
-                if (touch[b].grp == g || touch[b].root != touch[a].root || !(touch[a].write || touch[b].write)) continue;
-                if (touch[a].lo >= touch[b].hi || touch[b].lo >= touch[a].hi) continue;
-                for (pos_b = -1, j = 0; j < k; j++) if (L->order[j] == touch[b].grp) pos_b = j;
-                if (pos_b >= 0 && L->stage[touch[b].grp] + 1 > st) st = L->stage[touch[b].grp] + 1;
-            }
-        }
-        L->stage[g] = st;
-        if (st + 1 > L->n_stages) L->n_stages = st + 1;
-        for (e = adj_first[g]; e < adj_first[g + 1]; e++) if (L->stage[adj[e]] < st + 1) L->stage[adj[e]] = st + 1;
-    }
     /* execution order: by stage, Kahn order inside a stage (a stable counting sort) */
-    {
-        int st2;
-        for (st2 = 0; st2 <= L->n_stages; st2++) indeg[st2] = 0;
-        for (k = 0; k < n_order; k++) indeg[L->stage[L->order[k]] + 1]++;
-        for (st2 = 0; st2 < L->n_stages; st2++) indeg[st2 + 1] += indeg[st2];
-        for (k = 0; k < n_order; k++) queue[indeg[L->stage[L->order[k]]]++] = L->order[k];
-        memcpy(L->order, queue, sizeof(int32_t) * (size_t)n_order);
-    }
+    for (s = 0; s <= L->n_stages; s++) fill[s] = 0;
+    for (k = 0; k < n_order; k++) fill[L->stage[L->order[k]] + 1]++;
+    for (s = 0; s < L->n_stages; s++) fill[s + 1] += fill[s];
+    for (k = 0; k < n_order; k++) queue[fill[L->stage[L->order[k]]]++] = L->order[k];
+    memcpy(L->order, queue, sizeof(int32_t) * (size_t)n_order);
+    ok = 1;
+done:
+    if (first) al->free_fn(first, al->user);
+    if (adj) al->free_fn(adj, al->user);
+    if (fill) al->free_fn(fill, al->user);
+    if (queue) al->free_fn(queue, al->user);
+    return ok;
+}
 
-    /* lifetimes: from the producing stage to the last reading stage; flagged values to the end */
-    for (i = 0; i < n; i++) { L->life0[i] = L->life1[i] = -1; L->offs[i] = -1; }
+/* Pass: lifetimes. A value lives from the stage that produces it to the
+   end of the last stage that reads it; flagged values to the end of the
+   run. So memory reuse never creates a dependency or a race. */
+static void tfu_x_lifetimes(const tfu_graph *gr, const int32_t *vr, tfu_x_layout *L) {
+    int n = gr->n_all, i, s;
     for (i = 0; i < n; i++) {
-        const tfu_tensor *t = gr->all[i];
-        if (L->mat[i] && tfu_x_is_value(t)) L->life0[i] = L->life1[i] = L->stage[L->group[i]];
+        L->life0[i] = -1;
+        L->life1[i] = -1;
+        L->offs[i] = -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (L->mat[i] && tfu_x_is_value(gr->all[i])) L->life0[i] = L->life1[i] = L->stage[L->group[i]];
     }
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         if (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) {
             int r = vr[i];
-            if (L->life0[r] >= 0) L->life1[r] = L->n_stages - 1;   /* alive until the run ends */
+            if (L->life0[r] >= 0) L->life1[r] = L->n_stages - 1;
         }
         if (L->group[i] < 0) continue;
-        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-            int r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
-            if (L->life0[r] >= 0 && L->group[r] != L->group[i] && L->life1[r] < L->stage[L->group[i]]) L->life1[r] = L->stage[L->group[i]];
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            int r, st = L->stage[L->group[i]];
+            if (!t->src[s]) continue;
+            r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
+            if (L->life0[r] >= 0 && L->group[r] != L->group[i] && L->life1[r] < st) L->life1[r] = st;
         }
     }
+}
 
-    /* offsets: largest first, lowest gap that no value alive at the same time covers */
-    {
-        int nv = 0, a, b, gap;
-        L->arena = 0;
-        for (i = 0; i < n; i++) if (L->life0[i] >= 0) vals[nv++] = i;
-        for (a = 0; a < nv; a++) bytes[a] = tfu_x_value_bytes(gr->all[vals[a]]);
-        for (gap = nv / 2; gap > 0; gap /= 2)   /* shell sort: size descending, index ascending */
-            for (a = gap; a < nv; a++) {
-                int v = vals[a]; size_t sv = bytes[a];
-                for (b = a; b >= gap && (bytes[b - gap] < sv || (bytes[b - gap] == sv && vals[b - gap] > v)); b -= gap) {
-                    vals[b] = vals[b - gap]; bytes[b] = bytes[b - gap];
+typedef struct tfu_x_gap { size_t off, size; } tfu_x_gap;
+
+/* value a before value b: earlier birth stage, then larger, then created first */
+static int tfu_x_value_before(int32_t a, int32_t b, const int32_t *life0, const size_t *bytes) {
+    if (life0[a] != life0[b]) return life0[a] < life0[b];
+    if (bytes[a] != bytes[b]) return bytes[a] > bytes[b];
+    return a < b;
+}
+
+/* sorts v[0..n) by tfu_x_value_before; tmp has room for n (bottom-up merge) */
+static void tfu_x_sort_values(int32_t *v, int32_t *tmp, int n, const int32_t *life0, const size_t *bytes) {
+    int w, i;
+    int32_t *src = v, *dst = tmp, *swap;
+    for (w = 1; w < n; w *= 2) {
+        for (i = 0; i < n; i += 2 * w) {
+            int l = i, m = i + w < n ? i + w : n, r = i + 2 * w < n ? i + 2 * w : n, j = l, k = m, o = l;
+            while (j < m && k < r) dst[o++] = tfu_x_value_before(src[k], src[j], life0, bytes) ? src[k++] : src[j++];
+            while (j < m) dst[o++] = src[j++];
+            while (k < r) dst[o++] = src[k++];
+        }
+        swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != v) memcpy(v, src, (size_t)n * sizeof *v);
+}
+
+/* returns a gap to the sorted free list, joined with its neighbours */
+static void tfu_x_gap_free(tfu_x_gap *gaps, int *n_gaps, size_t off, size_t size) {
+    int lo = 0, hi = *n_gaps, j;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (gaps[mid].off < off) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo > 0 && gaps[lo - 1].off + gaps[lo - 1].size == off) {
+        gaps[lo - 1].size += size;
+        if (lo < *n_gaps && gaps[lo - 1].off + gaps[lo - 1].size == gaps[lo].off) {
+            gaps[lo - 1].size += gaps[lo].size;
+            for (j = lo; j + 1 < *n_gaps; j++) gaps[j] = gaps[j + 1];
+            (*n_gaps)--;
+        }
+        return;
+    }
+    if (lo < *n_gaps && off + size == gaps[lo].off) {
+        gaps[lo].off = off;
+        gaps[lo].size += size;
+        return;
+    }
+    for (j = *n_gaps; j > lo; j--) gaps[j] = gaps[j - 1];
+    gaps[lo].off = off;
+    gaps[lo].size = size;
+    (*n_gaps)++;
+}
+
+/* Pass: offsets. A sweep over the stages: values whose lifetime ended go
+   back to a free list, values born in the stage take the best-fitting gap,
+   largest first, or the top of the arena. Guarantees: two values alive in
+   a common stage never share a byte; TFU_ERR_OVERFLOW if the arena size
+   does not fit size_t. */
+static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_layout *L) {
+    int n = gr->n_all, i, s, nv = 0, nv_sorted = 0, n_gaps = 0, b;
+    tfu_result r = TFU_ERR_NO_MEMORY;
+    int32_t *vals = NULL, *born = NULL, *dies = NULL, *by_death = NULL, *fill = NULL;
+    size_t *bytes = NULL, top = 0;
+    tfu_x_gap *gaps = NULL;
+    vals = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
+    by_death = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
+    born = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
+    dies = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
+    fill = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
+    bytes = (size_t *)al->alloc_fn(sizeof(size_t) * ((size_t)n + 1), al->user);
+    gaps = (tfu_x_gap *)al->alloc_fn(sizeof(tfu_x_gap) * ((size_t)n + 2), al->user);
+    if (!vals || !by_death || !born || !dies || !fill || !bytes || !gaps) goto done;
+    L->arena = 0;
+    for (i = 0; i < n; i++) {
+        size_t nbytes;
+        if (L->life0[i] < 0) continue;
+        nbytes = tfu_nbytes(gr->all[i]);
+        if (nbytes > SIZE_MAX - TFU_X_ALIGN) {
+            r = TFU_ERR_OVERFLOW;
+            goto done;
+        }
+        bytes[i] = tfu_x_value_bytes(gr->all[i]);
+        nv++;
+    }
+    /* values by birth stage, largest first inside a stage (then creation
+       order); dies[] buckets them by the last stage they are alive in */
+    for (i = 0; i < n; i++) if (L->life0[i] >= 0) vals[nv_sorted++] = i;
+    tfu_x_sort_values(vals, by_death, nv_sorted, L->life0, bytes);
+    for (s = 0; s <= L->n_stages + 1; s++) born[s] = dies[s] = 0;
+    for (i = 0; i < nv_sorted; i++) {
+        born[L->life0[vals[i]] + 1]++;
+        dies[L->life1[vals[i]] + 1]++;
+    }
+    for (s = 0; s <= L->n_stages; s++) {
+        born[s + 1] += born[s];
+        dies[s + 1] += dies[s];
+    }
+    for (s = 0; s <= L->n_stages + 1; s++) fill[s] = dies[s];
+    for (i = 0; i < nv_sorted; i++) by_death[fill[L->life1[vals[i]]]++] = vals[i];
+    for (s = 0; s < L->n_stages; s++) {
+        if (s > 0) {
+            for (b = dies[s - 1]; b < dies[s]; b++) tfu_x_gap_free(gaps, &n_gaps, (size_t)L->offs[by_death[b]], bytes[by_death[b]]);
+            if (n_gaps && gaps[n_gaps - 1].off + gaps[n_gaps - 1].size == top) top = gaps[--n_gaps].off;
+        }
+        for (b = born[s]; b < born[s + 1]; b++) {
+            int v = vals[b], best = -1, j;
+            size_t need = bytes[v];
+            for (j = 0; j < n_gaps; j++)
+                if (gaps[j].size >= need && (best < 0 || gaps[j].size < gaps[best].size)) best = j;
+            if (best >= 0) {
+                L->offs[v] = (int64_t)gaps[best].off;
+                gaps[best].off += need;
+                gaps[best].size -= need;
+                if (!gaps[best].size) {
+                    for (j = best; j + 1 < n_gaps; j++) gaps[j] = gaps[j + 1];
+                    n_gaps--;
                 }
-                vals[b] = v; bytes[b] = sv;
+                continue;
             }
-        for (a = 0; a < nv; a++) {
-            int v = vals[a], nl = 0, c, d;
-            size_t sz = bytes[a], off = 0;
-            for (b = 0; b < a; b++) {   /* placed values alive at the same time, by offset */
-                int u = vals[b];
-                if (L->life1[u] < L->life0[v] || L->life1[v] < L->life0[u]) continue;
-                for (c = nl++; c > 0 && L->offs[vals[queue[c - 1]]] > L->offs[u]; c--) queue[c] = queue[c - 1];
-                queue[c] = b;
+            if (need > SIZE_MAX - top || top + need > (size_t)INT64_MAX) {
+                r = TFU_ERR_OVERFLOW;
+                goto done;
             }
-            for (d = 0; d < nl; d++) {  /* the lowest gap that fits */
-                size_t uo = (size_t)L->offs[vals[queue[d]]], ue = uo + bytes[queue[d]];
-                if (off + sz <= uo) break;
-                if (ue > off) off = ue;
-            }
-            L->offs[v] = (int64_t)off;
-            if (off + sz > L->arena) L->arena = off + sz;
+            L->offs[v] = (int64_t)top;
+            top += need;
+            if (top > L->arena) L->arena = top;
         }
     }
-    ok = 1;
+    (void)nv;
+    r = TFU_OK;
 done:
-    if (indeg) al->free_fn(indeg, al->user);
-    if (adj_first) al->free_fn(adj_first, al->user);
-    if (adj) al->free_fn(adj, al->user);
-    if (queue) al->free_fn(queue, al->user);
     if (vals) al->free_fn(vals, al->user);
+    if (by_death) al->free_fn(by_death, al->user);
+    if (born) al->free_fn(born, al->user);
+    if (dies) al->free_fn(dies, al->user);
+    if (fill) al->free_fn(fill, al->user);
     if (bytes) al->free_fn(bytes, al->user);
+    if (gaps) al->free_fn(gaps, al->user);
+    return r;
+}
+
+/* The shared planning passes, in order: memory-effect edges, fuse,
+   materialise, schedule, lifetimes, offsets. */
+static tfu_result tfu_x_plan_layout(const tfu_graph *gr, const tfu_x_caps *caps, tfu_allocator *al, tfu_x_layout *L) {
+    tfu_x_memdeps M;
+    int32_t *vr;
+    tfu_result r = TFU_ERR_NO_MEMORY;
+    M.first = M.pred = NULL;
+    vr = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)gr->n_all + 1), al->user);
+    if (!vr || !tfu_x_mem_edges(gr, al, &M)) goto done;
+    tfu_x_view_roots(gr, vr);
+    if (!tfu_x_fuse(gr, caps, &M, L->group, al)) goto done;
+    tfu_x_materialise(gr, L);
+    if (!tfu_x_schedule(gr, &M, vr, al, L)) goto done;
+    tfu_x_lifetimes(gr, vr, L);
+    r = tfu_x_offsets(gr, al, L);
+done:
     if (vr) al->free_fn(vr, al->user);
-    if (touch) al->free_fn(touch, al->user);
-    return ok;
-#undef TFU_X_TMP
+    tfu_x_memdeps_free(&M, al);
+    return r;
 }
 
 /* >>cpu ================================================================== */
 
+#define TFU_X_MAX_MM 4        /* matrix products in one group (tiles in scratch) */
 #define TFU_X_ELT_CHUNK 256   /* columns per chunk of an element-wise group: short phases keep memory streaming */
 #define TFU_X_MM_MB 32        /* rows of A (output columns) per matmul item  */
 #define TFU_X_MM_NB 64        /* rows of B (output rows) per matmul item     */
@@ -3323,6 +3815,8 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     tfu_allocator al;
     tfu_plan *p;
     tfu_x_layout L;
+    tfu_x_caps caps;
+    tfu_result r;
     int n, i, fusion;
     if (!g) return NULL;
     if (o.n_threads <= 0) o.n_threads = 1;
@@ -3362,7 +3856,10 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !p->view_stage || !L.order || !L.stage)
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
-    if (!tfu_x_plan_layout(g, fusion, &al, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "planning memory exhausted");
+    caps.fuse = fusion;
+    caps.max_mm_per_group = TFU_X_MAX_MM;
+    r = tfu_x_plan_layout(g, &caps, &al, &L);
+    if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, r == TFU_ERR_OVERFLOW ? "the arena size overflows" : "planning memory exhausted");
     p->arena_unfused = fusion ? TFU_X_UNKNOWN : L.arena;   /* computed when first asked for */
     p->arena_bytes = L.arena;
     if (!tfu_x_lower(p, g, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
@@ -3524,7 +4021,10 @@ static size_t tfu_x_unfused_arena(const tfu_plan *cp) {
         if (ints && mat && offs) {
             U.group = ints; U.order = ints + n; U.stage = ints + 2 * n; U.life0 = ints + 3 * n; U.life1 = ints + 4 * n;
             U.mat = mat; U.offs = offs;
-            if (tfu_x_plan_layout(p->graph, 0, &p->al, &U)) p->arena_unfused = U.arena;
+            tfu_x_caps caps;
+            caps.fuse = 0;
+            caps.max_mm_per_group = TFU_X_MAX_MM;
+            if (tfu_x_plan_layout(p->graph, &caps, &p->al, &U) == TFU_OK) p->arena_unfused = U.arena;
         }
         if (ints) p->al.free_fn(ints, p->al.user);
         if (mat) p->al.free_fn(mat, p->al.user);
