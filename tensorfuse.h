@@ -1386,6 +1386,8 @@ static tfu_result tfu_x_graph_visit(tfu_graph *g, tfu_tensor *result, tfu_tensor
 static void tfu_x_sort_by_index(tfu_tensor **a, tfu_tensor **tmp, int n) {
     int w, i;
     tfu_tensor **src = a, **dst = tmp, **swap;
+    for (i = 1; i < n && a[i - 1]->index < a[i]->index; i++) continue;
+    if (i >= n) return;   /* the common case: a search from one result comes out sorted */
     for (w = 1; w < n; w *= 2) {
         for (i = 0; i < n; i += 2 * w) {
             int l = i, m = i + w < n ? i + w : n, r = i + 2 * w < n ? i + 2 * w : n, j = l, k = m, o = l;
@@ -1499,32 +1501,34 @@ TFU_API tfu_tensor *tfu_graph_get_tensor(const tfu_graph *g, const char *name) {
     return NULL;
 }
 
-static uint64_t tfu_x_fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = (const unsigned char *)p;
-    size_t i;
-    for (i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ull; }
-    return h;
+/* 64-bit words mixed one at a time (a multiply-xorshift per word): the
+   structural hash is computed at every compile and cache lookup */
+static uint64_t tfu_x_mix(uint64_t h, uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
 }
 
 TFU_API uint64_t tfu_graph_hash(const tfu_graph *g) {
     uint64_t h = 0xcbf29ce484222325ull;
-    int i, s;
+    int i, k;
     if (!g) return 0;
-    h = tfu_x_fnv(h, &g->n_all, sizeof g->n_all);
+    h = tfu_x_mix(h, (uint64_t)g->n_all);
     for (i = 0; i < g->n_all; i++) {
         const tfu_tensor *t = g->all[i];
-        int32_t rec[8 + TFU_MAX_SRC];
-        rec[0] = (int32_t)t->op; rec[1] = (int32_t)t->type; rec[2] = (int32_t)t->flags;
-        rec[3] = t->view_src ? tfu_x_graph_find(g, t->view_src) : -1;
-        rec[4] = t->view_src && rec[3] < 0 ? -2 : 0;  /* aliases a tensor outside the graph */
-        rec[5] = t->n_dims; rec[6] = g->uses[i]; rec[7] = 0;
-        for (s = 0; s < TFU_MAX_SRC; s++) rec[8 + s] = t->src[s] ? tfu_x_graph_find(g, t->src[s]) : -1;
-        h = tfu_x_fnv(h, rec, sizeof rec);
-        h = tfu_x_fnv(h, t->ne, sizeof t->ne);
-        h = tfu_x_fnv(h, t->nb, sizeof t->nb);
-        h = tfu_x_fnv(h, &t->view_offs, sizeof t->view_offs);
-        h = tfu_x_fnv(h, t->op_params_i, sizeof t->op_params_i);
-        h = tfu_x_fnv(h, t->op_params_f, sizeof t->op_params_f);
+        int64_t view = t->view_src ? tfu_x_graph_find(g, t->view_src) : -1;
+        const int32_t *srcs = g->srcs + (size_t)i * TFU_MAX_SRC;
+        h = tfu_x_mix(h, (uint64_t)t->op | (uint64_t)t->type << 8 | (uint64_t)t->n_dims << 16 | (uint64_t)t->flags << 32);
+        h = tfu_x_mix(h, (uint64_t)(view + 2) | (uint64_t)(uint32_t)g->uses[i] << 32);   /* view < 0: aliases nothing */
+        for (k = 0; k < TFU_MAX_SRC; k++) h = tfu_x_mix(h, (uint64_t)(int64_t)srcs[k]);
+        for (k = 0; k < TFU_MAX_DIMS; k++) h = tfu_x_mix(h, (uint64_t)t->ne[k]);
+        for (k = 0; k < TFU_MAX_DIMS; k++) h = tfu_x_mix(h, (uint64_t)t->nb[k]);
+        h = tfu_x_mix(h, (uint64_t)t->view_offs);
+        for (k = 0; k < TFU_MAX_OP_PARAMS; k++) {
+            uint32_t f;
+            memcpy(&f, &t->op_params_f[k], 4);
+            h = tfu_x_mix(h, (uint64_t)(uint32_t)t->op_params_i[k] | (uint64_t)f << 32);
+        }
     }
     return h;
 }
@@ -2420,6 +2424,8 @@ struct tfu_plan {
     tfu_context    *ctx;
     tfu_graph      *graph;
     uint64_t        hash;
+    uint32_t        ctx_gen, graph_gen; /* generations seen at compile or rebind */
+    uint32_t       *flags;    /* per tensor: flags at compile or rebind    */
     int             n_all;
     tfu_tensor    **t;        /* the bound graph's all[]                   */
     int32_t        *group;    /* per tensor: its group, -1 for leaf/view   */
@@ -3240,14 +3246,42 @@ done:
 #define TFU_X_MM_NB 64        /* rows of B (output rows) per matmul item     */
 
 
-static int tfu_x_ext_index(tfu_plan *p, tfu_x_group *G, int32_t tid, int32_t col_off) {
+/* the group's external operand (tid, col_off), added once; mark[tid] is
+   1 + the group that holds (tid, 0) at pos[tid] (so a group with many
+   external operands is indexed in linear time) */
+static int tfu_x_ext_index(tfu_plan *p, tfu_x_group *G, int gi, int32_t tid, int32_t col_off, int32_t *mark, int32_t *pos) {
     int e;
-    for (e = 0; e < G->n_ext; e++)
-        if (p->ext[G->first_ext + e].tid == tid && p->ext[G->first_ext + e].col_off == col_off) return e;
+    if (col_off == 0 && mark[tid] == gi + 1) return pos[tid];
+    if (col_off != 0) {
+        for (e = 0; e < G->n_ext; e++)
+            if (p->ext[G->first_ext + e].tid == tid && p->ext[G->first_ext + e].col_off == col_off) return e;
+    }
     e = G->n_ext++;
-    p->ext[G->first_ext + e].tid = tid; p->ext[G->first_ext + e].col_off = col_off;
+    p->ext[G->first_ext + e].tid = tid;
+    p->ext[G->first_ext + e].col_off = col_off;
     p->n_ext++;
+    if (col_off == 0) {
+        mark[tid] = gi + 1;
+        pos[tid] = e;
+    }
     return e;
+}
+
+/* can the CPU kernels index t's rows with int? (element-wise groups walk
+   rows in chunks, every other kernel takes a whole row or K as int) */
+static int tfu_x_row_fits(const tfu_tensor *t, int kind) {
+    int s;
+    if (kind == TFU_GROUP_ELTWISE && !(t->op == TFU_OP_GLU && !t->op_params_i[2])) return 1;
+    if (t->ne[0] > INT_MAX) return 0;
+    for (s = 0; s < TFU_MAX_SRC; s++)
+        if (t->src[s] && t->src[s]->ne[0] > INT_MAX) return 0;
+    return 1;
+}
+
+/* r = a * b * c, 0 on overflow */
+static int tfu_x_mul3_ok(size_t a, size_t b, size_t c, size_t *r) {
+    size_t ab;
+    return tfu_x_mul_ok(a, b, &ab) && tfu_x_mul_ok(ab, c, r);
 }
 
 /* row pointer of t at (i1,i2,i3), column c0 */
@@ -3596,11 +3630,38 @@ static void tfu_x_bind(tfu_plan *p) {
     }
 }
 
+/* the structure a plan was made for, recorded at compile and rebind */
+static void tfu_x_plan_snapshot(tfu_plan *p) {
+    int i;
+    p->ctx_gen = p->ctx->gen;
+    p->graph_gen = p->graph->gen;
+    for (i = 0; i < p->n_all; i++) p->flags[i] = p->t[i]->flags;
+}
+
+/* Has the graph changed since compile or rebind? Generations first (a
+   reset context may hold anything where the graph was), then the flags. */
+static const char *tfu_x_plan_gens(const tfu_plan *p) {
+    if (p->ctx->gen != p->ctx_gen) return "the context was reset after the plan was compiled";
+    if (p->graph->gen != p->graph_gen || p->graph->n_all != p->n_all) return "the graph grew after the plan was compiled";
+    return NULL;
+}
+
+static const char *tfu_x_plan_stale(const tfu_plan *p) {
+    int i;
+    const char *why = tfu_x_plan_gens(p);
+    if (why) return why;
+    for (i = 0; i < p->n_all; i++)
+        if (p->t[i]->flags != p->flags[i]) return "a tensor's flags changed after the plan was compiled";
+    return NULL;
+}
+
 TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
     int s, i;
+    const char *stale;
     if (!p) return TFU_ERR_NULL_ARG;
-    if (p->graph->n_all != p->n_all) {
-        tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_run", "the graph grew after the plan was compiled", NULL, NULL);
+    stale = tfu_x_plan_stale(p);
+    if (stale) {
+        tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_run", stale, NULL, NULL);
         return p->err = TFU_ERR_STALE;
     }
     if (!p->arena && p->arena_bytes) { p->err = TFU_ERR_NO_MEMORY; tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_run", "no arena bound (tfu_plan_set_arena)", NULL, NULL); return p->err; }
@@ -3679,10 +3740,10 @@ static int tfu_x_group_kind_of(const tfu_graph *gr, const int32_t *members, int 
 static size_t tfu_x_max(size_t a, size_t b) { return a > b ? a : b; }
 
 /* turns the layout into group programs and work items */
-static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) {
+static tfu_result tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) {
     int n = gr->n_all, i, gi, s, n_threads = p->n_threads;
-    int32_t *bucket_first, *members, *fill, *last_use, *free_slots;
-    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0;
+    int32_t *bucket_first, *members, *fill, *last_use, *free_slots, *ext_mark, *ext_pos;
+    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, sz;
     p->groups = (tfu_x_group *)tfu_x_palloc(p, sizeof(tfu_x_group) * (size_t)(L->n_groups + 1));
     p->ins = (tfu_x_ins *)tfu_x_palloc(p, sizeof(tfu_x_ins) * (size_t)(n + 1));
     p->ext = (tfu_x_ext *)tfu_x_palloc(p, sizeof(tfu_x_ext) * (size_t)(3 * n + 1));
@@ -3693,7 +3754,11 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
     fill = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     last_use = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     free_slots = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !p->stage_items || !bucket_first || !members || !fill || !last_use || !free_slots) return 0;
+    ext_mark = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    ext_pos = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !p->stage_items || !bucket_first || !members || !fill || !last_use ||
+        !free_slots || !ext_mark || !ext_pos)
+        return TFU_ERR_NO_MEMORY;
     /* members of each group, in topological order (counting sort by founder) */
     for (i = 0; i < n; i++) if (L->group[i] >= 0) bucket_first[L->group[i] + 1]++;
     for (i = 0; i < n; i++) bucket_first[i + 1] += bucket_first[i];
@@ -3707,6 +3772,8 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
         const tfu_tensor *last = gr->all[mem[nm - 1]];
         int64_t rows, work;
         G->kind = tfu_x_group_kind_of(gr, mem, nm);
+        for (k = 0; k < nm; k++)
+            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind)) return TFU_ERR_INVALID_ARG;
         G->stage = L->stage[f];
         G->first_ins = p->n_ins; G->n_ins = nm; G->first_ext = p->n_ext; G->first_node = mem[0];
         memcpy(G->ne, last->ne, sizeof G->ne);
@@ -3723,16 +3790,16 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
             if (t->op == TFU_OP_GLU && !t->op_params_i[2]) {   /* fused-row GLU: two halves of one operand */
                 int32_t h = (int32_t)t->ne[0], sw = t->op_params_i[1];
                 I->n_src = 2;
-                I->src[0] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0);
-                I->src[1] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h);
+                I->src[0] = -1 - tfu_x_ext_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0, ext_mark, ext_pos);
+                I->src[1] = -1 - tfu_x_ext_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
             } else {
                 I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
                 for (s = 0; s < I->n_src; s++) {
                     int q;
-                    if (!t->src[s]) { I->src[s] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), 0); continue; }
+                    if (!t->src[s]) { I->src[s] = -1 - tfu_x_ext_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), 0, ext_mark, ext_pos); continue; }
                     q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
                     if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) { I->src[s] = p->ins_of[q] - G->first_ins; last_use[I->src[s]] = k; }
-                    else I->src[s] = -1 - tfu_x_ext_index(p, G, q, 0);
+                    else I->src[s] = -1 - tfu_x_ext_index(p, G, gi, q, 0, ext_mark, ext_pos);
                 }
             }
         }
@@ -3766,8 +3833,10 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
             G->n_items = G->n_mblk * G->n_nblk * G->ne[2] * G->ne[3];
             G->chunk = G->mb;
             for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT && gr->all[mem[k]]->src[0]->ne[0] > kmax) kmax = gr->all[mem[k]]->src[0]->ne[0];
-            tiles_b = tfu_x_max(tiles_b, (size_t)n_tiles * (size_t)(G->mb * G->nbk) * 4);
-            pack_b = tfu_x_max(pack_b, (size_t)(G->mb + G->nbk) * (size_t)kmax * 4);
+            if (!tfu_x_mul3_ok((size_t)n_tiles, (size_t)(G->mb * G->nbk), 4, &sz)) return TFU_ERR_OVERFLOW;
+            tiles_b = tfu_x_max(tiles_b, sz);
+            if (!tfu_x_mul3_ok((size_t)(G->mb + G->nbk), (size_t)kmax, 4, &sz)) return TFU_ERR_OVERFLOW;
+            pack_b = tfu_x_max(pack_b, sz);
             ptrs_b = tfu_x_max(ptrs_b, (size_t)(G->mb + G->nbk) * sizeof(void *));
         } else {
             int64_t target = n_threads > 1 ? 8 * (int64_t)n_threads : 1, by_work = (work + 16383) / 16384;
@@ -3779,11 +3848,14 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
             G->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
             if (G->kind == TFU_GROUP_OTHER) {
                 const tfu_tensor *t = gr->all[mem[0]];
-                pack_b = tfu_x_max(pack_b, (size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]) * 4);
+                if (!tfu_x_mul_ok((size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]), 4, &sz)) return TFU_ERR_OVERFLOW;
+                pack_b = tfu_x_max(pack_b, sz);
             }
         }
-        slots_b = tfu_x_max(slots_b, (size_t)G->n_slots * (size_t)G->chunk * 4);
-        gather_b = tfu_x_max(gather_b, (size_t)G->n_ext * (size_t)G->chunk * 4);
+        if (!tfu_x_mul3_ok((size_t)G->n_slots, (size_t)G->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
+        slots_b = tfu_x_max(slots_b, sz);
+        if (!tfu_x_mul3_ok((size_t)G->n_ext, (size_t)G->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
+        gather_b = tfu_x_max(gather_b, sz);
         outp_b = tfu_x_max(outp_b, (size_t)nm * sizeof(void *));
     }
     /* stages and items */
@@ -3794,6 +3866,8 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
             gi++;
         }
     }
+    /* per-thread scratch: each part 64-byte aligned, the sum checked */
+    if (slots_b > SIZE_MAX / 8 || gather_b > SIZE_MAX / 8 || tiles_b > SIZE_MAX / 8 || pack_b > SIZE_MAX / 8) return TFU_ERR_OVERFLOW;
     p->sl.slots = 0;
     p->sl.gather = tfu_x_align_up(p->sl.slots + slots_b, 64);
     p->sl.tiles = tfu_x_align_up(p->sl.gather + gather_b, 64);
@@ -3801,7 +3875,7 @@ static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) 
     p->sl.ptrs = tfu_x_align_up(p->sl.pack + pack_b, 64);
     p->sl.outp = tfu_x_align_up(p->sl.ptrs + ptrs_b, 64);
     p->sl.total = tfu_x_align_up(p->sl.outp + outp_b + 64, 64);
-    return 1;
+    return TFU_OK;
 }
 
 static tfu_plan *tfu_x_plan_fail(tfu_plan *p, tfu_context *ctx, tfu_result r, const char *what) {
@@ -3817,6 +3891,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     tfu_x_layout L;
     tfu_x_caps caps;
     tfu_result r;
+    size_t scratch_bytes;
     int n, i, fusion;
     if (!g) return NULL;
     if (o.n_threads <= 0) o.n_threads = 1;
@@ -3850,20 +3925,27 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     p->life0 = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     p->life1 = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     p->view_stage = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    p->flags = (uint32_t *)tfu_x_palloc(p, sizeof(uint32_t) * (size_t)(n + 1));
     L.group = p->group; L.mat = p->mat; L.offs = p->offs; L.life0 = p->life0; L.life1 = p->life1;
     L.order = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     L.stage = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !p->view_stage || !L.order || !L.stage)
+    if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !p->view_stage || !p->flags || !L.order || !L.stage)
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
+    tfu_x_plan_snapshot(p);
     caps.fuse = fusion;
     caps.max_mm_per_group = TFU_X_MAX_MM;
     r = tfu_x_plan_layout(g, &caps, &al, &L);
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, r == TFU_ERR_OVERFLOW ? "the arena size overflows" : "planning memory exhausted");
     p->arena_unfused = fusion ? TFU_X_UNKNOWN : L.arena;   /* computed when first asked for */
     p->arena_bytes = L.arena;
-    if (!tfu_x_lower(p, g, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
-    p->scratch_raw = al.alloc_fn(p->sl.total * (size_t)p->n_threads + 64, al.user);
+    r = tfu_x_lower(p, g, &L);
+    if (r == TFU_ERR_INVALID_ARG) return tfu_x_plan_fail(p, g->ctx, r, "a row or matrix-product K of more than INT_MAX elements (not supported by the CPU executor)");
+    if (r == TFU_ERR_OVERFLOW) return tfu_x_plan_fail(p, g->ctx, r, "the scratch size overflows");
+    if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
+    if (!tfu_x_mul_ok(p->sl.total, (size_t)p->n_threads, &scratch_bytes) || !tfu_x_add_ok(scratch_bytes, 64, &scratch_bytes))
+        return tfu_x_plan_fail(p, g->ctx, TFU_ERR_OVERFLOW, "the scratch size overflows");
+    p->scratch_raw = al.alloc_fn(scratch_bytes, al.user);
     p->scratch = p->scratch_raw ? (void *)tfu_x_align_ptr(p->scratch_raw) : NULL;
     p->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->n_threads);
     if (!p->scratch || !p->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
@@ -3872,6 +3954,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         if ((uintptr_t)o.arena % 16) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, "options.arena must be aligned to 16 bytes");
         p->arena = (unsigned char *)o.arena;
     } else if (p->arena_bytes) {
+        if (p->arena_bytes > SIZE_MAX - 64) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_OVERFLOW, "the arena size overflows");
         p->arena_raw = al.alloc_fn(p->arena_bytes + 64, al.user);
         if (!p->arena_raw) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "arena allocation failed");
         p->arena = tfu_x_align_ptr(p->arena_raw);   /* rows on cache-line boundaries */
@@ -3879,7 +3962,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     }
 #if !defined(TFU_NO_THREADS)
     if (p->n_threads > 1 && !o.parallel_for) {
-        tfu_result r = tfu_x_pool_start(p);
+        r = tfu_x_pool_start(p);
         if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "could not start worker threads");
     }
 #endif
@@ -3906,11 +3989,11 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         for (gi = 0; gi < p->n_groups; gi++)
             for (k = 0; k < p->groups[gi].n_ins; k++) p->group[p->ins[p->groups[gi].first_ins + k].tid] = gi;
         for (i = 0; i < n; i++) {   /* the eval callback's flagged views, decided here once */
-            int r = i;
+            int root = i;
             p->view_stage[i] = -1;
             if (g->all[i]->op != TFU_OP_VIEW || !(g->all[i]->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT))) continue;
-            while (g->all[r]->op == TFU_OP_VIEW) r = g->srcs[(size_t)r * TFU_MAX_SRC];
-            if (p->group[r] >= 0) p->view_stage[i] = p->groups[p->group[r]].stage;
+            while (g->all[root]->op == TFU_OP_VIEW) root = g->srcs[(size_t)root * TFU_MAX_SRC];
+            if (p->group[root] >= 0) p->view_stage[i] = p->groups[p->group[root]].stage;
         }
     }
     tfu_x_bind(p);
@@ -3922,7 +4005,11 @@ TFU_API tfu_result tfu_plan_last_error(const tfu_plan *p) { return p ? p->err : 
 TFU_API size_t tfu_plan_arena_bytes(const tfu_plan *p) { return p ? p->arena_bytes : 0; }
 
 TFU_API tfu_result tfu_plan_set_arena(tfu_plan *p, void *mem, size_t size) {
-    if (!p || !mem) return TFU_ERR_NULL_ARG;
+    if (!p) return TFU_ERR_NULL_ARG;
+    if (!mem) {
+        tfu_x_err(p->ctx, TFU_ERR_NULL_ARG, NULL, "plan_set_arena", "mem is NULL", NULL, NULL);
+        return TFU_ERR_NULL_ARG;
+    }
     if (size < p->arena_bytes) { tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_set_arena", "arena smaller than tfu_plan_arena_bytes()", NULL, NULL); return TFU_ERR_NO_MEMORY; }
     if ((uintptr_t)mem % 16) { tfu_x_err(p->ctx, TFU_ERR_INVALID_ARG, NULL, "plan_set_arena", "arena must be aligned to 16 bytes", NULL, NULL); return TFU_ERR_INVALID_ARG; }
     if (p->arena_owned) { p->al.free_fn(p->arena_raw, p->al.user); p->arena_owned = 0; p->arena_raw = NULL; }
@@ -3938,7 +4025,9 @@ TFU_API tfu_result tfu_plan_rebind(tfu_plan *p, tfu_graph *g) {
         return p->err = TFU_ERR_STALE;
     }
     memcpy(p->t, g->all, sizeof(void *) * (size_t)p->n_all);
-    p->graph = g; p->ctx = g->ctx;
+    p->graph = g;
+    p->ctx = g->ctx;
+    tfu_x_plan_snapshot(p);
     tfu_x_bind(p);
     return TFU_OK;
 }
@@ -4005,6 +4094,10 @@ TFU_API void tfu_plan_cache_free(tfu_plan_cache *c) {
 static int tfu_x_plan_find(const tfu_plan *p, const tfu_tensor *t) {
     int i;
     if (!p || !t) return -1;
+    if (!tfu_x_plan_gens(p)) {   /* the bound graph's map */
+        i = tfu_x_graph_find(p->graph, t);
+        return i >= 0 && i < p->n_all && p->t[i] == t ? i : -1;
+    }
     for (i = 0; i < p->n_all; i++) if (p->t[i] == t) return i;
     return -1;
 }
