@@ -490,6 +490,7 @@ static const char *g_vname[V_COUNT] = { "reference", "fused 1 thread", "fused 2 
 #define ARENA_BYTES (1u << 20)
 static unsigned char *g_ctx_mem;
 static unsigned char *g_arena;
+static unsigned char *g_arena_raw;
 
 static int close_to(double v, double ref) {
     double d;
@@ -796,7 +797,8 @@ int main(int argc, char **argv) {
     g_use_cpy = tt_arg_int(argc, argv, "--cpy", 1);
     g_shuffle = tt_arg_int(argc, argv, "--shuffle", 1);
     g_ctx_mem = (unsigned char *)malloc(CTX_BYTES);
-    g_arena = (unsigned char *)malloc(ARENA_BYTES + 64);
+    g_arena_raw = (unsigned char *)malloc(ARENA_BYTES + 64);
+    g_arena = g_arena_raw;
     if (!g_ctx_mem || !g_arena) {
         printf("no memory\n");
         return 1;
@@ -838,5 +840,7 @@ int main(int argc, char **argv) {
     }
     printf("memfx: failing programs per variant:");
     for (v = 0; v < V_COUNT; v++) printf(" %s %d%s", g_vname[v], vfail[v], v + 1 < V_COUNT ? "," : "\n");
+    free(g_ctx_mem);
+    free(g_arena_raw);
     return tt_summary();
 }
