@@ -7,6 +7,7 @@
 #   make tsan       the threaded tests under ThreadSanitizer
 #   make bench      benchmarks, table on stdout and build/bench.csv
 #   make test-arm   test_ops on AArch64 (NEON) under qemu-user
+#   make fuzz       libFuzzer (clang) for FUZZ_SECONDS (default 60); fails on a finding
 
 CC      ?= cc
 CXX     ?= c++
@@ -19,11 +20,13 @@ B       := build
 
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/%)
+# the fuzz harness built without libFuzzer: replays tests/fuzz_corpus in make test
+TESTS    += $(B)/fuzz_replay
 EX_SRC   := $(wildcard examples/*.c)
 EXAMPLES := $(EX_SRC:examples/%.c=$(B)/%)
 HDR      := tensorfuse.h
 
-.PHONY: all demo test lint sanitize tsan bench clean selftest test-arm
+.PHONY: all demo test lint sanitize tsan bench clean selftest test-arm fuzz
 all: $(EXAMPLES) $(TESTS) $(B)/selftest $(B)/readme_example
 
 $(B):
@@ -44,6 +47,25 @@ $(B)/selftest: $(HDR) | $(B)
 $(B)/readme_example: README.md $(HDR) tools/readme_example.sh | $(B)
 	sh tools/readme_example.sh $(B)/readme_example.c
 	$(CC) $(CFLAGS) -o $@ $(B)/readme_example.c $(LDLIBS)
+
+$(B)/fuzz_replay: tests/fuzz_tfu.c $(HDR) | $(B)
+	$(CC) $(CFLAGS) -DFUZZ_REPLAY -o $@ $< $(LDLIBS)
+
+# libFuzzer: clang with libclang-rt-14-dev (Debian). New inputs go to
+# $(B)/fuzz_work (the seed corpus stays as committed); a finding is written to
+# $(B)/fuzz_findings/ and its path printed.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   ?= -max_len=512 -timeout=10 -rss_limit_mb=2048
+$(B)/fuzz_tfu: tests/fuzz_tfu.c $(HDR) | $(B)
+	$(FUZZ_CC) -std=c99 -O1 -g $(ARCH) -Wall -Wextra -Werror -I. -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
+
+fuzz: $(B)/fuzz_tfu
+	@mkdir -p $(B)/fuzz_work $(B)/fuzz_findings
+	./$(B)/fuzz_tfu $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz_findings/ $(B)/fuzz_work tests/fuzz_corpus \
+	    || { echo "fuzz: finding in $(B)/fuzz_findings/ (replay: $(B)/fuzz_replay FILE)"; ls $(B)/fuzz_findings; exit 1; }
 
 demo: $(B)/demo
 	./$(B)/demo
