@@ -192,12 +192,17 @@ TFU_API tfu_context *tfu_init(tfu_context_params params);  /* NULL if mem too sm
 #ifndef TFU_NO_MALLOC
 TFU_API tfu_context *tfu_init_malloc(size_t mem_size, int no_alloc);
 #endif
-TFU_API void         tfu_free(tfu_context *ctx);   /* frees only what tfu_init_malloc took */
-TFU_API void         tfu_reset(tfu_context *ctx);  /* forget every tensor and graph          */
+/* tfu_free frees only what tfu_init_malloc took. Free the plans compiled
+   from the context's graphs first: a plan used after its context was freed
+   is a bug in the caller (it cannot be detected). After tfu_reset (forget
+   every tensor and graph) those plans return TFU_ERR_STALE until rebound. */
+TFU_API void         tfu_free(tfu_context *ctx);
+TFU_API void         tfu_reset(tfu_context *ctx);
 TFU_API size_t       tfu_used_mem(const tfu_context *ctx);
 
-/* The last error of the context: code, message and the tensor it concerns
-   (NULL if none). Cleared by tfu_clear_error. */
+/* The first error since the last tfu_clear_error (so a chain of builders
+   that pass NULL on reports its cause): code, message and the tensor it
+   concerns (NULL if none). */
 TFU_API tfu_result        tfu_last_error(const tfu_context *ctx);
 TFU_API const char       *tfu_last_error_msg(const tfu_context *ctx);
 TFU_API const tfu_tensor *tfu_last_error_tensor(const tfu_context *ctx);
@@ -220,7 +225,8 @@ TFU_API int64_t tfu_nrows(const tfu_tensor *t);     /* ne1*ne2*ne3 */
 TFU_API size_t  tfu_nbytes(const tfu_tensor *t);    /* bytes spanned, for contiguous: nelements*size */
 TFU_API int     tfu_is_contiguous(const tfu_tensor *t);
 TFU_API int     tfu_same_shape(const tfu_tensor *a, const tfu_tensor *b);
-/* Element access for tests and small programs (any type, any strides). */
+/* Element access for tests and small programs (any type, any strides);
+   outside [0, ne) tfu_get_f32 returns NAN and tfu_set_f32 writes nothing. */
 TFU_API float   tfu_get_f32(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
 TFU_API void    tfu_set_f32(tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3, float v);
 TFU_API float   tfu_f16_to_f32(uint16_t h);
@@ -244,9 +250,12 @@ TFU_API tfu_tensor *tfu_permute(tfu_context *ctx, tfu_tensor *a, int axis0, int 
 TFU_API tfu_tensor *tfu_transpose(tfu_context *ctx, tfu_tensor *a);   /* swaps dims 0 and 1 */
 TFU_API tfu_tensor *tfu_cont(tfu_context *ctx, tfu_tensor *a);        /* contiguous f32 copy */
 /* cpy: write a (converted) into the existing tensor dst (same shape; a leaf
-   or a view of one); the result aliases dst, and using it orders the write
-   before its readers. Reads of dst's bytes that do not go through the
-   result are ordered against the write by graph order. */
+   or a view of one whose elements do not overlap each other); the result
+   aliases dst. Memory effects follow program order: every read of dst's
+   bytes, through the result or not, sees the writes of the copies created
+   before the reading operation and none created after it, whatever order
+   results are expanded in. Overlapping a and dst behave as if a were read
+   whole first. */
 TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst);
 
 /* --- element-wise ops ----------------------------------------------------
@@ -316,8 +325,8 @@ TFU_API tfu_tensor *tfu_rope(tfu_context *ctx, tfu_tensor *a, tfu_tensor *pos, i
 TFU_API tfu_tensor *tfu_concat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b, int dim);
 
 /* --- graphs ---------------------------------------------------------------
-   A graph holds every tensor the results depend on, operations in a
-   topological order (sources before users). Use counts: the number of
+   A graph holds every tensor the results depend on, in creation order
+   (program order, also a topological order: sources before users). Use counts: the number of
    (consumer, operand) edges pointing at each tensor inside the graph, kept
    exact by tfu_graph_build_expand. A graph lives in its context's memory. */
 typedef struct tfu_graph tfu_graph;
@@ -377,7 +386,14 @@ typedef struct tfu_plan_options {
 
 TFU_API tfu_plan_options tfu_plan_default_options(void);
 
-TFU_API tfu_plan  *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts); /* NULL: see ctx error */
+/* compile: NULL on error (see the context's error): TFU_ERR_INVALID_ARG for a
+   row or matrix-product K above INT_MAX elements, TFU_ERR_OVERFLOW when the
+   arena or scratch size does not fit size_t, TFU_ERR_NO_MEMORY.
+   run: TFU_ERR_STALE (nothing computed) when the graph changed after compile
+   or rebind: a result expanded into it, a flag set on one of its tensors,
+   its context reset; TFU_ERR_NO_DATA for a leaf without data;
+   TFU_ERR_INVALID_ARG for a get_rows index out of range (nothing written). */
+TFU_API tfu_plan  *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts);
 TFU_API tfu_result tfu_plan_run(tfu_plan *p);
 TFU_API void       tfu_plan_free(tfu_plan *p);   /* the graph's computed tensors then point at freed memory */
 TFU_API tfu_result tfu_plan_last_error(const tfu_plan *p);
