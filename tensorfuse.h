@@ -2674,6 +2674,7 @@ typedef struct tfu_x_fuse_state {
     int32_t  *size;    /* per group: members                            */
     int32_t  *n_mm;    /* per group: matrix products                    */
     int32_t  *seen;    /* per tensor: stamp of the last search          */
+    int32_t  *gseen;   /* per group: stamp of the last search that entered it */
     int32_t  *stack;
     unsigned char *has; /* per group: bit 0 matmul, 1 row, 2 cpy         */
     /* levels: a group that depends on group G has a higher level than G,
@@ -2682,8 +2683,15 @@ typedef struct tfu_x_fuse_state {
     int32_t  *lvl;     /* per group (founder)                           */
     int32_t  *e_head, *e_tail, *e_to, *e_next; /* consumer edges per group */
     int       n_e, lmin;
+    int       budget;  /* nodes the current legality test may still visit */
     const tfu_x_memdeps *mem;
 } tfu_x_fuse_state;
+
+/* A legality test visits at most this many nodes; beyond, the candidate is
+   treated as if it closed a cycle: the fusion is declined (never a wrong
+   result), and compile time stays linear in the graph (a merge with a group
+   far back in a deep graph would otherwise search everything between). */
+#define TFU_X_FUSE_SEARCH 512
 
 #define TFU_X_UNKNOWN ((size_t)-1)
 
@@ -2706,16 +2714,18 @@ static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
     st->seen[q] = st->stamp;
     st->stack[sp++] = q;
     while (sp) {
-        int v = st->stack[--sp], m;
+        int v = st->stack[--sp], m, gv = st->group[v];
         if (tfu_x_in_u(st, v)) return 1;
-        if (st->group[v] >= 0 && st->lvl[st->group[v]] <= st->lmin) continue;   /* cannot depend on the candidate */
-        for (m = st->group[v] >= 0 ? st->group[v] : v; m >= 0; m = st->group[v] >= 0 ? st->next[m] : -1) {
+        if (gv >= 0 && st->lvl[gv] <= st->lmin) continue;   /* cannot depend on the candidate */
+        if (gv >= 0) {   /* a group is entered once per search, through any member */
+            if (st->gseen[gv] == st->stamp) continue;
+            st->gseen[gv] = st->stamp;
+        }
+        for (m = gv >= 0 ? gv : v; m >= 0; m = gv >= 0 ? st->next[m] : -1) {
             const tfu_tensor *t = gr->all[m];
             int32_t e;
-            if (st->seen[m] != st->stamp) {
-                st->seen[m] = st->stamp;
-                st->stack[sp++] = m;
-            }
+            if (--st->budget < 0) return 1;
+            st->seen[m] = st->stamp;
             for (s = 0; s < TFU_MAX_SRC; s++) {
                 int w;
                 if (!t->src[s]) continue;
@@ -2825,6 +2835,7 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, const tfu
     st->cand_h = h;
     st->cand_x = x;
     st->stamp++;
+    st->budget = TFU_X_FUSE_SEARCH;
     st->lmin = h >= 0 && st->lvl[h] < st->lvl[g] ? st->lvl[h] : st->lvl[g];
     /* joining: only x's operands are new edges; merging: check both groups whole */
     if (h >= 0) {
@@ -2877,12 +2888,13 @@ static int tfu_x_fuse(const tfu_graph *gr, const tfu_x_caps *caps, const tfu_x_m
     st.mem = M;
     st.group = group;
     st.next = (int32_t *)al->alloc_fn(((size_t)n * 5 + 4) * sizeof(int32_t), al->user);
-    st.seen = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
+    st.seen = (int32_t *)al->alloc_fn((size_t)n * 2 * sizeof(int32_t) + 4, al->user);
     st.stack = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) * 2 + 4, al->user);
     st.has = (unsigned char *)al->alloc_fn((size_t)n + 1, al->user);
     st.lvl = (int32_t *)al->alloc_fn(((size_t)n * 3 + 4) * sizeof(int32_t), al->user);
     st.e_to = (int32_t *)al->alloc_fn(n_edges * 2 * sizeof(int32_t), al->user);
     if (!st.next || !st.seen || !st.stack || !st.has || !st.lvl || !st.e_to) goto done;
+    st.gseen = st.seen + n;
     st.last = st.next + n;
     st.size = st.last + n;
     st.n_mm = st.size + n;
@@ -2890,7 +2902,7 @@ static int tfu_x_fuse(const tfu_graph *gr, const tfu_x_caps *caps, const tfu_x_m
     st.e_tail = st.e_head + n;
     st.e_next = st.e_to + n_edges;
     memset(st.has, 0, (size_t)n + 1);
-    for (i = 0; i < n; i++) st.seen[i] = 0;
+    for (i = 0; i < 2 * n; i++) st.seen[i] = 0;
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         int c = tfu_x_class(t), g = -1;
