@@ -451,6 +451,85 @@ TFU_API int  tfu_plan_value_lifetime(const tfu_plan *p, const tfu_tensor *t, int
 TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size);
 TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size);
 
+/* >>seam ==================================================================
+   For backend authors (everyday users stop above). A backend states what it
+   can run before fusion (tfu_backend_caps, through tfu_plan_options.caps);
+   afterwards it reads the compiled plan through a read-only view: a program
+   per group, the stages, the arena offset of every materialised value and
+   the bytes each stage touches. The view is complete: an executor needs
+   nothing else (tests/test_seam.c is one, in plain loops).
+
+   Memory. Every tensor has a memory root (root[i]): itself for leaves and
+   materialised values, the aliased tensor for views and copies. A leaf's
+   bytes are user memory (tensors[i]->data); a value's bytes are the arena
+   at offset[i] (size: its tensor's tfu_nbytes, rounded up to 64). A view or
+   copy lives at tensors[i]->view_offs inside its root, with its own ne and
+   nb. Values with offset[i] < 0 live only inside their group.
+
+   Groups run in order; the groups of one stage touch no bytes another group
+   of the stage writes, so a backend needs one barrier between two stages
+   and none inside one. A group's iteration space is ne (its output's shape;
+   for a matrix-product group the products' shape). Its program is
+   n_instr instructions in dependency order; instruction k computes tensor
+   instrs[k].tensor (op, params, shape from the tensor) from n_src sources:
+   src >= 0 is an earlier instruction of the group, src < 0 the group
+   operand -1 - src: a tensor read from memory, broadcast over the group's
+   index by the ggml rule (index d taken modulo the operand's ne[d]),
+   starting col_off columns in (the gate/value halves of a fused-row GLU).
+   Element-wise instructions work element for element, row instructions
+   (RMS_NORM, NORM, SOFT_MAX) on whole rows of the group, MUL_MAT is the
+   product of its two operands (the rest of a matrix-product group is an
+   element-wise epilogue on its output), and an OTHER group is one op with
+   its own kernel (GET_ROWS, ROPE, CONCAT, SUM_ROWS, MEAN, ARGMAX) reading
+   its operands as the reference executor does. store = 1: the result is
+   written to its memory (arena value or, for a copy, its root's bytes). */
+typedef struct tfu_pv_instr {
+    int32_t tensor;              /* index in tensors[] of the node computed   */
+    int32_t n_src;
+    int32_t src[TFU_MAX_SRC];    /* >= 0: instruction; < 0: operand -1 - src  */
+    int32_t store;               /* written to memory                         */
+} tfu_pv_instr;
+
+typedef struct tfu_pv_operand {
+    int32_t tensor;              /* index in tensors[] of the tensor read     */
+    int32_t col_off;             /* first column read                         */
+} tfu_pv_operand;
+
+typedef struct tfu_pv_group {
+    tfu_group_kind kind;
+    int32_t stage;
+    int32_t first_instr, n_instr;
+    int32_t first_operand, n_operands;
+    int64_t ne[TFU_MAX_DIMS];    /* iteration space                           */
+} tfu_pv_group;
+
+typedef struct tfu_pv_range {    /* bytes a stage touches in one memory root  */
+    int32_t root;                /* tensors[] index of a leaf; -1: the arena  */
+    int32_t write;               /* 0: read, 1: written                       */
+    uint64_t lo, hi;             /* [lo, hi) from the root's first byte       */
+} tfu_pv_range;
+
+typedef struct tfu_plan_view {
+    int                 n_tensors;
+    tfu_tensor *const  *tensors;    /* the bound graph's tensors, program order */
+    const int32_t      *root;       /* per tensor: its memory root                */
+    const int64_t      *offset;     /* per tensor: arena offset, -1 if none       */
+    const int32_t      *life_first, *life_last; /* per tensor: stages its arena bytes are in use */
+    size_t              arena_bytes;
+    int                 n_groups;
+    const tfu_pv_group *groups;     /* execution order (by stage)                 */
+    const tfu_pv_instr *instrs;
+    const tfu_pv_operand *operands;
+    int                 n_stages;
+    const int32_t      *stage_first;  /* groups of stage s: [stage_first[s], stage_first[s+1]) */
+    const int32_t      *range_first;  /* ranges of stage s: [range_first[s], range_first[s+1]) */
+    const tfu_pv_range *ranges;
+} tfu_plan_view;
+
+/* The view of a compiled plan; valid until the plan is freed or rebound.
+   TFU_ERR_STALE if the graph changed since compile. */
+TFU_API tfu_result tfu_plan_get_view(const tfu_plan *p, tfu_plan_view *view);
+
 #ifdef TFU_SELFTEST
 TFU_API int tfu_selftest(void);   /* number of failures */
 #endif
@@ -2442,6 +2521,7 @@ struct tfu_plan {
     uint64_t        hash;
     uint32_t        ctx_gen, graph_gen; /* generations seen at compile or rebind */
     uint32_t       *flags;    /* per tensor: flags at compile or rebind    */
+    tfu_plan_view   view;     /* the backend-neutral program (>>seam)      */
     int             n_all;
     tfu_tensor    **t;        /* the bound graph's all[]                   */
     int32_t        *group;    /* per tensor: its group, -1 for leaf/view   */
@@ -3906,6 +3986,103 @@ static tfu_result tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layo
     return TFU_OK;
 }
 
+/* --- the plan view (>>seam) ------------------------------------------------
+   Built once at compile from the lowered groups; rebinding keeps it (the
+   structure is the same). */
+
+/* appends the bytes tensor q occupies in its memory root */
+static void tfu_x_view_range(const tfu_plan *p, int32_t *root_of, int q, int write, tfu_pv_range *r) {
+    const tfu_tensor *t = p->t[q];
+    int root = root_of[q];
+    size_t lo = t->view_src ? t->view_offs : 0;
+    if (p->t[root]->op == TFU_OP_NONE) {
+        r->root = root;
+        r->lo = lo;
+    } else {
+        r->root = -1;
+        r->lo = (uint64_t)p->offs[root] + lo;
+    }
+    r->write = write;
+    r->hi = r->lo + tfu_nbytes(t);
+}
+
+static int tfu_x_build_view(tfu_plan *p) {
+    tfu_plan_view *v = &p->view;
+    int32_t *root, *range_first;
+    tfu_pv_group *groups;
+    tfu_pv_instr *instrs;
+    tfu_pv_operand *operands;
+    tfu_pv_range *ranges;
+    int i, gi, k, s, n_ranges = 0;
+    root = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_all + 1));
+    range_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_stages + 2));
+    groups = (tfu_pv_group *)tfu_x_palloc(p, sizeof(tfu_pv_group) * (size_t)(p->n_groups + 1));
+    instrs = (tfu_pv_instr *)tfu_x_palloc(p, sizeof(tfu_pv_instr) * (size_t)(p->n_ins + 1));
+    operands = (tfu_pv_operand *)tfu_x_palloc(p, sizeof(tfu_pv_operand) * (size_t)(p->n_ext + 1));
+    ranges = (tfu_pv_range *)tfu_x_palloc(p, sizeof(tfu_pv_range) * (size_t)(p->n_ins + p->n_ext + 1));
+    if (!root || !range_first || !groups || !instrs || !operands || !ranges) return 0;
+    for (i = 0; i < p->n_all; i++) root[i] = p->t[i]->view_src ? tfu_x_graph_find(p->graph, p->t[i]->view_src) : i;
+    for (k = 0; k < p->n_ins; k++) {
+        instrs[k].tensor = p->ins[k].tid;
+        instrs[k].n_src = p->ins[k].n_src;
+        for (s = 0; s < TFU_MAX_SRC; s++) instrs[k].src[s] = s < p->ins[k].n_src ? p->ins[k].src[s] : 0;
+        instrs[k].store = p->ins[k].store;
+    }
+    for (k = 0; k < p->n_ext; k++) {
+        operands[k].tensor = p->ext[k].tid;
+        operands[k].col_off = p->ext[k].col_off;
+    }
+    for (gi = 0; gi < p->n_groups; gi++) {
+        const tfu_x_group *G = &p->groups[gi];
+        groups[gi].kind = (tfu_group_kind)G->kind;
+        groups[gi].stage = G->stage;
+        groups[gi].first_instr = G->first_ins;
+        groups[gi].n_instr = G->n_ins;
+        groups[gi].first_operand = G->first_ext;
+        groups[gi].n_operands = G->n_ext;
+        memcpy(groups[gi].ne, G->ne, sizeof G->ne);
+    }
+    /* bytes per stage: every operand read, every stored result written */
+    for (s = 0; s <= p->n_stages; s++) {
+        range_first[s] = n_ranges;
+        if (s == p->n_stages) break;
+        for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++) {
+            const tfu_x_group *G = &p->groups[gi];
+            for (k = 0; k < G->n_ext; k++) tfu_x_view_range(p, root, p->ext[G->first_ext + k].tid, 0, &ranges[n_ranges++]);
+            for (k = 0; k < G->n_ins; k++)
+                if (p->ins[G->first_ins + k].store) tfu_x_view_range(p, root, p->ins[G->first_ins + k].tid, 1, &ranges[n_ranges++]);
+        }
+    }
+    v->n_tensors = p->n_all;
+    v->tensors = p->t;
+    v->root = root;
+    v->offset = p->offs;
+    v->life_first = p->life0;
+    v->life_last = p->life1;
+    v->arena_bytes = p->arena_bytes;
+    v->n_groups = p->n_groups;
+    v->groups = groups;
+    v->instrs = instrs;
+    v->operands = operands;
+    v->n_stages = p->n_stages;
+    v->stage_first = p->stage_first;
+    v->range_first = range_first;
+    v->ranges = ranges;
+    return 1;
+}
+
+TFU_API tfu_result tfu_plan_get_view(const tfu_plan *p, tfu_plan_view *view) {
+    const char *stale;
+    if (!p || !view) return TFU_ERR_NULL_ARG;
+    stale = tfu_x_plan_stale(p);
+    if (stale) {
+        tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_get_view", stale, NULL, NULL);
+        return TFU_ERR_STALE;
+    }
+    *view = p->view;
+    return TFU_OK;
+}
+
 static tfu_plan *tfu_x_plan_fail(tfu_plan *p, tfu_context *ctx, tfu_result r, const char *what) {
     tfu_x_err(ctx, r, NULL, "plan_compile", what, NULL, NULL);
     if (p) tfu_x_plan_release(p);
@@ -4010,6 +4187,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
             if (!p->mat[i]) S->n_values_elided++;
         }
     }
+    if (!tfu_x_build_view(p)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     /* the group index per tensor, as reported (execution order) */
     {
         int gi, k;
