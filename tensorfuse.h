@@ -114,18 +114,29 @@ typedef enum tfu_type { TFU_F32 = 0, TFU_F16, TFU_BF16, TFU_I32, TFU_TYPE_COUNT 
 TFU_API const char *tfu_type_name(tfu_type t);
 TFU_API size_t      tfu_type_size(tfu_type t);
 
-/* Operations. VIEW covers view, reshape, permute and transpose (no compute). */
-#define TFU_OP_LIST(X)                                                        \
-    X(NONE) X(VIEW) X(CONT) X(CPY)                                            \
-    X(ADD) X(SUB) X(MUL) X(DIV) X(SCALE) X(CLAMP)                             \
-    X(NEG) X(ABS) X(SQR) X(SQRT) X(EXP) X(LOG) X(SIN) X(COS) X(TANH)         \
-    X(SIGMOID) X(RELU) X(GELU) X(GELU_ERF) X(SILU)                            \
-    X(GLU)                                                                    \
-    X(RMS_NORM) X(NORM) X(SOFT_MAX)                                           \
-    X(MUL_MAT) X(GET_ROWS) X(ROPE) X(CONCAT) X(SUM_ROWS) X(MEAN) X(ARGMAX)
+/* Operations: one row each, X(name, class, operands). VIEW covers view,
+   reshape, permute and transpose (no compute). Classes: LEAF and VIEW (no
+   compute), UNARY (what tfu_unary takes), ELT (other element-wise ops),
+   BINARY (element-wise, b broadcast over a), ROW (whole-row reductions with
+   an element-wise result), MATMUL, OTHER (an op with its own kernel). The
+   class is what the fusion table is indexed by; operands is the most
+   sources the op reads. Adding an op is one row here, its builder, its
+   reference and its kernel. */
+#define TFU_OP_LIST(X)                                                                      \
+    X(NONE, LEAF, 0) X(VIEW, VIEW, 1) X(CONT, ELT, 1) X(CPY, ELT, 2)                        \
+    X(ADD, BINARY, 2) X(SUB, BINARY, 2) X(MUL, BINARY, 2) X(DIV, BINARY, 2)                 \
+    X(SCALE, ELT, 1) X(CLAMP, ELT, 1)                                                       \
+    X(NEG, UNARY, 1) X(ABS, UNARY, 1) X(SQR, UNARY, 1) X(SQRT, UNARY, 1) X(EXP, UNARY, 1)   \
+    X(LOG, UNARY, 1) X(SIN, UNARY, 1) X(COS, UNARY, 1) X(TANH, UNARY, 1)                    \
+    X(SIGMOID, UNARY, 1) X(RELU, UNARY, 1) X(GELU, UNARY, 1) X(GELU_ERF, UNARY, 1)          \
+    X(SILU, UNARY, 1)                                                                       \
+    X(GLU, ELT, 2)                                                                          \
+    X(RMS_NORM, ROW, 1) X(NORM, ROW, 1) X(SOFT_MAX, ROW, 2)                                 \
+    X(MUL_MAT, MATMUL, 2) X(GET_ROWS, OTHER, 2) X(ROPE, OTHER, 2) X(CONCAT, OTHER, 2)       \
+    X(SUM_ROWS, OTHER, 1) X(MEAN, OTHER, 1) X(ARGMAX, OTHER, 1)
 
 typedef enum tfu_op {
-#define TFU_X_OP(name) TFU_OP_##name,
+#define TFU_X_OP(name, cls, n_src) TFU_OP_##name,
     TFU_OP_LIST(TFU_X_OP)
 #undef TFU_X_OP
     TFU_OP_COUNT
@@ -608,9 +619,24 @@ TFU_API const char *tfu_result_str(tfu_result r) {
 }
 
 static const char *const tfu_x_op_names[] = {
-#define TFU_X_OP_STR(name) #name,
+#define TFU_X_OP_STR(name, cls, n_src) #name,
     TFU_OP_LIST(TFU_X_OP_STR)
 #undef TFU_X_OP_STR
+};
+
+/* the op table's class and operand columns */
+enum { TFU_X_OPC_LEAF, TFU_X_OPC_VIEW, TFU_X_OPC_UNARY, TFU_X_OPC_ELT, TFU_X_OPC_BINARY, TFU_X_OPC_ROW, TFU_X_OPC_MATMUL, TFU_X_OPC_OTHER };
+
+static const unsigned char tfu_x_op_class[] = {
+#define TFU_X_OP_CLASS(name, cls, n_src) TFU_X_OPC_##cls,
+    TFU_OP_LIST(TFU_X_OP_CLASS)
+#undef TFU_X_OP_CLASS
+};
+
+static const unsigned char tfu_x_op_n_src[] = {
+#define TFU_X_OP_NSRC(name, cls, n_src) n_src,
+    TFU_OP_LIST(TFU_X_OP_NSRC)
+#undef TFU_X_OP_NSRC
 };
 
 TFU_API const char *tfu_op_name(tfu_op op) {
@@ -992,6 +1018,7 @@ static tfu_tensor *tfu_x_op(tfu_context *ctx, tfu_op op, tfu_type type, const in
                             tfu_tensor *a, tfu_tensor *b, tfu_tensor *c) {
     tfu_tensor *t = tfu_x_new(ctx, type, 4, ne, 0, tfu_op_name(op));
     if (!t) return NULL;
+    TFU_ASSERT((c ? 3 : b ? 2 : a ? 1 : 0) <= tfu_x_op_n_src[op]);   /* the op table's operand count */
     t->op = op; t->src[0] = a; t->src[1] = b; t->src[2] = c;
     t->n_dims = a ? a->n_dims : 1;
     return t;
@@ -1020,7 +1047,7 @@ TFU_API tfu_tensor *tfu_sub(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) { re
 TFU_API tfu_tensor *tfu_mul(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) { return tfu_x_binary(ctx, TFU_OP_MUL, a, b); }
 TFU_API tfu_tensor *tfu_div(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) { return tfu_x_binary(ctx, TFU_OP_DIV, a, b); }
 
-static int tfu_x_is_unary(tfu_op op) { return op >= TFU_OP_NEG && op <= TFU_OP_SILU; }
+static int tfu_x_is_unary(tfu_op op) { return (int)op >= 0 && op < TFU_OP_COUNT && tfu_x_op_class[op] == TFU_X_OPC_UNARY; }
 
 static tfu_tensor *tfu_x_unary(tfu_context *ctx, tfu_op op, tfu_tensor *a, float p0, float p1) {
     const char *name = tfu_op_name(op);
@@ -2422,15 +2449,9 @@ static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, 
 enum { TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER, TFU_X_C_COUNT };
 
 static int tfu_x_class(const tfu_tensor *t) {
-    switch (t->op) {
-    case TFU_OP_NONE: return TFU_X_C_LEAF;
-    case TFU_OP_VIEW: return TFU_X_C_VIEW;
-    case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_SOFT_MAX: return TFU_X_C_ROW;
-    case TFU_OP_MUL_MAT: return TFU_X_C_MM;
-    case TFU_OP_GET_ROWS: case TFU_OP_ROPE: case TFU_OP_CONCAT: case TFU_OP_SUM_ROWS:
-    case TFU_OP_MEAN: case TFU_OP_ARGMAX: return TFU_X_C_OTHER;
-    default: return TFU_X_C_ELT;
-    }
+    static const unsigned char fusion_class[] = {
+        TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER };
+    return fusion_class[tfu_x_op_class[t->op]];
 }
 
 /* THE fusion table: may a consumer of class [row] take a producer of class
