@@ -272,7 +272,10 @@ TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst);
 /* --- element-wise ops ----------------------------------------------------
    Results are F32. Inputs may be F32, F16 or BF16 and non-contiguous.
    Binary ops broadcast b over a (ggml rule: a->ne[i] % b->ne[i] == 0); the
-   result has a's shape. */
+   result has a's shape.
+   NaN and infinities (every op, every path): NaN in, NaN out (relu, clamp
+   and reglu included); infinities as IEEE arithmetic on the definition
+   gives them, so e.g. gelu(-inf) and silu(-inf) are NaN (-inf * 0). */
 TFU_API tfu_tensor *tfu_add(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 TFU_API tfu_tensor *tfu_sub(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 TFU_API tfu_tensor *tfu_mul(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
@@ -307,11 +310,16 @@ TFU_API tfu_tensor *tfu_geglu(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_swiglu(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_swiglu_split(tfu_context *ctx, tfu_tensor *gate, tfu_tensor *value);
 
-/* --- row ops ------------------------------------------------------------- */
+/* --- row ops -------------------------------------------------------------
+   Computed in f32; a row whose f32 sums would overflow or underflow (values
+   near 1e20, or 1e-30 with eps = 0), or that holds inf or NaN, is computed
+   in double, so every representable input gives the reference's result. */
 TFU_API tfu_tensor *tfu_rms_norm(tfu_context *ctx, tfu_tensor *a, float eps);  /* x / sqrt(mean(x^2)+eps) */
 TFU_API tfu_tensor *tfu_norm(tfu_context *ctx, tfu_tensor *a, float eps);      /* (x-mean) / sqrt(var+eps) */
 /* softmax over rows of (a*scale + mask); mask may be NULL, else F32/F16 with
-   ne0 == a->ne0 and at least a->ne1 rows; it broadcasts over dims 2 and 3. */
+   ne0 == a->ne0 and at least a->ne1 rows; it broadcasts over dims 2 and 3.
+   A row with a NaN, or whose values are all -inf (fully masked), or that
+   holds +inf, is all NaN (exp(-inf - -inf), as IEEE has it). */
 TFU_API tfu_tensor *tfu_soft_max(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_soft_max_ext(tfu_context *ctx, tfu_tensor *a, tfu_tensor *mask, float scale);
 /* causal mask helper: a new F32 leaf (n_kv x n_q), 0 where kv <= q + (n_kv - n_q), -inf elsewhere;
@@ -319,12 +327,16 @@ TFU_API tfu_tensor *tfu_soft_max_ext(tfu_context *ctx, tfu_tensor *a, tfu_tensor
 TFU_API tfu_tensor *tfu_causal_mask(tfu_context *ctx, int64_t n_kv, int64_t n_q);
 TFU_API tfu_tensor *tfu_sum_rows(tfu_context *ctx, tfu_tensor *a);   /* ne0 -> 1 */
 TFU_API tfu_tensor *tfu_mean(tfu_context *ctx, tfu_tensor *a);       /* ne0 -> 1 */
-TFU_API tfu_tensor *tfu_argmax(tfu_context *ctx, tfu_tensor *a);     /* ne0 -> 1, I32 */
+/* argmax: ne0 -> 1, I32: the index of the first NaN if the row has one (as
+   NumPy), else of the first maximum (a row of -inf gives 0) */
+TFU_API tfu_tensor *tfu_argmax(tfu_context *ctx, tfu_tensor *a);
 
 /* --- other ops ------------------------------------------------------------
    mul_mat: a is K x M (weights: F32, F16 or BF16), b is K x N (F32); the
    result is M x N F32: out[n][m] = sum_k a[m][k] * b[n][k]. Dimensions 2 and
-   3 of a broadcast over b's (b->ne[2] % a->ne[2] == 0). */
+   3 of a broadcast over b's (b->ne[2] % a->ne[2] == 0). Accumulates in f32;
+   an output that comes out inf or NaN is computed again in double, so f32
+   overflow of a partial sum never changes a result. */
 TFU_API tfu_tensor *tfu_mul_mat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 /* get_rows: rows of a (any float type) picked by I32 idx (ne0 = n): result
    a->ne0 x n x idx->ne1 F32. */
@@ -1675,7 +1687,7 @@ static double tfu_x_unary_d(tfu_op op, double x, const float *p) {
     case TFU_OP_COS: return cos(x);
     case TFU_OP_TANH: return tanh(x);
     case TFU_OP_SIGMOID: return tfu_x_sigmoid_d(x);
-    case TFU_OP_RELU: return x > 0 ? x : 0;
+    case TFU_OP_RELU: return x < 0 ? 0 : x;   /* NaN stays NaN */
     case TFU_OP_GELU: return tfu_x_gelu_d(x);
     case TFU_OP_GELU_ERF: return tfu_x_gelu_erf_d(x);
     case TFU_OP_SILU: return x * tfu_x_sigmoid_d(x);
@@ -1686,7 +1698,7 @@ static double tfu_x_unary_d(tfu_op op, double x, const float *p) {
 
 static double tfu_x_glu_d(int kind, double g, double v) {
     switch (kind) {
-    case TFU_GLU_REGLU: return (g > 0 ? g : 0) * v;
+    case TFU_GLU_REGLU: return (g < 0 ? 0 : g) * v;   /* NaN stays NaN */
     case TFU_GLU_GEGLU: return tfu_x_gelu_d(g) * v;
     case TFU_GLU_GEGLU_ERF: return tfu_x_gelu_erf_d(g) * v;
     default: return g * tfu_x_sigmoid_d(g) * v;
@@ -1752,7 +1764,7 @@ static void tfu_x_ref_node(tfu_tensor *t) {
     case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_SOFT_MAX:
     case TFU_OP_SUM_ROWS: case TFU_OP_MEAN: case TFU_OP_ARGMAX:
         for (i3 = 0; i3 < a->ne[3]; i3++) for (i2 = 0; i2 < a->ne[2]; i2++) for (i1 = 0; i1 < a->ne[1]; i1++) {
-            int64_t n = a->ne[0], best = 0;
+            int64_t n = a->ne[0], best = 0, first_nan = -1;
             double s = 0, s2 = 0, mx = -INFINITY, mean, scale;
             for (i0 = 0; i0 < n; i0++) {
                 double x = TFU_X_AT(a, i0, i1, i2, i3);
@@ -1761,11 +1773,16 @@ static void tfu_x_ref_node(tfu_tensor *t) {
                     if (b) x += TFU_X_AT(b, i0, i1, i2 % b->ne[2], i3 % b->ne[3]);
                 }
                 if (x > mx) { mx = x; best = i0; }
+                if (x != x && first_nan < 0) first_nan = i0;
                 s += x; s2 += x * x;
             }
             mean = s / (double)n;
             if (t->op == TFU_OP_SUM_ROWS || t->op == TFU_OP_MEAN) { tfu_set_f32(t, 0, i1, i2, i3, (float)(t->op == TFU_OP_MEAN ? mean : s)); continue; }
-            if (t->op == TFU_OP_ARGMAX) { int32_t r = (int32_t)best; memcpy((char *)t->data + tfu_x_offs(t, 0, i1, i2, i3), &r, 4); continue; }
+            if (t->op == TFU_OP_ARGMAX) {   /* the first NaN, else the first maximum (tfu_argmax) */
+                int32_t r = (int32_t)(first_nan >= 0 ? first_nan : best);
+                memcpy((char *)t->data + tfu_x_offs(t, 0, i1, i2, i3), &r, 4);
+                continue;
+            }
             if (t->op == TFU_OP_SOFT_MAX) {
                 double e = 0;
                 for (i0 = 0; i0 < n; i0++) {
@@ -1873,7 +1890,14 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
    it, written once over a small vector layer (AVX-512, AVX2+FMA, NEON on
    AArch64), chosen at compile time, compiled out with TFU_NO_SIMD and
    switched off at run time with TFU_NO_SIMD=1 in the environment (read when
-   a plan is compiled). */
+   a plan is compiled).
+   NaN and infinities: every kernel gives what the reference executor gives,
+   in the vector body and in the scalar tail alike (NaN in, NaN out). Two
+   facts of the hardware shape the vector code: x86 max/min return their
+   SECOND operand when either is NaN (NEON's return NaN), so a value that
+   must carry its NaN goes second, max(lo, x); and ordered comparisons are
+   false for NaN, so a mask that keeps r "unless x < lim" uses the unordered
+   not-less-than. */
 
 #if defined(TFU_X_AVX512)
 #define TFU_X_VEC 1
@@ -1888,15 +1912,16 @@ typedef __m512 tfu_vf;
 #define tfu_v_div(a, b)    _mm512_div_ps((a), (b))
 #define tfu_v_rcp_est(a)   _mm512_rcp14_ps(a)                      /* 14 bits */
 #define tfu_v_fma(a, b, c) _mm512_fmadd_ps((a), (b), (c))        /* a*b + c */
-#define tfu_v_max(a, b)    _mm512_max_ps((a), (b))
-#define tfu_v_min(a, b)    _mm512_min_ps((a), (b))
+#define tfu_v_max(a, b)    _mm512_max_ps((a), (b))                 /* either NaN: b */
+#define tfu_v_min(a, b)    _mm512_min_ps((a), (b))                 /* either NaN: b */
 #define tfu_v_sqrt(a)      _mm512_sqrt_ps(a)
 #define tfu_v_abs(a)       _mm512_abs_ps(a)
 #define tfu_v_hsum(v)      _mm512_reduce_add_ps(v)
 #define tfu_v_hmax(v)      _mm512_reduce_max_ps(v)
 #define tfu_v_round(a)     _mm512_roundscale_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define tfu_v_pow2i(n)     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GE_OQ), (r))
+/* r, or 0 where x < lim; NaN x keeps r (unordered not-less-than) */
+#define tfu_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_NLT_UQ), (r))
 #define tfu_v_inf_above(r, x, lim) _mm512_mask_mov_ps((r), _mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GT_OQ), _mm512_set1_ps(INFINITY))
 #define tfu_v_copysign(mag, sgn) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(mag), \
                              _mm512_and_si512(_mm512_castps_si512(sgn), _mm512_set1_epi32((int)0x80000000u))))
@@ -1917,8 +1942,8 @@ typedef __m256 tfu_vf;
 #define tfu_v_div(a, b)    _mm256_div_ps((a), (b))
 #define tfu_v_rcp_est(a)   _mm256_rcp_ps(a)                        /* 12 bits */
 #define tfu_v_fma(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define tfu_v_max(a, b)    _mm256_max_ps((a), (b))
-#define tfu_v_min(a, b)    _mm256_min_ps((a), (b))
+#define tfu_v_max(a, b)    _mm256_max_ps((a), (b))                 /* either NaN: b */
+#define tfu_v_min(a, b)    _mm256_min_ps((a), (b))                 /* either NaN: b */
 #define tfu_v_sqrt(a)      _mm256_sqrt_ps(a)
 #define tfu_v_abs(a)       _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (a))
 static float tfu_v_hsum(__m256 v) {
@@ -1933,7 +1958,7 @@ static float tfu_v_hmax(__m256 v) {
 }
 #define tfu_v_round(a)     _mm256_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define tfu_v_pow2i(n)     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GE_OQ))
+#define tfu_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_NLT_UQ))
 #define tfu_v_inf_above(r, x, lim) _mm256_blendv_ps((r), _mm256_set1_ps(INFINITY), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GT_OQ))
 #define tfu_v_copysign(mag, sgn) _mm256_or_ps((mag), _mm256_and_ps((sgn), _mm256_set1_ps(-0.0f)))
 #if defined(__F16C__)
@@ -1955,15 +1980,15 @@ typedef float32x4_t tfu_vf;
 #define tfu_v_div(a, b)    vdivq_f32((a), (b))
 #define tfu_v_rcp_est(a)   vrecpeq_f32(a)                          /* 8 bits */
 #define tfu_v_fma(a, b, c) vfmaq_f32((c), (a), (b))
-#define tfu_v_max(a, b)    vmaxq_f32((a), (b))
-#define tfu_v_min(a, b)    vminq_f32((a), (b))
+#define tfu_v_max(a, b)    vmaxq_f32((a), (b))                     /* either NaN: NaN */
+#define tfu_v_min(a, b)    vminq_f32((a), (b))                     /* either NaN: NaN */
 #define tfu_v_sqrt(a)      vsqrtq_f32(a)
 #define tfu_v_abs(a)       vabsq_f32(a)
 #define tfu_v_hsum(v)      vaddvq_f32(v)
 #define tfu_v_hmax(v)      vmaxvq_f32(v)
 #define tfu_v_round(a)     vrndnq_f32(a)
 #define tfu_v_pow2i(n)     vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(r), vcgeq_f32((x), vdupq_n_f32(lim))))
+#define tfu_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(r), vcltq_f32((x), vdupq_n_f32(lim))))
 #define tfu_v_inf_above(r, x, lim) vbslq_f32(vcgtq_f32((x), vdupq_n_f32(lim)), vdupq_n_f32(INFINITY), (r))
 #define tfu_v_copysign(mag, sgn) vbslq_f32(vdupq_n_u32(0x80000000u), (sgn), (mag))
 #define tfu_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
@@ -1996,9 +2021,12 @@ static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 /* exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6
    polynomial for e^r (the classic Cephes coefficients, ~1 ulp), then the
    exponent bits; 2^n is applied as 2^(n-1) * 2 so n = 128 still fits.
-   Below -87 (results under 2^-125) flushes to 0; above 88.72 gives inf. */
+   Below -87 (results under 2^-125) flushes to 0; above 88.72 gives inf.
+   NaN: the clamp takes x as its second operand, so NaN passes through it
+   (x86 returns the second operand), the polynomial of NaN is NaN and both
+   masks keep it. */
 TFU_X_VINLINE tfu_vf tfu_v_exp(tfu_vf x) {
-    tfu_vf xc = tfu_v_max(tfu_v_min(x, tfu_v_set1(88.72283f)), tfu_v_set1(-87.0f));
+    tfu_vf xc = tfu_v_max(tfu_v_set1(-87.0f), tfu_v_min(tfu_v_set1(88.72283f), x));
     tfu_vf n = tfu_v_round(tfu_v_mul(xc, tfu_v_set1(1.44269504088896341f)));
     tfu_vf r = tfu_v_fma(n, tfu_v_set1(-0.693359375f), xc), p;
     r = tfu_v_fma(n, tfu_v_set1(2.12194440e-4f), r);
@@ -2028,7 +2056,8 @@ TFU_X_VINLINE tfu_vf tfu_v_recip(tfu_vf a) {
 }
 TFU_X_VINLINE tfu_vf tfu_v_sigmoid(tfu_vf x) {
     tfu_vf d = tfu_v_add(tfu_v_set1(1.0f), tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), x)));
-    /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the Newton step would make it NaN */
+    /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the
+       Newton step would make it NaN; NaN x keeps its NaN */
     return tfu_v_zero_below(tfu_v_recip(d), x, -88.0f);
 }
 /* tanh(|x|) = 1 - 2 / (e^(2|x|) + 1), sign restored */
@@ -2088,7 +2117,7 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
         switch (op) {
 #define TFU_X_VLOOP(expr) for (; i + TFU_VW <= n; i += TFU_VW) { tfu_vf x = tfu_v_load(a + i); tfu_v_store(d + i, (expr)); } break
         case TFU_OP_SCALE: TFU_X_VLOOP(tfu_v_fma(x, p0, p1));
-        case TFU_OP_CLAMP: TFU_X_VLOOP(tfu_v_min(tfu_v_max(x, p0), p1));
+        case TFU_OP_CLAMP: TFU_X_VLOOP(tfu_v_min(p1, tfu_v_max(p0, x)));   /* x second: NaN stays NaN */
         case TFU_OP_NEG: TFU_X_VLOOP(tfu_v_sub(tfu_v_set1(0.0f), x));
         case TFU_OP_ABS: TFU_X_VLOOP(tfu_v_abs(x));
         case TFU_OP_SQR: TFU_X_VLOOP(tfu_v_mul(x, x));
@@ -2096,7 +2125,7 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
         case TFU_OP_EXP: TFU_X_VLOOP(tfu_v_exp(x));
         case TFU_OP_TANH: TFU_X_VLOOP(tfu_v_tanh(x));
         case TFU_OP_SIGMOID: TFU_X_VLOOP(tfu_v_sigmoid(x));
-        case TFU_OP_RELU: TFU_X_VLOOP(tfu_v_max(x, tfu_v_set1(0.0f)));
+        case TFU_OP_RELU: TFU_X_VLOOP(tfu_v_max(tfu_v_set1(0.0f), x));   /* x second: NaN stays NaN */
         case TFU_OP_GELU: TFU_X_VLOOP(tfu_v_gelu(x));
         case TFU_OP_GELU_ERF: TFU_X_VLOOP(tfu_v_gelu_erf(x));
         case TFU_OP_SILU: TFU_X_VLOOP(tfu_v_mul(x, tfu_v_sigmoid(x)));
@@ -2119,7 +2148,7 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
     case TFU_OP_COS: for (; i < n; i++) d[i] = cosf(a[i]); break;
     case TFU_OP_TANH: for (; i < n; i++) d[i] = tanhf(a[i]); break;
     case TFU_OP_SIGMOID: for (; i < n; i++) d[i] = tfu_x_sigmoid_f(a[i]); break;
-    case TFU_OP_RELU: for (; i < n; i++) d[i] = a[i] > 0.0f ? a[i] : 0.0f; break;
+    case TFU_OP_RELU: for (; i < n; i++) d[i] = a[i] < 0.0f ? 0.0f : a[i]; break;   /* NaN stays NaN */
     case TFU_OP_GELU: for (; i < n; i++) d[i] = tfu_x_gelu_f(a[i]); break;
     case TFU_OP_GELU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(a[i]); break;
     case TFU_OP_SILU: for (; i < n; i++) d[i] = a[i] * tfu_x_sigmoid_f(a[i]); break;
@@ -2134,7 +2163,7 @@ static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *
         for (; i + TFU_VW <= n; i += TFU_VW) {
             tfu_vf x = tfu_v_load(g + i), a;
             switch (kind) {
-            case TFU_GLU_REGLU: a = tfu_v_max(x, tfu_v_set1(0.0f)); break;
+            case TFU_GLU_REGLU: a = tfu_v_max(tfu_v_set1(0.0f), x); break;   /* x second: NaN stays NaN */
             case TFU_GLU_GEGLU: a = tfu_v_gelu(x); break;
             case TFU_GLU_GEGLU_ERF: a = tfu_v_gelu_erf(x); break;
             default: a = tfu_v_mul(x, tfu_v_sigmoid(x)); break;
@@ -2144,7 +2173,7 @@ static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *
     }
 #endif
     switch (kind) {
-    case TFU_GLU_REGLU: for (; i < n; i++) d[i] = (g[i] > 0.0f ? g[i] : 0.0f) * v[i]; break;
+    case TFU_GLU_REGLU: for (; i < n; i++) d[i] = (g[i] < 0.0f ? 0.0f : g[i]) * v[i]; break;   /* NaN stays NaN */
     case TFU_GLU_GEGLU: for (; i < n; i++) d[i] = tfu_x_gelu_f(g[i]) * v[i]; break;
     case TFU_GLU_GEGLU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(g[i]) * v[i]; break;
     default: for (; i < n; i++) d[i] = g[i] * tfu_x_sigmoid_f(g[i]) * v[i]; break;
@@ -2152,7 +2181,12 @@ static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *
 }
 
 /* Row reductions accumulate in f32 lanes: 8 partial sums on the scalar
-   path, vector lanes on the SIMD path (then the tail). */
+   path, vector lanes on the SIMD path (then the tail). The f32 result of a
+   row is used only where it can be trusted; a row whose partial results
+   overflowed, whose squares underflowed, or that holds inf or NaN, is
+   computed again in double exactly as the reference executor computes it
+   (tfu_x_k_*_d below). Such rows are rare, the check is one comparison. */
+
 static float tfu_x_k_sumsq(int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
     int i = 0, j;
@@ -2171,6 +2205,44 @@ static float tfu_x_k_sumsq(int n, const float *a) {
     for (j = 0; j < 8; j++) r += s[j];
     return r;
 }
+/* deviations from m: returns the sum of (a[i] - m)^2, *dev the sum of
+   (a[i] - m) (what the rounded mean m is off by, times n) */
+static float tfu_x_k_sumsq_dev(int n, const float *a, float m, float *dev) {
+    float s[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0}, r = 0, rc = 0;
+    int i = 0, j;
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = acc0, dev0 = acc0, dev1 = acc0, vm = tfu_v_set1(m);
+        for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
+            tfu_vf x0 = tfu_v_sub(tfu_v_load(a + i), vm);
+            tfu_vf x1 = tfu_v_sub(tfu_v_load(a + i + TFU_VW), vm);
+            acc0 = tfu_v_fma(x0, x0, acc0);
+            acc1 = tfu_v_fma(x1, x1, acc1);
+            dev0 = tfu_v_add(dev0, x0);
+            dev1 = tfu_v_add(dev1, x1);
+        }
+        r = tfu_v_hsum(tfu_v_add(acc0, acc1));
+        rc = tfu_v_hsum(tfu_v_add(dev0, dev1));
+    }
+#endif
+    for (; i + 4 <= n; i += 4)
+        for (j = 0; j < 4; j++) {
+            float x = a[i + j] - m;
+            s[j] += x * x;
+            c[j] += x;
+        }
+    for (; i < n; i++) {
+        float x = a[i] - m;
+        r += x * x;
+        rc += x;
+    }
+    for (j = 0; j < 4; j++) {
+        r += s[j];
+        rc += c[j];
+    }
+    *dev = rc;
+    return r;
+}
 static float tfu_x_k_sum(int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
     int i = 0, j;
@@ -2187,51 +2259,143 @@ static float tfu_x_k_sum(int n, const float *a) {
     return r;
 }
 
+/* inf and NaN fail both tests (an overflowed partial result ends as one) */
+static int tfu_x_finite(float v) { return v >= -FLT_MAX && v <= FLT_MAX; }
+/* a mean square (+ eps) below FLT_MIN summed squares that underflowed: each
+   lost up to 2^-150, n of them at most 2^-24 of n * FLT_MIN */
+static int tfu_x_ms_ok(float v) { return v >= FLT_MIN && v <= FLT_MAX; }
+
+/* the rows the f32 path cannot be trusted with, in double: the reference
+   executor's formulas in its order, so the results are the same */
+static double tfu_x_k_sum_d(int n, const float *a) {
+    double s = 0;
+    int i;
+    for (i = 0; i < n; i++) s += (double)a[i];
+    return s;
+}
+static void tfu_x_k_norm_d(int n, float *d, const float *a, float eps, int centre) {
+    double mean = centre ? tfu_x_k_sum_d(n, a) / (double)n : 0.0, s2 = 0, scale;
+    int i;
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] - mean;
+        s2 += x * x;
+    }
+    scale = 1.0 / sqrt(s2 / (double)n + (double)eps);
+    for (i = 0; i < n; i++) d[i] = (float)(((double)a[i] - mean) * scale);
+}
+static void tfu_x_k_soft_max_d(int n, float *d, const float *a, const float *mask, float scale) {
+    double mx = -INFINITY, e = 0;
+    int i;
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] * (double)scale;
+        if (mask) x += (double)mask[i];
+        if (x > mx) mx = x;
+    }
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] * (double)scale;
+        if (mask) x += (double)mask[i];
+        e += exp(x - mx);
+    }
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] * (double)scale;
+        if (mask) x += (double)mask[i];
+        d[i] = (float)(exp(x - mx) / e);
+    }
+}
+
+/* d = a / sqrt(mean(a^2) + eps); d may be a */
 static void tfu_x_k_rms_norm(int n, float *d, const float *a, float eps) {
-    float sc = 1.0f / sqrtf(tfu_x_k_sumsq(n, a) / (float)n + eps);
+    float ms = tfu_x_k_sumsq(n, a) / (float)n + eps;
     float p[2];
-    p[0] = sc; p[1] = 0.0f;
+    if (!tfu_x_ms_ok(ms)) {
+        tfu_x_k_norm_d(n, d, a, eps, 0);
+        return;
+    }
+    p[0] = 1.0f / sqrtf(ms);
+    p[1] = 0.0f;
     tfu_x_k_unary(TFU_OP_SCALE, n, d, a, p);
 }
 
+/* d = (a - mean) / sqrt(var + eps): three reads of a, one write; d may be
+   a. The corrected two-pass form: the f32 mean m is off by dev/n, which
+   the variance and the output take back, so a row whose mean is far from
+   zero against its spread keeps the accuracy of its deviations. */
 static void tfu_x_k_norm(int n, float *d, const float *a, float eps) {
-    float mean = tfu_x_k_sum(n, a) / (float)n, p[2];
-    p[0] = 1.0f; p[1] = -mean;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, a, p);                 /* d = a - mean */
-    p[0] = 1.0f / sqrtf(tfu_x_k_sumsq(n, d) / (float)n + eps); p[1] = 0.0f;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
+    float m = tfu_x_k_sum(n, a) / (float)n, dev, var, cm, sc;
+    int i = 0;
+    if (!tfu_x_finite(m)) {
+        tfu_x_k_norm_d(n, d, a, eps, 1);
+        return;
+    }
+    var = tfu_x_k_sumsq_dev(n, a, m, &dev);
+    cm = dev / (float)n;
+    var = (var - dev * cm) / (float)n + eps;
+    if (!tfu_x_ms_ok(var)) {
+        tfu_x_k_norm_d(n, d, a, eps, 1);
+        return;
+    }
+    sc = 1.0f / sqrtf(var);
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        tfu_vf vm = tfu_v_set1(m), vc = tfu_v_set1(cm), vs = tfu_v_set1(sc);
+        for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_mul(tfu_v_sub(tfu_v_sub(tfu_v_load(a + i), vm), vc), vs));
+    }
+#endif
+    for (; i < n; i++) d[i] = ((a[i] - m) - cm) * sc;
 }
 
-/* d = softmax(a*scale + mask); mask may be NULL. Three passes over a row
-   that sits in L1/L2: max, exp and sum, scale. */
+/* softmax rows whose largest value exceeds this in magnitude (or is inf or
+   NaN) run in double: above it, rounding a*scale + mask to f32 moves the
+   exponents by more than ~1e-4, and a*scale may overflow f32 */
+#define TFU_X_SOFT_MAX_BIG 1024.0f
+
+/* d = softmax(a*scale + mask); mask may be NULL; d may be a. Three passes
+   over a row that sits in L1/L2: max, exp and sum, scale. A NaN anywhere
+   makes the sum NaN and so every output NaN, as in the reference; a row
+   without one sums to at least 1 (the maximum's exp(0)). */
 static void tfu_x_k_soft_max(int n, float *d, const float *a, const float *mask, float scale) {
     float mx = -INFINITY, sum = 0, p[2];
     int i = 0;
 #ifdef TFU_X_VEC
     if (TFU_X_SIMD_ON()) {
-        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(-INFINITY), acc = tfu_v_set1(0.0f);
+        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(-INFINITY);
         for (; i + TFU_VW <= n; i += TFU_VW) {
             tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs);
             if (mask) x = tfu_v_add(x, tfu_v_load(mask + i));
-            tfu_v_store(d + i, x); vm = tfu_v_max(vm, x);
+            vm = tfu_v_max(vm, x);
         }
         mx = tfu_v_hmax(vm);
-        for (; i < n; i++) { float x = a[i] * scale + (mask ? mask[i] : 0.0f); d[i] = x; if (x > mx) mx = x; }
-        vm = tfu_v_set1(mx);
-        for (i = 0; i + TFU_VW <= n; i += TFU_VW) {
-            tfu_vf e = tfu_v_exp(tfu_v_sub(tfu_v_load(d + i), vm));
-            tfu_v_store(d + i, e); acc = tfu_v_add(acc, e);
-        }
-        sum = tfu_v_hsum(acc);
-        for (; i < n; i++) { float e = expf(d[i] - mx); d[i] = e; sum += e; }
-        p[0] = 1.0f / sum; p[1] = 0.0f;
-        tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
-        return;
     }
 #endif
-    for (i = 0; i < n; i++) { float x = a[i] * scale + (mask ? mask[i] : 0.0f); d[i] = x; if (x > mx) mx = x; }
-    for (i = 0; i < n; i++) { float e = expf(d[i] - mx); d[i] = e; sum += e; }
-    p[0] = 1.0f / sum; p[1] = 0.0f;
+    for (; i < n; i++) {
+        float x = a[i] * scale + (mask ? mask[i] : 0.0f);
+        if (x > mx) mx = x;
+    }
+    if (!(mx >= -TFU_X_SOFT_MAX_BIG && mx <= TFU_X_SOFT_MAX_BIG)) {
+        tfu_x_k_soft_max_d(n, d, a, mask, scale);
+        return;
+    }
+    i = 0;
+#ifdef TFU_X_VEC
+    if (TFU_X_SIMD_ON()) {
+        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(mx), acc = tfu_v_set1(0.0f);
+        for (; i + TFU_VW <= n; i += TFU_VW) {
+            tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs), e;
+            if (mask) x = tfu_v_add(x, tfu_v_load(mask + i));
+            e = tfu_v_exp(tfu_v_sub(x, vm));
+            tfu_v_store(d + i, e);
+            acc = tfu_v_add(acc, e);
+        }
+        sum = tfu_v_hsum(acc);
+    }
+#endif
+    for (; i < n; i++) {
+        float e = expf(a[i] * scale + (mask ? mask[i] : 0.0f) - mx);
+        d[i] = e;
+        sum += e;
+    }
+    p[0] = 1.0f / sum;
+    p[1] = 0.0f;
     tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
 }
 
@@ -2411,6 +2575,22 @@ static int tfu_x_k_dot_native(tfu_type at) {  /* can the kernel read A of this t
 #endif
 }
 
+/* An output that came out inf or NaN may have overflowed in f32 where the
+   double reference stays finite (a sum of infinities and NaN alone does not
+   depend on the order): computed again in double, as the reference does. */
+static void tfu_x_k_dot_redo(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+    size_t esz = tfu_type_size(at);
+    int i, j, l;
+    for (j = 0; j < nbr; j++)
+        for (i = 0; i < na; i++) {
+            float *o = c + (size_t)j * ldc + (size_t)i;
+            double s = 0;
+            if (tfu_x_finite(*o)) continue;
+            for (l = 0; l < k; l++) s += (double)tfu_x_ld(at, (const char *)a[i] + (size_t)l * esz) * (double)b[j][l];
+            *o = (float)s;
+        }
+}
+
 static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
     int i, j, l;
 #ifdef TFU_X_VEC
@@ -2420,10 +2600,10 @@ static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, 
                 tfu_x_k_dot_tile(at, k, na - i < TFU_X_MR ? na - i : TFU_X_MR, a + i,
                                  nbr - j < TFU_X_NR ? nbr - j : TFU_X_NR, b + j, c + (size_t)j * ldc + (size_t)i, ldc,
                                  i + 2 * TFU_X_MR <= na ? a + i + TFU_X_MR : NULL);
+        tfu_x_k_dot_redo(at, k, na, a, nbr, b, c, ldc);
         return;
     }
 #endif
-    (void)at;
     for (j = 0; j < nbr; j++) {
         for (i = 0; i + 4 <= na; i += 4) {
             const float *a0 = (const float *)a[i], *a1 = (const float *)a[i + 1], *a2 = (const float *)a[i + 2], *a3 = (const float *)a[i + 3], *bj = b[j];
@@ -2439,6 +2619,7 @@ static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, 
             c[(size_t)j * ldc + (size_t)i] = s;
         }
     }
+    tfu_x_k_dot_redo(at, k, na, a, nbr, b, c, ldc);
 }
 
 /* >>plan =================================================================
@@ -3575,11 +3756,22 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned ch
             tfu_x_k_load(a->type, n, buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
             if (t->op == TFU_OP_ARGMAX) {
                 int32_t bi;
-                for (i = 1; i < n; i++) if (buf[i] > buf[best]) best = i;
-                bi = best; memcpy(d, &bi, 4);
+                for (i = 0; i < n; i++) {   /* the first NaN, else the first maximum (tfu_argmax) */
+                    if (buf[i] != buf[i]) {
+                        best = i;
+                        break;
+                    }
+                    if (buf[i] > buf[best]) best = i;
+                }
+                bi = best;
+                memcpy(d, &bi, 4);
             } else {
                 float sum = tfu_x_k_sum(n, buf);
-                d[0] = t->op == TFU_OP_MEAN ? sum / (float)n : sum;
+                if (tfu_x_finite(sum)) d[0] = t->op == TFU_OP_MEAN ? sum / (float)n : sum;
+                else {   /* overflowed in f32, or inf/NaN in the row: in double, as the reference */
+                    double s = tfu_x_k_sum_d(n, buf);
+                    d[0] = (float)(t->op == TFU_OP_MEAN ? s / (double)n : s);
+                }
             }
         } break;
         }
