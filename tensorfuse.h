@@ -33,7 +33,8 @@
 
    ENVIRONMENT
      TFU_NO_FUSION=1  every plan compiles unfused (one group per operation)
-     TFU_NO_SIMD=1    scalar kernels at run time
+     TFU_NO_SIMD=1    scalar kernels for every plan compiled while it is set
+                      (tfu_plan_options.no_simd for one plan)
 
    CONTENTS (grep for the tag)
      >>api        declarations (stop reading after them if you only use it)
@@ -398,6 +399,9 @@ typedef int (*tfu_eval_fn)(const tfu_tensor *t, void *user);
 typedef struct tfu_plan_options {
     int                 n_threads;     /* 1 (default when 0): calling thread only */
     int                 no_fusion;     /* 1: one group per op (also TFU_NO_FUSION=1) */
+    int                 no_simd;       /* 1: scalar kernels for this plan (also
+                                          TFU_NO_SIMD=1 when it compiles); kept
+                                          in the plan, other plans unaffected */
     tfu_allocator       allocator;     /* plan memory; zero: malloc/free          */
     void               *arena;         /* caller memory for values (16-byte       */
     size_t              arena_size;    /* aligned), or NULL: the plan allocates   */
@@ -1888,9 +1892,11 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
    Row kernels: every fused loop is a sequence of these over a chunk of a
    row held in cache. Each has a plain scalar loop; the SIMD twin sits beside
    it, written once over a small vector layer (AVX-512, AVX2+FMA, NEON on
-   AArch64), chosen at compile time, compiled out with TFU_NO_SIMD and
-   switched off at run time with TFU_NO_SIMD=1 in the environment (read when
-   a plan is compiled).
+   AArch64), chosen at compile time and compiled out with TFU_NO_SIMD. Each
+   plan decides at compile whether its kernels use it (no_simd in the
+   options, or TFU_NO_SIMD=1 in the environment) and passes the choice to
+   every kernel as its first argument, simd: nothing global, so one plan's
+   choice never changes another's results.
    NaN and infinities: every kernel gives what the reference executor gives,
    in the vector body and in the scalar tail alike (NaN in, NaN out). Two
    facts of the hardware shape the vector code: x86 max/min return their
@@ -1997,17 +2003,6 @@ typedef float32x4_t tfu_vf;
 #define TFU_X_NR 4
 #endif
 
-/* 1: SIMD kernels in use. Written when a plan compiles (environment), read
-   by the kernels; atomics so that plans compiled on several threads agree. */
-static int tfu_x_simd_state = 1;
-#if defined(__GNUC__)
-#define TFU_X_SIMD_ON() __atomic_load_n(&tfu_x_simd_state, __ATOMIC_RELAXED)
-#define TFU_X_SIMD_SET(v) __atomic_store_n(&tfu_x_simd_state, (v), __ATOMIC_RELAXED)
-#else
-#define TFU_X_SIMD_ON() tfu_x_simd_state
-#define TFU_X_SIMD_SET(v) (tfu_x_simd_state = (v))
-#endif
-
 static float tfu_x_gelu_f(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x))); }
 static float tfu_x_gelu_erf_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678f)); }
 static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -2089,10 +2084,11 @@ TFU_X_VINLINE tfu_vf tfu_v_gelu_erf(tfu_vf x) {
 }
 #endif
 
-static void tfu_x_k_binary(tfu_op op, int n, float *d, const float *a, const float *b) {
+static void tfu_x_k_binary(int simd, tfu_op op, int n, float *d, const float *a, const float *b) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         switch (op) {
         case TFU_OP_ADD: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_add(tfu_v_load(a + i), tfu_v_load(b + i))); break;
         case TFU_OP_SUB: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_sub(tfu_v_load(a + i), tfu_v_load(b + i))); break;
@@ -2109,10 +2105,11 @@ static void tfu_x_k_binary(tfu_op op, int n, float *d, const float *a, const flo
     }
 }
 
-static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const float *p) {
+static void tfu_x_k_unary(int simd, tfu_op op, int n, float *d, const float *a, const float *p) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf p0 = tfu_v_set1(p[0]), p1 = tfu_v_set1(p[1]);
         switch (op) {
 #define TFU_X_VLOOP(expr) for (; i + TFU_VW <= n; i += TFU_VW) { tfu_vf x = tfu_v_load(a + i); tfu_v_store(d + i, (expr)); } break
@@ -2156,10 +2153,11 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
     }
 }
 
-static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *v) {
+static void tfu_x_k_glu(int simd, int kind, int n, float *d, const float *g, const float *v) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         for (; i + TFU_VW <= n; i += TFU_VW) {
             tfu_vf x = tfu_v_load(g + i), a;
             switch (kind) {
@@ -2187,11 +2185,12 @@ static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *
    computed again in double exactly as the reference executor computes it
    (tfu_x_k_*_d below). Such rows are rare, the check is one comparison. */
 
-static float tfu_x_k_sumsq(int n, const float *a) {
+static float tfu_x_k_sumsq(int simd, int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
     int i = 0, j;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
         for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
             tfu_vf x0 = tfu_v_load(a + i), x1 = tfu_v_load(a + i + TFU_VW);
@@ -2207,11 +2206,12 @@ static float tfu_x_k_sumsq(int n, const float *a) {
 }
 /* deviations from m: returns the sum of (a[i] - m)^2, *dev the sum of
    (a[i] - m) (what the rounded mean m is off by, times n) */
-static float tfu_x_k_sumsq_dev(int n, const float *a, float m, float *dev) {
+static float tfu_x_k_sumsq_dev(int simd, int n, const float *a, float m, float *dev) {
     float s[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0}, r = 0, rc = 0;
     int i = 0, j;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = acc0, dev0 = acc0, dev1 = acc0, vm = tfu_v_set1(m);
         for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
             tfu_vf x0 = tfu_v_sub(tfu_v_load(a + i), vm);
@@ -2243,11 +2243,12 @@ static float tfu_x_k_sumsq_dev(int n, const float *a, float m, float *dev) {
     *dev = rc;
     return r;
 }
-static float tfu_x_k_sum(int n, const float *a) {
+static float tfu_x_k_sum(int simd, int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
     int i = 0, j;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
         for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) { acc0 = tfu_v_add(acc0, tfu_v_load(a + i)); acc1 = tfu_v_add(acc1, tfu_v_load(a + i + TFU_VW)); }
         r = tfu_v_hsum(tfu_v_add(acc0, acc1));
@@ -2304,8 +2305,8 @@ static void tfu_x_k_soft_max_d(int n, float *d, const float *a, const float *mas
 }
 
 /* d = a / sqrt(mean(a^2) + eps); d may be a */
-static void tfu_x_k_rms_norm(int n, float *d, const float *a, float eps) {
-    float ms = tfu_x_k_sumsq(n, a) / (float)n + eps;
+static void tfu_x_k_rms_norm(int simd, int n, float *d, const float *a, float eps) {
+    float ms = tfu_x_k_sumsq(simd, n, a) / (float)n + eps;
     float p[2];
     if (!tfu_x_ms_ok(ms)) {
         tfu_x_k_norm_d(n, d, a, eps, 0);
@@ -2313,21 +2314,21 @@ static void tfu_x_k_rms_norm(int n, float *d, const float *a, float eps) {
     }
     p[0] = 1.0f / sqrtf(ms);
     p[1] = 0.0f;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, a, p);
+    tfu_x_k_unary(simd, TFU_OP_SCALE, n, d, a, p);
 }
 
 /* d = (a - mean) / sqrt(var + eps): three reads of a, one write; d may be
    a. The corrected two-pass form: the f32 mean m is off by dev/n, which
    the variance and the output take back, so a row whose mean is far from
    zero against its spread keeps the accuracy of its deviations. */
-static void tfu_x_k_norm(int n, float *d, const float *a, float eps) {
-    float m = tfu_x_k_sum(n, a) / (float)n, dev, var, cm, sc;
+static void tfu_x_k_norm(int simd, int n, float *d, const float *a, float eps) {
+    float m = tfu_x_k_sum(simd, n, a) / (float)n, dev, var, cm, sc;
     int i = 0;
     if (!tfu_x_finite(m)) {
         tfu_x_k_norm_d(n, d, a, eps, 1);
         return;
     }
-    var = tfu_x_k_sumsq_dev(n, a, m, &dev);
+    var = tfu_x_k_sumsq_dev(simd, n, a, m, &dev);
     cm = dev / (float)n;
     var = (var - dev * cm) / (float)n + eps;
     if (!tfu_x_ms_ok(var)) {
@@ -2336,7 +2337,7 @@ static void tfu_x_k_norm(int n, float *d, const float *a, float eps) {
     }
     sc = 1.0f / sqrtf(var);
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf vm = tfu_v_set1(m), vc = tfu_v_set1(cm), vs = tfu_v_set1(sc);
         for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_mul(tfu_v_sub(tfu_v_sub(tfu_v_load(a + i), vm), vc), vs));
     }
@@ -2353,11 +2354,11 @@ static void tfu_x_k_norm(int n, float *d, const float *a, float eps) {
    over a row that sits in L1/L2: max, exp and sum, scale. A NaN anywhere
    makes the sum NaN and so every output NaN, as in the reference; a row
    without one sums to at least 1 (the maximum's exp(0)). */
-static void tfu_x_k_soft_max(int n, float *d, const float *a, const float *mask, float scale) {
+static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const float *mask, float scale) {
     float mx = -INFINITY, sum = 0, p[2];
     int i = 0;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(-INFINITY);
         for (; i + TFU_VW <= n; i += TFU_VW) {
             tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs);
@@ -2377,7 +2378,7 @@ static void tfu_x_k_soft_max(int n, float *d, const float *a, const float *mask,
     }
     i = 0;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(mx), acc = tfu_v_set1(0.0f);
         for (; i + TFU_VW <= n; i += TFU_VW) {
             tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs), e;
@@ -2396,19 +2397,20 @@ static void tfu_x_k_soft_max(int n, float *d, const float *a, const float *mask,
     }
     p[0] = 1.0f / sum;
     p[1] = 0.0f;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
+    tfu_x_k_unary(simd, TFU_OP_SCALE, n, d, d, p);
 }
 
 /* Converts n values of any float type at stride `stride` bytes to f32. */
-static void tfu_x_k_load(tfu_type type, int n, float *d, const char *src, size_t stride) {
+static void tfu_x_k_load(int simd, tfu_type type, int n, float *d, const char *src, size_t stride) {
     int i = 0;
+    (void)simd;
     if (type == TFU_F32 && stride == 4) { memcpy(d, src, (size_t)n * 4); return; }
 #if defined(TFU_X_VEC) && defined(tfu_v_load_f16)
-    if (TFU_X_SIMD_ON() && type == TFU_F16 && stride == 2)
+    if (simd && type == TFU_F16 && stride == 2)
         for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_f16(src + (size_t)i * 2));
 #endif
 #if defined(TFU_X_VEC)
-    if (TFU_X_SIMD_ON() && type == TFU_BF16 && stride == 2)
+    if (simd && type == TFU_BF16 && stride == 2)
         for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_bf16(src + (size_t)i * 2));
 #endif
     for (; i < n; i++) d[i] = tfu_x_ld(type, src + (size_t)i * stride);
@@ -2562,9 +2564,10 @@ static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, i
 }
 #endif
 
-static int tfu_x_k_dot_native(tfu_type at) {  /* can the kernel read A of this type as it is? */
+static int tfu_x_k_dot_native(int simd, tfu_type at) {  /* can the kernel read A of this type as it is? */
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (!TFU_X_SIMD_ON()) return at == TFU_F32;
+    if (!simd) return at == TFU_F32;
 #if defined(tfu_v_load_f16)
     return 1;
 #else
@@ -2591,10 +2594,11 @@ static void tfu_x_k_dot_redo(tfu_type at, int k, int na, const void *const *a, i
         }
 }
 
-static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+static void tfu_x_k_dot_block(int simd, tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
     int i, j, l;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         for (j = 0; j < nbr; j += TFU_X_NR)
             for (i = 0; i < na; i += TFU_X_MR)
                 tfu_x_k_dot_tile(at, k, na - i < TFU_X_MR ? na - i : TFU_X_MR, a + i,
@@ -3615,7 +3619,7 @@ static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t
     if (x->ne[0] >= gne0) {
         const char *q = base + (size_t)(c0 + e->col_off) * x->nb[0];
         if (x->type == TFU_F32 && x->nb[0] == 4) return (const float *)(const void *)q;
-        tfu_x_k_load(x->type, n, buf, q, x->nb[0]);
+        tfu_x_k_load(!p->opt.no_simd, x->type, n, buf, q, x->nb[0]);
         return buf;
     }
     for (k = 0; k < n; k++) buf[k] = tfu_x_ld(x->type, base + (size_t)((c0 + k) % x->ne[0]) * x->nb[0]);
@@ -3628,7 +3632,7 @@ static void tfu_x_run_chunk(const tfu_plan *p, const tfu_x_group *G, unsigned ch
                             int64_t i1, int64_t i2, int64_t i3, int64_t c0, int n, const float **outp) {
     const tfu_x_scratch_layout *SL = &p->sl;
     float *slots = (float *)(void *)(sc + SL->slots), *gather = (float *)(void *)(sc + SL->gather);
-    int k, s;
+    int k, s, simd = !p->opt.no_simd;
     for (k = 0; k < G->n_ins; k++) {
         const tfu_x_ins *I = &p->ins[G->first_ins + k];
         tfu_tensor *t = p->t[I->tid];
@@ -3644,12 +3648,12 @@ static void tfu_x_run_chunk(const tfu_plan *p, const tfu_x_group *G, unsigned ch
         dst = I->slot >= 0 ? slots + (size_t)I->slot * (size_t)G->chunk : (float *)(void *)tfu_x_rowp(t, c0, i1, i2, i3);
         switch (t->op) {
         case TFU_OP_ADD: case TFU_OP_SUB: case TFU_OP_MUL: case TFU_OP_DIV:
-            tfu_x_k_binary(t->op, n, dst, src[0], src[1]); break;
-        case TFU_OP_GLU: tfu_x_k_glu(t->op_params_i[0], n, dst, src[0], src[1]); break;
-        case TFU_OP_RMS_NORM: tfu_x_k_rms_norm(n, dst, src[0], t->op_params_f[0]); break;
-        case TFU_OP_NORM: tfu_x_k_norm(n, dst, src[0], t->op_params_f[0]); break;
-        case TFU_OP_SOFT_MAX: tfu_x_k_soft_max(n, dst, src[0], src[1], t->op_params_f[0]); break;
-        default: tfu_x_k_unary(t->op, n, dst, src[0], t->op_params_f); break;
+            tfu_x_k_binary(simd, t->op, n, dst, src[0], src[1]); break;
+        case TFU_OP_GLU: tfu_x_k_glu(simd, t->op_params_i[0], n, dst, src[0], src[1]); break;
+        case TFU_OP_RMS_NORM: tfu_x_k_rms_norm(simd, n, dst, src[0], t->op_params_f[0]); break;
+        case TFU_OP_NORM: tfu_x_k_norm(simd, n, dst, src[0], t->op_params_f[0]); break;
+        case TFU_OP_SOFT_MAX: tfu_x_k_soft_max(simd, n, dst, src[0], src[1], t->op_params_f[0]); break;
+        default: tfu_x_k_unary(simd, t->op, n, dst, src[0], t->op_params_f); break;
         }
         if (I->store && I->slot >= 0) tfu_x_k_store(t->type, n, tfu_x_rowp(t, c0, i1, i2, i3), t->nb[0], dst);
         outp[k] = dst;
@@ -3668,7 +3672,7 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsig
     const float **brow = (const float **)(void *)(arow + G->mb);
     float *tiles = (float *)(void *)(sc + SL->tiles), *pack = (float *)(void *)(sc + SL->pack);
     float *cptr[TFU_X_MAX_MM]; size_t ldc[TFU_X_MAX_MM];
-    int k, j, nm = 0;
+    int k, j, nm = 0, simd = !p->opt.no_simd;
     for (k = 0; k < G->n_ins; k++) {
         const tfu_x_ins *I = &p->ins[G->first_ins + k];
         tfu_tensor *t = p->t[I->tid], *a, *b;
@@ -3680,21 +3684,21 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsig
         a = p->t[p->ext[G->first_ext + (-1 - I->src[0])].tid];
         b = p->t[p->ext[G->first_ext + (-1 - I->src[1])].tid];
         K = a->ne[0]; r2 = b->ne[2] / a->ne[2]; r3 = b->ne[3] / a->ne[3];
-        native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(a->type);
+        native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(simd, a->type);
         at = native ? a->type : TFU_F32;
         for (j = 0; j < mm; j++) {
             const char *q = tfu_x_rowp(a, 0, m0 + j, i2 / r2, i3 / r3);
             if (native) arow[j] = q;
-            else { float *d = pack + (size_t)j * (size_t)K; tfu_x_k_load(a->type, (int)K, d, q, a->nb[0]); arow[j] = d; }
+            else { float *d = pack + (size_t)j * (size_t)K; tfu_x_k_load(simd, a->type, (int)K, d, q, a->nb[0]); arow[j] = d; }
         }
         for (j = 0; j < nn; j++) {
             const char *q = tfu_x_rowp(b, 0, n0 + j, i2, i3);
             if (b->nb[0] == 4) brow[j] = (const float *)(const void *)q;
-            else { float *d = pack + (size_t)(G->mb + j) * (size_t)K; tfu_x_k_load(b->type, (int)K, d, q, b->nb[0]); brow[j] = d; }
+            else { float *d = pack + (size_t)(G->mb + j) * (size_t)K; tfu_x_k_load(simd, b->type, (int)K, d, q, b->nb[0]); brow[j] = d; }
         }
         if (I->slot < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
         else { c = tiles + (size_t)I->slot * (size_t)(G->mb * G->nbk); ldc[nm] = (size_t)mm; }
-        tfu_x_k_dot_block(at, (int)K, mm, arow, nn, brow, c, ldc[nm]);
+        tfu_x_k_dot_block(simd, at, (int)K, mm, arow, nn, brow, c, ldc[nm]);
         cptr[nm++] = c;
     }
     if (G->n_ins > G->n_mm) {
@@ -3715,20 +3719,21 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned ch
     const tfu_tensor *a = t->src[0], *b = t->src[1];
     float *buf = (float *)(void *)(sc + SL->pack);
     int64_t r;
+    int simd = !p->opt.no_simd;
     for (r = r0; r < r1; r++) {
         int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]), i0;
         float *d = (float *)(void *)tfu_x_rowp(t, 0, i1, i2, i3);
         switch (t->op) {
         case TFU_OP_GET_ROWS: {
             int32_t row = tfu_x_row_index(b, i1, i2, i3, a->ne[1]);
-            tfu_x_k_load(a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, row, 0, 0), a->nb[0]);
+            tfu_x_k_load(simd, a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, row, 0, 0), a->nb[0]);
         } break;
         case TFU_OP_ROPE: {
             int nd = t->op_params_i[0], neox = t->op_params_i[1] == TFU_ROPE_NEOX, i;
             int32_t pos;
             double base = t->op_params_f[0];
             memcpy(&pos, (const char *)b->data + (size_t)i2 * b->nb[0], 4);
-            tfu_x_k_load(a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            tfu_x_k_load(simd, a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
             for (i0 = nd; i0 < t->ne[0]; i0++) d[i0] = buf[i0];
             for (i = 0; i < nd / 2; i++) {
                 double th = (double)pos * pow(base, -2.0 * i / nd);
@@ -3741,19 +3746,19 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned ch
         case TFU_OP_CONCAT: {
             int dim = t->op_params_i[0];
             if (dim == 0) {
-                tfu_x_k_load(a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
-                tfu_x_k_load(b->type, (int)b->ne[0], d + a->ne[0], tfu_x_rowp(b, 0, i1, i2, i3), b->nb[0]);
+                tfu_x_k_load(simd, a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+                tfu_x_k_load(simd, b->type, (int)b->ne[0], d + a->ne[0], tfu_x_rowp(b, 0, i1, i2, i3), b->nb[0]);
             } else {
                 int64_t ix[4];
                 const tfu_tensor *srct;
                 ix[1] = i1; ix[2] = i2; ix[3] = i3;
                 if (ix[dim] < a->ne[dim]) srct = a; else { ix[dim] -= a->ne[dim]; srct = b; }
-                tfu_x_k_load(srct->type, (int)t->ne[0], d, tfu_x_rowp(srct, 0, ix[1], ix[2], ix[3]), srct->nb[0]);
+                tfu_x_k_load(simd, srct->type, (int)t->ne[0], d, tfu_x_rowp(srct, 0, ix[1], ix[2], ix[3]), srct->nb[0]);
             }
         } break;
         default: {  /* SUM_ROWS, MEAN, ARGMAX: one value per row of a */
             int n = (int)a->ne[0], i, best = 0;
-            tfu_x_k_load(a->type, n, buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            tfu_x_k_load(simd, a->type, n, buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
             if (t->op == TFU_OP_ARGMAX) {
                 int32_t bi;
                 for (i = 0; i < n; i++) {   /* the first NaN, else the first maximum (tfu_argmax) */
@@ -3766,7 +3771,7 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned ch
                 bi = best;
                 memcpy(d, &bi, 4);
             } else {
-                float sum = tfu_x_k_sum(n, buf);
+                float sum = tfu_x_k_sum(simd, n, buf);
                 if (tfu_x_finite(sum)) d[0] = t->op == TFU_OP_MEAN ? sum / (float)n : sum;
                 else {   /* overflowed in f32, or inf/NaN in the row: in double, as the reference */
                     double s = tfu_x_k_sum_d(n, buf);
@@ -4326,7 +4331,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
 #endif
     }
     fusion = !o.no_fusion && !tfu_x_env_flag("TFU_NO_FUSION");
-    TFU_X_SIMD_SET(!tfu_x_env_flag("TFU_NO_SIMD"));
+    o.no_simd = o.no_simd || tfu_x_env_flag("TFU_NO_SIMD");   /* the plan's kernel set: p->opt.no_simd */
     o.no_fusion = !fusion;
     p = (tfu_plan *)al.alloc_fn(sizeof *p, al.user);
     if (!p) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");

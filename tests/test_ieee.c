@@ -21,7 +21,9 @@
    equal, finite values within the op's tolerance. Lengths divisible by 3
    feed the op through an element-wise producer, lengths 1 mod 3 add an
    element-wise consumer, so fused prologues and epilogues see the values
-   too. Inputs are f32, f16 or bf16 at random.
+   too. Inputs are f32, f16 or bf16 at random. The no-SIMD plans come from
+   options.no_simd and from TFU_NO_SIMD=1 in turns. Last, test_simd_per_plan:
+   the kernel set is a property of each plan.
 
    Usage: test_ieee [--seed S] [--verbose 1] */
 #define _POSIX_C_SOURCE 200112L   /* setenv */
@@ -147,19 +149,23 @@ static void check(const char *how, tfu_tensor *out, const double *want, const do
     if (tt_verbose && !bad) printf("ok %s [%s]\n", desc, how);
 }
 
-/* compiles g; no_simd: with TFU_NO_SIMD=1 in the environment while it compiles */
-static tfu_plan *compile(tfu_graph *g, const tfu_plan_options *o, int no_simd) {
+/* compiles g; env_no_simd: with TFU_NO_SIMD=1 in the environment while it
+   compiles (and only then) */
+static tfu_plan *compile(tfu_graph *g, const tfu_plan_options *o, int env_no_simd) {
     tfu_plan *p;
     int had = getenv("TFU_NO_SIMD") != NULL;
-    if (no_simd && !had) setenv("TFU_NO_SIMD", "1", 1);
+    if (env_no_simd && !had) setenv("TFU_NO_SIMD", "1", 1);
     p = tfu_plan_compile(g, o);
-    if (no_simd && !had) unsetenv("TFU_NO_SIMD");
+    if (env_no_simd && !had) unsetenv("TFU_NO_SIMD");
     return p;
 }
 
-/* out's graph five ways, each compared with want (contiguous, out's shape) */
+/* out's graph five ways, each compared with want (contiguous, out's shape);
+   the SIMD kernels are switched off by the option and by the environment in
+   turns */
 static void run_all(tfu_tensor *out, const double *want, const double *tol) {
     static const char *hows[5] = { "ref", "fused", "unfused", "2 threads", "no SIMD" };
+    static int by_env;
     tfu_graph *g;
     tfu_result r;
     int v;
@@ -180,7 +186,9 @@ static void run_all(tfu_tensor *out, const double *want, const double *tol) {
         tfu_plan *p;
         if (v == 2) o.no_fusion = 1;
         if (v == 3) o.n_threads = 2;
-        p = compile(g, &o, v == 4);
+        if (v == 4) by_env = !by_env;
+        if (v == 4 && !by_env) o.no_simd = 1;
+        p = compile(g, &o, v == 4 && by_env);
         TT_CHECK(p != NULL, "%s [%s]: compile failed (%s)", desc, hows[v], tfu_last_error_msg(ctx));
         if (!p) continue;
         tt_poison(out->data, tfu_nbytes(out));
@@ -655,6 +663,87 @@ static void case_cpy(tfu_type dt, int64_t n) {
     free(tol);
 }
 
+/* ---- the kernel set belongs to the plan -------------------------------------
+   Plan A compiles with the SIMD kernels, then plan B with TFU_NO_SIMD=1 in
+   the environment: A run again gives the bits of its first run, B matches
+   the reference. Then C with options.no_simd (A still unchanged, C gives
+   B's bits), and D with SIMD again: B run again keeps its bits, D gives
+   A's. Transcendental ops, so that SIMD and scalar results differ in the
+   last bits (skipped where they do not: no vector layer). */
+static float *run_copy(tfu_plan *p, tfu_tensor *out, const char *name) {
+    tfu_result r;
+    tt_poison(out->data, tfu_nbytes(out));
+    r = tfu_plan_run(p);
+    TT_CHECK(r == TFU_OK, "%s: plan %s: run -> %s", desc, name, tfu_result_str(r));
+    return tt_copy_out(out);
+}
+
+static int same_bits(const float *x, const float *y, int64_t n) { return memcmp(x, y, (size_t)n * sizeof(float)) == 0; }
+
+static void test_simd_per_plan(void) {
+    const int64_t n0 = 257, n1 = 16, ne = n0 * n1;
+    tfu_tensor *x, *out;
+    tfu_graph *g;
+    tfu_plan *pa, *pb, *pc, *pd;
+    tfu_plan_options o = tfu_plan_default_options(), os = tfu_plan_default_options();
+    double *ref;
+    float *a1, *a2, *a3, *b1, *b2, *c1, *d1;
+    int64_t k, n_diff = 0;
+    if (getenv("TFU_NO_SIMD")) {   /* plan A would be scalar too */
+        tt_skipped++;
+        return;
+    }
+    begin("simd per plan", n0, 200);
+    x = tfu_new_tensor_2d(ctx, TFU_F32, n0, n1);
+    if (!x) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    tt_fill(x, -6, 6);
+    out = tfu_soft_max(ctx, tfu_add(ctx, tfu_gelu(ctx, x), tfu_exp(ctx, tfu_tanh(ctx, x))));
+    g = out ? tfu_graph_build(ctx, out) : NULL;
+    TT_CHECK(g != NULL, "%s: build failed (%s)", desc, tfu_last_error_msg(ctx));
+    if (!g) return;
+    TT_CHECK(tfu_graph_compute_ref(g) == TFU_OK, "%s: compute_ref failed", desc);
+    ref = values(out);
+    os.no_simd = 1;
+    pa = compile(g, &o, 0);
+    TT_CHECK(pa != NULL, "%s: compile A failed (%s)", desc, tfu_last_error_msg(ctx));
+    if (!pa) { free(ref); return; }
+    a1 = run_copy(pa, out, "A");
+    pb = compile(g, &o, 1);
+    TT_CHECK(pb != NULL, "%s: compile B failed (%s)", desc, tfu_last_error_msg(ctx));
+    if (!pb) { tfu_plan_free(pa); free(ref); free(a1); return; }
+    a2 = run_copy(pa, out, "A");
+    TT_CHECK(same_bits(a1, a2, ne), "%s: plan A changed its results after plan B compiled with TFU_NO_SIMD=1", desc);
+    b1 = run_copy(pb, out, "B");
+    TT_CHECK(tt_max_err(out, ref) <= 1e-5, "%s: plan B (TFU_NO_SIMD=1) against the reference: err %.3g", desc, tt_max_err(out, ref));
+    pc = compile(g, &os, 0);
+    TT_CHECK(pc != NULL, "%s: compile C failed (%s)", desc, tfu_last_error_msg(ctx));
+    a3 = run_copy(pa, out, "A");
+    TT_CHECK(same_bits(a1, a3, ne), "%s: plan A changed its results after plan C compiled with options.no_simd", desc);
+    c1 = pc ? run_copy(pc, out, "C") : NULL;
+    TT_CHECK(c1 && same_bits(b1, c1, ne), "%s: plan C (options.no_simd) differs from plan B (TFU_NO_SIMD=1)", desc);
+    pd = compile(g, &o, 0);
+    TT_CHECK(pd != NULL, "%s: compile D failed (%s)", desc, tfu_last_error_msg(ctx));
+    b2 = run_copy(pb, out, "B");
+    TT_CHECK(same_bits(b1, b2, ne), "%s: plan B changed its results after plan D compiled with SIMD", desc);
+    d1 = pd ? run_copy(pd, out, "D") : NULL;
+    TT_CHECK(d1 && same_bits(a1, d1, ne), "%s: plan D (SIMD, compiled last) differs from plan A", desc);
+    for (k = 0; k < ne; k++) n_diff += memcmp(&a1[k], &b1[k], sizeof(float)) != 0;
+    if (n_diff == 0) tt_skipped++;   /* SIMD and scalar agree bit for bit: nothing was proven */
+    if (tt_verbose) printf("%s: %lld of %lld values differ between SIMD and scalar\n", desc, (long long)n_diff, (long long)ne);
+    tfu_plan_free(pa);
+    tfu_plan_free(pb);
+    if (pc) tfu_plan_free(pc);
+    if (pd) tfu_plan_free(pd);
+    free(ref);
+    free(a1);
+    free(a2);
+    free(a3);
+    free(b1);
+    free(b2);
+    free(c1);
+    free(d1);
+}
+
 static void run_length(int64_t n) {
     int u, k, f;
     for (u = 0; u < N_UNOPS; u++) case_unary(u, n);
@@ -690,6 +779,7 @@ int main(int argc, char **argv) {
     if (!ctx) { printf("cannot create a context\n"); tt_failed++; return tt_summary(); }
     for (n = 1; n <= 67; n++) run_length(n);
     run_length(LONG_N);
+    test_simd_per_plan();
     tfu_free(ctx);
     return tt_summary();
 }
