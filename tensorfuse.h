@@ -809,7 +809,7 @@ static tfu_result tfu_x_shape(tfu_type type, int n_dims, const int64_t *ne, int6
     for (i = 0; i < TFU_MAX_DIMS; i++) {
         int64_t n = i < n_dims ? ne[i] : 1;
         if (n <= 0) return TFU_ERR_INVALID_ARG;
-        if ((uint64_t)n > (uint64_t)INT64_MAX / 2) return TFU_ERR_OVERFLOW;
+        if ((uint64_t)n > (uint64_t)INT64_MAX / 2 || (uint64_t)(size_t)n != (uint64_t)n) return TFU_ERR_OVERFLOW;  /* 32-bit size_t */
         ne_out[i] = n; nb[i] = s;
         if (!tfu_x_mul_ok(s, (size_t)n, &s) || s > (size_t)INT64_MAX / 4) return TFU_ERR_OVERFLOW;
     }
