@@ -11,7 +11,7 @@
          #define TFU_IMPLEMENTATION
          #include "tensorfuse.h"
      Everywhere else just #include "tensorfuse.h". Link with -lm (and -lpthread
-     unless TFU_NO_THREADS).
+     unless TFU_NO_THREADS or on Windows).
 
    CONFIGURATION (define before including the implementation)
      TFU_API          linkage of public functions (default: extern)
@@ -23,8 +23,11 @@
                       formatter of our own
      TFU_NO_MALLOC    no malloc/free: every buffer comes from the caller
                       (context memory, plan memory through tfu_allocator)
-     TFU_NO_THREADS   no pthreads: plans run on the calling thread or on the
-                      caller's parallel-for (tfu_plan_options.parallel_for)
+     TFU_NO_THREADS   no thread pool (pthreads; the Win32 API where _WIN32):
+                      plans run on the calling thread or on the caller's
+                      parallel-for (tfu_plan_options.parallel_for). Needed
+                      with a compiler that is not GCC, Clang or MSVC and has
+                      no C11 atomics; a parallel-for must then be serial
      TFU_NO_SIMD      scalar kernels only (the SIMD paths are also switched
                       off at run time with TFU_NO_SIMD=1 in the environment)
      TFU_MAX_DIMS     always 4; any other value is an #error
@@ -76,6 +79,16 @@
 #define TFU_API extern
 #endif
 
+/* Version: tfu_version() returns TFU_VERSION_STRING, "MAJOR.MINOR.PATCH".
+   The build files (CMake, pkg-config) read the three numbers from here. */
+#define TFU_VERSION_MAJOR 0
+#define TFU_VERSION_MINOR 2
+#define TFU_VERSION_PATCH 0
+#define TFU_X_STR(x) #x
+#define TFU_X_XSTR(x) TFU_X_STR(x)
+#define TFU_VERSION_STRING \
+    TFU_X_XSTR(TFU_VERSION_MAJOR) "." TFU_X_XSTR(TFU_VERSION_MINOR) "." TFU_X_XSTR(TFU_VERSION_PATCH)
+
 #define TFU_MAX_SRC 3          /* operands per operation */
 #define TFU_MAX_NAME 48        /* bytes of a tensor name, with the NUL */
 #define TFU_MAX_OP_PARAMS 4
@@ -83,6 +96,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The version the implementation was built from (TFU_VERSION_STRING). */
+TFU_API const char *tfu_version(void);
 
 /* Results. Zero is success; every function that can fail returns one of these
    (or NULL, with the code kept in the context: tfu_last_error). */
@@ -586,9 +602,48 @@ TFU_API int tfu_selftest(void);   /* number of failures */
 #include <assert.h>
 #define TFU_ASSERT(x) assert(x)
 #endif
-#if !defined(TFU_NO_THREADS)
+#if !defined(TFU_NO_THREADS) && defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#define TFU_X_UNDEF_LEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#define TFU_X_UNDEF_NOMINMAX
+#endif
+#include <windows.h>
+#ifdef TFU_X_UNDEF_LEAN
+#undef WIN32_LEAN_AND_MEAN
+#undef TFU_X_UNDEF_LEAN
+#endif
+#ifdef TFU_X_UNDEF_NOMINMAX
+#undef NOMINMAX
+#undef TFU_X_UNDEF_NOMINMAX
+#endif
+#elif !defined(TFU_NO_THREADS)
 #include <pthread.h>
 #include <sched.h>
+#endif
+/* atomics (the compat block in >>base): 1 GCC/Clang builtins, 2 MSVC
+   Interlocked intrinsics, 3 C11 <stdatomic.h>, 0 none (TFU_NO_THREADS only).
+   TFU_X_ATOMICS may be preset to test a path on another compiler. */
+#ifndef TFU_X_ATOMICS
+#if defined(__GNUC__) || defined(__clang__)
+#define TFU_X_ATOMICS 1
+#elif defined(_MSC_VER)
+#define TFU_X_ATOMICS 2
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_ATOMICS__) && !defined(__cplusplus)
+#define TFU_X_ATOMICS 3
+#else
+#define TFU_X_ATOMICS 0
+#endif
+#endif
+#if TFU_X_ATOMICS == 2
+#include <intrin.h>
+#elif TFU_X_ATOMICS == 3
+#include <stdatomic.h>
+#elif TFU_X_ATOMICS == 0 && !defined(TFU_NO_THREADS)
+#error "tensorfuse: no atomics on this compiler (not GCC, Clang, MSVC or C11): define TFU_NO_THREADS"
 #endif
 #if !defined(TFU_NO_SIMD) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -608,6 +663,155 @@ TFU_API int tfu_selftest(void);   /* number of failures */
 #endif
 
 /* >>base ================================================================= */
+
+/* --- compat: atomics, inlining, prefetch -----------------------------------
+   The thread pool and the caller's parallel-for share a few counters and
+   flags; every access to them goes through these functions, so no compiler
+   extension is used outside this block. Orders as in C11 (the failure order
+   of a compare-exchange is relaxed). MSVC's Interlocked intrinsics are full
+   barriers, stronger than asked. The C11 path treats plain int and int64_t
+   objects as _Atomic ones: the same size and representation wherever they
+   are lock-free. Without atomics (TFU_X_ATOMICS 0, only with TFU_NO_THREADS)
+   they are plain accesses, so a parallel_for must then run tasks one at a
+   time. */
+#if TFU_X_ATOMICS == 1
+#define TFU_X_RELAXED __ATOMIC_RELAXED
+#define TFU_X_ACQUIRE __ATOMIC_ACQUIRE
+#define TFU_X_RELEASE __ATOMIC_RELEASE
+#define TFU_X_ACQ_REL __ATOMIC_ACQ_REL
+#elif TFU_X_ATOMICS == 3
+#define TFU_X_RELAXED memory_order_relaxed
+#define TFU_X_ACQUIRE memory_order_acquire
+#define TFU_X_RELEASE memory_order_release
+#define TFU_X_ACQ_REL memory_order_acq_rel
+#else
+#define TFU_X_RELAXED 0
+#define TFU_X_ACQUIRE 1
+#define TFU_X_RELEASE 2
+#define TFU_X_ACQ_REL 3
+#endif
+
+static inline int tfu_x_atomic_load(int *p, int order) {
+#if TFU_X_ATOMICS == 1
+    return __atomic_load_n(p, order);
+#elif TFU_X_ATOMICS == 2
+    (void)order;
+    return (int)_InterlockedOr((volatile long *)p, 0);
+#elif TFU_X_ATOMICS == 3
+    return atomic_load_explicit((_Atomic int *)p, (memory_order)order);
+#else
+    (void)order;
+    return *p;
+#endif
+}
+
+static inline void tfu_x_atomic_store(int *p, int v, int order) {
+#if TFU_X_ATOMICS == 1
+    __atomic_store_n(p, v, order);
+#elif TFU_X_ATOMICS == 2
+    (void)order;
+    _InterlockedExchange((volatile long *)p, (long)v);
+#elif TFU_X_ATOMICS == 3
+    atomic_store_explicit((_Atomic int *)p, v, (memory_order)order);
+#else
+    (void)order;
+    *p = v;
+#endif
+}
+
+/* returns the new value */
+static inline int tfu_x_atomic_add(int *p, int v, int order) {
+#if TFU_X_ATOMICS == 1
+    return __atomic_add_fetch(p, v, order);
+#elif TFU_X_ATOMICS == 2
+    (void)order;
+    return (int)_InterlockedExchangeAdd((volatile long *)p, (long)v) + v;
+#elif TFU_X_ATOMICS == 3
+    return atomic_fetch_add_explicit((_Atomic int *)p, v, (memory_order)order) + v;
+#else
+    (void)order;
+    *p += v;
+    return *p;
+#endif
+}
+
+/* 1 if *p held expected and now holds desired */
+static inline int tfu_x_atomic_cas(int *p, int expected, int desired, int order) {
+#if TFU_X_ATOMICS == 1
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, order, __ATOMIC_RELAXED);
+#elif TFU_X_ATOMICS == 2
+    (void)order;
+    return _InterlockedCompareExchange((volatile long *)p, (long)desired, (long)expected) == (long)expected;
+#elif TFU_X_ATOMICS == 3
+    return atomic_compare_exchange_strong_explicit((_Atomic int *)p, &expected, desired, (memory_order)order,
+                                                   memory_order_relaxed);
+#else
+    (void)order;
+    if (*p != expected) return 0;
+    *p = desired;
+    return 1;
+#endif
+}
+
+/* returns the old value; on MSVC a compare-exchange loop, which 32-bit x86
+   has as well */
+static inline int64_t tfu_x_atomic_fetch_add64(int64_t *p, int64_t v, int order) {
+#if TFU_X_ATOMICS == 1
+    return __atomic_fetch_add(p, v, order);
+#elif TFU_X_ATOMICS == 2
+    long long old = _InterlockedCompareExchange64((volatile long long *)p, 0, 0);
+    (void)order;
+    for (;;) {
+        long long seen = _InterlockedCompareExchange64((volatile long long *)p, old + v, old);
+        if (seen == old) return old;
+        old = seen;
+    }
+#elif TFU_X_ATOMICS == 3
+    return atomic_fetch_add_explicit((_Atomic int64_t *)p, v, (memory_order)order);
+#else
+    int64_t old = *p;
+    (void)order;
+    *p = old + v;
+    return old;
+#endif
+}
+
+static inline void tfu_x_atomic_store64(int64_t *p, int64_t v, int order) {
+#if TFU_X_ATOMICS == 1
+    __atomic_store_n(p, v, order);
+#elif TFU_X_ATOMICS == 2
+    long long old = _InterlockedCompareExchange64((volatile long long *)p, 0, 0);
+    (void)order;
+    for (;;) {
+        long long seen = _InterlockedCompareExchange64((volatile long long *)p, v, old);
+        if (seen == old) return;
+        old = seen;
+    }
+#elif TFU_X_ATOMICS == 3
+    atomic_store_explicit((_Atomic int64_t *)p, v, (memory_order)order);
+#else
+    (void)order;
+    *p = v;
+#endif
+}
+
+/* forced inlining and a read prefetch with no temporal locality, for the
+   kernels */
+#if defined(__GNUC__)
+#define TFU_X_FORCE_INLINE static inline __attribute__((always_inline))
+#define TFU_X_PREFETCH_R(p) __builtin_prefetch((p), 0, 0)
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#define TFU_X_FORCE_INLINE static __forceinline
+#define TFU_X_PREFETCH_R(p) _mm_prefetch((const char *)(p), _MM_HINT_NTA)
+#elif defined(_MSC_VER)
+#define TFU_X_FORCE_INLINE static __forceinline
+#define TFU_X_PREFETCH_R(p) ((void)0)
+#else
+#define TFU_X_FORCE_INLINE static inline
+#define TFU_X_PREFETCH_R(p) ((void)0)
+#endif
+
+TFU_API const char *tfu_version(void) { return TFU_VERSION_STRING; }
 
 #define TFU_X_ALIGN 64
 #define TFU_X_MSG 192
@@ -953,7 +1157,7 @@ static tfu_result tfu_x_shape(tfu_type type, int n_dims, const int64_t *ne, int6
     for (i = 0; i < TFU_MAX_DIMS; i++) {
         int64_t n = i < n_dims ? ne[i] : 1;
         if (n <= 0) return TFU_ERR_INVALID_ARG;
-        if ((uint64_t)n > (uint64_t)INT64_MAX / 2) return TFU_ERR_OVERFLOW;
+        if ((uint64_t)n > (uint64_t)INT64_MAX / 2 || (uint64_t)(size_t)n != (uint64_t)n) return TFU_ERR_OVERFLOW;  /* 32-bit size_t */
         ne_out[i] = n; nb[i] = s;
         if (!tfu_x_mul_ok(s, (size_t)n, &s) || s > (size_t)INT64_MAX / 4) return TFU_ERR_OVERFLOW;
     }
@@ -3814,12 +4018,41 @@ static int64_t tfu_x_stage_n_items(const tfu_plan *p, int s) {
 /* --- threads: workers meet only at the barrier between two stages -------- */
 
 #if !defined(TFU_NO_THREADS)
+/* the few thread calls the pool makes: Win32 (Vista and later) or pthreads */
+#if defined(_WIN32)
+typedef HANDLE             tfu_x_thread;
+typedef SRWLOCK            tfu_x_mutex;
+typedef CONDITION_VARIABLE tfu_x_cond;
+static void tfu_x_mutex_init(tfu_x_mutex *m) { InitializeSRWLock(m); }
+static void tfu_x_mutex_destroy(tfu_x_mutex *m) { (void)m; }   /* SRW locks need no cleanup */
+static void tfu_x_mutex_lock(tfu_x_mutex *m) { AcquireSRWLockExclusive(m); }
+static void tfu_x_mutex_unlock(tfu_x_mutex *m) { ReleaseSRWLockExclusive(m); }
+static void tfu_x_cond_init(tfu_x_cond *c) { InitializeConditionVariable(c); }
+static void tfu_x_cond_destroy(tfu_x_cond *c) { (void)c; }
+static void tfu_x_cond_wait(tfu_x_cond *c, tfu_x_mutex *m) { SleepConditionVariableSRW(c, m, INFINITE, 0); }
+static void tfu_x_cond_broadcast(tfu_x_cond *c) { WakeAllConditionVariable(c); }
+static void tfu_x_yield(void) { SwitchToThread(); }
+#else
+typedef pthread_t       tfu_x_thread;
+typedef pthread_mutex_t tfu_x_mutex;
+typedef pthread_cond_t  tfu_x_cond;
+static void tfu_x_mutex_init(tfu_x_mutex *m) { pthread_mutex_init(m, NULL); }
+static void tfu_x_mutex_destroy(tfu_x_mutex *m) { pthread_mutex_destroy(m); }
+static void tfu_x_mutex_lock(tfu_x_mutex *m) { pthread_mutex_lock(m); }
+static void tfu_x_mutex_unlock(tfu_x_mutex *m) { pthread_mutex_unlock(m); }
+static void tfu_x_cond_init(tfu_x_cond *c) { pthread_cond_init(c, NULL); }
+static void tfu_x_cond_destroy(tfu_x_cond *c) { pthread_cond_destroy(c); }
+static void tfu_x_cond_wait(tfu_x_cond *c, tfu_x_mutex *m) { pthread_cond_wait(c, m); }
+static void tfu_x_cond_broadcast(tfu_x_cond *c) { pthread_cond_broadcast(c); }
+static void tfu_x_yield(void) { sched_yield(); }
+#endif
+
 typedef struct tfu_x_pool {
     tfu_plan       *plan;
     int             n;            /* threads, the caller's included        */
-    pthread_t      *th;
-    pthread_mutex_t mu;
-    pthread_cond_t  cv;
+    tfu_x_thread   *th;
+    tfu_x_mutex     mu;
+    tfu_x_cond      cv;
     int             gen, quit;    /* under mu                               */
     int             s0, s1;       /* stages of the current job              */
     int             count, sense; /* barrier, atomics                       */
@@ -3831,12 +4064,16 @@ typedef struct tfu_x_worker { tfu_x_pool *pool; int id; } tfu_x_worker;
 static void tfu_x_barrier(tfu_x_pool *pl, int *local_sense) {
     int spins = 0;
     *local_sense = !*local_sense;
-    if (__atomic_add_fetch(&pl->count, 1, __ATOMIC_ACQ_REL) == pl->n) {
-        __atomic_store_n(&pl->count, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&pl->sense, *local_sense, __ATOMIC_RELEASE);
-    } else {
-        while (__atomic_load_n(&pl->sense, __ATOMIC_ACQUIRE) != *local_sense)
-            if (++spins > 2000) { sched_yield(); spins = 0; }
+    if (tfu_x_atomic_add(&pl->count, 1, TFU_X_ACQ_REL) == pl->n) {
+        tfu_x_atomic_store(&pl->count, 0, TFU_X_RELAXED);
+        tfu_x_atomic_store(&pl->sense, *local_sense, TFU_X_RELEASE);
+        return;
+    }
+    while (tfu_x_atomic_load(&pl->sense, TFU_X_ACQUIRE) != *local_sense) {
+        if (++spins > 2000) {
+            tfu_x_yield();
+            spins = 0;
+        }
     }
 }
 
@@ -3846,37 +4083,60 @@ static void tfu_x_pool_job(tfu_x_pool *pl, int id, int *local_sense) {
     int s, s0 = pl->s0, s1 = pl->s1;  /* read once: after the last barrier the caller may start the next job */
     for (s = s0; s < s1; s++) {
         int64_t n = tfu_x_stage_n_items(p, s), i;
-        while ((i = __atomic_fetch_add(&pl->next[s], 1, __ATOMIC_RELAXED)) < n) tfu_x_stage_item(p, s, i, sc);
+        while ((i = tfu_x_atomic_fetch_add64(&pl->next[s], 1, TFU_X_RELAXED)) < n) tfu_x_stage_item(p, s, i, sc);
         tfu_x_barrier(pl, local_sense);
     }
 }
 
-static void *tfu_x_worker_main(void *arg) {
+static void tfu_x_worker_main(void *arg) {
     tfu_x_worker *w = (tfu_x_worker *)arg;
     tfu_x_pool *pl = w->pool;
     int seen = 0, local_sense = 0;
     for (;;) {
-        pthread_mutex_lock(&pl->mu);
-        while (__atomic_load_n(&pl->gen, __ATOMIC_RELAXED) == seen && !pl->quit) pthread_cond_wait(&pl->cv, &pl->mu);
-        if (pl->quit) { pthread_mutex_unlock(&pl->mu); break; }
-        seen = __atomic_load_n(&pl->gen, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&pl->mu);
+        int quit;
+        tfu_x_mutex_lock(&pl->mu);
+        while (tfu_x_atomic_load(&pl->gen, TFU_X_RELAXED) == seen && !pl->quit) tfu_x_cond_wait(&pl->cv, &pl->mu);
+        quit = pl->quit;
+        seen = tfu_x_atomic_load(&pl->gen, TFU_X_RELAXED);
+        tfu_x_mutex_unlock(&pl->mu);
+        if (quit) break;
         tfu_x_pool_job(pl, w->id, &local_sense);
     }
+}
+
+#if defined(_WIN32)
+static DWORD WINAPI tfu_x_worker_entry(LPVOID arg) {
+    tfu_x_worker_main(arg);
+    return 0;
+}
+static int tfu_x_thread_start(tfu_x_thread *t, void *arg) {
+    *t = CreateThread(NULL, 0, tfu_x_worker_entry, arg, 0, NULL);
+    return *t != NULL;
+}
+static void tfu_x_thread_join(tfu_x_thread t) {
+    WaitForSingleObject(t, INFINITE);
+    CloseHandle(t);
+}
+#else
+static void *tfu_x_worker_entry(void *arg) {
+    tfu_x_worker_main(arg);
     return NULL;
 }
+static int tfu_x_thread_start(tfu_x_thread *t, void *arg) { return pthread_create(t, NULL, tfu_x_worker_entry, arg) == 0; }
+static void tfu_x_thread_join(tfu_x_thread t) { pthread_join(t, NULL); }
+#endif
 
 static void tfu_x_pool_free(tfu_plan *p) {
     tfu_x_pool *pl = p->pool;
     int i;
     if (!pl) return;
-    pthread_mutex_lock(&pl->mu);
+    tfu_x_mutex_lock(&pl->mu);
     pl->quit = 1;
-    pthread_cond_broadcast(&pl->cv);
-    pthread_mutex_unlock(&pl->mu);
-    for (i = 1; i < pl->n; i++) pthread_join(pl->th[i], NULL);
-    pthread_mutex_destroy(&pl->mu);
-    pthread_cond_destroy(&pl->cv);
+    tfu_x_cond_broadcast(&pl->cv);
+    tfu_x_mutex_unlock(&pl->mu);
+    for (i = 1; i < pl->n; i++) tfu_x_thread_join(pl->th[i]);
+    tfu_x_mutex_destroy(&pl->mu);
+    tfu_x_cond_destroy(&pl->cv);
     p->pool = NULL;
 }
 
@@ -3885,17 +4145,19 @@ static tfu_result tfu_x_pool_start(tfu_plan *p) {
     tfu_x_worker *w;
     int i;
     if (!pl) return TFU_ERR_NO_MEMORY;
-    pl->plan = p; pl->n = p->n_threads;
-    pl->th = (pthread_t *)tfu_x_palloc(p, sizeof(pthread_t) * (size_t)pl->n);
+    pl->plan = p;
+    pl->n = p->n_threads;
+    pl->th = (tfu_x_thread *)tfu_x_palloc(p, sizeof(tfu_x_thread) * (size_t)pl->n);
     pl->next = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_stages + 1));
     w = (tfu_x_worker *)tfu_x_palloc(p, sizeof(tfu_x_worker) * (size_t)pl->n);
     if (!pl->th || !pl->next || !w) return TFU_ERR_NO_MEMORY;
-    pthread_mutex_init(&pl->mu, NULL);
-    pthread_cond_init(&pl->cv, NULL);
+    tfu_x_mutex_init(&pl->mu);
+    tfu_x_cond_init(&pl->cv);
     p->pool = pl;
     for (i = 1; i < pl->n; i++) {
-        w[i].pool = pl; w[i].id = i;
-        if (pthread_create(&pl->th[i], NULL, tfu_x_worker_main, &w[i]) != 0) {
+        w[i].pool = pl;
+        w[i].id = i;
+        if (!tfu_x_thread_start(&pl->th[i], &w[i])) {
             pl->n = i;   /* join the ones that started */
             tfu_x_pool_free(p);
             return TFU_ERR_THREADS;
@@ -3907,12 +4169,13 @@ static tfu_result tfu_x_pool_start(tfu_plan *p) {
 static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
     tfu_x_pool *pl = p->pool;
     int s;
-    for (s = s0; s < s1; s++) __atomic_store_n(&pl->next[s], 0, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&pl->mu);
-    pl->s0 = s0; pl->s1 = s1;
-    __atomic_add_fetch(&pl->gen, 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&pl->cv);
-    pthread_mutex_unlock(&pl->mu);
+    for (s = s0; s < s1; s++) tfu_x_atomic_store64(&pl->next[s], 0, TFU_X_RELAXED);
+    tfu_x_mutex_lock(&pl->mu);
+    pl->s0 = s0;
+    pl->s1 = s1;
+    tfu_x_atomic_add(&pl->gen, 1, TFU_X_RELEASE);
+    tfu_x_cond_broadcast(&pl->cv);
+    tfu_x_mutex_unlock(&pl->mu);
     tfu_x_pool_job(pl, 0, &p->caller_sense);
 }
 #endif
@@ -3924,13 +4187,10 @@ static void tfu_x_pf_task(void *arg, int i) {
     tfu_x_pf_ctx *c = (tfu_x_pf_ctx *)arg;
     tfu_plan *p = c->p;
     int k = 0;
-    for (;;) {   /* claim scratch k */
-        int expected = 0;
-        if (__atomic_compare_exchange_n(&p->scratch_busy[k], &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) break;
+    while (!tfu_x_atomic_cas(&p->scratch_busy[k], 0, 1, TFU_X_ACQUIRE))   /* claim scratch k */
         k = (k + 1) % p->n_threads;
-    }
     tfu_x_stage_item(p, c->s, i, (unsigned char *)p->scratch + (size_t)k * p->sl.total);
-    __atomic_store_n(&p->scratch_busy[k], 0, __ATOMIC_RELEASE);
+    tfu_x_atomic_store(&p->scratch_busy[k], 0, TFU_X_RELEASE);
 }
 
 static void tfu_x_call_eval(tfu_plan *p, int s) {
