@@ -2895,34 +2895,10 @@ static unsigned char *tfu_x_align_ptr(void *p) {
     return (unsigned char *)p + ((TFU_X_ALIGN - (uintptr_t)p % TFU_X_ALIGN) % TFU_X_ALIGN);
 }
 
-/* one external operand of a group program */
-typedef struct tfu_x_ext {
-    int32_t tid;      /* tensor index in the graph                 */
-    int32_t col_off;  /* first column read (GLU halves)            */
-} tfu_x_ext;
-
-/* one instruction of a group program: a node of the group */
-typedef struct tfu_x_ins {
-    int32_t tid;
-    int32_t src[TFU_MAX_SRC]; /* >= 0: instruction index in the group; < 0: -1-ext index */
-    int32_t n_src;
-    int32_t slot;            /* scratch slot, -1 if written straight to memory  */
-    int32_t store;           /* materialised                                     */
-} tfu_x_ins;
-
-typedef struct tfu_x_group {
-    int     kind, stage, first_ins, n_ins, first_ext, n_ext, n_slots, n_mm;
-    int     first_node;      /* smallest tensor index, for ordering and report */
-    int64_t ne[TFU_MAX_DIMS];
-    int64_t chunk;           /* columns per chunk (whole row for ROW groups)  */
-    int64_t rows_per_item, n_items;
-    int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
-    int64_t n_mblk, n_nblk;
-} tfu_x_group;
-
-/* per-thread scratch layout (byte offsets, computed at compile) */
-typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, total; } tfu_x_scratch_layout;
-
+/* The shared plan: what the passes decided, bound to a graph, and the
+   program of every group as the view shows it (>>seam). A backend's own
+   state hangs off it (cpu: the CPU executor's, >>cpu); nothing a backend
+   decides goes back into the shared part. */
 struct tfu_plan {
     tfu_allocator   al;
     tfu_plan_options opt;
@@ -2941,25 +2917,19 @@ struct tfu_plan {
     int32_t        *life0, *life1;
     int32_t        *view_stage; /* per tensor: a flagged view, the stage of its root; else -1 */
     int             n_groups, n_stages;
-    tfu_x_group    *groups;   /* in execution order (by stage)             */
+    tfu_pv_group   *groups;   /* in execution order (by stage)             */
     int32_t        *stage_first; /* groups of stage s: [stage_first[s], stage_first[s+1]) */
-    int64_t        *stage_items; /* prefix sum of items over the groups of a stage, per group */
-    tfu_x_ins      *ins;
-    tfu_x_ext      *ext;
+    tfu_pv_instr   *ins;      /* the groups' programs                      */
+    tfu_pv_operand *ext;      /* the groups' operands                      */
     int             n_ins, n_ext;
     size_t          arena_bytes, arena_unfused;
     unsigned char  *arena;
     void           *arena_raw;      /* as allocated, when the plan owns it */
     int             arena_owned;
-    tfu_x_scratch_layout sl;  /* per thread */
-    void           *scratch, *scratch_raw;
-    int            *scratch_busy;  /* caller's parallel-for: claimed areas */
-    int             caller_sense;
-    int             n_threads;
     tfu_result      err;
     tfu_plan_stats  stats;
     tfu_x_block    *blocks;
-    struct tfu_x_pool *pool;
+    struct tfu_x_cpu *cpu;    /* the CPU executor's state (>>cpu)          */
     /* run state */
     int             run_stage;
     volatile int    run_stop;
@@ -2996,8 +2966,9 @@ static void *tfu_x_palloc(tfu_plan *p, size_t n) {
 /* What the executor can run, given to the fusion pass (issue 8 grows this
    into the backend's capabilities). */
 typedef struct tfu_x_caps {
-    int fuse;               /* 0: one group per operation            */
-    int max_mm_per_group;   /* matrix products sharing one tile      */
+    int     fuse;               /* 0: one group per operation            */
+    int     max_mm_per_group;   /* matrix products sharing one tile      */
+    int64_t max_row;            /* longest row (or K) a kernel takes     */
 } tfu_x_caps;
 
 typedef struct tfu_x_access { int32_t node, root, write; size_t lo, hi; } tfu_x_access;
@@ -3758,7 +3729,43 @@ done:
 
 /* >>cpu ================================================================== */
 
+/* The CPU executor's part of a plan: work splits, scratch slots, threads.
+   It reads the shared program (the view's groups, instructions, operands)
+   and keeps beside it, per group and per instruction, only what the CPU
+   decides. */
+typedef struct tfu_x_cpu_group {
+    int     n_slots, n_mm;
+    int64_t chunk;           /* columns per chunk (whole row for ROW groups)  */
+    int64_t rows_per_item, n_items;
+    int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
+    int64_t n_mblk, n_nblk;
+} tfu_x_cpu_group;
+
+/* per-thread scratch layout (byte offsets, computed at compile) */
+typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, total; } tfu_x_scratch_layout;
+
 #define TFU_X_MAX_MM 4        /* matrix products in one group (tiles in scratch) */
+
+/* what the CPU executor runs: every group kind, TFU_X_MAX_MM products in
+   one tile, rows and K up to INT_MAX (its kernels index rows with int) */
+static void tfu_x_cpu_caps(tfu_x_caps *caps, int fuse) {
+    caps->fuse = fuse;
+    caps->max_mm_per_group = TFU_X_MAX_MM;
+    caps->max_row = INT_MAX;
+}
+
+struct tfu_x_cpu {
+    tfu_x_cpu_group *groups;     /* per group of the plan                       */
+    int32_t         *slot;       /* per instruction: scratch slot, -1: memory   */
+    int64_t         *stage_items; /* per group: items of the earlier groups of its stage */
+    tfu_x_scratch_layout sl;     /* per thread                                  */
+    void            *scratch, *scratch_raw;
+    int             *scratch_busy;  /* caller's parallel-for: claimed areas     */
+    int              caller_sense;
+    int              n_threads;
+    struct tfu_x_pool *pool;
+};
+
 #define TFU_X_ELT_CHUNK 256   /* columns per chunk of an element-wise group: short phases keep memory streaming */
 #define TFU_X_MM_MB 32        /* rows of A (output columns) per matmul item  */
 #define TFU_X_MM_NB 64        /* rows of B (output rows) per matmul item     */
@@ -3767,16 +3774,16 @@ done:
 /* the group's external operand (tid, col_off), added once; mark[tid] is
    1 + the group that holds (tid, 0) at pos[tid] (so a group with many
    external operands is indexed in linear time) */
-static int tfu_x_ext_index(tfu_plan *p, tfu_x_group *G, int gi, int32_t tid, int32_t col_off, int32_t *mark, int32_t *pos) {
+static int tfu_x_operand_index(tfu_plan *p, tfu_pv_group *G, int gi, int32_t tid, int32_t col_off, int32_t *mark, int32_t *pos) {
     int e;
     if (col_off == 0 && mark[tid] == gi + 1) return pos[tid];
     if (col_off != 0) {
-        for (e = 0; e < G->n_ext; e++)
-            if (p->ext[G->first_ext + e].tid == tid && p->ext[G->first_ext + e].col_off == col_off) return e;
+        for (e = 0; e < G->n_operands; e++)
+            if (p->ext[G->first_operand + e].tensor == tid && p->ext[G->first_operand + e].col_off == col_off) return e;
     }
-    e = G->n_ext++;
-    p->ext[G->first_ext + e].tid = tid;
-    p->ext[G->first_ext + e].col_off = col_off;
+    e = G->n_operands++;
+    p->ext[G->first_operand + e].tensor = tid;
+    p->ext[G->first_operand + e].col_off = col_off;
     p->n_ext++;
     if (col_off == 0) {
         mark[tid] = gi + 1;
@@ -3785,14 +3792,14 @@ static int tfu_x_ext_index(tfu_plan *p, tfu_x_group *G, int gi, int32_t tid, int
     return e;
 }
 
-/* can the CPU kernels index t's rows with int? (element-wise groups walk
-   rows in chunks, every other kernel takes a whole row or K as int) */
-static int tfu_x_row_fits(const tfu_tensor *t, int kind) {
+/* does t fit the backend's longest row? (element-wise groups walk rows in
+   chunks of any length; every other kind takes a whole row, or K) */
+static int tfu_x_row_fits(const tfu_tensor *t, int kind, int64_t max_row) {
     int s;
     if (kind == TFU_GROUP_ELTWISE && !(t->op == TFU_OP_GLU && !t->op_params_i[2])) return 1;
-    if (t->ne[0] > INT_MAX) return 0;
+    if (t->ne[0] > max_row) return 0;
     for (s = 0; s < TFU_MAX_SRC; s++)
-        if (t->src[s] && t->src[s]->ne[0] > INT_MAX) return 0;
+        if (t->src[s] && t->src[s]->ne[0] > max_row) return 0;
     return 1;
 }
 
@@ -3810,9 +3817,9 @@ static char *tfu_x_rowp(const tfu_tensor *t, int64_t c0, int64_t i1, int64_t i2,
 /* an external operand as n contiguous f32 values, columns [c0, c0+n) of the
    group's row (i1,i2,i3): a pointer into memory when it already is, else
    converted, gathered or broadcast into buf */
-static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t gne0, int64_t c0, int n,
+static const float *tfu_x_operand_ptr(const tfu_plan *p, const tfu_pv_operand *e, int64_t gne0, int64_t c0, int n,
                                   int64_t i1, int64_t i2, int64_t i3, float *buf) {
-    const tfu_tensor *x = p->t[e->tid];
+    const tfu_tensor *x = p->t[e->tensor];
     const char *base = tfu_x_rowp(x, 0, i1 % x->ne[1], i2 % x->ne[2], i3 % x->ne[3]);
     int k;
     if (x->ne[0] == 1 && gne0 > 1) {
@@ -3832,24 +3839,25 @@ static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t
 
 /* runs the group program over columns [c0, c0+n) of row (i1,i2,i3); outp
    holds, on entry, the rows of any matmul members */
-static void tfu_x_run_chunk(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc,
+static void tfu_x_run_chunk(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc,
                             int64_t i1, int64_t i2, int64_t i3, int64_t c0, int n, const float **outp) {
-    const tfu_x_scratch_layout *SL = &p->sl;
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
     float *slots = (float *)(void *)(sc + SL->slots), *gather = (float *)(void *)(sc + SL->gather);
     int k, s, simd = !p->opt.no_simd;
-    for (k = 0; k < G->n_ins; k++) {
-        const tfu_x_ins *I = &p->ins[G->first_ins + k];
-        tfu_tensor *t = p->t[I->tid];
+    for (k = 0; k < G->n_instr; k++) {
+        const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+        int32_t slot = p->cpu->slot[G->first_instr + k];
+        tfu_tensor *t = p->t[I->tensor];
         const float *src[TFU_MAX_SRC];
         float *dst;
         if (t->op == TFU_OP_MUL_MAT) continue;
         for (s = 0; s < I->n_src; s++) {
             int32_t r = I->src[s];
-            src[s] = r >= 0 ? outp[r] : tfu_x_ext_ptr(p, &p->ext[G->first_ext + (-1 - r)], G->ne[0], c0, n, i1, i2, i3,
-                                                        gather + (size_t)(-1 - r) * (size_t)G->chunk);
+            src[s] = r >= 0 ? outp[r] : tfu_x_operand_ptr(p, &p->ext[G->first_operand + (-1 - r)], G->ne[0], c0, n, i1, i2, i3,
+                                                        gather + (size_t)(-1 - r) * (size_t)C->chunk);
         }
         for (; s < TFU_MAX_SRC; s++) src[s] = NULL;
-        dst = I->slot >= 0 ? slots + (size_t)I->slot * (size_t)G->chunk : (float *)(void *)tfu_x_rowp(t, c0, i1, i2, i3);
+        dst = slot >= 0 ? slots + (size_t)slot * (size_t)C->chunk : (float *)(void *)tfu_x_rowp(t, c0, i1, i2, i3);
         switch (t->op) {
         case TFU_OP_ADD: case TFU_OP_SUB: case TFU_OP_MUL: case TFU_OP_DIV:
             tfu_x_k_binary(simd, t->op, n, dst, src[0], src[1]); break;
@@ -3859,34 +3867,34 @@ static void tfu_x_run_chunk(const tfu_plan *p, const tfu_x_group *G, unsigned ch
         case TFU_OP_SOFT_MAX: tfu_x_k_soft_max(simd, n, dst, src[0], src[1], t->op_params_f[0]); break;
         default: tfu_x_k_unary(simd, t->op, n, dst, src[0], t->op_params_f); break;
         }
-        if (I->store && I->slot >= 0) tfu_x_k_store(t->type, n, tfu_x_rowp(t, c0, i1, i2, i3), t->nb[0], dst);
+        if (I->store && slot >= 0) tfu_x_k_store(t->type, n, tfu_x_rowp(t, c0, i1, i2, i3), t->nb[0], dst);
         outp[k] = dst;
     }
 }
 
-static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t item) {
-    const tfu_x_scratch_layout *SL = &p->sl;
-    int64_t nblk = item % G->n_nblk, mblk = (item / G->n_nblk) % G->n_mblk, bi = item / (G->n_nblk * G->n_mblk);
+static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc, int64_t item) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
+    int64_t nblk = item % C->n_nblk, mblk = (item / C->n_nblk) % C->n_mblk, bi = item / (C->n_nblk * C->n_mblk);
     int64_t i2 = bi % G->ne[2], i3 = bi / G->ne[2];
-    int64_t m0 = mblk * G->mb, n0 = nblk * G->nbk;
-    int mm = (int)(G->ne[0] - m0 < G->mb ? G->ne[0] - m0 : G->mb);
-    int nn = (int)(G->ne[1] - n0 < G->nbk ? G->ne[1] - n0 : G->nbk);
+    int64_t m0 = mblk * C->mb, n0 = nblk * C->nbk;
+    int mm = (int)(G->ne[0] - m0 < C->mb ? G->ne[0] - m0 : C->mb);
+    int nn = (int)(G->ne[1] - n0 < C->nbk ? G->ne[1] - n0 : C->nbk);
     const float **outp = (const float **)(void *)(sc + SL->outp);
     const void **arow = (const void **)(void *)(sc + SL->ptrs);
-    const float **brow = (const float **)(void *)(arow + G->mb);
+    const float **brow = (const float **)(void *)(arow + C->mb);
     float *tiles = (float *)(void *)(sc + SL->tiles), *pack = (float *)(void *)(sc + SL->pack);
     float *cptr[TFU_X_MAX_MM]; size_t ldc[TFU_X_MAX_MM];
     int k, j, nm = 0, simd = !p->opt.no_simd;
-    for (k = 0; k < G->n_ins; k++) {
-        const tfu_x_ins *I = &p->ins[G->first_ins + k];
-        tfu_tensor *t = p->t[I->tid], *a, *b;
+    for (k = 0; k < G->n_instr; k++) {
+        const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+        tfu_tensor *t = p->t[I->tensor], *a, *b;
         tfu_type at;
         int native;
         int64_t K, r2, r3;
         float *c;
         if (t->op != TFU_OP_MUL_MAT) continue;
-        a = p->t[p->ext[G->first_ext + (-1 - I->src[0])].tid];
-        b = p->t[p->ext[G->first_ext + (-1 - I->src[1])].tid];
+        a = p->t[p->ext[G->first_operand + (-1 - I->src[0])].tensor];
+        b = p->t[p->ext[G->first_operand + (-1 - I->src[1])].tensor];
         K = a->ne[0]; r2 = b->ne[2] / a->ne[2]; r3 = b->ne[3] / a->ne[3];
         native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(simd, a->type);
         at = native ? a->type : TFU_F32;
@@ -3898,28 +3906,28 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsig
         for (j = 0; j < nn; j++) {
             const char *q = tfu_x_rowp(b, 0, n0 + j, i2, i3);
             if (b->nb[0] == 4) brow[j] = (const float *)(const void *)q;
-            else { float *d = pack + (size_t)(G->mb + j) * (size_t)K; tfu_x_k_load(simd, b->type, (int)K, d, q, b->nb[0]); brow[j] = d; }
+            else { float *d = pack + (size_t)(C->mb + j) * (size_t)K; tfu_x_k_load(simd, b->type, (int)K, d, q, b->nb[0]); brow[j] = d; }
         }
-        if (I->slot < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
-        else { c = tiles + (size_t)I->slot * (size_t)(G->mb * G->nbk); ldc[nm] = (size_t)mm; }
+        if (p->cpu->slot[G->first_instr + k] < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
+        else { c = tiles + (size_t)p->cpu->slot[G->first_instr + k] * (size_t)(C->mb * C->nbk); ldc[nm] = (size_t)mm; }
         tfu_x_k_dot_block(simd, at, (int)K, mm, arow, nn, brow, c, ldc[nm]);
         cptr[nm++] = c;
     }
-    if (G->n_ins > G->n_mm) {
+    if (G->n_instr > C->n_mm) {
         for (j = 0; j < nn; j++) {
             int q = 0;
-            for (k = 0; k < G->n_ins; k++)
-                if (p->t[p->ins[G->first_ins + k].tid]->op == TFU_OP_MUL_MAT) { outp[k] = cptr[q] + (size_t)j * ldc[q]; q++; }
-            tfu_x_run_chunk(p, G, sc, n0 + j, i2, i3, m0, mm, outp);
+            for (k = 0; k < G->n_instr; k++)
+                if (p->t[p->ins[G->first_instr + k].tensor]->op == TFU_OP_MUL_MAT) { outp[k] = cptr[q] + (size_t)j * ldc[q]; q++; }
+            tfu_x_run_chunk(p, G, C, sc, n0 + j, i2, i3, m0, mm, outp);
         }
     }
 }
 
 /* single-op groups with kernels of their own; an item is a range of rows */
-static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t r0, int64_t r1) {
-    const tfu_x_scratch_layout *SL = &p->sl;
-    const tfu_x_ins *I = &p->ins[G->first_ins];
-    tfu_tensor *t = p->t[I->tid];
+static void tfu_x_run_other(const tfu_plan *p, const tfu_pv_group *G, unsigned char *sc, int64_t r0, int64_t r1) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
+    const tfu_pv_instr *I = &p->ins[G->first_instr];
+    tfu_tensor *t = p->t[I->tensor];
     const tfu_tensor *a = t->src[0], *b = t->src[1];
     float *buf = (float *)(void *)(sc + SL->pack);
     int64_t r;
@@ -3987,18 +3995,18 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned ch
     }
 }
 
-static void tfu_x_run_item(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t item) {
-    const tfu_x_scratch_layout *SL = &p->sl;
+static void tfu_x_run_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc, int64_t item) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
     int64_t rows = G->ne[1] * G->ne[2] * G->ne[3];
-    int64_t r0 = item * G->rows_per_item, r1 = r0 + G->rows_per_item, r, c0;
-    if (G->kind == TFU_GROUP_MATMUL) { tfu_x_run_matmul_item(p, G, sc, item); return; }
+    int64_t r0 = item * C->rows_per_item, r1 = r0 + C->rows_per_item, r, c0;
+    if (G->kind == TFU_GROUP_MATMUL) { tfu_x_run_matmul_item(p, G, C, sc, item); return; }
     if (r1 > rows) r1 = rows;
     if (G->kind == TFU_GROUP_OTHER) { tfu_x_run_other(p, G, sc, r0, r1); return; }
     for (r = r0; r < r1; r++) {
         int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]);
-        for (c0 = 0; c0 < G->ne[0]; c0 += G->chunk) {
-            int n = (int)(G->ne[0] - c0 < G->chunk ? G->ne[0] - c0 : G->chunk);
-            tfu_x_run_chunk(p, G, sc, i1, i2, i3, c0, n, (const float **)(void *)(sc + SL->outp));
+        for (c0 = 0; c0 < G->ne[0]; c0 += C->chunk) {
+            int n = (int)(G->ne[0] - c0 < C->chunk ? G->ne[0] - c0 : C->chunk);
+            tfu_x_run_chunk(p, G, C, sc, i1, i2, i3, c0, n, (const float **)(void *)(sc + SL->outp));
         }
     }
 }
@@ -4006,13 +4014,13 @@ static void tfu_x_run_item(const tfu_plan *p, const tfu_x_group *G, unsigned cha
 /* item i of stage s -> its group and the item inside it */
 static void tfu_x_stage_item(const tfu_plan *p, int s, int64_t i, unsigned char *sc) {
     int g = p->stage_first[s], end = p->stage_first[s + 1];
-    while (g + 1 < end && p->stage_items[g + 1] <= i) g++;
-    tfu_x_run_item(p, &p->groups[g], sc, i - p->stage_items[g]);
+    while (g + 1 < end && p->cpu->stage_items[g + 1] <= i) g++;
+    tfu_x_run_item(p, &p->groups[g], &p->cpu->groups[g], sc, i - p->cpu->stage_items[g]);
 }
 
 static int64_t tfu_x_stage_n_items(const tfu_plan *p, int s) {
     int last = p->stage_first[s + 1] - 1;
-    return p->stage_items[last] + p->groups[last].n_items;
+    return p->cpu->stage_items[last] + p->cpu->groups[last].n_items;
 }
 
 /* --- threads: workers meet only at the barrier between two stages -------- */
@@ -4079,7 +4087,7 @@ static void tfu_x_barrier(tfu_x_pool *pl, int *local_sense) {
 
 static void tfu_x_pool_job(tfu_x_pool *pl, int id, int *local_sense) {
     const tfu_plan *p = pl->plan;
-    unsigned char *sc = (unsigned char *)p->scratch + (size_t)id * p->sl.total;
+    unsigned char *sc = (unsigned char *)p->cpu->scratch + (size_t)id * p->cpu->sl.total;
     int s, s0 = pl->s0, s1 = pl->s1;  /* read once: after the last barrier the caller may start the next job */
     for (s = s0; s < s1; s++) {
         int64_t n = tfu_x_stage_n_items(p, s), i;
@@ -4127,7 +4135,7 @@ static void tfu_x_thread_join(tfu_x_thread t) { pthread_join(t, NULL); }
 #endif
 
 static void tfu_x_pool_free(tfu_plan *p) {
-    tfu_x_pool *pl = p->pool;
+    tfu_x_pool *pl = p->cpu->pool;
     int i;
     if (!pl) return;
     tfu_x_mutex_lock(&pl->mu);
@@ -4137,7 +4145,7 @@ static void tfu_x_pool_free(tfu_plan *p) {
     for (i = 1; i < pl->n; i++) tfu_x_thread_join(pl->th[i]);
     tfu_x_mutex_destroy(&pl->mu);
     tfu_x_cond_destroy(&pl->cv);
-    p->pool = NULL;
+    p->cpu->pool = NULL;
 }
 
 static tfu_result tfu_x_pool_start(tfu_plan *p) {
@@ -4146,14 +4154,14 @@ static tfu_result tfu_x_pool_start(tfu_plan *p) {
     int i;
     if (!pl) return TFU_ERR_NO_MEMORY;
     pl->plan = p;
-    pl->n = p->n_threads;
+    pl->n = p->cpu->n_threads;
     pl->th = (tfu_x_thread *)tfu_x_palloc(p, sizeof(tfu_x_thread) * (size_t)pl->n);
     pl->next = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_stages + 1));
     w = (tfu_x_worker *)tfu_x_palloc(p, sizeof(tfu_x_worker) * (size_t)pl->n);
     if (!pl->th || !pl->next || !w) return TFU_ERR_NO_MEMORY;
     tfu_x_mutex_init(&pl->mu);
     tfu_x_cond_init(&pl->cv);
-    p->pool = pl;
+    p->cpu->pool = pl;
     for (i = 1; i < pl->n; i++) {
         w[i].pool = pl;
         w[i].id = i;
@@ -4167,7 +4175,7 @@ static tfu_result tfu_x_pool_start(tfu_plan *p) {
 }
 
 static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
-    tfu_x_pool *pl = p->pool;
+    tfu_x_pool *pl = p->cpu->pool;
     int s;
     for (s = s0; s < s1; s++) tfu_x_atomic_store64(&pl->next[s], 0, TFU_X_RELAXED);
     tfu_x_mutex_lock(&pl->mu);
@@ -4176,7 +4184,7 @@ static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
     tfu_x_atomic_add(&pl->gen, 1, TFU_X_RELEASE);
     tfu_x_cond_broadcast(&pl->cv);
     tfu_x_mutex_unlock(&pl->mu);
-    tfu_x_pool_job(pl, 0, &p->caller_sense);
+    tfu_x_pool_job(pl, 0, &p->cpu->caller_sense);
 }
 #endif
 
@@ -4187,18 +4195,18 @@ static void tfu_x_pf_task(void *arg, int i) {
     tfu_x_pf_ctx *c = (tfu_x_pf_ctx *)arg;
     tfu_plan *p = c->p;
     int k = 0;
-    while (!tfu_x_atomic_cas(&p->scratch_busy[k], 0, 1, TFU_X_ACQUIRE))   /* claim scratch k */
-        k = (k + 1) % p->n_threads;
-    tfu_x_stage_item(p, c->s, i, (unsigned char *)p->scratch + (size_t)k * p->sl.total);
-    tfu_x_atomic_store(&p->scratch_busy[k], 0, TFU_X_RELEASE);
+    while (!tfu_x_atomic_cas(&p->cpu->scratch_busy[k], 0, 1, TFU_X_ACQUIRE))   /* claim scratch k */
+        k = (k + 1) % p->cpu->n_threads;
+    tfu_x_stage_item(p, c->s, i, (unsigned char *)p->cpu->scratch + (size_t)k * p->cpu->sl.total);
+    tfu_x_atomic_store(&p->cpu->scratch_busy[k], 0, TFU_X_RELEASE);
 }
 
 static void tfu_x_call_eval(tfu_plan *p, int s) {
     int g, k, i;
     for (g = p->stage_first[s]; g < p->stage_first[s + 1]; g++) {
-        const tfu_x_group *G = &p->groups[g];
-        for (k = 0; k < G->n_ins && !p->run_stop; k++) {
-            const tfu_tensor *t = p->t[p->ins[G->first_ins + k].tid];
+        const tfu_pv_group *G = &p->groups[g];
+        for (k = 0; k < G->n_instr && !p->run_stop; k++) {
+            const tfu_tensor *t = p->t[p->ins[G->first_instr + k].tensor];
             if ((t->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT)) && p->opt.eval_cb(t, p->opt.eval_user)) p->run_stop = 1;
         }
     }
@@ -4270,12 +4278,12 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
             }
         }
 #if !defined(TFU_NO_THREADS)
-        else if (p->n_threads > 1) { tfu_x_pool_run(p, s, s1); s = s1; }
+        else if (p->cpu->n_threads > 1) { tfu_x_pool_run(p, s, s1); s = s1; }
 #endif
         else {
             for (; s < s1; s++) {
                 int64_t n = tfu_x_stage_n_items(p, s), k;
-                for (k = 0; k < n; k++) tfu_x_stage_item(p, s, k, (unsigned char *)p->scratch);
+                for (k = 0; k < n; k++) tfu_x_stage_item(p, s, k, (unsigned char *)p->cpu->scratch);
             }
         }
         if (p->opt.eval_cb) tfu_x_call_eval(p, s - 1);
@@ -4303,11 +4311,13 @@ static int tfu_x_env_flag(const char *name) {
 
 static void tfu_x_plan_release(tfu_plan *p) {
     tfu_allocator al = p->al;
+    if (p->cpu) {
 #if !defined(TFU_NO_THREADS)
-    tfu_x_pool_free(p);
+        tfu_x_pool_free(p);
 #endif
+        if (p->cpu->scratch_raw) al.free_fn(p->cpu->scratch_raw, al.user);
+    }
     if (p->arena_owned && p->arena_raw) al.free_fn(p->arena_raw, al.user);
-    if (p->scratch_raw) al.free_fn(p->scratch_raw, al.user);
     while (p->blocks) { tfu_x_block *b = p->blocks; p->blocks = b->next; al.free_fn(b, al.user); }
     al.free_fn(p, al.user);
 }
@@ -4325,148 +4335,186 @@ static int tfu_x_group_kind_of(const tfu_graph *gr, const int32_t *members, int 
 
 static size_t tfu_x_max(size_t a, size_t b) { return a > b ? a : b; }
 
-/* turns the layout into group programs and work items */
-static tfu_result tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) {
-    int n = gr->n_all, i, gi, s, n_threads = p->n_threads;
-    int32_t *bucket_first, *members, *fill, *last_use, *free_slots, *ext_mark, *ext_pos;
-    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, sz;
-    p->groups = (tfu_x_group *)tfu_x_palloc(p, sizeof(tfu_x_group) * (size_t)(L->n_groups + 1));
-    p->ins = (tfu_x_ins *)tfu_x_palloc(p, sizeof(tfu_x_ins) * (size_t)(n + 1));
-    p->ext = (tfu_x_ext *)tfu_x_palloc(p, sizeof(tfu_x_ext) * (size_t)(3 * n + 1));
+/* Pass (shared): programs. Every group becomes a program over the view's
+   structs: its members in program order as instructions, sources inside
+   the group as instruction indices, everything else as operands read from
+   memory; groups in execution order with their stage. Refuses what the
+   backend's capabilities exclude (rows or K longer than max_row). */
+static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L, const tfu_x_caps *caps) {
+    int n = gr->n_all, i, gi, s;
+    int32_t *bucket_first, *members, *fill, *ext_mark, *ext_pos;
+    p->groups = (tfu_pv_group *)tfu_x_palloc(p, sizeof(tfu_pv_group) * (size_t)(L->n_groups + 1));
+    p->ins = (tfu_pv_instr *)tfu_x_palloc(p, sizeof(tfu_pv_instr) * (size_t)(n + 1));
+    p->ext = (tfu_pv_operand *)tfu_x_palloc(p, sizeof(tfu_pv_operand) * (size_t)(3 * n + 1));
     p->stage_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(L->n_stages + 2));
-    p->stage_items = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(L->n_groups + 1));
     bucket_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 2));
     members = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     fill = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    last_use = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    free_slots = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     ext_mark = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     ext_pos = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !p->stage_items || !bucket_first || !members || !fill || !last_use ||
-        !free_slots || !ext_mark || !ext_pos)
+    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !bucket_first || !members || !fill || !ext_mark || !ext_pos)
         return TFU_ERR_NO_MEMORY;
-    /* members of each group, in topological order (counting sort by founder) */
+    /* members of each group, in program order (counting sort by founder) */
     for (i = 0; i < n; i++) if (L->group[i] >= 0) bucket_first[L->group[i] + 1]++;
     for (i = 0; i < n; i++) bucket_first[i + 1] += bucket_first[i];
     for (i = 0; i < n; i++) if (L->group[i] >= 0) members[bucket_first[L->group[i]] + fill[L->group[i]]++] = i;
     for (i = 0; i < n; i++) p->ins_of[i] = -1;
-    p->n_groups = L->n_groups; p->n_stages = L->n_stages;
+    p->n_groups = L->n_groups;
+    p->n_stages = L->n_stages;
     for (gi = 0; gi < L->n_groups; gi++) {
-        int f = L->order[gi], nm = fill[f], k, n_slots = 0, n_free = 0, n_tiles = 0;
+        int f = L->order[gi], nm = fill[f], k;
         const int32_t *mem = members + bucket_first[f];
-        tfu_x_group *G = &p->groups[gi];
-        const tfu_tensor *last = gr->all[mem[nm - 1]];
-        int64_t rows, work;
-        G->kind = tfu_x_group_kind_of(gr, mem, nm);
+        tfu_pv_group *G = &p->groups[gi];
+        G->kind = (tfu_group_kind)tfu_x_group_kind_of(gr, mem, nm);
         for (k = 0; k < nm; k++)
-            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind)) return TFU_ERR_INVALID_ARG;
+            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind, caps->max_row)) return TFU_ERR_INVALID_ARG;
         G->stage = L->stage[f];
-        G->first_ins = p->n_ins; G->n_ins = nm; G->first_ext = p->n_ext; G->first_node = mem[0];
-        memcpy(G->ne, last->ne, sizeof G->ne);
+        G->first_instr = p->n_ins;
+        G->n_instr = nm;
+        G->first_operand = p->n_ext;
+        G->n_operands = 0;
+        memcpy(G->ne, gr->all[mem[nm - 1]]->ne, sizeof G->ne);
         if (G->kind == TFU_GROUP_MATMUL) {
             for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT) { memcpy(G->ne, gr->all[mem[k]]->ne, sizeof G->ne); break; }
         }
         p->n_ins += nm;
-        for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_ins + k;
-        for (k = 0; k < nm; k++) last_use[k] = -1;
+        for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_instr + k;
         for (k = 0; k < nm; k++) {
             const tfu_tensor *t = gr->all[mem[k]];
-            tfu_x_ins *I = &p->ins[G->first_ins + k];
-            I->tid = mem[k]; I->store = L->mat[mem[k]]; I->slot = -1;
+            tfu_pv_instr *I = &p->ins[G->first_instr + k];
+            I->tensor = mem[k];
+            I->store = L->mat[mem[k]];
             if (t->op == TFU_OP_GLU && !t->op_params_i[2]) {   /* fused-row GLU: two halves of one operand */
                 int32_t h = (int32_t)t->ne[0], sw = t->op_params_i[1];
                 I->n_src = 2;
-                I->src[0] = -1 - tfu_x_ext_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0, ext_mark, ext_pos);
-                I->src[1] = -1 - tfu_x_ext_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
-            } else {
-                I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
-                for (s = 0; s < I->n_src; s++) {
-                    int q;
-                    if (!t->src[s]) { I->src[s] = -1 - tfu_x_ext_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), 0, ext_mark, ext_pos); continue; }
-                    q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
-                    if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) { I->src[s] = p->ins_of[q] - G->first_ins; last_use[I->src[s]] = k; }
-                    else I->src[s] = -1 - tfu_x_ext_index(p, G, gi, q, 0, ext_mark, ext_pos);
-                }
+                I->src[0] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0, ext_mark, ext_pos);
+                I->src[1] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
+                continue;
             }
-        }
-        /* scratch slots: reused once the last reader inside the group ran */
-        for (k = 0; k < nm; k++) {
-            const tfu_tensor *t = gr->all[mem[k]];
-            tfu_x_ins *I = &p->ins[G->first_ins + k];
-            int direct = (tfu_x_is_value(t) && I->store) || (t->op == TFU_OP_CPY && t->type == TFU_F32 && t->nb[0] == 4);
-            if (t->op == TFU_OP_MUL_MAT) { G->n_mm++; if (!I->store) I->slot = n_tiles++; continue; }
-            if (G->kind == TFU_GROUP_OTHER) continue;
-            if (!direct) I->slot = n_free ? free_slots[--n_free] : n_slots++;
+            I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
             for (s = 0; s < I->n_src; s++) {
-                int r = I->src[s];
-                if (r >= 0 && last_use[r] == k && p->ins[G->first_ins + r].slot >= 0 &&
-                    gr->all[mem[r]]->op != TFU_OP_MUL_MAT) {
-                    int dup = 0, j;
-                    for (j = 0; j < n_free; j++) if (free_slots[j] == p->ins[G->first_ins + r].slot) dup = 1;
-                    if (!dup && p->ins[G->first_ins + r].slot != I->slot) free_slots[n_free++] = p->ins[G->first_ins + r].slot;
+                int q;
+                if (!t->src[s]) {
+                    I->src[s] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), 0, ext_mark, ext_pos);
+                    continue;
                 }
+                q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
+                if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) I->src[s] = p->ins_of[q] - G->first_instr;
+                else I->src[s] = -1 - tfu_x_operand_index(p, G, gi, q, 0, ext_mark, ext_pos);
             }
         }
-        G->n_slots = n_slots;
+    }
+    for (gi = 0, s = 0; s <= p->n_stages; s++) {
+        p->stage_first[s] = gi;
+        while (gi < p->n_groups && p->groups[gi].stage == s) gi++;
+    }
+    return TFU_OK;
+}
+
+/* Pass (CPU): lowering. Per group: scratch slots for the values that stay
+   inside it (a slot is reused once its last reader inside the group ran),
+   the work split into items (matmul blocks of MB x NB, or ranges of rows),
+   and the per-thread scratch layout, sizes checked. */
+static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
+    struct tfu_x_cpu *cpu = p->cpu;
+    int gi, s, n_threads = cpu->n_threads;
+    int32_t *last_use, *free_slots;
+    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, sz;
+    cpu->groups = (tfu_x_cpu_group *)tfu_x_palloc(p, sizeof(tfu_x_cpu_group) * (size_t)(p->n_groups + 1));
+    cpu->slot = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
+    cpu->stage_items = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_groups + 1));
+    last_use = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
+    free_slots = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
+    if (!cpu->groups || !cpu->slot || !cpu->stage_items || !last_use || !free_slots) return TFU_ERR_NO_MEMORY;
+    for (gi = 0; gi < p->n_groups; gi++) {
+        const tfu_pv_group *G = &p->groups[gi];
+        tfu_x_cpu_group *C = &cpu->groups[gi];
+        const tfu_pv_instr *ins = p->ins + G->first_instr;
+        int32_t *slot = cpu->slot + G->first_instr;
+        int nm = G->n_instr, k, n_slots = 0, n_free = 0, n_tiles = 0;
+        int64_t rows, work;
+        for (k = 0; k < nm; k++) last_use[k] = -1;
+        for (k = 0; k < nm; k++)
+            for (s = 0; s < ins[k].n_src; s++)
+                if (ins[k].src[s] >= 0) last_use[ins[k].src[s]] = k;
+        for (k = 0; k < nm; k++) {
+            const tfu_tensor *t = p->t[ins[k].tensor];
+            int direct = (tfu_x_is_value(t) && ins[k].store) || (t->op == TFU_OP_CPY && t->type == TFU_F32 && t->nb[0] == 4);
+            slot[k] = -1;
+            if (t->op == TFU_OP_MUL_MAT) {
+                C->n_mm++;
+                if (!ins[k].store) slot[k] = n_tiles++;
+                continue;
+            }
+            if (G->kind == TFU_GROUP_OTHER) continue;
+            if (!direct) slot[k] = n_free ? free_slots[--n_free] : n_slots++;
+            for (s = 0; s < ins[k].n_src; s++) {
+                int r = ins[k].src[s], dup = 0, j;
+                if (r < 0 || last_use[r] != k || slot[r] < 0 || p->t[ins[r].tensor]->op == TFU_OP_MUL_MAT) continue;
+                for (j = 0; j < n_free; j++) if (free_slots[j] == slot[r]) dup = 1;
+                if (!dup && slot[r] != slot[k]) free_slots[n_free++] = slot[r];
+            }
+        }
+        C->n_slots = n_slots;
         rows = G->ne[1] * G->ne[2] * G->ne[3];
         work = rows * G->ne[0];
         if (G->kind == TFU_GROUP_MATMUL) {
             int64_t kmax = 1;
-            G->mb = G->ne[0] < TFU_X_MM_MB ? G->ne[0] : TFU_X_MM_MB;
-            G->nbk = G->ne[1] < TFU_X_MM_NB ? G->ne[1] : TFU_X_MM_NB;
-            G->n_mblk = (G->ne[0] + G->mb - 1) / G->mb;
-            G->n_nblk = (G->ne[1] + G->nbk - 1) / G->nbk;
-            G->n_items = G->n_mblk * G->n_nblk * G->ne[2] * G->ne[3];
-            G->chunk = G->mb;
-            for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT && gr->all[mem[k]]->src[0]->ne[0] > kmax) kmax = gr->all[mem[k]]->src[0]->ne[0];
-            if (!tfu_x_mul3_ok((size_t)n_tiles, (size_t)(G->mb * G->nbk), 4, &sz)) return TFU_ERR_OVERFLOW;
+            C->mb = G->ne[0] < TFU_X_MM_MB ? G->ne[0] : TFU_X_MM_MB;
+            C->nbk = G->ne[1] < TFU_X_MM_NB ? G->ne[1] : TFU_X_MM_NB;
+            C->n_mblk = (G->ne[0] + C->mb - 1) / C->mb;
+            C->n_nblk = (G->ne[1] + C->nbk - 1) / C->nbk;
+            C->n_items = C->n_mblk * C->n_nblk * G->ne[2] * G->ne[3];
+            C->chunk = C->mb;
+            for (k = 0; k < nm; k++) {
+                const tfu_tensor *t = p->t[ins[k].tensor];
+                if (t->op == TFU_OP_MUL_MAT && t->src[0]->ne[0] > kmax) kmax = t->src[0]->ne[0];
+            }
+            if (!tfu_x_mul3_ok((size_t)n_tiles, (size_t)(C->mb * C->nbk), 4, &sz)) return TFU_ERR_OVERFLOW;
             tiles_b = tfu_x_max(tiles_b, sz);
-            if (!tfu_x_mul3_ok((size_t)(G->mb + G->nbk), (size_t)kmax, 4, &sz)) return TFU_ERR_OVERFLOW;
+            if (!tfu_x_mul3_ok((size_t)(C->mb + C->nbk), (size_t)kmax, 4, &sz)) return TFU_ERR_OVERFLOW;
             pack_b = tfu_x_max(pack_b, sz);
-            ptrs_b = tfu_x_max(ptrs_b, (size_t)(G->mb + G->nbk) * sizeof(void *));
+            ptrs_b = tfu_x_max(ptrs_b, (size_t)(C->mb + C->nbk) * sizeof(void *));
         } else {
             int64_t target = n_threads > 1 ? 8 * (int64_t)n_threads : 1, by_work = (work + 16383) / 16384;
             if (target > by_work) target = by_work;
             if (target > rows) target = rows;
             if (target < 1) target = 1;
-            G->rows_per_item = (rows + target - 1) / target;
-            G->n_items = (rows + G->rows_per_item - 1) / G->rows_per_item;
-            G->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
+            C->rows_per_item = (rows + target - 1) / target;
+            C->n_items = (rows + C->rows_per_item - 1) / C->rows_per_item;
+            C->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
             if (G->kind == TFU_GROUP_OTHER) {
-                const tfu_tensor *t = gr->all[mem[0]];
+                const tfu_tensor *t = p->t[ins[0].tensor];
                 if (!tfu_x_mul_ok((size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]), 4, &sz)) return TFU_ERR_OVERFLOW;
                 pack_b = tfu_x_max(pack_b, sz);
             }
         }
-        if (!tfu_x_mul3_ok((size_t)G->n_slots, (size_t)G->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
+        if (!tfu_x_mul3_ok((size_t)C->n_slots, (size_t)C->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
         slots_b = tfu_x_max(slots_b, sz);
-        if (!tfu_x_mul3_ok((size_t)G->n_ext, (size_t)G->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
+        if (!tfu_x_mul3_ok((size_t)G->n_operands, (size_t)C->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
         gather_b = tfu_x_max(gather_b, sz);
         outp_b = tfu_x_max(outp_b, (size_t)nm * sizeof(void *));
     }
-    /* stages and items */
-    for (gi = 0, s = 0; s <= p->n_stages; s++) {
-        p->stage_first[s] = gi;
-        while (gi < p->n_groups && p->groups[gi].stage == s) {
-            p->stage_items[gi] = gi == p->stage_first[s] ? 0 : p->stage_items[gi - 1] + p->groups[gi - 1].n_items;
-            gi++;
-        }
-    }
+    /* items of a stage: a prefix sum over its groups */
+    for (s = 0; s < p->n_stages; s++)
+        for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++)
+            cpu->stage_items[gi] = gi == p->stage_first[s] ? 0 : cpu->stage_items[gi - 1] + cpu->groups[gi - 1].n_items;
     /* per-thread scratch: each part 64-byte aligned, the sum checked */
     if (slots_b > SIZE_MAX / 8 || gather_b > SIZE_MAX / 8 || tiles_b > SIZE_MAX / 8 || pack_b > SIZE_MAX / 8) return TFU_ERR_OVERFLOW;
-    p->sl.slots = 0;
-    p->sl.gather = tfu_x_align_up(p->sl.slots + slots_b, 64);
-    p->sl.tiles = tfu_x_align_up(p->sl.gather + gather_b, 64);
-    p->sl.pack = tfu_x_align_up(p->sl.tiles + tiles_b, 64);
-    p->sl.ptrs = tfu_x_align_up(p->sl.pack + pack_b, 64);
-    p->sl.outp = tfu_x_align_up(p->sl.ptrs + ptrs_b, 64);
-    p->sl.total = tfu_x_align_up(p->sl.outp + outp_b + 64, 64);
+    cpu->sl.slots = 0;
+    cpu->sl.gather = tfu_x_align_up(cpu->sl.slots + slots_b, 64);
+    cpu->sl.tiles = tfu_x_align_up(cpu->sl.gather + gather_b, 64);
+    cpu->sl.pack = tfu_x_align_up(cpu->sl.tiles + tiles_b, 64);
+    cpu->sl.ptrs = tfu_x_align_up(cpu->sl.pack + pack_b, 64);
+    cpu->sl.outp = tfu_x_align_up(cpu->sl.ptrs + ptrs_b, 64);
+    cpu->sl.total = tfu_x_align_up(cpu->sl.outp + outp_b + 64, 64);
     return TFU_OK;
 }
 
 /* --- the plan view (>>seam) ------------------------------------------------
-   Built once at compile from the lowered groups; rebinding keeps it (the
-   structure is the same). */
+   The shared program itself (groups, instructions, operands, stages) plus
+   the memory roots and the bytes each stage touches; built once at compile,
+   kept by rebinding (the structure is the same). */
 
 /* appends the bytes tensor q occupies in its memory root */
 static void tfu_x_view_range(const tfu_plan *p, int32_t *root_of, int q, int write, tfu_pv_range *r) {
@@ -4487,48 +4535,22 @@ static void tfu_x_view_range(const tfu_plan *p, int32_t *root_of, int q, int wri
 static int tfu_x_build_view(tfu_plan *p) {
     tfu_plan_view *v = &p->view;
     int32_t *root, *range_first;
-    tfu_pv_group *groups;
-    tfu_pv_instr *instrs;
-    tfu_pv_operand *operands;
     tfu_pv_range *ranges;
     int i, gi, k, s, n_ranges = 0;
     root = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_all + 1));
     range_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_stages + 2));
-    groups = (tfu_pv_group *)tfu_x_palloc(p, sizeof(tfu_pv_group) * (size_t)(p->n_groups + 1));
-    instrs = (tfu_pv_instr *)tfu_x_palloc(p, sizeof(tfu_pv_instr) * (size_t)(p->n_ins + 1));
-    operands = (tfu_pv_operand *)tfu_x_palloc(p, sizeof(tfu_pv_operand) * (size_t)(p->n_ext + 1));
     ranges = (tfu_pv_range *)tfu_x_palloc(p, sizeof(tfu_pv_range) * (size_t)(p->n_ins + p->n_ext + 1));
-    if (!root || !range_first || !groups || !instrs || !operands || !ranges) return 0;
+    if (!root || !range_first || !ranges) return 0;
     for (i = 0; i < p->n_all; i++) root[i] = p->t[i]->view_src ? tfu_x_graph_find(p->graph, p->t[i]->view_src) : i;
-    for (k = 0; k < p->n_ins; k++) {
-        instrs[k].tensor = p->ins[k].tid;
-        instrs[k].n_src = p->ins[k].n_src;
-        for (s = 0; s < TFU_MAX_SRC; s++) instrs[k].src[s] = s < p->ins[k].n_src ? p->ins[k].src[s] : 0;
-        instrs[k].store = p->ins[k].store;
-    }
-    for (k = 0; k < p->n_ext; k++) {
-        operands[k].tensor = p->ext[k].tid;
-        operands[k].col_off = p->ext[k].col_off;
-    }
-    for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_x_group *G = &p->groups[gi];
-        groups[gi].kind = (tfu_group_kind)G->kind;
-        groups[gi].stage = G->stage;
-        groups[gi].first_instr = G->first_ins;
-        groups[gi].n_instr = G->n_ins;
-        groups[gi].first_operand = G->first_ext;
-        groups[gi].n_operands = G->n_ext;
-        memcpy(groups[gi].ne, G->ne, sizeof G->ne);
-    }
     /* bytes per stage: every operand read, every stored result written */
     for (s = 0; s <= p->n_stages; s++) {
         range_first[s] = n_ranges;
         if (s == p->n_stages) break;
         for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++) {
-            const tfu_x_group *G = &p->groups[gi];
-            for (k = 0; k < G->n_ext; k++) tfu_x_view_range(p, root, p->ext[G->first_ext + k].tid, 0, &ranges[n_ranges++]);
-            for (k = 0; k < G->n_ins; k++)
-                if (p->ins[G->first_ins + k].store) tfu_x_view_range(p, root, p->ins[G->first_ins + k].tid, 1, &ranges[n_ranges++]);
+            const tfu_pv_group *G = &p->groups[gi];
+            for (k = 0; k < G->n_operands; k++) tfu_x_view_range(p, root, p->ext[G->first_operand + k].tensor, 0, &ranges[n_ranges++]);
+            for (k = 0; k < G->n_instr; k++)
+                if (p->ins[G->first_instr + k].store) tfu_x_view_range(p, root, p->ins[G->first_instr + k].tensor, 1, &ranges[n_ranges++]);
         }
     }
     v->n_tensors = p->n_all;
@@ -4539,9 +4561,9 @@ static int tfu_x_build_view(tfu_plan *p) {
     v->life_last = p->life1;
     v->arena_bytes = p->arena_bytes;
     v->n_groups = p->n_groups;
-    v->groups = groups;
-    v->instrs = instrs;
-    v->operands = operands;
+    v->groups = p->groups;
+    v->instrs = p->ins;
+    v->operands = p->ext;
     v->n_stages = p->n_stages;
     v->stage_first = p->stage_first;
     v->range_first = range_first;
@@ -4597,7 +4619,9 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     if (!p) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memset(p, 0, sizeof *p);
     p->al = al; p->opt = o; p->opt.allocator = al; p->ctx = g->ctx; p->graph = g;
-    p->n_threads = o.n_threads;
+    p->cpu = (struct tfu_x_cpu *)tfu_x_palloc(p, sizeof *p->cpu);
+    if (!p->cpu) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    p->cpu->n_threads = o.n_threads;
     n = p->n_all = g->n_all;
     p->hash = tfu_graph_hash(g);
     p->t = (tfu_tensor **)tfu_x_palloc(p, sizeof(void *) * (size_t)(n + 1));
@@ -4616,22 +4640,24 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
     tfu_x_plan_snapshot(p);
-    caps.fuse = fusion;
-    caps.max_mm_per_group = TFU_X_MAX_MM;
+    tfu_x_cpu_caps(&caps, fusion);
     r = tfu_x_plan_layout(g, &caps, &al, &L);
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, r == TFU_ERR_OVERFLOW ? "the arena size overflows" : "planning memory exhausted");
     p->arena_unfused = fusion ? TFU_X_UNKNOWN : L.arena;   /* computed when first asked for */
     p->arena_bytes = L.arena;
-    r = tfu_x_lower(p, g, &L);
+    r = tfu_x_programs(p, g, &L, &caps);
     if (r == TFU_ERR_INVALID_ARG) return tfu_x_plan_fail(p, g->ctx, r, "a row or matrix-product K of more than INT_MAX elements (not supported by the CPU executor)");
+    if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
+    if (!tfu_x_build_view(p)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    r = tfu_x_cpu_lower(p);
     if (r == TFU_ERR_OVERFLOW) return tfu_x_plan_fail(p, g->ctx, r, "the scratch size overflows");
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
-    if (!tfu_x_mul_ok(p->sl.total, (size_t)p->n_threads, &scratch_bytes) || !tfu_x_add_ok(scratch_bytes, 64, &scratch_bytes))
+    if (!tfu_x_mul_ok(p->cpu->sl.total, (size_t)p->cpu->n_threads, &scratch_bytes) || !tfu_x_add_ok(scratch_bytes, 64, &scratch_bytes))
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_OVERFLOW, "the scratch size overflows");
-    p->scratch_raw = al.alloc_fn(scratch_bytes, al.user);
-    p->scratch = p->scratch_raw ? (void *)tfu_x_align_ptr(p->scratch_raw) : NULL;
-    p->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->n_threads);
-    if (!p->scratch || !p->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
+    p->cpu->scratch_raw = al.alloc_fn(scratch_bytes, al.user);
+    p->cpu->scratch = p->cpu->scratch_raw ? (void *)tfu_x_align_ptr(p->cpu->scratch_raw) : NULL;
+    p->cpu->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->cpu->n_threads);
+    if (!p->cpu->scratch || !p->cpu->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
     if (o.arena) {
         if (o.arena_size < p->arena_bytes) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "options.arena is smaller than tfu_plan_arena_bytes()");
         if ((uintptr_t)o.arena % 16) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, "options.arena must be aligned to 16 bytes");
@@ -4644,7 +4670,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         p->arena_owned = 1;
     }
 #if !defined(TFU_NO_THREADS)
-    if (p->n_threads > 1 && !o.parallel_for) {
+    if (p->cpu->n_threads > 1 && !o.parallel_for) {
         r = tfu_x_pool_start(p);
         if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "could not start worker threads");
     }
@@ -4658,20 +4684,19 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         S->arena_bytes = p->arena_bytes;
         for (gi = 0; gi < p->n_groups; gi++) {
             S->n_groups_kind[p->groups[gi].kind]++;
-            if (p->groups[gi].n_ins > 1) S->n_nodes_fused += p->groups[gi].n_ins;
+            if (p->groups[gi].n_instr > 1) S->n_nodes_fused += p->groups[gi].n_instr;
         }
         for (i = 0; i < n; i++) if (p->group[i] >= 0 && tfu_x_is_value(g->all[i])) {
             S->value_bytes_total += tfu_x_value_bytes(g->all[i]);
             if (!p->mat[i]) S->n_values_elided++;
         }
     }
-    if (!tfu_x_build_view(p)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     /* the group index per tensor, as reported (execution order) */
     {
         int gi, k;
         for (i = 0; i < n; i++) p->group[i] = -1;
         for (gi = 0; gi < p->n_groups; gi++)
-            for (k = 0; k < p->groups[gi].n_ins; k++) p->group[p->ins[p->groups[gi].first_ins + k].tid] = gi;
+            for (k = 0; k < p->groups[gi].n_instr; k++) p->group[p->ins[p->groups[gi].first_instr + k].tensor] = gi;
         for (i = 0; i < n; i++) {   /* the eval callback's flagged views, decided here once */
             int root = i;
             p->view_stage[i] = -1;
@@ -4799,8 +4824,7 @@ static size_t tfu_x_unfused_arena(const tfu_plan *cp) {
             U.group = ints; U.order = ints + n; U.stage = ints + 2 * n; U.life0 = ints + 3 * n; U.life1 = ints + 4 * n;
             U.mat = mat; U.offs = offs;
             tfu_x_caps caps;
-            caps.fuse = 0;
-            caps.max_mm_per_group = TFU_X_MAX_MM;
+            tfu_x_cpu_caps(&caps, 0);
             if (tfu_x_plan_layout(p->graph, &caps, &p->al, &U) == TFU_OK) p->arena_unfused = U.arena;
         }
         if (ints) p->al.free_fn(ints, p->al.user);
@@ -4819,7 +4843,7 @@ TFU_API tfu_plan_stats tfu_plan_get_stats(const tfu_plan *p) {
 TFU_API int tfu_plan_n_groups(const tfu_plan *p) { return p ? p->n_groups : 0; }
 TFU_API int tfu_plan_group_of(const tfu_plan *p, const tfu_tensor *t) { int i = tfu_x_plan_find(p, t); return i < 0 ? -1 : p->group[i]; }
 TFU_API tfu_group_kind tfu_plan_group_kind(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? (tfu_group_kind)p->groups[g].kind : TFU_GROUP_KIND_COUNT; }
-TFU_API int tfu_plan_group_n_nodes(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].n_ins : 0; }
+TFU_API int tfu_plan_group_n_nodes(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].n_instr : 0; }
 TFU_API int tfu_plan_group_stage(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].stage : -1; }
 TFU_API int tfu_plan_is_materialized(const tfu_plan *p, const tfu_tensor *t) {
     int i = tfu_x_plan_find(p, t);
@@ -4865,7 +4889,7 @@ TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
     tfu_x_catbytes(&b, tfu_x_unfused_arena(p)); tfu_x_cat(&b, ", all values: "); tfu_x_catbytes(&b, p->stats.value_bytes_total);
     tfu_x_cat(&b, ")\nstage group kind     items  ops (* = written to memory)\n");
     for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_x_group *G = &p->groups[gi];
+        const tfu_pv_group *G = &p->groups[gi];
         char col[24]; tfu_x_buf cb; size_t pad;
         cb.p = col; cb.size = sizeof col; cb.len = 0;
         tfu_x_cati(&cb, G->stage); for (pad = cb.len; pad < 6; pad++) tfu_x_cat(&cb, " ");
@@ -4874,13 +4898,13 @@ TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
         tfu_x_cat(&b, col); cb.len = 0;
         tfu_x_cat(&cb, tfu_x_kind_names[G->kind]); for (pad = cb.len; pad < 9; pad++) tfu_x_cat(&cb, " ");
         tfu_x_cat(&b, col); cb.len = 0;
-        tfu_x_cati(&cb, G->n_items); for (pad = cb.len; pad < 7; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cati(&cb, p->cpu->groups[gi].n_items); for (pad = cb.len; pad < 7; pad++) tfu_x_cat(&cb, " ");
         tfu_x_cat(&b, col);
-        for (k = 0; k < G->n_ins; k++) {
-            const tfu_x_ins *I = &p->ins[G->first_ins + k];
+        for (k = 0; k < G->n_instr; k++) {
+            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
             if (k) tfu_x_cat(&b, " ");
-            tfu_x_cat(&b, tfu_op_name(p->t[I->tid]->op)); tfu_x_cat(&b, "(");
-            tfu_x_catname(&b, p->t[I->tid], I->tid); tfu_x_cat(&b, ")");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "(");
+            tfu_x_catname(&b, p->t[I->tensor], I->tensor); tfu_x_cat(&b, ")");
             if (I->store) tfu_x_cat(&b, "*");
         }
         tfu_x_cat(&b, "\n");
@@ -4897,15 +4921,15 @@ TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size) {
     if (!p) return 0;
     tfu_x_cat(&b, "digraph tensorfuse {\n  rankdir=TB; node [shape=box, fontname=\"monospace\", fontsize=10];\n");
     for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_x_group *G = &p->groups[gi];
+        const tfu_pv_group *G = &p->groups[gi];
         tfu_x_cat(&b, "  subgraph cluster_"); tfu_x_cati(&b, gi); tfu_x_cat(&b, " {\n    label=\"group ");
         tfu_x_cati(&b, gi); tfu_x_cat(&b, " "); tfu_x_cat(&b, tfu_x_kind_names[G->kind]);
         tfu_x_cat(&b, ", stage "); tfu_x_cati(&b, G->stage); tfu_x_cat(&b, "\"; style=rounded; color=");
-        tfu_x_cat(&b, G->n_ins > 1 ? "blue" : "gray"); tfu_x_cat(&b, ";\n");
-        for (k = 0; k < G->n_ins; k++) {
-            const tfu_x_ins *I = &p->ins[G->first_ins + k];
-            tfu_x_cat(&b, "    n"); tfu_x_cati(&b, I->tid); tfu_x_cat(&b, " [label=\"");
-            tfu_x_cat(&b, tfu_op_name(p->t[I->tid]->op)); tfu_x_cat(&b, "\\n"); tfu_x_catname(&b, p->t[I->tid], I->tid);
+        tfu_x_cat(&b, G->n_instr > 1 ? "blue" : "gray"); tfu_x_cat(&b, ";\n");
+        for (k = 0; k < G->n_instr; k++) {
+            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+            tfu_x_cat(&b, "    n"); tfu_x_cati(&b, I->tensor); tfu_x_cat(&b, " [label=\"");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "\\n"); tfu_x_catname(&b, p->t[I->tensor], I->tensor);
             tfu_x_cat(&b, I->store ? "\", style=bold" : "\", style=dashed"); tfu_x_cat(&b, "];\n");
         }
         tfu_x_cat(&b, "  }\n");
