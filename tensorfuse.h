@@ -425,6 +425,7 @@ typedef struct tfu_plan_options {
     void               *parallel_for_user;
     tfu_eval_fn         eval_cb;
     void               *eval_user;
+    const struct tfu_backend_caps *caps; /* NULL: the CPU's (>>seam)     */
 } tfu_plan_options;
 
 TFU_API tfu_plan_options tfu_plan_default_options(void);
@@ -526,6 +527,24 @@ TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size);
    its own kernel (GET_ROWS, ROPE, CONCAT, SUM_ROWS, MEAN, ARGMAX) reading
    its operands as the reference executor does. store = 1: the result is
    written to its memory (arena value or, for a copy, its root's bytes). */
+/* What a backend can run, given to the one fusion pass before it forms
+   groups: fuse_kinds, a bit (1u << kind) per group kind it runs with more
+   than one operation (0: no fusion at all); max_products, matrix products
+   one group may hold; max_row, the longest row (or product K) one kernel
+   takes, in elements; operand_types[kind], a bit (1u << type) per tensor
+   type a group of that kind may read. A graph the backend cannot run fails
+   to compile (TFU_ERR_INVALID_ARG for a row, TFU_ERR_TYPE for a type). A
+   plan compiled by tfu_plan_compile runs on the CPU, so caps given there
+   must be within tfu_cpu_caps() (a backend with less is tested that way). */
+typedef struct tfu_backend_caps {
+    unsigned fuse_kinds;
+    int      max_products;
+    int64_t  max_row;
+    unsigned operand_types[TFU_GROUP_KIND_COUNT];
+} tfu_backend_caps;
+
+TFU_API tfu_backend_caps tfu_cpu_caps(void);
+
 typedef struct tfu_pv_instr {
     int32_t tensor;              /* index in tensors[] of the node computed   */
     int32_t n_src;
@@ -2895,6 +2914,13 @@ static unsigned char *tfu_x_align_ptr(void *p) {
     return (unsigned char *)p + ((TFU_X_ALIGN - (uintptr_t)p % TFU_X_ALIGN) % TFU_X_ALIGN);
 }
 
+/* What the fusion pass is given: the backend's capabilities (>>seam) and
+   whether to fuse at all. */
+typedef struct tfu_x_caps {
+    int              fuse;      /* 0: one group per operation (no_fusion) */
+    tfu_backend_caps b;         /* the backend's                          */
+} tfu_x_caps;
+
 /* The shared plan: what the passes decided, bound to a graph, and the
    program of every group as the view shows it (>>seam). A backend's own
    state hangs off it (cpu: the CPU executor's, >>cpu); nothing a backend
@@ -2908,6 +2934,7 @@ struct tfu_plan {
     uint32_t        ctx_gen, graph_gen; /* generations seen at compile or rebind */
     uint32_t       *flags;    /* per tensor: flags at compile or rebind    */
     tfu_plan_view   view;     /* the backend-neutral program (>>seam)      */
+    struct tfu_x_caps caps;   /* what the fusion pass was given            */
     int             n_all;
     tfu_tensor    **t;        /* the bound graph's all[]                   */
     int32_t        *group;    /* per tensor: its group, -1 for leaf/view   */
@@ -2963,13 +2990,6 @@ static void *tfu_x_palloc(tfu_plan *p, size_t n) {
    conservative (a strided view covers its whole span): an extra edge only
    orders more, it never reorders. */
 
-/* What the executor can run, given to the fusion pass (issue 8 grows this
-   into the backend's capabilities). */
-typedef struct tfu_x_caps {
-    int     fuse;               /* 0: one group per operation            */
-    int     max_mm_per_group;   /* matrix products sharing one tile      */
-    int64_t max_row;            /* longest row (or K) a kernel takes     */
-} tfu_x_caps;
 
 typedef struct tfu_x_access { int32_t node, root, write; size_t lo, hi; } tfu_x_access;
 
@@ -3291,7 +3311,8 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, const tfu
     unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0) | (x >= 0 ? tfu_x_has_bits(gr->all[x]) : 0));
     if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
     if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
-    if (h >= 0 && st->n_mm[g] + st->n_mm[h] > caps->max_mm_per_group) return 0;
+    if (h >= 0 && st->n_mm[g] + st->n_mm[h] > caps->b.max_products) return 0;
+    if (!(caps->b.fuse_kinds & (1u << ((has & 1) ? TFU_GROUP_MATMUL : (has & 2) ? TFU_GROUP_ROW : TFU_GROUP_ELTWISE)))) return 0;
     st->cand_g = g;
     st->cand_h = h;
     st->cand_x = x;
@@ -3747,11 +3768,30 @@ typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, o
 #define TFU_X_MAX_MM 4        /* matrix products in one group (tiles in scratch) */
 
 /* what the CPU executor runs: every group kind, TFU_X_MAX_MM products in
-   one tile, rows and K up to INT_MAX (its kernels index rows with int) */
-static void tfu_x_cpu_caps(tfu_x_caps *caps, int fuse) {
+   one tile, rows and K up to INT_MAX (its kernels index rows with int),
+   every type */
+TFU_API tfu_backend_caps tfu_cpu_caps(void) {
+    tfu_backend_caps c;
+    int k;
+    c.fuse_kinds = (1u << TFU_GROUP_ELTWISE) | (1u << TFU_GROUP_ROW) | (1u << TFU_GROUP_MATMUL);
+    c.max_products = TFU_X_MAX_MM;
+    c.max_row = INT_MAX;
+    for (k = 0; k < TFU_GROUP_KIND_COUNT; k++) c.operand_types[k] = (1u << TFU_TYPE_COUNT) - 1;
+    return c;
+}
+
+/* the backend's caps checked against the CPU's, which runs the plan */
+static tfu_result tfu_x_caps_of(const tfu_plan_options *o, int fuse, tfu_x_caps *caps) {
+    tfu_backend_caps cpu = tfu_cpu_caps();
+    int k;
     caps->fuse = fuse;
-    caps->max_mm_per_group = TFU_X_MAX_MM;
-    caps->max_row = INT_MAX;
+    caps->b = o && o->caps ? *o->caps : cpu;
+    if (caps->b.max_products < 1 || caps->b.max_products > cpu.max_products) return TFU_ERR_INVALID_ARG;
+    if (caps->b.max_row < 1 || caps->b.max_row > cpu.max_row) return TFU_ERR_INVALID_ARG;
+    if (caps->b.fuse_kinds & ~cpu.fuse_kinds) return TFU_ERR_INVALID_ARG;
+    for (k = 0; k < TFU_GROUP_KIND_COUNT; k++)
+        if (caps->b.operand_types[k] & ~cpu.operand_types[k]) return TFU_ERR_INVALID_ARG;
+    return TFU_OK;
 }
 
 struct tfu_x_cpu {
@@ -4367,7 +4407,7 @@ static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_l
         tfu_pv_group *G = &p->groups[gi];
         G->kind = (tfu_group_kind)tfu_x_group_kind_of(gr, mem, nm);
         for (k = 0; k < nm; k++)
-            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind, caps->max_row)) return TFU_ERR_INVALID_ARG;
+            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind, caps->b.max_row)) return TFU_ERR_INVALID_ARG;
         G->stage = L->stage[f];
         G->first_instr = p->n_ins;
         G->n_instr = nm;
@@ -4403,6 +4443,12 @@ static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_l
                 else I->src[s] = -1 - tfu_x_operand_index(p, G, gi, q, 0, ext_mark, ext_pos);
             }
         }
+    }
+    for (gi = 0; gi < p->n_groups; gi++) {   /* the types each kind reads */
+        const tfu_pv_group *G = &p->groups[gi];
+        int k;
+        for (k = 0; k < G->n_operands; k++)
+            if (!(caps->b.operand_types[G->kind] & (1u << p->t[p->ext[G->first_operand + k].tensor]->type))) return TFU_ERR_TYPE;
     }
     for (gi = 0, s = 0; s <= p->n_stages; s++) {
         p->stage_first[s] = gi;
@@ -4640,13 +4686,16 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
     tfu_x_plan_snapshot(p);
-    tfu_x_cpu_caps(&caps, fusion);
+    if (tfu_x_caps_of(&o, fusion, &caps) != TFU_OK)
+        return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, "options.caps ask for more than the CPU executor runs (tfu_cpu_caps)");
+    p->caps = caps;
     r = tfu_x_plan_layout(g, &caps, &al, &L);
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, r == TFU_ERR_OVERFLOW ? "the arena size overflows" : "planning memory exhausted");
     p->arena_unfused = fusion ? TFU_X_UNKNOWN : L.arena;   /* computed when first asked for */
     p->arena_bytes = L.arena;
     r = tfu_x_programs(p, g, &L, &caps);
-    if (r == TFU_ERR_INVALID_ARG) return tfu_x_plan_fail(p, g->ctx, r, "a row or matrix-product K of more than INT_MAX elements (not supported by the CPU executor)");
+    if (r == TFU_ERR_INVALID_ARG) return tfu_x_plan_fail(p, g->ctx, r, "a row or matrix-product K longer than the backend's max_row (the CPU's: INT_MAX elements)");
+    if (r == TFU_ERR_TYPE) return tfu_x_plan_fail(p, g->ctx, r, "an operand type the backend does not read (caps.operand_types)");
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
     if (!tfu_x_build_view(p)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     r = tfu_x_cpu_lower(p);
@@ -4823,8 +4872,8 @@ static size_t tfu_x_unfused_arena(const tfu_plan *cp) {
         if (ints && mat && offs) {
             U.group = ints; U.order = ints + n; U.stage = ints + 2 * n; U.life0 = ints + 3 * n; U.life1 = ints + 4 * n;
             U.mat = mat; U.offs = offs;
-            tfu_x_caps caps;
-            tfu_x_cpu_caps(&caps, 0);
+            tfu_x_caps caps = p->caps;
+            caps.fuse = 0;
             if (tfu_x_plan_layout(p->graph, &caps, &p->al, &U) == TFU_OK) p->arena_unfused = U.arena;
         }
         if (ints) p->al.free_fn(ints, p->al.user);
