@@ -18,9 +18,9 @@
      TFU_STATIC       make every function static (implies TFU_API static)
      TFU_ASSERT(x)    internal invariant check (default: assert(x)); never
                       used for user mistakes, which return error codes
-     TFU_NO_STDIO     no <stdio.h>: no text or DOT report to FILE*, the report
-                      still goes to a caller buffer; messages use a tiny
-                      formatter of our own
+     TFU_NO_STDIO     do not include <stdio.h> (the library prints nothing and
+                      never needs it: reports go to a caller buffer, messages
+                      use a tiny formatter of our own)
      TFU_NO_MALLOC    no malloc/free: every buffer comes from the caller
                       (context memory, plan memory through tfu_allocator)
      TFU_NO_THREADS   no thread pool (pthreads; the Win32 API where _WIN32):
@@ -473,7 +473,7 @@ typedef struct tfu_plan_stats {
     int    n_nodes_fused;    /* nodes living in a group of more than one op  */
     int    n_values_elided;  /* values that got no memory (live in a group)  */
     int    n_stages;
-    int    n_barriers;       /* thread barriers per run = stages - 1         */
+    int    n_barriers;       /* barriers between stages per run = stages - 1 */
     size_t arena_bytes;
     size_t arena_bytes_unfused; /* same graph planned with fusion off        */
     size_t value_bytes_total;   /* sum of all computed values' sizes         */
@@ -2130,98 +2130,98 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
 
 #if defined(TFU_X_AVX512)
 #define TFU_X_VEC 1
-#define TFU_VW 16
-typedef __m512 tfu_vf;
-#define tfu_v_load(p)      _mm512_loadu_ps(p)
-#define tfu_v_store(p, v)  _mm512_storeu_ps((p), (v))
-#define tfu_v_set1(x)      _mm512_set1_ps(x)
-#define tfu_v_add(a, b)    _mm512_add_ps((a), (b))
-#define tfu_v_sub(a, b)    _mm512_sub_ps((a), (b))
-#define tfu_v_mul(a, b)    _mm512_mul_ps((a), (b))
-#define tfu_v_div(a, b)    _mm512_div_ps((a), (b))
-#define tfu_v_rcp_est(a)   _mm512_rcp14_ps(a)                      /* 14 bits */
-#define tfu_v_fma(a, b, c) _mm512_fmadd_ps((a), (b), (c))        /* a*b + c */
-#define tfu_v_max(a, b)    _mm512_max_ps((a), (b))                 /* either NaN: b */
-#define tfu_v_min(a, b)    _mm512_min_ps((a), (b))                 /* either NaN: b */
-#define tfu_v_sqrt(a)      _mm512_sqrt_ps(a)
-#define tfu_v_abs(a)       _mm512_abs_ps(a)
-#define tfu_v_hsum(v)      _mm512_reduce_add_ps(v)
-#define tfu_v_hmax(v)      _mm512_reduce_max_ps(v)
-#define tfu_v_round(a)     _mm512_roundscale_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define tfu_v_pow2i(n)     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+#define TFU_X_VW 16
+typedef __m512 tfu_x_vf;
+#define tfu_x_v_load(p)      _mm512_loadu_ps(p)
+#define tfu_x_v_store(p, v)  _mm512_storeu_ps((p), (v))
+#define tfu_x_v_set1(x)      _mm512_set1_ps(x)
+#define tfu_x_v_add(a, b)    _mm512_add_ps((a), (b))
+#define tfu_x_v_sub(a, b)    _mm512_sub_ps((a), (b))
+#define tfu_x_v_mul(a, b)    _mm512_mul_ps((a), (b))
+#define tfu_x_v_div(a, b)    _mm512_div_ps((a), (b))
+#define tfu_x_v_rcp_est(a)   _mm512_rcp14_ps(a)                      /* 14 bits */
+#define tfu_x_v_fma(a, b, c) _mm512_fmadd_ps((a), (b), (c))        /* a*b + c */
+#define tfu_x_v_max(a, b)    _mm512_max_ps((a), (b))                 /* either NaN: b */
+#define tfu_x_v_min(a, b)    _mm512_min_ps((a), (b))                 /* either NaN: b */
+#define tfu_x_v_sqrt(a)      _mm512_sqrt_ps(a)
+#define tfu_x_v_abs(a)       _mm512_abs_ps(a)
+#define tfu_x_v_hsum(v)      _mm512_reduce_add_ps(v)
+#define tfu_x_v_hmax(v)      _mm512_reduce_max_ps(v)
+#define tfu_x_v_round(a)     _mm512_roundscale_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define tfu_x_v_pow2i(n)     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
 /* r, or 0 where x < lim; NaN x keeps r (unordered not-less-than) */
-#define tfu_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_NLT_UQ), (r))
-#define tfu_v_inf_above(r, x, lim) _mm512_mask_mov_ps((r), _mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GT_OQ), _mm512_set1_ps(INFINITY))
-#define tfu_v_copysign(mag, sgn) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(mag), \
+#define tfu_x_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_NLT_UQ), (r))
+#define tfu_x_v_inf_above(r, x, lim) _mm512_mask_mov_ps((r), _mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GT_OQ), _mm512_set1_ps(INFINITY))
+#define tfu_x_v_copysign(mag, sgn) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(mag), \
                              _mm512_and_si512(_mm512_castps_si512(sgn), _mm512_set1_epi32((int)0x80000000u))))
-#define tfu_v_load_f16(p)  _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
-#define tfu_v_load_bf16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
+#define tfu_x_v_load_f16(p)  _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define tfu_x_v_load_bf16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
 #define TFU_X_MR 4   /* micro-kernel: rows of A (weights) */
 #define TFU_X_NR 4   /* micro-kernel: rows of B (activations) */
 #elif defined(TFU_X_AVX2)
 #define TFU_X_VEC 1
-#define TFU_VW 8
-typedef __m256 tfu_vf;
-#define tfu_v_load(p)      _mm256_loadu_ps(p)
-#define tfu_v_store(p, v)  _mm256_storeu_ps((p), (v))
-#define tfu_v_set1(x)      _mm256_set1_ps(x)
-#define tfu_v_add(a, b)    _mm256_add_ps((a), (b))
-#define tfu_v_sub(a, b)    _mm256_sub_ps((a), (b))
-#define tfu_v_mul(a, b)    _mm256_mul_ps((a), (b))
-#define tfu_v_div(a, b)    _mm256_div_ps((a), (b))
-#define tfu_v_rcp_est(a)   _mm256_rcp_ps(a)                        /* 12 bits */
-#define tfu_v_fma(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define tfu_v_max(a, b)    _mm256_max_ps((a), (b))                 /* either NaN: b */
-#define tfu_v_min(a, b)    _mm256_min_ps((a), (b))                 /* either NaN: b */
-#define tfu_v_sqrt(a)      _mm256_sqrt_ps(a)
-#define tfu_v_abs(a)       _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (a))
-static float tfu_v_hsum(__m256 v) {
+#define TFU_X_VW 8
+typedef __m256 tfu_x_vf;
+#define tfu_x_v_load(p)      _mm256_loadu_ps(p)
+#define tfu_x_v_store(p, v)  _mm256_storeu_ps((p), (v))
+#define tfu_x_v_set1(x)      _mm256_set1_ps(x)
+#define tfu_x_v_add(a, b)    _mm256_add_ps((a), (b))
+#define tfu_x_v_sub(a, b)    _mm256_sub_ps((a), (b))
+#define tfu_x_v_mul(a, b)    _mm256_mul_ps((a), (b))
+#define tfu_x_v_div(a, b)    _mm256_div_ps((a), (b))
+#define tfu_x_v_rcp_est(a)   _mm256_rcp_ps(a)                        /* 12 bits */
+#define tfu_x_v_fma(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define tfu_x_v_max(a, b)    _mm256_max_ps((a), (b))                 /* either NaN: b */
+#define tfu_x_v_min(a, b)    _mm256_min_ps((a), (b))                 /* either NaN: b */
+#define tfu_x_v_sqrt(a)      _mm256_sqrt_ps(a)
+#define tfu_x_v_abs(a)       _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (a))
+static float tfu_x_v_hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s)); s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
-static float tfu_v_hmax(__m256 v) {
+static float tfu_x_v_hmax(__m256 v) {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_max_ps(s, _mm_movehl_ps(s, s)); s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
-#define tfu_v_round(a)     _mm256_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define tfu_v_pow2i(n)     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_NLT_UQ))
-#define tfu_v_inf_above(r, x, lim) _mm256_blendv_ps((r), _mm256_set1_ps(INFINITY), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GT_OQ))
-#define tfu_v_copysign(mag, sgn) _mm256_or_ps((mag), _mm256_and_ps((sgn), _mm256_set1_ps(-0.0f)))
+#define tfu_x_v_round(a)     _mm256_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define tfu_x_v_pow2i(n)     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#define tfu_x_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_NLT_UQ))
+#define tfu_x_v_inf_above(r, x, lim) _mm256_blendv_ps((r), _mm256_set1_ps(INFINITY), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GT_OQ))
+#define tfu_x_v_copysign(mag, sgn) _mm256_or_ps((mag), _mm256_and_ps((sgn), _mm256_set1_ps(-0.0f)))
 #if defined(__F16C__)
-#define tfu_v_load_f16(p)  _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define tfu_x_v_load_f16(p)  _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #endif
-#define tfu_v_load_bf16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+#define tfu_x_v_load_bf16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
 #define TFU_X_MR 4
 #define TFU_X_NR 2
 #elif defined(TFU_X_NEON) && defined(__aarch64__)
 #define TFU_X_VEC 1
-#define TFU_VW 4
-typedef float32x4_t tfu_vf;
-#define tfu_v_load(p)      vld1q_f32(p)
-#define tfu_v_store(p, v)  vst1q_f32((p), (v))
-#define tfu_v_set1(x)      vdupq_n_f32(x)
-#define tfu_v_add(a, b)    vaddq_f32((a), (b))
-#define tfu_v_sub(a, b)    vsubq_f32((a), (b))
-#define tfu_v_mul(a, b)    vmulq_f32((a), (b))
-#define tfu_v_div(a, b)    vdivq_f32((a), (b))
-#define tfu_v_rcp_est(a)   vrecpeq_f32(a)                          /* 8 bits */
-#define tfu_v_fma(a, b, c) vfmaq_f32((c), (a), (b))
-#define tfu_v_max(a, b)    vmaxq_f32((a), (b))                     /* either NaN: NaN */
-#define tfu_v_min(a, b)    vminq_f32((a), (b))                     /* either NaN: NaN */
-#define tfu_v_sqrt(a)      vsqrtq_f32(a)
-#define tfu_v_abs(a)       vabsq_f32(a)
-#define tfu_v_hsum(v)      vaddvq_f32(v)
-#define tfu_v_hmax(v)      vmaxvq_f32(v)
-#define tfu_v_round(a)     vrndnq_f32(a)
-#define tfu_v_pow2i(n)     vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(r), vcltq_f32((x), vdupq_n_f32(lim))))
-#define tfu_v_inf_above(r, x, lim) vbslq_f32(vcgtq_f32((x), vdupq_n_f32(lim)), vdupq_n_f32(INFINITY), (r))
-#define tfu_v_copysign(mag, sgn) vbslq_f32(vdupq_n_u32(0x80000000u), (sgn), (mag))
-#define tfu_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
-#define tfu_v_load_bf16(p) vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(vld1_u16((const uint16_t *)(const void *)(p))), 16))
+#define TFU_X_VW 4
+typedef float32x4_t tfu_x_vf;
+#define tfu_x_v_load(p)      vld1q_f32(p)
+#define tfu_x_v_store(p, v)  vst1q_f32((p), (v))
+#define tfu_x_v_set1(x)      vdupq_n_f32(x)
+#define tfu_x_v_add(a, b)    vaddq_f32((a), (b))
+#define tfu_x_v_sub(a, b)    vsubq_f32((a), (b))
+#define tfu_x_v_mul(a, b)    vmulq_f32((a), (b))
+#define tfu_x_v_div(a, b)    vdivq_f32((a), (b))
+#define tfu_x_v_rcp_est(a)   vrecpeq_f32(a)                          /* 8 bits */
+#define tfu_x_v_fma(a, b, c) vfmaq_f32((c), (a), (b))
+#define tfu_x_v_max(a, b)    vmaxq_f32((a), (b))                     /* either NaN: NaN */
+#define tfu_x_v_min(a, b)    vminq_f32((a), (b))                     /* either NaN: NaN */
+#define tfu_x_v_sqrt(a)      vsqrtq_f32(a)
+#define tfu_x_v_abs(a)       vabsq_f32(a)
+#define tfu_x_v_hsum(v)      vaddvq_f32(v)
+#define tfu_x_v_hmax(v)      vmaxvq_f32(v)
+#define tfu_x_v_round(a)     vrndnq_f32(a)
+#define tfu_x_v_pow2i(n)     vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
+#define tfu_x_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(r), vcltq_f32((x), vdupq_n_f32(lim))))
+#define tfu_x_v_inf_above(r, x, lim) vbslq_f32(vcgtq_f32((x), vdupq_n_f32(lim)), vdupq_n_f32(INFINITY), (r))
+#define tfu_x_v_copysign(mag, sgn) vbslq_f32(vdupq_n_u32(0x80000000u), (sgn), (mag))
+#define tfu_x_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
+#define tfu_x_v_load_bf16(p) vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(vld1_u16((const uint16_t *)(const void *)(p))), 16))
 #define TFU_X_MR 4
 #define TFU_X_NR 4
 #endif
@@ -2243,67 +2243,67 @@ static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
    NaN: the clamp takes x as its second operand, so NaN passes through it
    (x86 returns the second operand), the polynomial of NaN is NaN and both
    masks keep it. */
-TFU_X_VINLINE tfu_vf tfu_v_exp(tfu_vf x) {
-    tfu_vf xc = tfu_v_max(tfu_v_set1(-87.0f), tfu_v_min(tfu_v_set1(88.72283f), x));
-    tfu_vf n = tfu_v_round(tfu_v_mul(xc, tfu_v_set1(1.44269504088896341f)));
-    tfu_vf r = tfu_v_fma(n, tfu_v_set1(-0.693359375f), xc), p;
-    r = tfu_v_fma(n, tfu_v_set1(2.12194440e-4f), r);
-    p = tfu_v_set1(1.9875691500e-4f);
-    p = tfu_v_fma(p, r, tfu_v_set1(1.3981999507e-3f));
-    p = tfu_v_fma(p, r, tfu_v_set1(8.3334519073e-3f));
-    p = tfu_v_fma(p, r, tfu_v_set1(4.1665795894e-2f));
-    p = tfu_v_fma(p, r, tfu_v_set1(1.6666665459e-1f));
-    p = tfu_v_fma(p, r, tfu_v_set1(5.0000001201e-1f));
-    p = tfu_v_add(tfu_v_fma(p, tfu_v_mul(r, r), r), tfu_v_set1(1.0f));
-    p = tfu_v_mul(tfu_v_mul(p, tfu_v_pow2i(tfu_v_sub(n, tfu_v_set1(1.0f)))), tfu_v_set1(2.0f));
-    p = tfu_v_zero_below(p, x, -87.0f);
-    return tfu_v_inf_above(p, x, 88.72283f);
+TFU_X_VINLINE tfu_x_vf tfu_x_v_exp(tfu_x_vf x) {
+    tfu_x_vf xc = tfu_x_v_max(tfu_x_v_set1(-87.0f), tfu_x_v_min(tfu_x_v_set1(88.72283f), x));
+    tfu_x_vf n = tfu_x_v_round(tfu_x_v_mul(xc, tfu_x_v_set1(1.44269504088896341f)));
+    tfu_x_vf r = tfu_x_v_fma(n, tfu_x_v_set1(-0.693359375f), xc), p;
+    r = tfu_x_v_fma(n, tfu_x_v_set1(2.12194440e-4f), r);
+    p = tfu_x_v_set1(1.9875691500e-4f);
+    p = tfu_x_v_fma(p, r, tfu_x_v_set1(1.3981999507e-3f));
+    p = tfu_x_v_fma(p, r, tfu_x_v_set1(8.3334519073e-3f));
+    p = tfu_x_v_fma(p, r, tfu_x_v_set1(4.1665795894e-2f));
+    p = tfu_x_v_fma(p, r, tfu_x_v_set1(1.6666665459e-1f));
+    p = tfu_x_v_fma(p, r, tfu_x_v_set1(5.0000001201e-1f));
+    p = tfu_x_v_add(tfu_x_v_fma(p, tfu_x_v_mul(r, r), r), tfu_x_v_set1(1.0f));
+    p = tfu_x_v_mul(tfu_x_v_mul(p, tfu_x_v_pow2i(tfu_x_v_sub(n, tfu_x_v_set1(1.0f)))), tfu_x_v_set1(2.0f));
+    p = tfu_x_v_zero_below(p, x, -87.0f);
+    return tfu_x_v_inf_above(p, x, 88.72283f);
 }
 /* 1/a from the hardware estimate and Newton steps r' = r (2 - a r), each
    doubling the bits: cheaper than a division, within an ulp or two */
-TFU_X_VINLINE tfu_vf tfu_v_recip(tfu_vf a) {
-    tfu_vf r = tfu_v_rcp_est(a), two = tfu_v_set1(2.0f);
-    r = tfu_v_mul(r, tfu_v_sub(two, tfu_v_mul(a, r)));
+TFU_X_VINLINE tfu_x_vf tfu_x_v_recip(tfu_x_vf a) {
+    tfu_x_vf r = tfu_x_v_rcp_est(a), two = tfu_x_v_set1(2.0f);
+    r = tfu_x_v_mul(r, tfu_x_v_sub(two, tfu_x_v_mul(a, r)));
 #if !defined(TFU_X_AVX512)
-    r = tfu_v_mul(r, tfu_v_sub(two, tfu_v_mul(a, r)));
+    r = tfu_x_v_mul(r, tfu_x_v_sub(two, tfu_x_v_mul(a, r)));
 #endif
 #if defined(TFU_X_NEON)
-    r = tfu_v_mul(r, tfu_v_sub(two, tfu_v_mul(a, r)));
+    r = tfu_x_v_mul(r, tfu_x_v_sub(two, tfu_x_v_mul(a, r)));
 #endif
     return r;
 }
-TFU_X_VINLINE tfu_vf tfu_v_sigmoid(tfu_vf x) {
-    tfu_vf d = tfu_v_add(tfu_v_set1(1.0f), tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), x)));
+TFU_X_VINLINE tfu_x_vf tfu_x_v_sigmoid(tfu_x_vf x) {
+    tfu_x_vf d = tfu_x_v_add(tfu_x_v_set1(1.0f), tfu_x_v_exp(tfu_x_v_sub(tfu_x_v_set1(0.0f), x)));
     /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the
        Newton step would make it NaN; NaN x keeps its NaN */
-    return tfu_v_zero_below(tfu_v_recip(d), x, -88.0f);
+    return tfu_x_v_zero_below(tfu_x_v_recip(d), x, -88.0f);
 }
 /* tanh(|x|) = 1 - 2 / (e^(2|x|) + 1), sign restored */
-TFU_X_VINLINE tfu_vf tfu_v_tanh(tfu_vf x) {
-    tfu_vf e = tfu_v_exp(tfu_v_mul(tfu_v_abs(x), tfu_v_set1(2.0f)));
-    tfu_vf t = tfu_v_sub(tfu_v_set1(1.0f), tfu_v_div(tfu_v_set1(2.0f), tfu_v_add(e, tfu_v_set1(1.0f))));
-    return tfu_v_copysign(t, x);
+TFU_X_VINLINE tfu_x_vf tfu_x_v_tanh(tfu_x_vf x) {
+    tfu_x_vf e = tfu_x_v_exp(tfu_x_v_mul(tfu_x_v_abs(x), tfu_x_v_set1(2.0f)));
+    tfu_x_vf t = tfu_x_v_sub(tfu_x_v_set1(1.0f), tfu_x_v_div(tfu_x_v_set1(2.0f), tfu_x_v_add(e, tfu_x_v_set1(1.0f))));
+    return tfu_x_v_copysign(t, x);
 }
 /* gelu (tanh form): 0.5 (1 + tanh z) == sigmoid(2z) */
-TFU_X_VINLINE tfu_vf tfu_v_gelu(tfu_vf x) {
-    tfu_vf z2 = tfu_v_mul(tfu_v_fma(tfu_v_mul(tfu_v_mul(x, x), x), tfu_v_set1(0.044715f), x), tfu_v_set1(2.0f * 0.7978845608f));
-    return tfu_v_mul(x, tfu_v_sigmoid(z2));
+TFU_X_VINLINE tfu_x_vf tfu_x_v_gelu(tfu_x_vf x) {
+    tfu_x_vf z2 = tfu_x_v_mul(tfu_x_v_fma(tfu_x_v_mul(tfu_x_v_mul(x, x), x), tfu_x_v_set1(0.044715f), x), tfu_x_v_set1(2.0f * 0.7978845608f));
+    return tfu_x_v_mul(x, tfu_x_v_sigmoid(z2));
 }
 /* erf: Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7) */
-TFU_X_VINLINE tfu_vf tfu_v_erf(tfu_vf x) {
-    tfu_vf ax = tfu_v_abs(x), t, y;
-    t = tfu_v_div(tfu_v_set1(1.0f), tfu_v_fma(ax, tfu_v_set1(0.3275911f), tfu_v_set1(1.0f)));
-    y = tfu_v_set1(1.061405429f);
-    y = tfu_v_fma(y, t, tfu_v_set1(-1.453152027f));
-    y = tfu_v_fma(y, t, tfu_v_set1(1.421413741f));
-    y = tfu_v_fma(y, t, tfu_v_set1(-0.284496736f));
-    y = tfu_v_fma(y, t, tfu_v_set1(0.254829592f));
-    y = tfu_v_mul(y, t);
-    y = tfu_v_sub(tfu_v_set1(1.0f), tfu_v_mul(y, tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), tfu_v_mul(ax, ax)))));
-    return tfu_v_copysign(y, x);
+TFU_X_VINLINE tfu_x_vf tfu_x_v_erf(tfu_x_vf x) {
+    tfu_x_vf ax = tfu_x_v_abs(x), t, y;
+    t = tfu_x_v_div(tfu_x_v_set1(1.0f), tfu_x_v_fma(ax, tfu_x_v_set1(0.3275911f), tfu_x_v_set1(1.0f)));
+    y = tfu_x_v_set1(1.061405429f);
+    y = tfu_x_v_fma(y, t, tfu_x_v_set1(-1.453152027f));
+    y = tfu_x_v_fma(y, t, tfu_x_v_set1(1.421413741f));
+    y = tfu_x_v_fma(y, t, tfu_x_v_set1(-0.284496736f));
+    y = tfu_x_v_fma(y, t, tfu_x_v_set1(0.254829592f));
+    y = tfu_x_v_mul(y, t);
+    y = tfu_x_v_sub(tfu_x_v_set1(1.0f), tfu_x_v_mul(y, tfu_x_v_exp(tfu_x_v_sub(tfu_x_v_set1(0.0f), tfu_x_v_mul(ax, ax)))));
+    return tfu_x_v_copysign(y, x);
 }
-TFU_X_VINLINE tfu_vf tfu_v_gelu_erf(tfu_vf x) {
-    return tfu_v_mul(tfu_v_mul(x, tfu_v_set1(0.5f)), tfu_v_add(tfu_v_set1(1.0f), tfu_v_erf(tfu_v_mul(x, tfu_v_set1(0.70710678f)))));
+TFU_X_VINLINE tfu_x_vf tfu_x_v_gelu_erf(tfu_x_vf x) {
+    return tfu_x_v_mul(tfu_x_v_mul(x, tfu_x_v_set1(0.5f)), tfu_x_v_add(tfu_x_v_set1(1.0f), tfu_x_v_erf(tfu_x_v_mul(x, tfu_x_v_set1(0.70710678f)))));
 }
 #endif
 
@@ -2313,10 +2313,10 @@ static void tfu_x_k_binary(int simd, tfu_op op, int n, float *d, const float *a,
 #ifdef TFU_X_VEC
     if (simd) {
         switch (op) {
-        case TFU_OP_ADD: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_add(tfu_v_load(a + i), tfu_v_load(b + i))); break;
-        case TFU_OP_SUB: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_sub(tfu_v_load(a + i), tfu_v_load(b + i))); break;
-        case TFU_OP_MUL: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_mul(tfu_v_load(a + i), tfu_v_load(b + i))); break;
-        default:         for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_div(tfu_v_load(a + i), tfu_v_load(b + i))); break;
+        case TFU_OP_ADD: for (; i + TFU_X_VW <= n; i += TFU_X_VW) tfu_x_v_store(d + i, tfu_x_v_add(tfu_x_v_load(a + i), tfu_x_v_load(b + i))); break;
+        case TFU_OP_SUB: for (; i + TFU_X_VW <= n; i += TFU_X_VW) tfu_x_v_store(d + i, tfu_x_v_sub(tfu_x_v_load(a + i), tfu_x_v_load(b + i))); break;
+        case TFU_OP_MUL: for (; i + TFU_X_VW <= n; i += TFU_X_VW) tfu_x_v_store(d + i, tfu_x_v_mul(tfu_x_v_load(a + i), tfu_x_v_load(b + i))); break;
+        default:         for (; i + TFU_X_VW <= n; i += TFU_X_VW) tfu_x_v_store(d + i, tfu_x_v_div(tfu_x_v_load(a + i), tfu_x_v_load(b + i))); break;
         }
     }
 #endif
@@ -2333,22 +2333,22 @@ static void tfu_x_k_unary(int simd, tfu_op op, int n, float *d, const float *a, 
     (void)simd;
 #ifdef TFU_X_VEC
     if (simd) {
-        tfu_vf p0 = tfu_v_set1(p[0]), p1 = tfu_v_set1(p[1]);
+        tfu_x_vf p0 = tfu_x_v_set1(p[0]), p1 = tfu_x_v_set1(p[1]);
         switch (op) {
-#define TFU_X_VLOOP(expr) for (; i + TFU_VW <= n; i += TFU_VW) { tfu_vf x = tfu_v_load(a + i); tfu_v_store(d + i, (expr)); } break
-        case TFU_OP_SCALE: TFU_X_VLOOP(tfu_v_fma(x, p0, p1));
-        case TFU_OP_CLAMP: TFU_X_VLOOP(tfu_v_min(p1, tfu_v_max(p0, x)));   /* x second: NaN stays NaN */
-        case TFU_OP_NEG: TFU_X_VLOOP(tfu_v_sub(tfu_v_set1(0.0f), x));
-        case TFU_OP_ABS: TFU_X_VLOOP(tfu_v_abs(x));
-        case TFU_OP_SQR: TFU_X_VLOOP(tfu_v_mul(x, x));
-        case TFU_OP_SQRT: TFU_X_VLOOP(tfu_v_sqrt(x));
-        case TFU_OP_EXP: TFU_X_VLOOP(tfu_v_exp(x));
-        case TFU_OP_TANH: TFU_X_VLOOP(tfu_v_tanh(x));
-        case TFU_OP_SIGMOID: TFU_X_VLOOP(tfu_v_sigmoid(x));
-        case TFU_OP_RELU: TFU_X_VLOOP(tfu_v_max(tfu_v_set1(0.0f), x));   /* x second: NaN stays NaN */
-        case TFU_OP_GELU: TFU_X_VLOOP(tfu_v_gelu(x));
-        case TFU_OP_GELU_ERF: TFU_X_VLOOP(tfu_v_gelu_erf(x));
-        case TFU_OP_SILU: TFU_X_VLOOP(tfu_v_mul(x, tfu_v_sigmoid(x)));
+#define TFU_X_VLOOP(expr) for (; i + TFU_X_VW <= n; i += TFU_X_VW) { tfu_x_vf x = tfu_x_v_load(a + i); tfu_x_v_store(d + i, (expr)); } break
+        case TFU_OP_SCALE: TFU_X_VLOOP(tfu_x_v_fma(x, p0, p1));
+        case TFU_OP_CLAMP: TFU_X_VLOOP(tfu_x_v_min(p1, tfu_x_v_max(p0, x)));   /* x second: NaN stays NaN */
+        case TFU_OP_NEG: TFU_X_VLOOP(tfu_x_v_sub(tfu_x_v_set1(0.0f), x));
+        case TFU_OP_ABS: TFU_X_VLOOP(tfu_x_v_abs(x));
+        case TFU_OP_SQR: TFU_X_VLOOP(tfu_x_v_mul(x, x));
+        case TFU_OP_SQRT: TFU_X_VLOOP(tfu_x_v_sqrt(x));
+        case TFU_OP_EXP: TFU_X_VLOOP(tfu_x_v_exp(x));
+        case TFU_OP_TANH: TFU_X_VLOOP(tfu_x_v_tanh(x));
+        case TFU_OP_SIGMOID: TFU_X_VLOOP(tfu_x_v_sigmoid(x));
+        case TFU_OP_RELU: TFU_X_VLOOP(tfu_x_v_max(tfu_x_v_set1(0.0f), x));   /* x second: NaN stays NaN */
+        case TFU_OP_GELU: TFU_X_VLOOP(tfu_x_v_gelu(x));
+        case TFU_OP_GELU_ERF: TFU_X_VLOOP(tfu_x_v_gelu_erf(x));
+        case TFU_OP_SILU: TFU_X_VLOOP(tfu_x_v_mul(x, tfu_x_v_sigmoid(x)));
         case TFU_OP_CONT: case TFU_OP_CPY: TFU_X_VLOOP(x);
 #undef TFU_X_VLOOP
         default: break;  /* log, sin, cos: scalar */
@@ -2381,15 +2381,15 @@ static void tfu_x_k_glu(int simd, int kind, int n, float *d, const float *g, con
     (void)simd;
 #ifdef TFU_X_VEC
     if (simd) {
-        for (; i + TFU_VW <= n; i += TFU_VW) {
-            tfu_vf x = tfu_v_load(g + i), a;
+        for (; i + TFU_X_VW <= n; i += TFU_X_VW) {
+            tfu_x_vf x = tfu_x_v_load(g + i), a;
             switch (kind) {
-            case TFU_GLU_REGLU: a = tfu_v_max(tfu_v_set1(0.0f), x); break;   /* x second: NaN stays NaN */
-            case TFU_GLU_GEGLU: a = tfu_v_gelu(x); break;
-            case TFU_GLU_GEGLU_ERF: a = tfu_v_gelu_erf(x); break;
-            default: a = tfu_v_mul(x, tfu_v_sigmoid(x)); break;
+            case TFU_GLU_REGLU: a = tfu_x_v_max(tfu_x_v_set1(0.0f), x); break;   /* x second: NaN stays NaN */
+            case TFU_GLU_GEGLU: a = tfu_x_v_gelu(x); break;
+            case TFU_GLU_GEGLU_ERF: a = tfu_x_v_gelu_erf(x); break;
+            default: a = tfu_x_v_mul(x, tfu_x_v_sigmoid(x)); break;
             }
-            tfu_v_store(d + i, tfu_v_mul(a, tfu_v_load(v + i)));
+            tfu_x_v_store(d + i, tfu_x_v_mul(a, tfu_x_v_load(v + i)));
         }
     }
 #endif
@@ -2414,12 +2414,12 @@ static float tfu_x_k_sumsq(int simd, int n, const float *a) {
     (void)simd;
 #ifdef TFU_X_VEC
     if (simd) {
-        tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
-        for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
-            tfu_vf x0 = tfu_v_load(a + i), x1 = tfu_v_load(a + i + TFU_VW);
-            acc0 = tfu_v_fma(x0, x0, acc0); acc1 = tfu_v_fma(x1, x1, acc1);
+        tfu_x_vf acc0 = tfu_x_v_set1(0.0f), acc1 = tfu_x_v_set1(0.0f);
+        for (; i + 2 * TFU_X_VW <= n; i += 2 * TFU_X_VW) {
+            tfu_x_vf x0 = tfu_x_v_load(a + i), x1 = tfu_x_v_load(a + i + TFU_X_VW);
+            acc0 = tfu_x_v_fma(x0, x0, acc0); acc1 = tfu_x_v_fma(x1, x1, acc1);
         }
-        r = tfu_v_hsum(tfu_v_add(acc0, acc1));
+        r = tfu_x_v_hsum(tfu_x_v_add(acc0, acc1));
     }
 #endif
     for (; i + 8 <= n; i += 8) for (j = 0; j < 8; j++) s[j] += a[i + j] * a[i + j];
@@ -2435,17 +2435,17 @@ static float tfu_x_k_sumsq_dev(int simd, int n, const float *a, float m, float *
     (void)simd;
 #ifdef TFU_X_VEC
     if (simd) {
-        tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = acc0, dev0 = acc0, dev1 = acc0, vm = tfu_v_set1(m);
-        for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
-            tfu_vf x0 = tfu_v_sub(tfu_v_load(a + i), vm);
-            tfu_vf x1 = tfu_v_sub(tfu_v_load(a + i + TFU_VW), vm);
-            acc0 = tfu_v_fma(x0, x0, acc0);
-            acc1 = tfu_v_fma(x1, x1, acc1);
-            dev0 = tfu_v_add(dev0, x0);
-            dev1 = tfu_v_add(dev1, x1);
+        tfu_x_vf acc0 = tfu_x_v_set1(0.0f), acc1 = acc0, dev0 = acc0, dev1 = acc0, vm = tfu_x_v_set1(m);
+        for (; i + 2 * TFU_X_VW <= n; i += 2 * TFU_X_VW) {
+            tfu_x_vf x0 = tfu_x_v_sub(tfu_x_v_load(a + i), vm);
+            tfu_x_vf x1 = tfu_x_v_sub(tfu_x_v_load(a + i + TFU_X_VW), vm);
+            acc0 = tfu_x_v_fma(x0, x0, acc0);
+            acc1 = tfu_x_v_fma(x1, x1, acc1);
+            dev0 = tfu_x_v_add(dev0, x0);
+            dev1 = tfu_x_v_add(dev1, x1);
         }
-        r = tfu_v_hsum(tfu_v_add(acc0, acc1));
-        rc = tfu_v_hsum(tfu_v_add(dev0, dev1));
+        r = tfu_x_v_hsum(tfu_x_v_add(acc0, acc1));
+        rc = tfu_x_v_hsum(tfu_x_v_add(dev0, dev1));
     }
 #endif
     for (; i + 4 <= n; i += 4)
@@ -2472,9 +2472,9 @@ static float tfu_x_k_sum(int simd, int n, const float *a) {
     (void)simd;
 #ifdef TFU_X_VEC
     if (simd) {
-        tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
-        for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) { acc0 = tfu_v_add(acc0, tfu_v_load(a + i)); acc1 = tfu_v_add(acc1, tfu_v_load(a + i + TFU_VW)); }
-        r = tfu_v_hsum(tfu_v_add(acc0, acc1));
+        tfu_x_vf acc0 = tfu_x_v_set1(0.0f), acc1 = tfu_x_v_set1(0.0f);
+        for (; i + 2 * TFU_X_VW <= n; i += 2 * TFU_X_VW) { acc0 = tfu_x_v_add(acc0, tfu_x_v_load(a + i)); acc1 = tfu_x_v_add(acc1, tfu_x_v_load(a + i + TFU_X_VW)); }
+        r = tfu_x_v_hsum(tfu_x_v_add(acc0, acc1));
     }
 #endif
     for (; i + 8 <= n; i += 8) for (j = 0; j < 8; j++) s[j] += a[i + j];
@@ -2561,8 +2561,8 @@ static void tfu_x_k_norm(int simd, int n, float *d, const float *a, float eps) {
     sc = 1.0f / sqrtf(var);
 #ifdef TFU_X_VEC
     if (simd) {
-        tfu_vf vm = tfu_v_set1(m), vc = tfu_v_set1(cm), vs = tfu_v_set1(sc);
-        for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_mul(tfu_v_sub(tfu_v_sub(tfu_v_load(a + i), vm), vc), vs));
+        tfu_x_vf vm = tfu_x_v_set1(m), vc = tfu_x_v_set1(cm), vs = tfu_x_v_set1(sc);
+        for (; i + TFU_X_VW <= n; i += TFU_X_VW) tfu_x_v_store(d + i, tfu_x_v_mul(tfu_x_v_sub(tfu_x_v_sub(tfu_x_v_load(a + i), vm), vc), vs));
     }
 #endif
     for (; i < n; i++) d[i] = ((a[i] - m) - cm) * sc;
@@ -2582,13 +2582,13 @@ static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const fl
     int i = 0;
 #ifdef TFU_X_VEC
     if (simd) {
-        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(-INFINITY);
-        for (; i + TFU_VW <= n; i += TFU_VW) {
-            tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs);
-            if (mask) x = tfu_v_add(x, tfu_v_load(mask + i));
-            vm = tfu_v_max(vm, x);
+        tfu_x_vf vs = tfu_x_v_set1(scale), vm = tfu_x_v_set1(-INFINITY);
+        for (; i + TFU_X_VW <= n; i += TFU_X_VW) {
+            tfu_x_vf x = tfu_x_v_mul(tfu_x_v_load(a + i), vs);
+            if (mask) x = tfu_x_v_add(x, tfu_x_v_load(mask + i));
+            vm = tfu_x_v_max(vm, x);
         }
-        mx = tfu_v_hmax(vm);
+        mx = tfu_x_v_hmax(vm);
     }
 #endif
     for (; i < n; i++) {
@@ -2602,15 +2602,15 @@ static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const fl
     i = 0;
 #ifdef TFU_X_VEC
     if (simd) {
-        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(mx), acc = tfu_v_set1(0.0f);
-        for (; i + TFU_VW <= n; i += TFU_VW) {
-            tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs), e;
-            if (mask) x = tfu_v_add(x, tfu_v_load(mask + i));
-            e = tfu_v_exp(tfu_v_sub(x, vm));
-            tfu_v_store(d + i, e);
-            acc = tfu_v_add(acc, e);
+        tfu_x_vf vs = tfu_x_v_set1(scale), vm = tfu_x_v_set1(mx), acc = tfu_x_v_set1(0.0f);
+        for (; i + TFU_X_VW <= n; i += TFU_X_VW) {
+            tfu_x_vf x = tfu_x_v_mul(tfu_x_v_load(a + i), vs), e;
+            if (mask) x = tfu_x_v_add(x, tfu_x_v_load(mask + i));
+            e = tfu_x_v_exp(tfu_x_v_sub(x, vm));
+            tfu_x_v_store(d + i, e);
+            acc = tfu_x_v_add(acc, e);
         }
-        sum = tfu_v_hsum(acc);
+        sum = tfu_x_v_hsum(acc);
     }
 #endif
     for (; i < n; i++) {
@@ -2628,13 +2628,13 @@ static void tfu_x_k_load(int simd, tfu_type type, int n, float *d, const char *s
     int i = 0;
     (void)simd;
     if (type == TFU_F32 && stride == 4) { memcpy(d, src, (size_t)n * 4); return; }
-#if defined(TFU_X_VEC) && defined(tfu_v_load_f16)
+#if defined(TFU_X_VEC) && defined(tfu_x_v_load_f16)
     if (simd && type == TFU_F16 && stride == 2)
-        for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_f16(src + (size_t)i * 2));
+        for (; i + TFU_X_VW <= n; i += TFU_X_VW) tfu_x_v_store(d + i, tfu_x_v_load_f16(src + (size_t)i * 2));
 #endif
 #if defined(TFU_X_VEC)
     if (simd && type == TFU_BF16 && stride == 2)
-        for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_bf16(src + (size_t)i * 2));
+        for (; i + TFU_X_VW <= n; i += TFU_X_VW) tfu_x_v_store(d + i, tfu_x_v_load_bf16(src + (size_t)i * 2));
 #endif
     for (; i < n; i++) d[i] = tfu_x_ld(type, src + (size_t)i * stride);
 }
@@ -2652,42 +2652,42 @@ static void tfu_x_k_store(tfu_type type, int n, char *dst, size_t stride, const 
    memory once at their own width. Register tile: MR rows of A x NR rows of
    B, each a vector accumulator over k. */
 #ifdef TFU_X_VEC
-static tfu_vf tfu_x_v_ld_any(tfu_type t, const void *p, int l) {
-    if (t == TFU_F32) return tfu_v_load((const float *)p + l);
-#if defined(tfu_v_load_f16)
-    if (t == TFU_F16) return tfu_v_load_f16((const uint16_t *)p + l);
+static tfu_x_vf tfu_x_v_ld_any(tfu_type t, const void *p, int l) {
+    if (t == TFU_F32) return tfu_x_v_load((const float *)p + l);
+#if defined(tfu_x_v_load_f16)
+    if (t == TFU_F16) return tfu_x_v_load_f16((const uint16_t *)p + l);
 #endif
-    return tfu_v_load_bf16((const uint16_t *)p + l);
+    return tfu_x_v_load_bf16((const uint16_t *)p + l);
 }
 
 /* The full tile: 4 rows of A x NRV rows of B, sixteen (or fewer) named
    accumulators so that they live in registers, one instance per weight type
    so that the loads are straight-line code. */
-#define TFU_X_FMA4(w, j) do { acc0##j = tfu_v_fma(w##0, x##j, acc0##j); acc1##j = tfu_v_fma(w##1, x##j, acc1##j); \
-                              acc2##j = tfu_v_fma(w##2, x##j, acc2##j); acc3##j = tfu_v_fma(w##3, x##j, acc3##j); } while (0)
+#define TFU_X_FMA4(w, j) do { acc0##j = tfu_x_v_fma(w##0, x##j, acc0##j); acc1##j = tfu_x_v_fma(w##1, x##j, acc1##j); \
+                              acc2##j = tfu_x_v_fma(w##2, x##j, acc2##j); acc3##j = tfu_x_v_fma(w##3, x##j, acc3##j); } while (0)
 #define TFU_X_DOT_FULL(name, LOADA, NRV)                                                                  \
 static void name(tfu_type at, int k, const void *const *a, const float *const *b, float *c, size_t ldc) { \
-    tfu_vf acc00 = tfu_v_set1(0.0f), acc10 = acc00, acc20 = acc00, acc30 = acc00;                         \
-    tfu_vf acc01 = acc00, acc11 = acc00, acc21 = acc00, acc31 = acc00;                                    \
-    tfu_vf acc02 = acc00, acc12 = acc00, acc22 = acc00, acc32 = acc00;                                    \
-    tfu_vf acc03 = acc00, acc13 = acc00, acc23 = acc00, acc33 = acc00;                                    \
+    tfu_x_vf acc00 = tfu_x_v_set1(0.0f), acc10 = acc00, acc20 = acc00, acc30 = acc00;                         \
+    tfu_x_vf acc01 = acc00, acc11 = acc00, acc21 = acc00, acc31 = acc00;                                    \
+    tfu_x_vf acc02 = acc00, acc12 = acc00, acc22 = acc00, acc32 = acc00;                                    \
+    tfu_x_vf acc03 = acc00, acc13 = acc00, acc23 = acc00, acc33 = acc00;                                    \
     const void *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];                                            \
     const float *b0 = b[0], *b1 = b[NRV > 1 ? 1 : 0], *b2 = b[NRV > 2 ? 2 : 0], *b3 = b[NRV > 3 ? 3 : 0]; \
-    int l, i, j, kv = k - k % TFU_VW;                                                                     \
-    for (l = 0; l < kv; l += TFU_VW) {                                                                    \
-        tfu_vf w0 = LOADA(a0, l), w1 = LOADA(a1, l), w2 = LOADA(a2, l), w3 = LOADA(a3, l);                \
-        tfu_vf x0 = tfu_v_load(b0 + l);                                                                   \
+    int l, i, j, kv = k - k % TFU_X_VW;                                                                     \
+    for (l = 0; l < kv; l += TFU_X_VW) {                                                                    \
+        tfu_x_vf w0 = LOADA(a0, l), w1 = LOADA(a1, l), w2 = LOADA(a2, l), w3 = LOADA(a3, l);                \
+        tfu_x_vf x0 = tfu_x_v_load(b0 + l);                                                                   \
         TFU_X_FMA4(w, 0);                                                                                 \
-        if (NRV > 1) { tfu_vf x1 = tfu_v_load(b1 + l); TFU_X_FMA4(w, 1); }                                \
-        if (NRV > 2) { tfu_vf x2 = tfu_v_load(b2 + l); TFU_X_FMA4(w, 2); }                                \
-        if (NRV > 3) { tfu_vf x3 = tfu_v_load(b3 + l); TFU_X_FMA4(w, 3); }                                \
+        if (NRV > 1) { tfu_x_vf x1 = tfu_x_v_load(b1 + l); TFU_X_FMA4(w, 1); }                                \
+        if (NRV > 2) { tfu_x_vf x2 = tfu_x_v_load(b2 + l); TFU_X_FMA4(w, 2); }                                \
+        if (NRV > 3) { tfu_x_vf x3 = tfu_x_v_load(b3 + l); TFU_X_FMA4(w, 3); }                                \
     }                                                                                                     \
     {                                                                                                     \
         float r[4][4];                                                                                    \
-        r[0][0] = tfu_v_hsum(acc00); r[1][0] = tfu_v_hsum(acc10); r[2][0] = tfu_v_hsum(acc20); r[3][0] = tfu_v_hsum(acc30); \
-        if (NRV > 1) { r[0][1] = tfu_v_hsum(acc01); r[1][1] = tfu_v_hsum(acc11); r[2][1] = tfu_v_hsum(acc21); r[3][1] = tfu_v_hsum(acc31); } \
-        if (NRV > 2) { r[0][2] = tfu_v_hsum(acc02); r[1][2] = tfu_v_hsum(acc12); r[2][2] = tfu_v_hsum(acc22); r[3][2] = tfu_v_hsum(acc32); } \
-        if (NRV > 3) { r[0][3] = tfu_v_hsum(acc03); r[1][3] = tfu_v_hsum(acc13); r[2][3] = tfu_v_hsum(acc23); r[3][3] = tfu_v_hsum(acc33); } \
+        r[0][0] = tfu_x_v_hsum(acc00); r[1][0] = tfu_x_v_hsum(acc10); r[2][0] = tfu_x_v_hsum(acc20); r[3][0] = tfu_x_v_hsum(acc30); \
+        if (NRV > 1) { r[0][1] = tfu_x_v_hsum(acc01); r[1][1] = tfu_x_v_hsum(acc11); r[2][1] = tfu_x_v_hsum(acc21); r[3][1] = tfu_x_v_hsum(acc31); } \
+        if (NRV > 2) { r[0][2] = tfu_x_v_hsum(acc02); r[1][2] = tfu_x_v_hsum(acc12); r[2][2] = tfu_x_v_hsum(acc22); r[3][2] = tfu_x_v_hsum(acc32); } \
+        if (NRV > 3) { r[0][3] = tfu_x_v_hsum(acc03); r[1][3] = tfu_x_v_hsum(acc13); r[2][3] = tfu_x_v_hsum(acc23); r[3][3] = tfu_x_v_hsum(acc33); } \
         for (i = 0; i < 4; i++) for (j = 0; j < NRV; j++) {                                               \
             float sum = r[i][j];                                                                          \
             for (l = kv; l < k; l++) sum += tfu_x_ld(at, (const char *)a[i] + (size_t)l * tfu_type_size(at)) * b[j][l]; \
@@ -2695,8 +2695,8 @@ static void name(tfu_type at, int k, const void *const *a, const float *const *b
         }                                                                                                 \
     }                                                                                                     \
 }
-#define TFU_X_LDA_F32(p, l) tfu_v_load((const float *)(p) + (l))
-#define TFU_X_LDA_BF16(p, l) tfu_v_load_bf16((const uint16_t *)(p) + (l))
+#define TFU_X_LDA_F32(p, l) tfu_x_v_load((const float *)(p) + (l))
+#define TFU_X_LDA_BF16(p, l) tfu_x_v_load_bf16((const uint16_t *)(p) + (l))
 TFU_X_DOT_FULL(tfu_x_k_dot_full_f32, TFU_X_LDA_F32, TFU_X_NR)
 TFU_X_DOT_FULL(tfu_x_k_dot_full_bf16, TFU_X_LDA_BF16, TFU_X_NR)
 /* one row of B (decoding a token): 4 rows of A, two vectors of k per step,
@@ -2710,34 +2710,34 @@ TFU_X_DOT_FULL(tfu_x_k_dot_full_bf16, TFU_X_LDA_BF16, TFU_X_NR)
 #define TFU_X_DOT_VEC(name, LOADA, ESZ)                                                                   \
 static void name(tfu_type at, int k, const void *const *a, const float *const *b, float *c, size_t ldc,    \
                  const void *const *an) {                                                                 \
-    tfu_vf s0 = tfu_v_set1(0.0f), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;        \
+    tfu_x_vf s0 = tfu_x_v_set1(0.0f), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;        \
     const void *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];                                            \
     const float *b0 = b[0];                                                                               \
-    int l, i, kv2 = k - k % (2 * TFU_VW), kv = k - k % TFU_VW;                                            \
+    int l, i, kv2 = k - k % (2 * TFU_X_VW), kv = k - k % TFU_X_VW;                                            \
     float r[4];                                                                                           \
-    for (l = 0; l < kv2; l += 2 * TFU_VW) {                                                               \
-        tfu_vf x = tfu_v_load(b0 + l), y = tfu_v_load(b0 + l + TFU_VW);                                   \
+    for (l = 0; l < kv2; l += 2 * TFU_X_VW) {                                                               \
+        tfu_x_vf x = tfu_x_v_load(b0 + l), y = tfu_x_v_load(b0 + l + TFU_X_VW);                                   \
         if (an) {   /* the next four rows of weights stream in while these compute */                    \
             size_t o = (size_t)l * (ESZ);                                                                 \
             TFU_X_PREFETCH((const char *)an[0] + o); TFU_X_PREFETCH((const char *)an[1] + o);             \
             TFU_X_PREFETCH((const char *)an[2] + o); TFU_X_PREFETCH((const char *)an[3] + o);             \
-            if ((ESZ) * 2 * TFU_VW > 64) {                                                                \
+            if ((ESZ) * 2 * TFU_X_VW > 64) {                                                                \
                 TFU_X_PREFETCH((const char *)an[0] + o + 64); TFU_X_PREFETCH((const char *)an[1] + o + 64); \
                 TFU_X_PREFETCH((const char *)an[2] + o + 64); TFU_X_PREFETCH((const char *)an[3] + o + 64); \
             }                                                                                             \
         }                                                                                                 \
-        s0 = tfu_v_fma(LOADA(a0, l), x, s0); t0 = tfu_v_fma(LOADA(a0, l + TFU_VW), y, t0);                \
-        s1 = tfu_v_fma(LOADA(a1, l), x, s1); t1 = tfu_v_fma(LOADA(a1, l + TFU_VW), y, t1);                \
-        s2 = tfu_v_fma(LOADA(a2, l), x, s2); t2 = tfu_v_fma(LOADA(a2, l + TFU_VW), y, t2);                \
-        s3 = tfu_v_fma(LOADA(a3, l), x, s3); t3 = tfu_v_fma(LOADA(a3, l + TFU_VW), y, t3);                \
+        s0 = tfu_x_v_fma(LOADA(a0, l), x, s0); t0 = tfu_x_v_fma(LOADA(a0, l + TFU_X_VW), y, t0);                \
+        s1 = tfu_x_v_fma(LOADA(a1, l), x, s1); t1 = tfu_x_v_fma(LOADA(a1, l + TFU_X_VW), y, t1);                \
+        s2 = tfu_x_v_fma(LOADA(a2, l), x, s2); t2 = tfu_x_v_fma(LOADA(a2, l + TFU_X_VW), y, t2);                \
+        s3 = tfu_x_v_fma(LOADA(a3, l), x, s3); t3 = tfu_x_v_fma(LOADA(a3, l + TFU_X_VW), y, t3);                \
     }                                                                                                     \
-    for (; l < kv; l += TFU_VW) {                                                                         \
-        tfu_vf x = tfu_v_load(b0 + l);                                                                    \
-        s0 = tfu_v_fma(LOADA(a0, l), x, s0); s1 = tfu_v_fma(LOADA(a1, l), x, s1);                         \
-        s2 = tfu_v_fma(LOADA(a2, l), x, s2); s3 = tfu_v_fma(LOADA(a3, l), x, s3);                         \
+    for (; l < kv; l += TFU_X_VW) {                                                                         \
+        tfu_x_vf x = tfu_x_v_load(b0 + l);                                                                    \
+        s0 = tfu_x_v_fma(LOADA(a0, l), x, s0); s1 = tfu_x_v_fma(LOADA(a1, l), x, s1);                         \
+        s2 = tfu_x_v_fma(LOADA(a2, l), x, s2); s3 = tfu_x_v_fma(LOADA(a3, l), x, s3);                         \
     }                                                                                                     \
-    r[0] = tfu_v_hsum(tfu_v_add(s0, t0)); r[1] = tfu_v_hsum(tfu_v_add(s1, t1));                           \
-    r[2] = tfu_v_hsum(tfu_v_add(s2, t2)); r[3] = tfu_v_hsum(tfu_v_add(s3, t3));                           \
+    r[0] = tfu_x_v_hsum(tfu_x_v_add(s0, t0)); r[1] = tfu_x_v_hsum(tfu_x_v_add(s1, t1));                           \
+    r[2] = tfu_x_v_hsum(tfu_x_v_add(s2, t2)); r[3] = tfu_x_v_hsum(tfu_x_v_add(s3, t3));                           \
     for (i = 0; i < 4; i++) {                                                                             \
         float sum = r[i];                                                                                 \
         for (l = kv; l < k; l++) sum += tfu_x_ld(at, (const char *)a[i] + (size_t)l * tfu_type_size(at)) * b0[l]; \
@@ -2747,19 +2747,19 @@ static void name(tfu_type at, int k, const void *const *a, const float *const *b
 }
 TFU_X_DOT_VEC(tfu_x_k_dot_vec_f32, TFU_X_LDA_F32, 4)
 TFU_X_DOT_VEC(tfu_x_k_dot_vec_bf16, TFU_X_LDA_BF16, 2)
-#if defined(tfu_v_load_f16)
-#define TFU_X_LDA_F16(p, l) tfu_v_load_f16((const uint16_t *)(p) + (l))
+#if defined(tfu_x_v_load_f16)
+#define TFU_X_LDA_F16(p, l) tfu_x_v_load_f16((const uint16_t *)(p) + (l))
 TFU_X_DOT_FULL(tfu_x_k_dot_full_f16, TFU_X_LDA_F16, TFU_X_NR)
 TFU_X_DOT_VEC(tfu_x_k_dot_vec_f16, TFU_X_LDA_F16, 2)
 #endif
 
 static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, int nr, const float *const *b, float *c, size_t ldc,
                              const void *const *an) {
-    tfu_vf acc[TFU_X_MR][TFU_X_NR];
-    int i, j, l, kv = k - k % TFU_VW;
+    tfu_x_vf acc[TFU_X_MR][TFU_X_NR];
+    int i, j, l, kv = k - k % TFU_X_VW;
     if (mr == TFU_X_MR && nr == TFU_X_NR) {
         if (at == TFU_F32) tfu_x_k_dot_full_f32(at, k, a, b, c, ldc);
-#if defined(tfu_v_load_f16)
+#if defined(tfu_x_v_load_f16)
         else if (at == TFU_F16) tfu_x_k_dot_full_f16(at, k, a, b, c, ldc);
 #endif
         else tfu_x_k_dot_full_bf16(at, k, a, b, c, ldc);
@@ -2767,20 +2767,20 @@ static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, i
     }
     if (mr == TFU_X_MR && nr == 1) {
         if (at == TFU_F32) tfu_x_k_dot_vec_f32(at, k, a, b, c, ldc, an);
-#if defined(tfu_v_load_f16)
+#if defined(tfu_x_v_load_f16)
         else if (at == TFU_F16) tfu_x_k_dot_vec_f16(at, k, a, b, c, ldc, an);
 #endif
         else tfu_x_k_dot_vec_bf16(at, k, a, b, c, ldc, an);
         return;
     }
-    for (i = 0; i < TFU_X_MR; i++) for (j = 0; j < TFU_X_NR; j++) acc[i][j] = tfu_v_set1(0.0f);
-    for (l = 0; l < kv; l += TFU_VW)   /* edges of the output: any mr x nr */
+    for (i = 0; i < TFU_X_MR; i++) for (j = 0; j < TFU_X_NR; j++) acc[i][j] = tfu_x_v_set1(0.0f);
+    for (l = 0; l < kv; l += TFU_X_VW)   /* edges of the output: any mr x nr */
         for (i = 0; i < mr; i++) {
-            tfu_vf av = tfu_x_v_ld_any(at, a[i], l);
-            for (j = 0; j < nr; j++) acc[i][j] = tfu_v_fma(av, tfu_v_load(b[j] + l), acc[i][j]);
+            tfu_x_vf av = tfu_x_v_ld_any(at, a[i], l);
+            for (j = 0; j < nr; j++) acc[i][j] = tfu_x_v_fma(av, tfu_x_v_load(b[j] + l), acc[i][j]);
         }
     for (i = 0; i < mr; i++) for (j = 0; j < nr; j++) {
-        float sum = tfu_v_hsum(acc[i][j]);
+        float sum = tfu_x_v_hsum(acc[i][j]);
         for (l = kv; l < k; l++) sum += tfu_x_ld(at, (const char *)a[i] + (size_t)l * tfu_type_size(at)) * b[j][l];
         c[(size_t)j * ldc + (size_t)i] = sum;
     }
@@ -2791,7 +2791,7 @@ static int tfu_x_k_dot_native(int simd, tfu_type at) {  /* can the kernel read A
     (void)simd;
 #ifdef TFU_X_VEC
     if (!simd) return at == TFU_F32;
-#if defined(tfu_v_load_f16)
+#if defined(tfu_x_v_load_f16)
     return 1;
 #else
     return at != TFU_F16;
@@ -2865,8 +2865,9 @@ static int tfu_x_class(const tfu_tensor *t) {
 /* THE fusion table: may a consumer of class [row] take a producer of class
    [column] into its group (over an edge that reads the producer element for
    element, same shape)? Every backend uses this table; a backend only
-   removes group kinds it cannot run (tfu_x_backend_kinds). Row groups run a
-   whole row at a time, matmul groups a tile, so a group never holds both. */
+   removes group kinds it cannot run (tfu_backend_caps.fuse_kinds). Row
+   groups run a whole row at a time, matmul groups a tile, so a group never
+   holds both. */
 static const unsigned char tfu_x_fuse_table[TFU_X_C_COUNT][TFU_X_C_COUNT] = {
     /*               leaf view elt row mm other */
     /* leaf  */     { 0,   0,   0,  0,  0,  0 },
