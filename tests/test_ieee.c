@@ -135,6 +135,18 @@ static void begin(const char *op, int64_t n, uint64_t salt) {
     snprintf(desc, sizeof desc, "[seed %llu] %s n=%lld", (unsigned long long)seed_base, op, (long long)n);
 }
 
+/* appends " name=v" to the case's description */
+static void desc_num(const char *name, double v) {
+    size_t l = strlen(desc);
+    snprintf(desc + l, sizeof desc - l, " %s=%g", name, v);
+}
+
+/* ok, or a failure: an input could not be built */
+static int inputs_ok(int ok) {
+    if (!ok) TT_CHECK(0, "%s: input build failed", desc);
+    return ok;
+}
+
 /* ---- running ------------------------------------------------------------- */
 
 static void check(const char *how, tfu_tensor *out, const double *want, const double *tol) {
@@ -275,7 +287,7 @@ static void case_unary(int u, int64_t n) {
     double *x, *want, *tol;
     begin(U->name, n, 1 + (uint64_t)u);
     a = tfu_new_tensor_2d(ctx, rand_type(), n, FL_COUNT);
-    if (!a) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a != NULL)) return;
     fill(a, U->lo, U->hi, 0);
     in = pro(a, n);
     if (U->op == TFU_OP_SCALE) out = tfu_scale_bias(ctx, in, U->p0, U->p1);
@@ -304,7 +316,7 @@ static void case_binary(tfu_op op, int64_t n) {
     begin(tfu_op_name(op), n, 40 + (uint64_t)op);
     a = tfu_new_tensor_2d(ctx, rand_type(), n, FL_COUNT);
     b = tfu_new_tensor_2d(ctx, rand_type(), bn, FL_COUNT);
-    if (!a || !b) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a && b)) return;
     fill(a, -3, 3, 0);
     fill(b, -3, 3, 0);
     if (bn == 1) strcat(desc, " (b broadcast)");
@@ -344,7 +356,7 @@ static void case_glu(int kind, int form, int64_t n) {
     strcat(desc, forms[form]);
     a = tfu_new_tensor_2d(ctx, rand_type(), form == 2 ? n : 2 * n, FL_COUNT);
     if (form == 2) v = tfu_new_tensor_2d(ctx, rand_type(), n, FL_COUNT);
-    if (!a || (form == 2 && !v)) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a && (form != 2 || v))) return;
     fill(a, -4, 4, 0);
     if (v) fill(v, -4, 4, 0);
     if (form == 2) out = tfu_glu_split(ctx, pro(a, n), v, (tfu_glu_kind)kind);
@@ -357,9 +369,16 @@ static void case_glu(int kind, int form, int64_t n) {
     for (r = 0; r < FL_COUNT; r++) for (i = 0; i < n; i++) {
         double g, val;
         int64_t k = i + n * r;
-        if (form == 2) { g = x[k]; val = y[k]; }
-        else if (form == 1) { g = x[i + n + 2 * n * r]; val = x[i + 2 * n * r]; }
-        else { g = x[i + 2 * n * r]; val = x[i + n + 2 * n * r]; }
+        if (form == 2) {
+            g = x[k];
+            val = y[k];
+        } else if (form == 1) {
+            g = x[i + n + 2 * n * r];
+            val = x[i + 2 * n * r];
+        } else {
+            g = x[i + 2 * n * r];
+            val = x[i + n + 2 * n * r];
+        }
         want[k] = f32r(glu_act(kind, g) * val);
         /* the activation's own error (absolute below 1) times the value */
         tol[k] = rel(glu_act(kind, g), 1e-4) * (fabs(val) > 1.0 ? fabs(val) : 1.0);
@@ -376,9 +395,9 @@ static void case_norm(int is_norm, float eps, int64_t n) {
     tfu_tensor *a, *out;
     double *x, *want, *tol;
     begin(is_norm ? "norm" : "rms_norm", n, 80 + 2 * (uint64_t)is_norm + (eps == 0.0f));
-    { size_t l = strlen(desc); snprintf(desc + l, sizeof desc - l, " eps=%g", (double)eps); }
+    desc_num("eps", eps);
     a = tfu_new_tensor_2d(ctx, rand_type(), n, FL_COUNT);
-    if (!a) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a != NULL)) return;
     fill(a, -1, 3, 0);
     out = is_norm ? tfu_norm(ctx, pro(a, n), eps) : tfu_rms_norm(ctx, pro(a, n), eps);
     out = epi(out, n);
@@ -414,7 +433,7 @@ static void case_soft_max(int variant, int64_t n) {
     begin(variant == 0 ? "soft_max" : variant == 1 ? "soft_max_ext mask" : "soft_max_ext scale=2", n, 90 + (uint64_t)variant);
     a = tfu_new_tensor_2d(ctx, rand_type(), n, FL_COUNT);
     if (variant == 1) mask = tfu_new_tensor_2d(ctx, tt_int(0, 1) ? TFU_F32 : TFU_F16, n, FL_COUNT);
-    if (!a || (variant == 1 && !mask)) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a && (variant != 1 || mask))) return;
     fill(a, -3, 3, 0);
     if (mask) {
         int64_t dead = tt_int(0, FL_COUNT - 1);
@@ -460,7 +479,7 @@ static void case_reduce(int which, int64_t n) {
     double *x, *want, *tol;
     begin(names[which], n, 100 + (uint64_t)which);
     a = tfu_new_tensor_2d(ctx, rand_type(), n, FL_COUNT);
-    if (!a) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a != NULL)) return;
     fill(a, -2, 2, 0);
     out = which == 0 ? tfu_sum_rows(ctx, pro(a, n)) : which == 1 ? tfu_mean(ctx, pro(a, n)) : tfu_argmax(ctx, pro(a, n));
     if (which < 2) out = epi(out, n);
@@ -475,7 +494,10 @@ static void case_reduce(int which, int64_t n) {
             s += row[i];
             sa += fabs(row[i]);
             if (row[i] != row[i] && first_nan < 0) first_nan = i;
-            if (row[i] > mx) { mx = row[i]; best = i; }
+            if (row[i] > mx) {
+                mx = row[i];
+                best = i;
+            }
         }
         if (which == 2) want[r] = (double)(first_nan >= 0 ? first_nan : best);
         else want[r] = f32r(which == 1 ? s / (double)n : s);
@@ -496,7 +518,7 @@ static void case_mul_mat(int nb, int64_t k_len) {
     begin(nb == 1 ? "mul_mat vec" : "mul_mat", k_len, 110 + (uint64_t)nb);
     a = tfu_new_tensor_2d(ctx, rand_type(), k_len, M);
     b = tfu_new_tensor_2d(ctx, TFU_F32, k_len, nb);
-    if (!a || !b) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a && b)) return;
     fill(a, -2, 2, 0);
     row_fl0 = tt_int(0, FL_COUNT - 1);
     fill(b, -2, 2, row_fl0);
@@ -529,7 +551,7 @@ static void case_get_rows(int64_t n) {
     begin("get_rows", n, 120);
     a = tfu_new_tensor_2d(ctx, rand_type(), n, FL_COUNT);
     idx = tfu_new_tensor_1d(ctx, TFU_I32, n_idx);
-    if (!a || !idx) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a && idx)) return;
     fill(a, -3, 3, 0);
     for (r = 0; r < n_idx; r++) {
         rows[r] = (int32_t)tt_int(0, FL_COUNT - 1);
@@ -556,10 +578,10 @@ static void case_rope(int neox, int64_t n) {
     int32_t p[3];
     begin(neox ? "rope neox" : "rope", n, 130 + (uint64_t)neox);
     nd = 2 * tt_int(1, (int)(n / 2));
-    { size_t l = strlen(desc); snprintf(desc + l, sizeof desc - l, " n_dims=%d", nd); }
+    desc_num("n_dims", nd);
     a = tfu_new_tensor_3d(ctx, rand_type(), n, H, T);
     pos = tfu_new_tensor_1d(ctx, TFU_I32, T);
-    if (!a || !pos) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a && pos)) return;
     fill(a, -3, 3, 0);
     for (t = 0; t < T; t++) {
         p[t] = (int32_t)tt_int(0, 1000);
@@ -596,7 +618,7 @@ static void case_concat(int dim, int64_t n) {
     on = dim == 0 ? n + bn : n;
     a = tfu_new_tensor_2d(ctx, rand_type(), n, FL_COUNT);
     b = tfu_new_tensor_2d(ctx, rand_type(), bn, br);
-    if (!a || !b) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a && b)) return;
     fill(a, -3, 3, 0);
     fill(b, -3, 3, 0);
     out = epi(tfu_concat(ctx, a, b, dim), n);
@@ -625,7 +647,7 @@ static void case_cont(int64_t n) {
     begin("cont", n, 150);
     leaf = tfu_new_tensor_2d(ctx, rand_type(), FL_COUNT, n);
     view = leaf ? tfu_transpose(ctx, leaf) : NULL;
-    if (!view) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(view != NULL)) return;
     fill(view, -3, 3, 0);
     out = epi(tfu_cont(ctx, view), n);
     x = values(view);
@@ -644,7 +666,7 @@ static void case_cpy(tfu_type dt, int64_t n) {
     begin(dt == TFU_F32 ? "cpy f32" : dt == TFU_F16 ? "cpy f16" : "cpy bf16", n, 160 + (uint64_t)dt);
     a = tfu_new_tensor_2d(ctx, TFU_F32, n, FL_COUNT);
     dst = tfu_new_tensor_2d(ctx, dt, n, FL_COUNT);
-    if (!a || !dst) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(a && dst)) return;
     fill(a, -3, 3, 0);
     fill(dst, -3, 3, 0);
     out = tfu_cpy(ctx, pro(a, n), dst);
@@ -695,7 +717,7 @@ static void test_simd_per_plan(void) {
     }
     begin("simd per plan", n0, 200);
     x = tfu_new_tensor_2d(ctx, TFU_F32, n0, n1);
-    if (!x) { TT_CHECK(0, "%s: input build failed", desc); return; }
+    if (!inputs_ok(x != NULL)) return;
     tt_fill(x, -6, 6);
     out = tfu_soft_max(ctx, tfu_add(ctx, tfu_gelu(ctx, x), tfu_exp(ctx, tfu_tanh(ctx, x))));
     g = out ? tfu_graph_build(ctx, out) : NULL;
@@ -706,11 +728,19 @@ static void test_simd_per_plan(void) {
     os.no_simd = 1;
     pa = compile(g, &o, 0);
     TT_CHECK(pa != NULL, "%s: compile A failed (%s)", desc, tfu_last_error_msg(ctx));
-    if (!pa) { free(ref); return; }
+    if (!pa) {
+        free(ref);
+        return;
+    }
     a1 = run_copy(pa, out, "A");
     pb = compile(g, &o, 1);
     TT_CHECK(pb != NULL, "%s: compile B failed (%s)", desc, tfu_last_error_msg(ctx));
-    if (!pb) { tfu_plan_free(pa); free(ref); free(a1); return; }
+    if (!pb) {
+        tfu_plan_free(pa);
+        free(ref);
+        free(a1);
+        return;
+    }
     a2 = run_copy(pa, out, "A");
     TT_CHECK(same_bits(a1, a2, ne), "%s: plan A changed its results after plan B compiled with TFU_NO_SIMD=1", desc);
     b1 = run_copy(pb, out, "B");
@@ -776,7 +806,11 @@ int main(int argc, char **argv) {
     seed_base = (uint64_t)tt_arg_int(argc, argv, "--seed", 1);
     tt_verbose = tt_arg_int(argc, argv, "--verbose", 0);
     ctx = tfu_init_malloc(CTX_BYTES, 0);
-    if (!ctx) { printf("cannot create a context\n"); tt_failed++; return tt_summary(); }
+    if (!ctx) {
+        printf("cannot create a context\n");
+        tt_failed++;
+        return tt_summary();
+    }
     for (n = 1; n <= 67; n++) run_length(n);
     run_length(LONG_N);
     test_simd_per_plan();
