@@ -2152,6 +2152,7 @@ typedef __m512 tfu_x_vf;
 /* r, or 0 where x < lim; NaN x keeps r (unordered not-less-than) */
 #define tfu_x_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_NLT_UQ), (r))
 #define tfu_x_v_inf_above(r, x, lim) _mm512_mask_mov_ps((r), _mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GT_OQ), _mm512_set1_ps(INFINITY))
+#define tfu_x_v_one_above(r, x, lim) _mm512_mask_mov_ps((r), _mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GT_OQ), _mm512_set1_ps(1.0f))
 #define tfu_x_v_copysign(mag, sgn) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(mag), \
                              _mm512_and_si512(_mm512_castps_si512(sgn), _mm512_set1_epi32((int)0x80000000u))))
 #define tfu_x_v_load_f16(p)  _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
@@ -2189,6 +2190,7 @@ static float tfu_x_v_hmax(__m256 v) {
 #define tfu_x_v_pow2i(n)     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
 #define tfu_x_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_NLT_UQ))
 #define tfu_x_v_inf_above(r, x, lim) _mm256_blendv_ps((r), _mm256_set1_ps(INFINITY), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GT_OQ))
+#define tfu_x_v_one_above(r, x, lim) _mm256_blendv_ps((r), _mm256_set1_ps(1.0f), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GT_OQ))
 #define tfu_x_v_copysign(mag, sgn) _mm256_or_ps((mag), _mm256_and_ps((sgn), _mm256_set1_ps(-0.0f)))
 #if defined(__F16C__)
 #define tfu_x_v_load_f16(p)  _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
@@ -2219,6 +2221,7 @@ typedef float32x4_t tfu_x_vf;
 #define tfu_x_v_pow2i(n)     vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
 #define tfu_x_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(r), vcltq_f32((x), vdupq_n_f32(lim))))
 #define tfu_x_v_inf_above(r, x, lim) vbslq_f32(vcgtq_f32((x), vdupq_n_f32(lim)), vdupq_n_f32(INFINITY), (r))
+#define tfu_x_v_one_above(r, x, lim) vbslq_f32(vcgtq_f32((x), vdupq_n_f32(lim)), vdupq_n_f32(1.0f), (r))
 #define tfu_x_v_copysign(mag, sgn) vbslq_f32(vdupq_n_u32(0x80000000u), (sgn), (mag))
 #define tfu_x_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
 #define tfu_x_v_load_bf16(p) vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(vld1_u16((const uint16_t *)(const void *)(p))), 16))
@@ -2275,8 +2278,11 @@ TFU_X_VINLINE tfu_x_vf tfu_x_v_recip(tfu_x_vf a) {
 TFU_X_VINLINE tfu_x_vf tfu_x_v_sigmoid(tfu_x_vf x) {
     tfu_x_vf d = tfu_x_v_add(tfu_x_v_set1(1.0f), tfu_x_v_exp(tfu_x_v_sub(tfu_x_v_set1(0.0f), x)));
     /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the
-       Newton step would make it NaN; NaN x keeps its NaN */
-    return tfu_x_v_zero_below(tfu_x_v_recip(d), x, -88.0f);
+       Newton step would make it NaN; NaN x keeps its NaN. Above 88 the
+       division gives exactly 1 (as the reference does for +inf), which the
+       estimate and its Newton steps may miss by an ulp. */
+    tfu_x_vf r = tfu_x_v_zero_below(tfu_x_v_recip(d), x, -88.0f);
+    return tfu_x_v_min(tfu_x_v_set1(1.0f), tfu_x_v_one_above(r, x, 88.0f));
 }
 /* tanh(|x|) = 1 - 2 / (e^(2|x|) + 1), sign restored */
 TFU_X_VINLINE tfu_x_vf tfu_x_v_tanh(tfu_x_vf x) {
@@ -2399,6 +2405,11 @@ static void tfu_x_k_glu(int simd, int kind, int n, float *d, const float *g, con
     case TFU_GLU_GEGLU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(g[i]) * v[i]; break;
     default: for (; i < n; i++) d[i] = g[i] * tfu_x_sigmoid_f(g[i]) * v[i]; break;
     }
+    /* an infinite gate or value: the product of act(g) and v depends on
+       whether act(g) is 0 or a value below f32's range (0 * inf is NaN,
+       1e-48 * inf is inf), so those elements take the reference's double */
+    for (i = 0; i < n; i++)
+        if (isinf(v[i]) || isinf(g[i])) d[i] = (float)tfu_x_glu_d(kind, g[i], v[i]);
 }
 
 /* Row reductions accumulate in f32 lanes: 8 partial sums on the scalar
