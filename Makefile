@@ -35,6 +35,9 @@ $(B):
 $(B)/%: tests/%.c $(HDR) tests/*.h | $(B)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
+# test_seam runs test_fusion's cases (it includes test_fusion.c)
+$(B)/test_seam: tests/test_fusion.c examples/llama.h
+
 $(B)/%: examples/%.c $(HDR) | $(B)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 

@@ -338,6 +338,186 @@ static void seam_fixed(void) {
     end_case(p, &r, &l);
 }
 
+/* --- 4. the checks can fail ------------------------------------------------
+   A view copied into arrays of our own and broken in one place; tv_run must
+   report each break. */
+
+typedef struct mview {
+    tfu_plan_view v;
+    int32_t *root, *life_first, *life_last, *stage_first, *range_first;
+    int64_t *offset;
+    tfu_pv_group *groups;
+    tfu_pv_instr *instrs;
+    tfu_pv_range *ranges;
+} mview;
+
+static void *dup_bytes(const void *p, size_t n) {
+    void *q = malloc(n ? n : 1);
+    if (q && n) memcpy(q, p, n);
+    return q;
+}
+
+static void mview_make(mview *m, const tfu_plan_view *v) {
+    int n_instr = 0, gi;
+    for (gi = 0; gi < v->n_groups; gi++) n_instr += v->groups[gi].n_instr;
+    m->v = *v;
+    m->root = (int32_t *)dup_bytes(v->root, (size_t)v->n_tensors * sizeof(int32_t));
+    m->life_first = (int32_t *)dup_bytes(v->life_first, (size_t)v->n_tensors * sizeof(int32_t));
+    m->life_last = (int32_t *)dup_bytes(v->life_last, (size_t)v->n_tensors * sizeof(int32_t));
+    m->offset = (int64_t *)dup_bytes(v->offset, (size_t)v->n_tensors * sizeof(int64_t));
+    m->stage_first = (int32_t *)dup_bytes(v->stage_first, (size_t)(v->n_stages + 1) * sizeof(int32_t));
+    m->range_first = (int32_t *)dup_bytes(v->range_first, (size_t)(v->n_stages + 1) * sizeof(int32_t));
+    m->groups = (tfu_pv_group *)dup_bytes(v->groups, (size_t)v->n_groups * sizeof(tfu_pv_group));
+    m->instrs = (tfu_pv_instr *)dup_bytes(v->instrs, (size_t)n_instr * sizeof(tfu_pv_instr));
+    m->ranges = (tfu_pv_range *)dup_bytes(v->ranges, (size_t)v->range_first[v->n_stages] * sizeof(tfu_pv_range));
+    m->v.root = m->root;
+    m->v.life_first = m->life_first;
+    m->v.life_last = m->life_last;
+    m->v.offset = m->offset;
+    m->v.stage_first = m->stage_first;
+    m->v.range_first = m->range_first;
+    m->v.groups = m->groups;
+    m->v.instrs = m->instrs;
+    m->v.ranges = m->ranges;
+}
+
+static void mview_free(mview *m) {
+    free(m->root);
+    free(m->life_first);
+    free(m->life_last);
+    free(m->offset);
+    free(m->stage_first);
+    free(m->range_first);
+    free(m->groups);
+    free(m->instrs);
+    free(m->ranges);
+}
+
+/* the stage whose instruction stores tensor, or -1 */
+static int stage_of_store(const tfu_plan_view *v, int tensor) {
+    int gi, k;
+    for (gi = 0; gi < v->n_groups; gi++)
+        for (k = 0; k < v->groups[gi].n_instr; k++) {
+            const tfu_pv_instr *I = &v->instrs[v->groups[gi].first_instr + k];
+            if (I->tensor == tensor && I->store) return v->groups[gi].stage;
+        }
+    return -1;
+}
+
+/* mutation kinds; returns 0 when the plan offers no place for it */
+enum { MUT_RANGE, MUT_MERGE, MUT_REUSE, MUT_FORWARD, MUT_NOSTORE, MUT_LIFE, MUT_SHIFT, MUT_COUNT };
+static const char *mut_name[MUT_COUNT] = { "a stage's read ranges dropped", "two dependent stages merged",
+                                           "a live value's bytes given to another", "an instruction reading a later one",
+                                           "a value read later not stored", "a lifetime ending before a read",
+                                           "a value moved by 4 bytes" };
+
+static int mutate(mview *m, int kind) {
+    tfu_plan_view *v = &m->v;
+    int gi, k, s, q, i;
+    for (gi = 0; gi < v->n_groups; gi++) {
+        const tfu_pv_group *G = &v->groups[gi];
+        for (k = 0; k < G->n_operands; k++) {
+            int t = v->operands[G->first_operand + k].tensor, r = v->root[t], st;
+            if (v->tensors[r]->op == TFU_OP_NONE || v->offset[r] < 0) continue;
+            st = stage_of_store(v, r);
+            if (st < 0 || st >= G->stage) continue;
+            switch (kind) {
+            case MUT_RANGE:   /* the stage reading the value lists no reads */
+                for (q = v->range_first[G->stage]; q < v->range_first[G->stage + 1]; q++)
+                    if (!m->ranges[q].write) m->ranges[q].root = -7;
+                return 1;
+            case MUT_MERGE:   /* the reader's stage joins the writer's: renumber the later stages */
+                if (G->stage != st + 1) continue;
+                for (i = 0; i < v->n_groups; i++)
+                    if (m->groups[i].stage > st) m->groups[i].stage--;
+                for (s = st + 1; s < v->n_stages; s++) {
+                    m->stage_first[s] = m->stage_first[s + 1];
+                    m->range_first[s] = m->range_first[s + 1];
+                }
+                v->n_stages--;
+                for (i = 0; i < v->n_tensors; i++) {
+                    if (m->life_first[i] > st) m->life_first[i]--;
+                    if (m->life_last[i] > st) m->life_last[i]--;
+                }
+                return 1;
+            case MUT_REUSE:   /* another value live at once moved onto r */
+                for (i = 0; i < v->n_tensors; i++) {
+                    if (i == r || v->offset[i] < 0 || v->tensors[i]->op == TFU_OP_CPY) continue;
+                    if (v->life_first[i] > v->life_last[r] || v->life_first[r] > v->life_last[i]) continue;
+                    if ((size_t)v->offset[r] + tfu_nbytes(v->tensors[i]) > v->arena_bytes) continue;
+                    m->offset[i] = v->offset[r];
+                    return 1;
+                }
+                continue;
+            case MUT_FORWARD: /* instruction 1 of a group reads itself */
+                if (G->n_instr < 2) continue;
+                m->instrs[G->first_instr + 1].src[0] = 1;
+                return 1;
+            case MUT_NOSTORE:
+                for (i = 0; i < v->n_groups; i++)
+                    for (q = 0; q < v->groups[i].n_instr; q++)
+                        if (m->instrs[v->groups[i].first_instr + q].tensor == r) m->instrs[v->groups[i].first_instr + q].store = 0;
+                return 1;
+            case MUT_LIFE:
+                m->life_last[r] = st;
+                return 1;
+            case MUT_SHIFT:
+                if ((size_t)v->offset[r] + 4 + tfu_nbytes(v->tensors[r]) > v->arena_bytes) continue;
+                m->offset[r] += 4;
+                return 1;
+            default:
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+static void seam_mutations(void) {
+    llama_config c = small_llama(1);
+    int pass, kind;
+    for (pass = 0; pass < 2; pass++) {
+        tfu_plan_options o = tfu_plan_default_options();
+        fx x;
+        tfu_plan *p;
+        tfu_plan_view v;
+        void *arena = NULL, *raw = NULL, *cpu_raw = NULL;
+        o.no_fusion = pass;
+        if (fx_make(&x, b_llama, &c, 7) != 0) {
+            TT_CHECK(0, "mutations: build failed");
+            fx_free(&x);
+            return;
+        }
+        p = tfu_plan_compile(x.g, &o);
+        TT_CHECK(p != NULL, "mutations: compile");
+        if (!p) {
+            fx_free(&x);
+            return;
+        }
+        TT_CHECK(seam_exec(p, "mutations: the plan itself", &v, &arena, &raw, &cpu_raw) == 0, "mutations: a clean run");
+        for (kind = 0; arena && kind < MUT_COUNT; kind++) {
+            mview m;
+            int placed, n;
+            mview_make(&m, &v);
+            placed = mutate(&m, kind);
+            /* unfused groups hold one instruction: nothing to read forward */
+            if (kind != MUT_FORWARD || !pass)
+                TT_CHECK(placed, "mutation '%s' (%s): no place for it", mut_name[kind], pass ? "unfused" : "fused");
+            if (placed) {
+                n = tv_run(&m.v, arena);
+                TT_CHECK(n > 0, "mutation '%s' (%s) not detected", mut_name[kind], pass ? "unfused" : "fused");
+                if (g_seam_verbose) printf("  mutation '%s' (%s): %d violations, first: %s\n", mut_name[kind],
+                                           pass ? "unfused" : "fused", n, n ? tv_last.msg[0] : "-");
+            }
+            mview_free(&m);
+        }
+        tfu_plan_free(p);
+        free(raw);
+        free(cpu_raw);
+        fx_free(&x);
+    }
+}
+
 int main(int argc, char **argv) {
     int n_graphs = tt_arg_int(argc, argv, "--graphs", 3000);
     int seed = tt_arg_int(argc, argv, "--seed", 1);
@@ -355,6 +535,7 @@ int main(int argc, char **argv) {
         seam_fixed();
         g_case_hook = NULL;
     }
+    if (only < 0) seam_mutations();
     printf("seam: %ld plans run from their view: %ld groups, %ld instructions, %ld ranges checked; "
            "%ld of %ld compared tensors bit-identical to the reference\n",
            g_n_plans, g_n_groups, g_n_instrs, g_n_ranges, g_n_exact, g_n_compared);

@@ -529,7 +529,8 @@ TT_FN void tv_run_other(tv_state *S, const tfu_pv_instr *I, float *out) {
         S->unit = (int)row;
         if (t->op == TFU_OP_GET_ROWS) {
             /* idx element (i1, i2, i3) picks a row of a; computed indices are clamped */
-            int64_t r = (int64_t)tv_load(S, b, i1, i2, i3, 0);
+            double ri = tv_load(S, b, i1, i2, i3, 0);
+            int64_t r = ri == ri ? (int64_t)ri : 0;
             if (r < 0) r = 0;
             if (r >= a->t->ne[1]) r = a->t->ne[1] - 1;
             for (i0 = 0; i0 < ne[0]; i0++) d[i0] = (float)tv_load(S, a, i0, r, 0, 0);
