@@ -30,7 +30,7 @@
 #define SEAM_CTX_MB 24
 
 static int g_seam_verbose;
-static long g_n_exact, g_n_compared, g_n_groups, g_n_instrs, g_n_ranges, g_n_plans;
+static long g_n_exact, g_n_compared, g_n_groups, g_n_instrs, g_n_ranges, g_n_plans, g_n_inplace, g_n_unaligned;
 
 /* memory of 64-byte alignment; *raw is what to free */
 static void *aligned64(size_t n, void **raw) {
@@ -137,6 +137,8 @@ static int seam_exec(tfu_plan *p, const char *where, tfu_plan_view *v, void **ar
     g_n_groups += tv_last.n_groups;
     g_n_instrs += tv_last.n_instrs;
     g_n_ranges += tv_last.n_ranges_checked;
+    g_n_inplace += tv_last.n_inplace;
+    g_n_unaligned += tv_last.n_offsets_unaligned;
     TT_CHECK(n == 0, "%s: %d violations of the view's contract", where, n);
     for (k = 0; k < n && k < TV_N_MSG; k++) printf("  %s: %s\n", where, tv_last.msg[k]);
     return n != 0;
@@ -536,8 +538,9 @@ int main(int argc, char **argv) {
         g_case_hook = NULL;
     }
     if (only < 0) seam_mutations();
-    printf("seam: %ld plans run from their view: %ld groups, %ld instructions, %ld ranges checked; "
+    printf("seam: %ld plans run from their view: %ld groups, %ld instructions, %ld ranges checked, "
+           "%ld bytes written in place, %ld arena offsets not 64-aligned; "
            "%ld of %ld compared tensors bit-identical to the reference\n",
-           g_n_plans, g_n_groups, g_n_instrs, g_n_ranges, g_n_exact, g_n_compared);
+           g_n_plans, g_n_groups, g_n_instrs, g_n_ranges, g_n_inplace, g_n_unaligned, g_n_exact, g_n_compared);
     return tt_summary();
 }

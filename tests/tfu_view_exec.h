@@ -50,6 +50,8 @@ typedef struct tv_report {
     int  n_fail;                    /* violations in the last run          */
     char msg[TV_N_MSG][256];        /* the first of them                   */
     long n_groups, n_instrs, n_loads, n_stores, n_ranges_checked;
+    long n_inplace;                 /* bytes a work item read, then wrote (in place) */
+    long n_offsets_unaligned;       /* values whose arena offset is not a multiple of 64 */
 } tv_report;
 
 TT_FN tv_report tv_last;
@@ -269,6 +271,8 @@ TT_FN void tv_touch(tv_state *S, tv_ref *r, uint64_t off, size_t n, int write) {
             else if (sh->r_stage[b] == S->stage && (sh->r_unit[b] != S->unit || S->unit == TV_UNIT_ALL))
                 tv_fail(S, "item %d writes byte %llu of root %d that item %d of the same group read", S->unit,
                         (unsigned long long)b, r->range_root, sh->r_unit[b]);
+            else if (sh->r_stage[b] == S->stage)
+                tv_last.n_inplace++;
             sh->w_group[b] = S->group;
             sh->w_instr[b] = S->instr;
             sh->w_unit[b] = S->unit;
@@ -775,7 +779,10 @@ TT_FN int tv_run(const tfu_plan_view *v, void *arena) {
         tv_fail(&S, "no memory");
         ok = 0;
     }
-    for (i = 0; ok && i < v->n_tensors; i++) S.computed_by[i] = -1;
+    for (i = 0; ok && i < v->n_tensors; i++) {
+        S.computed_by[i] = -1;
+        if (v->offset[i] >= 0 && v->offset[i] % 64 != 0) tv_last.n_offsets_unaligned++;
+    }
     /* leaves some copy writes get a shadow; the others are only read */
     for (i = 0; ok && i < v->n_tensors; i++) {
         const tfu_tensor *t = v->tensors[i];
