@@ -6,8 +6,14 @@
 #   make sanitize   the tests under ASan + UBSan
 #   make tsan       the threaded tests under ThreadSanitizer
 #   make bench      benchmarks, table on stdout and build/bench.csv
-#   make test-arm   test_ops on AArch64 (NEON) under qemu-user
 #   make fuzz       libFuzzer (clang) for FUZZ_SECONDS (default 60); fails on a finding
+#   make cross      the tests on aarch64, armhf and riscv64 under qemu-user
+#   make windows    the tests built with mingw-w64, run under wine
+#   make test-atomics  test_threads on the C11 atomics under ThreadSanitizer
+#   make size       the embedded build's stripped size and the compile time
+#   make install    tensorfuse.h, pkg-config and CMake files under PREFIX
+#   make test-install  examples/mlp.c built against an install (pkg-config,
+#                   CMake find_package) and through add_subdirectory
 
 CC      ?= cc
 CXX     ?= c++
@@ -17,41 +23,51 @@ WARN    := -Wall -Wextra -Wpedantic -Werror
 CFLAGS  += -std=c99 $(OPT) $(ARCH) $(WARN) -I.
 LDLIBS  += -lm -lpthread
 B       := build
+EXE     :=
+# RUN runs a test program (qemu, wine); GRAPHS is test_random's --graphs
+RUN     :=
+GRAPHS  :=
+PREFIX  ?= /usr/local
 
 TEST_SRC := $(wildcard tests/test_*.c)
-TESTS    := $(TEST_SRC:tests/%.c=$(B)/%)
+# test_embedded builds a second time without SIMD
+TESTS    := $(TEST_SRC:tests/%.c=$(B)/%$(EXE)) $(B)/test_embedded_nosimd$(EXE)
 # the fuzz harness built without libFuzzer: replays tests/fuzz_corpus in make test
-TESTS    += $(B)/fuzz_replay
+TESTS    += $(B)/fuzz_replay$(EXE)
 EX_SRC   := $(wildcard examples/*.c)
-EXAMPLES := $(EX_SRC:examples/%.c=$(B)/%)
+EXAMPLES := $(EX_SRC:examples/%.c=$(B)/%$(EXE))
 HDR      := tensorfuse.h
 
-.PHONY: all demo test lint sanitize tsan bench clean selftest test-arm fuzz
-all: $(EXAMPLES) $(TESTS) $(B)/selftest $(B)/readme_example
+.PHONY: all demo test lint sanitize tsan bench clean selftest test-arm fuzz \
+        cross cross-aarch64 cross-armhf cross-riscv64 windows test-atomics size install test-install
+all: $(EXAMPLES) $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE)
 
 $(B):
 	@mkdir -p $(B)
 
-$(B)/%: tests/%.c $(HDR) tests/*.h | $(B)
+$(B)/%$(EXE): tests/%.c $(HDR) tests/*.h | $(B)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 # test_seam runs test_fusion's cases (it includes test_fusion.c)
-$(B)/test_seam: tests/test_fusion.c examples/llama.h
+$(B)/test_seam$(EXE): tests/test_fusion.c examples/llama.h
 
-$(B)/%: examples/%.c $(HDR) | $(B)
+$(B)/test_embedded_nosimd$(EXE): tests/test_embedded.c $(HDR) | $(B)
+	$(CC) $(CFLAGS) -DTFU_NO_SIMD -o $@ $< $(LDLIBS)
+
+$(B)/%$(EXE): examples/%.c $(HDR) | $(B)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 # the self-test builds from the header alone
-$(B)/selftest: $(HDR) | $(B)
+$(B)/selftest$(EXE): $(HDR) | $(B)
 	printf '#define TFU_IMPLEMENTATION\n#define TFU_SELFTEST\n#include "tensorfuse.h"\n#include <stdio.h>\nint main(void){int f=tfu_selftest();printf("selftest: %%d failed\\n",f);return f!=0;}\n' > $(B)/selftest.c
 	$(CC) $(CFLAGS) -o $@ $(B)/selftest.c $(LDLIBS)
 
 # the README's example, extracted and compiled as written
-$(B)/readme_example: README.md $(HDR) tools/readme_example.sh | $(B)
+$(B)/readme_example$(EXE): README.md $(HDR) tools/readme_example.sh | $(B)
 	sh tools/readme_example.sh $(B)/readme_example.c
 	$(CC) $(CFLAGS) -o $@ $(B)/readme_example.c $(LDLIBS)
 
-$(B)/fuzz_replay: tests/fuzz_tfu.c $(HDR) | $(B)
+$(B)/fuzz_replay$(EXE): tests/fuzz_tfu.c $(HDR) | $(B)
 	$(CC) $(CFLAGS) -DFUZZ_REPLAY -o $@ $< $(LDLIBS)
 
 # libFuzzer: clang with libclang-rt-14-dev (Debian). New inputs go to
@@ -73,8 +89,8 @@ fuzz: $(B)/fuzz_tfu
 demo: $(B)/demo
 	./$(B)/demo
 
-test: $(TESTS) $(B)/selftest $(B)/readme_example
-	@sh tools/run_tests.sh $(B) $(TESTS)
+test: $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE)
+	@RUN="$(RUN)" GRAPHS="$(GRAPHS)" EXE="$(EXE)" sh tools/run_tests.sh $(B) $(TESTS)
 
 lint: | $(B)
 	@sh tools/lint.sh "$(CC)" "$(CXX)"
@@ -93,10 +109,53 @@ bench: $(B)/bench
 $(B)/bench: bench/bench.c $(HDR) | $(B)
 	$(CC) -std=c99 -O3 $(ARCH) $(WARN) -I. -o $@ $< $(LDLIBS)
 
-# the NEON path on AArch64 under qemu (Debian: gcc-aarch64-linux-gnu qemu-user)
-test-arm: | $(B)
-	aarch64-linux-gnu-gcc -std=c99 -O2 $(WARN) -I. -o $(B)/test_ops_arm tests/test_ops.c -lm -lpthread
-	QEMU_LD_PREFIX=/usr/aarch64-linux-gnu qemu-aarch64 $(B)/test_ops_arm
+# The whole suite with Debian's cross compilers under qemu-user: aarch64 (the
+# NEON kernels), armhf (32-bit size_t and pointers), riscv64 (scalar kernels).
+# Debian: gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
+# qemu-user, and libc6-dev-{arm64,armhf,riscv64}-cross.
+CROSS_GRAPHS ?= 2000
+CROSS = $(MAKE) --no-print-directory OPT=-O2 ARCH= GRAPHS=$(CROSS_GRAPHS)
+cross: cross-aarch64 cross-armhf cross-riscv64
+cross-aarch64:
+	$(CROSS) B=$(B)/aarch64 CC=aarch64-linux-gnu-gcc RUN="qemu-aarch64 -L /usr/aarch64-linux-gnu" test
+cross-armhf:
+	$(CROSS) B=$(B)/armhf CC=arm-linux-gnueabihf-gcc RUN="qemu-arm -L /usr/arm-linux-gnueabihf" test
+cross-riscv64:
+	$(CROSS) B=$(B)/riscv64 CC=riscv64-linux-gnu-gcc RUN="qemu-riscv64 -L /usr/riscv64-linux-gnu" test
+test-arm: cross-aarch64
+
+# The suite for Windows with mingw-w64, run under wine in a fresh prefix with
+# no display (Debian: gcc-mingw-w64-x86-64 wine64). The pool runs on Win32
+# threads; the tests' own threads on winpthreads, linked statically. GCC does
+# not align the Win64 stack for AVX spills (GCC bug 54412): unaligned moves.
+# WIN_ATOMICS=2 builds the MSVC (Interlocked) atomics path instead of GCC's.
+WINE ?= $(firstword $(shell command -v wine64 wine 2>/dev/null) /usr/lib/wine/wine64)
+WIN_ATOMICS ?=
+WIN_ENV = WINEDEBUG=-all WINEPREFIX=$(abspath $(B))/windows/wineprefix WINEDLLOVERRIDES="mscoree,mshtml="
+windows:
+	rm -rf $(B)/windows/wineprefix
+	@mkdir -p $(B)/windows
+	$(WIN_ENV) $(WINE) wineboot --init > $(B)/windows/wineboot.log 2>&1
+	$(WIN_ENV) $(MAKE) --no-print-directory B=$(B)/windows CC=x86_64-w64-mingw32-gcc EXE=.exe OPT=-O2 \
+	    ARCH="$(ARCH) -Wa,-muse-unaligned-vector-move $(if $(WIN_ATOMICS),-DTFU_X_ATOMICS=$(WIN_ATOMICS))" \
+	    LDLIBS="-static -lm -lpthread" GRAPHS=$(CROSS_GRAPHS) RUN="$(WINE)" test
+
+# the C11 <stdatomic.h> atomics (a compiler that is neither GCC nor MSVC)
+# under ThreadSanitizer
+test-atomics:
+	$(MAKE) --no-print-directory B=$(B)/c11 OPT="-O1 -g -std=c11 -DTFU_X_ATOMICS=3 -fsanitize=thread" $(B)/c11/test_threads
+	TSAN_OPTIONS=halt_on_error=1 ./$(B)/c11/test_threads --iters 4
+
+# stripped size of the embedded build and compile time of the implementation
+size:
+	@sh tools/size.sh
+
+# headers, pkg-config and CMake package files; version from tensorfuse.h
+install:
+	sh tools/install.sh "$(DESTDIR)$(PREFIX)" "$(PREFIX)"
+
+test-install:
+	sh tests/test_install.sh
 
 clean:
 	rm -rf $(B)

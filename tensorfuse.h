@@ -11,7 +11,7 @@
          #define TFU_IMPLEMENTATION
          #include "tensorfuse.h"
      Everywhere else just #include "tensorfuse.h". Link with -lm (and -lpthread
-     unless TFU_NO_THREADS).
+     unless TFU_NO_THREADS or on Windows).
 
    CONFIGURATION (define before including the implementation)
      TFU_API          linkage of public functions (default: extern)
@@ -23,8 +23,11 @@
                       formatter of our own
      TFU_NO_MALLOC    no malloc/free: every buffer comes from the caller
                       (context memory, plan memory through tfu_allocator)
-     TFU_NO_THREADS   no pthreads: plans run on the calling thread or on the
-                      caller's parallel-for (tfu_plan_options.parallel_for)
+     TFU_NO_THREADS   no thread pool (pthreads; the Win32 API where _WIN32):
+                      plans run on the calling thread or on the caller's
+                      parallel-for (tfu_plan_options.parallel_for). Needed
+                      with a compiler that is not GCC, Clang or MSVC and has
+                      no C11 atomics; a parallel-for must then be serial
      TFU_NO_SIMD      scalar kernels only (the SIMD paths are also switched
                       off at run time with TFU_NO_SIMD=1 in the environment)
      TFU_MAX_DIMS     always 4; any other value is an #error
@@ -33,7 +36,8 @@
 
    ENVIRONMENT
      TFU_NO_FUSION=1  every plan compiles unfused (one group per operation)
-     TFU_NO_SIMD=1    scalar kernels at run time
+     TFU_NO_SIMD=1    scalar kernels for every plan compiled while it is set
+                      (tfu_plan_options.no_simd for one plan)
 
    CONTENTS (grep for the tag)
      >>api        declarations (stop reading after them if you only use it)
@@ -75,6 +79,16 @@
 #define TFU_API extern
 #endif
 
+/* Version: tfu_version() returns TFU_VERSION_STRING, "MAJOR.MINOR.PATCH".
+   The build files (CMake, pkg-config) read the three numbers from here. */
+#define TFU_VERSION_MAJOR 0
+#define TFU_VERSION_MINOR 2
+#define TFU_VERSION_PATCH 0
+#define TFU_X_STR(x) #x
+#define TFU_X_XSTR(x) TFU_X_STR(x)
+#define TFU_VERSION_STRING \
+    TFU_X_XSTR(TFU_VERSION_MAJOR) "." TFU_X_XSTR(TFU_VERSION_MINOR) "." TFU_X_XSTR(TFU_VERSION_PATCH)
+
 #define TFU_MAX_SRC 3          /* operands per operation */
 #define TFU_MAX_NAME 48        /* bytes of a tensor name, with the NUL */
 #define TFU_MAX_OP_PARAMS 4
@@ -82,6 +96,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The version the implementation was built from (TFU_VERSION_STRING). */
+TFU_API const char *tfu_version(void);
 
 /* Results. Zero is success; every function that can fail returns one of these
    (or NULL, with the code kept in the context: tfu_last_error). */
@@ -114,18 +131,29 @@ typedef enum tfu_type { TFU_F32 = 0, TFU_F16, TFU_BF16, TFU_I32, TFU_TYPE_COUNT 
 TFU_API const char *tfu_type_name(tfu_type t);
 TFU_API size_t      tfu_type_size(tfu_type t);
 
-/* Operations. VIEW covers view, reshape, permute and transpose (no compute). */
-#define TFU_OP_LIST(X)                                                        \
-    X(NONE) X(VIEW) X(CONT) X(CPY)                                            \
-    X(ADD) X(SUB) X(MUL) X(DIV) X(SCALE) X(CLAMP)                             \
-    X(NEG) X(ABS) X(SQR) X(SQRT) X(EXP) X(LOG) X(SIN) X(COS) X(TANH)         \
-    X(SIGMOID) X(RELU) X(GELU) X(GELU_ERF) X(SILU)                            \
-    X(GLU)                                                                    \
-    X(RMS_NORM) X(NORM) X(SOFT_MAX)                                           \
-    X(MUL_MAT) X(GET_ROWS) X(ROPE) X(CONCAT) X(SUM_ROWS) X(MEAN) X(ARGMAX)
+/* Operations: one row each, X(name, class, operands). VIEW covers view,
+   reshape, permute and transpose (no compute). Classes: LEAF and VIEW (no
+   compute), UNARY (what tfu_unary takes), ELT (other element-wise ops),
+   BINARY (element-wise, b broadcast over a), ROW (whole-row reductions with
+   an element-wise result), MATMUL, OTHER (an op with its own kernel). The
+   class is what the fusion table is indexed by; operands is the most
+   sources the op reads. Adding an op is one row here, its builder, its
+   reference and its kernel. */
+#define TFU_OP_LIST(X)                                                                      \
+    X(NONE, LEAF, 0) X(VIEW, VIEW, 1) X(CONT, ELT, 1) X(CPY, ELT, 2)                        \
+    X(ADD, BINARY, 2) X(SUB, BINARY, 2) X(MUL, BINARY, 2) X(DIV, BINARY, 2)                 \
+    X(SCALE, ELT, 1) X(CLAMP, ELT, 1)                                                       \
+    X(NEG, UNARY, 1) X(ABS, UNARY, 1) X(SQR, UNARY, 1) X(SQRT, UNARY, 1) X(EXP, UNARY, 1)   \
+    X(LOG, UNARY, 1) X(SIN, UNARY, 1) X(COS, UNARY, 1) X(TANH, UNARY, 1)                    \
+    X(SIGMOID, UNARY, 1) X(RELU, UNARY, 1) X(GELU, UNARY, 1) X(GELU_ERF, UNARY, 1)          \
+    X(SILU, UNARY, 1)                                                                       \
+    X(GLU, ELT, 2)                                                                          \
+    X(RMS_NORM, ROW, 1) X(NORM, ROW, 1) X(SOFT_MAX, ROW, 2)                                 \
+    X(MUL_MAT, MATMUL, 2) X(GET_ROWS, OTHER, 2) X(ROPE, OTHER, 2) X(CONCAT, OTHER, 2)       \
+    X(SUM_ROWS, OTHER, 1) X(MEAN, OTHER, 1) X(ARGMAX, OTHER, 1)
 
 typedef enum tfu_op {
-#define TFU_X_OP(name) TFU_OP_##name,
+#define TFU_X_OP(name, cls, n_src) TFU_OP_##name,
     TFU_OP_LIST(TFU_X_OP)
 #undef TFU_X_OP
     TFU_OP_COUNT
@@ -261,7 +289,10 @@ TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst);
 /* --- element-wise ops ----------------------------------------------------
    Results are F32. Inputs may be F32, F16 or BF16 and non-contiguous.
    Binary ops broadcast b over a (ggml rule: a->ne[i] % b->ne[i] == 0); the
-   result has a's shape. */
+   result has a's shape.
+   NaN and infinities (every op, every path): NaN in, NaN out (relu, clamp
+   and reglu included); infinities as IEEE arithmetic on the definition
+   gives them, so e.g. gelu(-inf) and silu(-inf) are NaN (-inf * 0). */
 TFU_API tfu_tensor *tfu_add(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 TFU_API tfu_tensor *tfu_sub(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 TFU_API tfu_tensor *tfu_mul(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
@@ -296,11 +327,16 @@ TFU_API tfu_tensor *tfu_geglu(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_swiglu(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_swiglu_split(tfu_context *ctx, tfu_tensor *gate, tfu_tensor *value);
 
-/* --- row ops ------------------------------------------------------------- */
+/* --- row ops -------------------------------------------------------------
+   Computed in f32; a row whose f32 sums would overflow or underflow (values
+   near 1e20, or 1e-30 with eps = 0), or that holds inf or NaN, is computed
+   in double, so every representable input gives the reference's result. */
 TFU_API tfu_tensor *tfu_rms_norm(tfu_context *ctx, tfu_tensor *a, float eps);  /* x / sqrt(mean(x^2)+eps) */
 TFU_API tfu_tensor *tfu_norm(tfu_context *ctx, tfu_tensor *a, float eps);      /* (x-mean) / sqrt(var+eps) */
 /* softmax over rows of (a*scale + mask); mask may be NULL, else F32/F16 with
-   ne0 == a->ne0 and at least a->ne1 rows; it broadcasts over dims 2 and 3. */
+   ne0 == a->ne0 and at least a->ne1 rows; it broadcasts over dims 2 and 3.
+   A row with a NaN, or whose values are all -inf (fully masked), or that
+   holds +inf, is all NaN (exp(-inf - -inf), as IEEE has it). */
 TFU_API tfu_tensor *tfu_soft_max(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_soft_max_ext(tfu_context *ctx, tfu_tensor *a, tfu_tensor *mask, float scale);
 /* causal mask helper: a new F32 leaf (n_kv x n_q), 0 where kv <= q + (n_kv - n_q), -inf elsewhere;
@@ -308,12 +344,16 @@ TFU_API tfu_tensor *tfu_soft_max_ext(tfu_context *ctx, tfu_tensor *a, tfu_tensor
 TFU_API tfu_tensor *tfu_causal_mask(tfu_context *ctx, int64_t n_kv, int64_t n_q);
 TFU_API tfu_tensor *tfu_sum_rows(tfu_context *ctx, tfu_tensor *a);   /* ne0 -> 1 */
 TFU_API tfu_tensor *tfu_mean(tfu_context *ctx, tfu_tensor *a);       /* ne0 -> 1 */
-TFU_API tfu_tensor *tfu_argmax(tfu_context *ctx, tfu_tensor *a);     /* ne0 -> 1, I32 */
+/* argmax: ne0 -> 1, I32: the index of the first NaN if the row has one (as
+   NumPy), else of the first maximum (a row of -inf gives 0) */
+TFU_API tfu_tensor *tfu_argmax(tfu_context *ctx, tfu_tensor *a);
 
 /* --- other ops ------------------------------------------------------------
    mul_mat: a is K x M (weights: F32, F16 or BF16), b is K x N (F32); the
    result is M x N F32: out[n][m] = sum_k a[m][k] * b[n][k]. Dimensions 2 and
-   3 of a broadcast over b's (b->ne[2] % a->ne[2] == 0). */
+   3 of a broadcast over b's (b->ne[2] % a->ne[2] == 0). Accumulates in f32;
+   an output that comes out inf or NaN is computed again in double, so f32
+   overflow of a partial sum never changes a result. */
 TFU_API tfu_tensor *tfu_mul_mat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 /* get_rows: rows of a (any float type) picked by I32 idx (ne0 = n): result
    a->ne0 x n x idx->ne1 F32. */
@@ -375,6 +415,9 @@ typedef int (*tfu_eval_fn)(const tfu_tensor *t, void *user);
 typedef struct tfu_plan_options {
     int                 n_threads;     /* 1 (default when 0): calling thread only */
     int                 no_fusion;     /* 1: one group per op (also TFU_NO_FUSION=1) */
+    int                 no_simd;       /* 1: scalar kernels for this plan (also
+                                          TFU_NO_SIMD=1 when it compiles); kept
+                                          in the plan, other plans unaffected */
     tfu_allocator       allocator;     /* plan memory; zero: malloc/free          */
     void               *arena;         /* caller memory for values (16-byte       */
     size_t              arena_size;    /* aligned), or NULL: the plan allocates   */
@@ -559,9 +602,48 @@ TFU_API int tfu_selftest(void);   /* number of failures */
 #include <assert.h>
 #define TFU_ASSERT(x) assert(x)
 #endif
-#if !defined(TFU_NO_THREADS)
+#if !defined(TFU_NO_THREADS) && defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#define TFU_X_UNDEF_LEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#define TFU_X_UNDEF_NOMINMAX
+#endif
+#include <windows.h>
+#ifdef TFU_X_UNDEF_LEAN
+#undef WIN32_LEAN_AND_MEAN
+#undef TFU_X_UNDEF_LEAN
+#endif
+#ifdef TFU_X_UNDEF_NOMINMAX
+#undef NOMINMAX
+#undef TFU_X_UNDEF_NOMINMAX
+#endif
+#elif !defined(TFU_NO_THREADS)
 #include <pthread.h>
 #include <sched.h>
+#endif
+/* atomics (the compat block in >>base): 1 GCC/Clang builtins, 2 MSVC
+   Interlocked intrinsics, 3 C11 <stdatomic.h>, 0 none (TFU_NO_THREADS only).
+   TFU_X_ATOMICS may be preset to test a path on another compiler. */
+#ifndef TFU_X_ATOMICS
+#if defined(__GNUC__) || defined(__clang__)
+#define TFU_X_ATOMICS 1
+#elif defined(_MSC_VER)
+#define TFU_X_ATOMICS 2
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_ATOMICS__) && !defined(__cplusplus)
+#define TFU_X_ATOMICS 3
+#else
+#define TFU_X_ATOMICS 0
+#endif
+#endif
+#if TFU_X_ATOMICS == 2
+#include <intrin.h>
+#elif TFU_X_ATOMICS == 3
+#include <stdatomic.h>
+#elif TFU_X_ATOMICS == 0 && !defined(TFU_NO_THREADS)
+#error "tensorfuse: no atomics on this compiler (not GCC, Clang, MSVC or C11): define TFU_NO_THREADS"
 #endif
 #if !defined(TFU_NO_SIMD) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -581,6 +663,155 @@ TFU_API int tfu_selftest(void);   /* number of failures */
 #endif
 
 /* >>base ================================================================= */
+
+/* --- compat: atomics, inlining, prefetch -----------------------------------
+   The thread pool and the caller's parallel-for share a few counters and
+   flags; every access to them goes through these functions, so no compiler
+   extension is used outside this block. Orders as in C11 (the failure order
+   of a compare-exchange is relaxed). MSVC's Interlocked intrinsics are full
+   barriers, stronger than asked. The C11 path treats plain int and int64_t
+   objects as _Atomic ones: the same size and representation wherever they
+   are lock-free. Without atomics (TFU_X_ATOMICS 0, only with TFU_NO_THREADS)
+   they are plain accesses, so a parallel_for must then run tasks one at a
+   time. */
+#if TFU_X_ATOMICS == 1
+#define TFU_X_RELAXED __ATOMIC_RELAXED
+#define TFU_X_ACQUIRE __ATOMIC_ACQUIRE
+#define TFU_X_RELEASE __ATOMIC_RELEASE
+#define TFU_X_ACQ_REL __ATOMIC_ACQ_REL
+#elif TFU_X_ATOMICS == 3
+#define TFU_X_RELAXED memory_order_relaxed
+#define TFU_X_ACQUIRE memory_order_acquire
+#define TFU_X_RELEASE memory_order_release
+#define TFU_X_ACQ_REL memory_order_acq_rel
+#else
+#define TFU_X_RELAXED 0
+#define TFU_X_ACQUIRE 1
+#define TFU_X_RELEASE 2
+#define TFU_X_ACQ_REL 3
+#endif
+
+static inline int tfu_x_atomic_load(int *p, int order) {
+#if TFU_X_ATOMICS == 1
+    return __atomic_load_n(p, order);
+#elif TFU_X_ATOMICS == 2
+    (void)order;
+    return (int)_InterlockedOr((volatile long *)p, 0);
+#elif TFU_X_ATOMICS == 3
+    return atomic_load_explicit((_Atomic int *)p, (memory_order)order);
+#else
+    (void)order;
+    return *p;
+#endif
+}
+
+static inline void tfu_x_atomic_store(int *p, int v, int order) {
+#if TFU_X_ATOMICS == 1
+    __atomic_store_n(p, v, order);
+#elif TFU_X_ATOMICS == 2
+    (void)order;
+    _InterlockedExchange((volatile long *)p, (long)v);
+#elif TFU_X_ATOMICS == 3
+    atomic_store_explicit((_Atomic int *)p, v, (memory_order)order);
+#else
+    (void)order;
+    *p = v;
+#endif
+}
+
+/* returns the new value */
+static inline int tfu_x_atomic_add(int *p, int v, int order) {
+#if TFU_X_ATOMICS == 1
+    return __atomic_add_fetch(p, v, order);
+#elif TFU_X_ATOMICS == 2
+    (void)order;
+    return (int)_InterlockedExchangeAdd((volatile long *)p, (long)v) + v;
+#elif TFU_X_ATOMICS == 3
+    return atomic_fetch_add_explicit((_Atomic int *)p, v, (memory_order)order) + v;
+#else
+    (void)order;
+    *p += v;
+    return *p;
+#endif
+}
+
+/* 1 if *p held expected and now holds desired */
+static inline int tfu_x_atomic_cas(int *p, int expected, int desired, int order) {
+#if TFU_X_ATOMICS == 1
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, order, __ATOMIC_RELAXED);
+#elif TFU_X_ATOMICS == 2
+    (void)order;
+    return _InterlockedCompareExchange((volatile long *)p, (long)desired, (long)expected) == (long)expected;
+#elif TFU_X_ATOMICS == 3
+    return atomic_compare_exchange_strong_explicit((_Atomic int *)p, &expected, desired, (memory_order)order,
+                                                   memory_order_relaxed);
+#else
+    (void)order;
+    if (*p != expected) return 0;
+    *p = desired;
+    return 1;
+#endif
+}
+
+/* returns the old value; on MSVC a compare-exchange loop, which 32-bit x86
+   has as well */
+static inline int64_t tfu_x_atomic_fetch_add64(int64_t *p, int64_t v, int order) {
+#if TFU_X_ATOMICS == 1
+    return __atomic_fetch_add(p, v, order);
+#elif TFU_X_ATOMICS == 2
+    long long old = _InterlockedCompareExchange64((volatile long long *)p, 0, 0);
+    (void)order;
+    for (;;) {
+        long long seen = _InterlockedCompareExchange64((volatile long long *)p, old + v, old);
+        if (seen == old) return old;
+        old = seen;
+    }
+#elif TFU_X_ATOMICS == 3
+    return atomic_fetch_add_explicit((_Atomic int64_t *)p, v, (memory_order)order);
+#else
+    int64_t old = *p;
+    (void)order;
+    *p = old + v;
+    return old;
+#endif
+}
+
+static inline void tfu_x_atomic_store64(int64_t *p, int64_t v, int order) {
+#if TFU_X_ATOMICS == 1
+    __atomic_store_n(p, v, order);
+#elif TFU_X_ATOMICS == 2
+    long long old = _InterlockedCompareExchange64((volatile long long *)p, 0, 0);
+    (void)order;
+    for (;;) {
+        long long seen = _InterlockedCompareExchange64((volatile long long *)p, v, old);
+        if (seen == old) return;
+        old = seen;
+    }
+#elif TFU_X_ATOMICS == 3
+    atomic_store_explicit((_Atomic int64_t *)p, v, (memory_order)order);
+#else
+    (void)order;
+    *p = v;
+#endif
+}
+
+/* forced inlining and a read prefetch with no temporal locality, for the
+   kernels */
+#if defined(__GNUC__)
+#define TFU_X_FORCE_INLINE static inline __attribute__((always_inline))
+#define TFU_X_PREFETCH_R(p) __builtin_prefetch((p), 0, 0)
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#define TFU_X_FORCE_INLINE static __forceinline
+#define TFU_X_PREFETCH_R(p) _mm_prefetch((const char *)(p), _MM_HINT_NTA)
+#elif defined(_MSC_VER)
+#define TFU_X_FORCE_INLINE static __forceinline
+#define TFU_X_PREFETCH_R(p) ((void)0)
+#else
+#define TFU_X_FORCE_INLINE static inline
+#define TFU_X_PREFETCH_R(p) ((void)0)
+#endif
+
+TFU_API const char *tfu_version(void) { return TFU_VERSION_STRING; }
 
 #define TFU_X_ALIGN 64
 #define TFU_X_MSG 192
@@ -608,9 +839,24 @@ TFU_API const char *tfu_result_str(tfu_result r) {
 }
 
 static const char *const tfu_x_op_names[] = {
-#define TFU_X_OP_STR(name) #name,
+#define TFU_X_OP_STR(name, cls, n_src) #name,
     TFU_OP_LIST(TFU_X_OP_STR)
 #undef TFU_X_OP_STR
+};
+
+/* the op table's class and operand columns */
+enum { TFU_X_OPC_LEAF, TFU_X_OPC_VIEW, TFU_X_OPC_UNARY, TFU_X_OPC_ELT, TFU_X_OPC_BINARY, TFU_X_OPC_ROW, TFU_X_OPC_MATMUL, TFU_X_OPC_OTHER };
+
+static const unsigned char tfu_x_op_class[] = {
+#define TFU_X_OP_CLASS(name, cls, n_src) TFU_X_OPC_##cls,
+    TFU_OP_LIST(TFU_X_OP_CLASS)
+#undef TFU_X_OP_CLASS
+};
+
+static const unsigned char tfu_x_op_n_src[] = {
+#define TFU_X_OP_NSRC(name, cls, n_src) n_src,
+    TFU_OP_LIST(TFU_X_OP_NSRC)
+#undef TFU_X_OP_NSRC
 };
 
 TFU_API const char *tfu_op_name(tfu_op op) {
@@ -911,7 +1157,7 @@ static tfu_result tfu_x_shape(tfu_type type, int n_dims, const int64_t *ne, int6
     for (i = 0; i < TFU_MAX_DIMS; i++) {
         int64_t n = i < n_dims ? ne[i] : 1;
         if (n <= 0) return TFU_ERR_INVALID_ARG;
-        if ((uint64_t)n > (uint64_t)INT64_MAX / 2) return TFU_ERR_OVERFLOW;
+        if ((uint64_t)n > (uint64_t)INT64_MAX / 2 || (uint64_t)(size_t)n != (uint64_t)n) return TFU_ERR_OVERFLOW;  /* 32-bit size_t */
         ne_out[i] = n; nb[i] = s;
         if (!tfu_x_mul_ok(s, (size_t)n, &s) || s > (size_t)INT64_MAX / 4) return TFU_ERR_OVERFLOW;
     }
@@ -992,6 +1238,7 @@ static tfu_tensor *tfu_x_op(tfu_context *ctx, tfu_op op, tfu_type type, const in
                             tfu_tensor *a, tfu_tensor *b, tfu_tensor *c) {
     tfu_tensor *t = tfu_x_new(ctx, type, 4, ne, 0, tfu_op_name(op));
     if (!t) return NULL;
+    TFU_ASSERT((c ? 3 : b ? 2 : a ? 1 : 0) <= tfu_x_op_n_src[op]);   /* the op table's operand count */
     t->op = op; t->src[0] = a; t->src[1] = b; t->src[2] = c;
     t->n_dims = a ? a->n_dims : 1;
     return t;
@@ -1020,7 +1267,7 @@ TFU_API tfu_tensor *tfu_sub(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) { re
 TFU_API tfu_tensor *tfu_mul(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) { return tfu_x_binary(ctx, TFU_OP_MUL, a, b); }
 TFU_API tfu_tensor *tfu_div(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) { return tfu_x_binary(ctx, TFU_OP_DIV, a, b); }
 
-static int tfu_x_is_unary(tfu_op op) { return op >= TFU_OP_NEG && op <= TFU_OP_SILU; }
+static int tfu_x_is_unary(tfu_op op) { return (int)op >= 0 && op < TFU_OP_COUNT && tfu_x_op_class[op] == TFU_X_OPC_UNARY; }
 
 static tfu_tensor *tfu_x_unary(tfu_context *ctx, tfu_op op, tfu_tensor *a, float p0, float p1) {
     const char *name = tfu_op_name(op);
@@ -1648,7 +1895,7 @@ static double tfu_x_unary_d(tfu_op op, double x, const float *p) {
     case TFU_OP_COS: return cos(x);
     case TFU_OP_TANH: return tanh(x);
     case TFU_OP_SIGMOID: return tfu_x_sigmoid_d(x);
-    case TFU_OP_RELU: return x > 0 ? x : 0;
+    case TFU_OP_RELU: return x < 0 ? 0 : x;   /* NaN stays NaN */
     case TFU_OP_GELU: return tfu_x_gelu_d(x);
     case TFU_OP_GELU_ERF: return tfu_x_gelu_erf_d(x);
     case TFU_OP_SILU: return x * tfu_x_sigmoid_d(x);
@@ -1659,7 +1906,7 @@ static double tfu_x_unary_d(tfu_op op, double x, const float *p) {
 
 static double tfu_x_glu_d(int kind, double g, double v) {
     switch (kind) {
-    case TFU_GLU_REGLU: return (g > 0 ? g : 0) * v;
+    case TFU_GLU_REGLU: return (g < 0 ? 0 : g) * v;   /* NaN stays NaN */
     case TFU_GLU_GEGLU: return tfu_x_gelu_d(g) * v;
     case TFU_GLU_GEGLU_ERF: return tfu_x_gelu_erf_d(g) * v;
     default: return g * tfu_x_sigmoid_d(g) * v;
@@ -1725,7 +1972,7 @@ static void tfu_x_ref_node(tfu_tensor *t) {
     case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_SOFT_MAX:
     case TFU_OP_SUM_ROWS: case TFU_OP_MEAN: case TFU_OP_ARGMAX:
         for (i3 = 0; i3 < a->ne[3]; i3++) for (i2 = 0; i2 < a->ne[2]; i2++) for (i1 = 0; i1 < a->ne[1]; i1++) {
-            int64_t n = a->ne[0], best = 0;
+            int64_t n = a->ne[0], best = 0, first_nan = -1;
             double s = 0, s2 = 0, mx = -INFINITY, mean, scale;
             for (i0 = 0; i0 < n; i0++) {
                 double x = TFU_X_AT(a, i0, i1, i2, i3);
@@ -1734,11 +1981,16 @@ static void tfu_x_ref_node(tfu_tensor *t) {
                     if (b) x += TFU_X_AT(b, i0, i1, i2 % b->ne[2], i3 % b->ne[3]);
                 }
                 if (x > mx) { mx = x; best = i0; }
+                if (x != x && first_nan < 0) first_nan = i0;
                 s += x; s2 += x * x;
             }
             mean = s / (double)n;
             if (t->op == TFU_OP_SUM_ROWS || t->op == TFU_OP_MEAN) { tfu_set_f32(t, 0, i1, i2, i3, (float)(t->op == TFU_OP_MEAN ? mean : s)); continue; }
-            if (t->op == TFU_OP_ARGMAX) { int32_t r = (int32_t)best; memcpy((char *)t->data + tfu_x_offs(t, 0, i1, i2, i3), &r, 4); continue; }
+            if (t->op == TFU_OP_ARGMAX) {   /* the first NaN, else the first maximum (tfu_argmax) */
+                int32_t r = (int32_t)(first_nan >= 0 ? first_nan : best);
+                memcpy((char *)t->data + tfu_x_offs(t, 0, i1, i2, i3), &r, 4);
+                continue;
+            }
             if (t->op == TFU_OP_SOFT_MAX) {
                 double e = 0;
                 for (i0 = 0; i0 < n; i0++) {
@@ -1844,9 +2096,18 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
    Row kernels: every fused loop is a sequence of these over a chunk of a
    row held in cache. Each has a plain scalar loop; the SIMD twin sits beside
    it, written once over a small vector layer (AVX-512, AVX2+FMA, NEON on
-   AArch64), chosen at compile time, compiled out with TFU_NO_SIMD and
-   switched off at run time with TFU_NO_SIMD=1 in the environment (read when
-   a plan is compiled). */
+   AArch64), chosen at compile time and compiled out with TFU_NO_SIMD. Each
+   plan decides at compile whether its kernels use it (no_simd in the
+   options, or TFU_NO_SIMD=1 in the environment) and passes the choice to
+   every kernel as its first argument, simd: nothing global, so one plan's
+   choice never changes another's results.
+   NaN and infinities: every kernel gives what the reference executor gives,
+   in the vector body and in the scalar tail alike (NaN in, NaN out). Two
+   facts of the hardware shape the vector code: x86 max/min return their
+   SECOND operand when either is NaN (NEON's return NaN), so a value that
+   must carry its NaN goes second, max(lo, x); and ordered comparisons are
+   false for NaN, so a mask that keeps r "unless x < lim" uses the unordered
+   not-less-than. */
 
 #if defined(TFU_X_AVX512)
 #define TFU_X_VEC 1
@@ -1861,15 +2122,16 @@ typedef __m512 tfu_vf;
 #define tfu_v_div(a, b)    _mm512_div_ps((a), (b))
 #define tfu_v_rcp_est(a)   _mm512_rcp14_ps(a)                      /* 14 bits */
 #define tfu_v_fma(a, b, c) _mm512_fmadd_ps((a), (b), (c))        /* a*b + c */
-#define tfu_v_max(a, b)    _mm512_max_ps((a), (b))
-#define tfu_v_min(a, b)    _mm512_min_ps((a), (b))
+#define tfu_v_max(a, b)    _mm512_max_ps((a), (b))                 /* either NaN: b */
+#define tfu_v_min(a, b)    _mm512_min_ps((a), (b))                 /* either NaN: b */
 #define tfu_v_sqrt(a)      _mm512_sqrt_ps(a)
 #define tfu_v_abs(a)       _mm512_abs_ps(a)
 #define tfu_v_hsum(v)      _mm512_reduce_add_ps(v)
 #define tfu_v_hmax(v)      _mm512_reduce_max_ps(v)
 #define tfu_v_round(a)     _mm512_roundscale_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define tfu_v_pow2i(n)     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GE_OQ), (r))
+/* r, or 0 where x < lim; NaN x keeps r (unordered not-less-than) */
+#define tfu_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_NLT_UQ), (r))
 #define tfu_v_inf_above(r, x, lim) _mm512_mask_mov_ps((r), _mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GT_OQ), _mm512_set1_ps(INFINITY))
 #define tfu_v_copysign(mag, sgn) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(mag), \
                              _mm512_and_si512(_mm512_castps_si512(sgn), _mm512_set1_epi32((int)0x80000000u))))
@@ -1890,8 +2152,8 @@ typedef __m256 tfu_vf;
 #define tfu_v_div(a, b)    _mm256_div_ps((a), (b))
 #define tfu_v_rcp_est(a)   _mm256_rcp_ps(a)                        /* 12 bits */
 #define tfu_v_fma(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define tfu_v_max(a, b)    _mm256_max_ps((a), (b))
-#define tfu_v_min(a, b)    _mm256_min_ps((a), (b))
+#define tfu_v_max(a, b)    _mm256_max_ps((a), (b))                 /* either NaN: b */
+#define tfu_v_min(a, b)    _mm256_min_ps((a), (b))                 /* either NaN: b */
 #define tfu_v_sqrt(a)      _mm256_sqrt_ps(a)
 #define tfu_v_abs(a)       _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (a))
 static float tfu_v_hsum(__m256 v) {
@@ -1906,7 +2168,7 @@ static float tfu_v_hmax(__m256 v) {
 }
 #define tfu_v_round(a)     _mm256_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define tfu_v_pow2i(n)     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GE_OQ))
+#define tfu_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_NLT_UQ))
 #define tfu_v_inf_above(r, x, lim) _mm256_blendv_ps((r), _mm256_set1_ps(INFINITY), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GT_OQ))
 #define tfu_v_copysign(mag, sgn) _mm256_or_ps((mag), _mm256_and_ps((sgn), _mm256_set1_ps(-0.0f)))
 #if defined(__F16C__)
@@ -1928,32 +2190,21 @@ typedef float32x4_t tfu_vf;
 #define tfu_v_div(a, b)    vdivq_f32((a), (b))
 #define tfu_v_rcp_est(a)   vrecpeq_f32(a)                          /* 8 bits */
 #define tfu_v_fma(a, b, c) vfmaq_f32((c), (a), (b))
-#define tfu_v_max(a, b)    vmaxq_f32((a), (b))
-#define tfu_v_min(a, b)    vminq_f32((a), (b))
+#define tfu_v_max(a, b)    vmaxq_f32((a), (b))                     /* either NaN: NaN */
+#define tfu_v_min(a, b)    vminq_f32((a), (b))                     /* either NaN: NaN */
 #define tfu_v_sqrt(a)      vsqrtq_f32(a)
 #define tfu_v_abs(a)       vabsq_f32(a)
 #define tfu_v_hsum(v)      vaddvq_f32(v)
 #define tfu_v_hmax(v)      vmaxvq_f32(v)
 #define tfu_v_round(a)     vrndnq_f32(a)
 #define tfu_v_pow2i(n)     vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(r), vcgeq_f32((x), vdupq_n_f32(lim))))
+#define tfu_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(r), vcltq_f32((x), vdupq_n_f32(lim))))
 #define tfu_v_inf_above(r, x, lim) vbslq_f32(vcgtq_f32((x), vdupq_n_f32(lim)), vdupq_n_f32(INFINITY), (r))
 #define tfu_v_copysign(mag, sgn) vbslq_f32(vdupq_n_u32(0x80000000u), (sgn), (mag))
 #define tfu_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
 #define tfu_v_load_bf16(p) vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(vld1_u16((const uint16_t *)(const void *)(p))), 16))
 #define TFU_X_MR 4
 #define TFU_X_NR 4
-#endif
-
-/* 1: SIMD kernels in use. Written when a plan compiles (environment), read
-   by the kernels; atomics so that plans compiled on several threads agree. */
-static int tfu_x_simd_state = 1;
-#if defined(__GNUC__)
-#define TFU_X_SIMD_ON() __atomic_load_n(&tfu_x_simd_state, __ATOMIC_RELAXED)
-#define TFU_X_SIMD_SET(v) __atomic_store_n(&tfu_x_simd_state, (v), __ATOMIC_RELAXED)
-#else
-#define TFU_X_SIMD_ON() tfu_x_simd_state
-#define TFU_X_SIMD_SET(v) (tfu_x_simd_state = (v))
 #endif
 
 static float tfu_x_gelu_f(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x))); }
@@ -1969,9 +2220,12 @@ static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 /* exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6
    polynomial for e^r (the classic Cephes coefficients, ~1 ulp), then the
    exponent bits; 2^n is applied as 2^(n-1) * 2 so n = 128 still fits.
-   Below -87 (results under 2^-125) flushes to 0; above 88.72 gives inf. */
+   Below -87 (results under 2^-125) flushes to 0; above 88.72 gives inf.
+   NaN: the clamp takes x as its second operand, so NaN passes through it
+   (x86 returns the second operand), the polynomial of NaN is NaN and both
+   masks keep it. */
 TFU_X_VINLINE tfu_vf tfu_v_exp(tfu_vf x) {
-    tfu_vf xc = tfu_v_max(tfu_v_min(x, tfu_v_set1(88.72283f)), tfu_v_set1(-87.0f));
+    tfu_vf xc = tfu_v_max(tfu_v_set1(-87.0f), tfu_v_min(tfu_v_set1(88.72283f), x));
     tfu_vf n = tfu_v_round(tfu_v_mul(xc, tfu_v_set1(1.44269504088896341f)));
     tfu_vf r = tfu_v_fma(n, tfu_v_set1(-0.693359375f), xc), p;
     r = tfu_v_fma(n, tfu_v_set1(2.12194440e-4f), r);
@@ -2001,7 +2255,8 @@ TFU_X_VINLINE tfu_vf tfu_v_recip(tfu_vf a) {
 }
 TFU_X_VINLINE tfu_vf tfu_v_sigmoid(tfu_vf x) {
     tfu_vf d = tfu_v_add(tfu_v_set1(1.0f), tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), x)));
-    /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the Newton step would make it NaN */
+    /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the
+       Newton step would make it NaN; NaN x keeps its NaN */
     return tfu_v_zero_below(tfu_v_recip(d), x, -88.0f);
 }
 /* tanh(|x|) = 1 - 2 / (e^(2|x|) + 1), sign restored */
@@ -2033,10 +2288,11 @@ TFU_X_VINLINE tfu_vf tfu_v_gelu_erf(tfu_vf x) {
 }
 #endif
 
-static void tfu_x_k_binary(tfu_op op, int n, float *d, const float *a, const float *b) {
+static void tfu_x_k_binary(int simd, tfu_op op, int n, float *d, const float *a, const float *b) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         switch (op) {
         case TFU_OP_ADD: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_add(tfu_v_load(a + i), tfu_v_load(b + i))); break;
         case TFU_OP_SUB: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_sub(tfu_v_load(a + i), tfu_v_load(b + i))); break;
@@ -2053,15 +2309,16 @@ static void tfu_x_k_binary(tfu_op op, int n, float *d, const float *a, const flo
     }
 }
 
-static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const float *p) {
+static void tfu_x_k_unary(int simd, tfu_op op, int n, float *d, const float *a, const float *p) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf p0 = tfu_v_set1(p[0]), p1 = tfu_v_set1(p[1]);
         switch (op) {
 #define TFU_X_VLOOP(expr) for (; i + TFU_VW <= n; i += TFU_VW) { tfu_vf x = tfu_v_load(a + i); tfu_v_store(d + i, (expr)); } break
         case TFU_OP_SCALE: TFU_X_VLOOP(tfu_v_fma(x, p0, p1));
-        case TFU_OP_CLAMP: TFU_X_VLOOP(tfu_v_min(tfu_v_max(x, p0), p1));
+        case TFU_OP_CLAMP: TFU_X_VLOOP(tfu_v_min(p1, tfu_v_max(p0, x)));   /* x second: NaN stays NaN */
         case TFU_OP_NEG: TFU_X_VLOOP(tfu_v_sub(tfu_v_set1(0.0f), x));
         case TFU_OP_ABS: TFU_X_VLOOP(tfu_v_abs(x));
         case TFU_OP_SQR: TFU_X_VLOOP(tfu_v_mul(x, x));
@@ -2069,7 +2326,7 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
         case TFU_OP_EXP: TFU_X_VLOOP(tfu_v_exp(x));
         case TFU_OP_TANH: TFU_X_VLOOP(tfu_v_tanh(x));
         case TFU_OP_SIGMOID: TFU_X_VLOOP(tfu_v_sigmoid(x));
-        case TFU_OP_RELU: TFU_X_VLOOP(tfu_v_max(x, tfu_v_set1(0.0f)));
+        case TFU_OP_RELU: TFU_X_VLOOP(tfu_v_max(tfu_v_set1(0.0f), x));   /* x second: NaN stays NaN */
         case TFU_OP_GELU: TFU_X_VLOOP(tfu_v_gelu(x));
         case TFU_OP_GELU_ERF: TFU_X_VLOOP(tfu_v_gelu_erf(x));
         case TFU_OP_SILU: TFU_X_VLOOP(tfu_v_mul(x, tfu_v_sigmoid(x)));
@@ -2092,7 +2349,7 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
     case TFU_OP_COS: for (; i < n; i++) d[i] = cosf(a[i]); break;
     case TFU_OP_TANH: for (; i < n; i++) d[i] = tanhf(a[i]); break;
     case TFU_OP_SIGMOID: for (; i < n; i++) d[i] = tfu_x_sigmoid_f(a[i]); break;
-    case TFU_OP_RELU: for (; i < n; i++) d[i] = a[i] > 0.0f ? a[i] : 0.0f; break;
+    case TFU_OP_RELU: for (; i < n; i++) d[i] = a[i] < 0.0f ? 0.0f : a[i]; break;   /* NaN stays NaN */
     case TFU_OP_GELU: for (; i < n; i++) d[i] = tfu_x_gelu_f(a[i]); break;
     case TFU_OP_GELU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(a[i]); break;
     case TFU_OP_SILU: for (; i < n; i++) d[i] = a[i] * tfu_x_sigmoid_f(a[i]); break;
@@ -2100,14 +2357,15 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
     }
 }
 
-static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *v) {
+static void tfu_x_k_glu(int simd, int kind, int n, float *d, const float *g, const float *v) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         for (; i + TFU_VW <= n; i += TFU_VW) {
             tfu_vf x = tfu_v_load(g + i), a;
             switch (kind) {
-            case TFU_GLU_REGLU: a = tfu_v_max(x, tfu_v_set1(0.0f)); break;
+            case TFU_GLU_REGLU: a = tfu_v_max(tfu_v_set1(0.0f), x); break;   /* x second: NaN stays NaN */
             case TFU_GLU_GEGLU: a = tfu_v_gelu(x); break;
             case TFU_GLU_GEGLU_ERF: a = tfu_v_gelu_erf(x); break;
             default: a = tfu_v_mul(x, tfu_v_sigmoid(x)); break;
@@ -2117,7 +2375,7 @@ static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *
     }
 #endif
     switch (kind) {
-    case TFU_GLU_REGLU: for (; i < n; i++) d[i] = (g[i] > 0.0f ? g[i] : 0.0f) * v[i]; break;
+    case TFU_GLU_REGLU: for (; i < n; i++) d[i] = (g[i] < 0.0f ? 0.0f : g[i]) * v[i]; break;   /* NaN stays NaN */
     case TFU_GLU_GEGLU: for (; i < n; i++) d[i] = tfu_x_gelu_f(g[i]) * v[i]; break;
     case TFU_GLU_GEGLU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(g[i]) * v[i]; break;
     default: for (; i < n; i++) d[i] = g[i] * tfu_x_sigmoid_f(g[i]) * v[i]; break;
@@ -2125,12 +2383,18 @@ static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *
 }
 
 /* Row reductions accumulate in f32 lanes: 8 partial sums on the scalar
-   path, vector lanes on the SIMD path (then the tail). */
-static float tfu_x_k_sumsq(int n, const float *a) {
+   path, vector lanes on the SIMD path (then the tail). The f32 result of a
+   row is used only where it can be trusted; a row whose partial results
+   overflowed, whose squares underflowed, or that holds inf or NaN, is
+   computed again in double exactly as the reference executor computes it
+   (tfu_x_k_*_d below). Such rows are rare, the check is one comparison. */
+
+static float tfu_x_k_sumsq(int simd, int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
     int i = 0, j;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
         for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
             tfu_vf x0 = tfu_v_load(a + i), x1 = tfu_v_load(a + i + TFU_VW);
@@ -2144,11 +2408,51 @@ static float tfu_x_k_sumsq(int n, const float *a) {
     for (j = 0; j < 8; j++) r += s[j];
     return r;
 }
-static float tfu_x_k_sum(int n, const float *a) {
+/* deviations from m: returns the sum of (a[i] - m)^2, *dev the sum of
+   (a[i] - m) (what the rounded mean m is off by, times n) */
+static float tfu_x_k_sumsq_dev(int simd, int n, const float *a, float m, float *dev) {
+    float s[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0}, r = 0, rc = 0;
+    int i = 0, j;
+    (void)simd;
+#ifdef TFU_X_VEC
+    if (simd) {
+        tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = acc0, dev0 = acc0, dev1 = acc0, vm = tfu_v_set1(m);
+        for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
+            tfu_vf x0 = tfu_v_sub(tfu_v_load(a + i), vm);
+            tfu_vf x1 = tfu_v_sub(tfu_v_load(a + i + TFU_VW), vm);
+            acc0 = tfu_v_fma(x0, x0, acc0);
+            acc1 = tfu_v_fma(x1, x1, acc1);
+            dev0 = tfu_v_add(dev0, x0);
+            dev1 = tfu_v_add(dev1, x1);
+        }
+        r = tfu_v_hsum(tfu_v_add(acc0, acc1));
+        rc = tfu_v_hsum(tfu_v_add(dev0, dev1));
+    }
+#endif
+    for (; i + 4 <= n; i += 4)
+        for (j = 0; j < 4; j++) {
+            float x = a[i + j] - m;
+            s[j] += x * x;
+            c[j] += x;
+        }
+    for (; i < n; i++) {
+        float x = a[i] - m;
+        r += x * x;
+        rc += x;
+    }
+    for (j = 0; j < 4; j++) {
+        r += s[j];
+        rc += c[j];
+    }
+    *dev = rc;
+    return r;
+}
+static float tfu_x_k_sum(int simd, int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
     int i = 0, j;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
         for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) { acc0 = tfu_v_add(acc0, tfu_v_load(a + i)); acc1 = tfu_v_add(acc1, tfu_v_load(a + i + TFU_VW)); }
         r = tfu_v_hsum(tfu_v_add(acc0, acc1));
@@ -2160,64 +2464,157 @@ static float tfu_x_k_sum(int n, const float *a) {
     return r;
 }
 
-static void tfu_x_k_rms_norm(int n, float *d, const float *a, float eps) {
-    float sc = 1.0f / sqrtf(tfu_x_k_sumsq(n, a) / (float)n + eps);
+/* inf and NaN fail both tests (an overflowed partial result ends as one) */
+static int tfu_x_finite(float v) { return v >= -FLT_MAX && v <= FLT_MAX; }
+/* a mean square (+ eps) below FLT_MIN summed squares that underflowed: each
+   lost up to 2^-150, n of them at most 2^-24 of n * FLT_MIN */
+static int tfu_x_ms_ok(float v) { return v >= FLT_MIN && v <= FLT_MAX; }
+
+/* the rows the f32 path cannot be trusted with, in double: the reference
+   executor's formulas in its order, so the results are the same */
+static double tfu_x_k_sum_d(int n, const float *a) {
+    double s = 0;
+    int i;
+    for (i = 0; i < n; i++) s += (double)a[i];
+    return s;
+}
+static void tfu_x_k_norm_d(int n, float *d, const float *a, float eps, int centre) {
+    double mean = centre ? tfu_x_k_sum_d(n, a) / (double)n : 0.0, s2 = 0, scale;
+    int i;
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] - mean;
+        s2 += x * x;
+    }
+    scale = 1.0 / sqrt(s2 / (double)n + (double)eps);
+    for (i = 0; i < n; i++) d[i] = (float)(((double)a[i] - mean) * scale);
+}
+static void tfu_x_k_soft_max_d(int n, float *d, const float *a, const float *mask, float scale) {
+    double mx = -INFINITY, e = 0;
+    int i;
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] * (double)scale;
+        if (mask) x += (double)mask[i];
+        if (x > mx) mx = x;
+    }
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] * (double)scale;
+        if (mask) x += (double)mask[i];
+        e += exp(x - mx);
+    }
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] * (double)scale;
+        if (mask) x += (double)mask[i];
+        d[i] = (float)(exp(x - mx) / e);
+    }
+}
+
+/* d = a / sqrt(mean(a^2) + eps); d may be a */
+static void tfu_x_k_rms_norm(int simd, int n, float *d, const float *a, float eps) {
+    float ms = tfu_x_k_sumsq(simd, n, a) / (float)n + eps;
     float p[2];
-    p[0] = sc; p[1] = 0.0f;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, a, p);
+    if (!tfu_x_ms_ok(ms)) {
+        tfu_x_k_norm_d(n, d, a, eps, 0);
+        return;
+    }
+    p[0] = 1.0f / sqrtf(ms);
+    p[1] = 0.0f;
+    tfu_x_k_unary(simd, TFU_OP_SCALE, n, d, a, p);
 }
 
-static void tfu_x_k_norm(int n, float *d, const float *a, float eps) {
-    float mean = tfu_x_k_sum(n, a) / (float)n, p[2];
-    p[0] = 1.0f; p[1] = -mean;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, a, p);                 /* d = a - mean */
-    p[0] = 1.0f / sqrtf(tfu_x_k_sumsq(n, d) / (float)n + eps); p[1] = 0.0f;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
+/* d = (a - mean) / sqrt(var + eps): three reads of a, one write; d may be
+   a. The corrected two-pass form: the f32 mean m is off by dev/n, which
+   the variance and the output take back, so a row whose mean is far from
+   zero against its spread keeps the accuracy of its deviations. */
+static void tfu_x_k_norm(int simd, int n, float *d, const float *a, float eps) {
+    float m = tfu_x_k_sum(simd, n, a) / (float)n, dev, var, cm, sc;
+    int i = 0;
+    if (!tfu_x_finite(m)) {
+        tfu_x_k_norm_d(n, d, a, eps, 1);
+        return;
+    }
+    var = tfu_x_k_sumsq_dev(simd, n, a, m, &dev);
+    cm = dev / (float)n;
+    var = (var - dev * cm) / (float)n + eps;
+    if (!tfu_x_ms_ok(var)) {
+        tfu_x_k_norm_d(n, d, a, eps, 1);
+        return;
+    }
+    sc = 1.0f / sqrtf(var);
+#ifdef TFU_X_VEC
+    if (simd) {
+        tfu_vf vm = tfu_v_set1(m), vc = tfu_v_set1(cm), vs = tfu_v_set1(sc);
+        for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_mul(tfu_v_sub(tfu_v_sub(tfu_v_load(a + i), vm), vc), vs));
+    }
+#endif
+    for (; i < n; i++) d[i] = ((a[i] - m) - cm) * sc;
 }
 
-/* d = softmax(a*scale + mask); mask may be NULL. Three passes over a row
-   that sits in L1/L2: max, exp and sum, scale. */
-static void tfu_x_k_soft_max(int n, float *d, const float *a, const float *mask, float scale) {
+/* softmax rows whose largest value exceeds this in magnitude (or is inf or
+   NaN) run in double: above it, rounding a*scale + mask to f32 moves the
+   exponents by more than ~1e-4, and a*scale may overflow f32 */
+#define TFU_X_SOFT_MAX_BIG 1024.0f
+
+/* d = softmax(a*scale + mask); mask may be NULL; d may be a. Three passes
+   over a row that sits in L1/L2: max, exp and sum, scale. A NaN anywhere
+   makes the sum NaN and so every output NaN, as in the reference; a row
+   without one sums to at least 1 (the maximum's exp(0)). */
+static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const float *mask, float scale) {
     float mx = -INFINITY, sum = 0, p[2];
     int i = 0;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
-        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(-INFINITY), acc = tfu_v_set1(0.0f);
+    if (simd) {
+        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(-INFINITY);
         for (; i + TFU_VW <= n; i += TFU_VW) {
             tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs);
             if (mask) x = tfu_v_add(x, tfu_v_load(mask + i));
-            tfu_v_store(d + i, x); vm = tfu_v_max(vm, x);
+            vm = tfu_v_max(vm, x);
         }
         mx = tfu_v_hmax(vm);
-        for (; i < n; i++) { float x = a[i] * scale + (mask ? mask[i] : 0.0f); d[i] = x; if (x > mx) mx = x; }
-        vm = tfu_v_set1(mx);
-        for (i = 0; i + TFU_VW <= n; i += TFU_VW) {
-            tfu_vf e = tfu_v_exp(tfu_v_sub(tfu_v_load(d + i), vm));
-            tfu_v_store(d + i, e); acc = tfu_v_add(acc, e);
-        }
-        sum = tfu_v_hsum(acc);
-        for (; i < n; i++) { float e = expf(d[i] - mx); d[i] = e; sum += e; }
-        p[0] = 1.0f / sum; p[1] = 0.0f;
-        tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
-        return;
     }
 #endif
-    for (i = 0; i < n; i++) { float x = a[i] * scale + (mask ? mask[i] : 0.0f); d[i] = x; if (x > mx) mx = x; }
-    for (i = 0; i < n; i++) { float e = expf(d[i] - mx); d[i] = e; sum += e; }
-    p[0] = 1.0f / sum; p[1] = 0.0f;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
+    for (; i < n; i++) {
+        float x = a[i] * scale + (mask ? mask[i] : 0.0f);
+        if (x > mx) mx = x;
+    }
+    if (!(mx >= -TFU_X_SOFT_MAX_BIG && mx <= TFU_X_SOFT_MAX_BIG)) {
+        tfu_x_k_soft_max_d(n, d, a, mask, scale);
+        return;
+    }
+    i = 0;
+#ifdef TFU_X_VEC
+    if (simd) {
+        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(mx), acc = tfu_v_set1(0.0f);
+        for (; i + TFU_VW <= n; i += TFU_VW) {
+            tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs), e;
+            if (mask) x = tfu_v_add(x, tfu_v_load(mask + i));
+            e = tfu_v_exp(tfu_v_sub(x, vm));
+            tfu_v_store(d + i, e);
+            acc = tfu_v_add(acc, e);
+        }
+        sum = tfu_v_hsum(acc);
+    }
+#endif
+    for (; i < n; i++) {
+        float e = expf(a[i] * scale + (mask ? mask[i] : 0.0f) - mx);
+        d[i] = e;
+        sum += e;
+    }
+    p[0] = 1.0f / sum;
+    p[1] = 0.0f;
+    tfu_x_k_unary(simd, TFU_OP_SCALE, n, d, d, p);
 }
 
 /* Converts n values of any float type at stride `stride` bytes to f32. */
-static void tfu_x_k_load(tfu_type type, int n, float *d, const char *src, size_t stride) {
+static void tfu_x_k_load(int simd, tfu_type type, int n, float *d, const char *src, size_t stride) {
     int i = 0;
+    (void)simd;
     if (type == TFU_F32 && stride == 4) { memcpy(d, src, (size_t)n * 4); return; }
 #if defined(TFU_X_VEC) && defined(tfu_v_load_f16)
-    if (TFU_X_SIMD_ON() && type == TFU_F16 && stride == 2)
+    if (simd && type == TFU_F16 && stride == 2)
         for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_f16(src + (size_t)i * 2));
 #endif
 #if defined(TFU_X_VEC)
-    if (TFU_X_SIMD_ON() && type == TFU_BF16 && stride == 2)
+    if (simd && type == TFU_BF16 && stride == 2)
         for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_bf16(src + (size_t)i * 2));
 #endif
     for (; i < n; i++) d[i] = tfu_x_ld(type, src + (size_t)i * stride);
@@ -2371,9 +2768,10 @@ static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, i
 }
 #endif
 
-static int tfu_x_k_dot_native(tfu_type at) {  /* can the kernel read A of this type as it is? */
+static int tfu_x_k_dot_native(int simd, tfu_type at) {  /* can the kernel read A of this type as it is? */
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (!TFU_X_SIMD_ON()) return at == TFU_F32;
+    if (!simd) return at == TFU_F32;
 #if defined(tfu_v_load_f16)
     return 1;
 #else
@@ -2384,19 +2782,36 @@ static int tfu_x_k_dot_native(tfu_type at) {  /* can the kernel read A of this t
 #endif
 }
 
-static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+/* An output that came out inf or NaN may have overflowed in f32 where the
+   double reference stays finite (a sum of infinities and NaN alone does not
+   depend on the order): computed again in double, as the reference does. */
+static void tfu_x_k_dot_redo(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+    size_t esz = tfu_type_size(at);
     int i, j, l;
+    for (j = 0; j < nbr; j++)
+        for (i = 0; i < na; i++) {
+            float *o = c + (size_t)j * ldc + (size_t)i;
+            double s = 0;
+            if (tfu_x_finite(*o)) continue;
+            for (l = 0; l < k; l++) s += (double)tfu_x_ld(at, (const char *)a[i] + (size_t)l * esz) * (double)b[j][l];
+            *o = (float)s;
+        }
+}
+
+static void tfu_x_k_dot_block(int simd, tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+    int i, j, l;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         for (j = 0; j < nbr; j += TFU_X_NR)
             for (i = 0; i < na; i += TFU_X_MR)
                 tfu_x_k_dot_tile(at, k, na - i < TFU_X_MR ? na - i : TFU_X_MR, a + i,
                                  nbr - j < TFU_X_NR ? nbr - j : TFU_X_NR, b + j, c + (size_t)j * ldc + (size_t)i, ldc,
                                  i + 2 * TFU_X_MR <= na ? a + i + TFU_X_MR : NULL);
+        tfu_x_k_dot_redo(at, k, na, a, nbr, b, c, ldc);
         return;
     }
 #endif
-    (void)at;
     for (j = 0; j < nbr; j++) {
         for (i = 0; i + 4 <= na; i += 4) {
             const float *a0 = (const float *)a[i], *a1 = (const float *)a[i + 1], *a2 = (const float *)a[i + 2], *a3 = (const float *)a[i + 3], *bj = b[j];
@@ -2412,6 +2827,7 @@ static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, 
             c[(size_t)j * ldc + (size_t)i] = s;
         }
     }
+    tfu_x_k_dot_redo(at, k, na, a, nbr, b, c, ldc);
 }
 
 /* >>plan =================================================================
@@ -2422,15 +2838,9 @@ static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, 
 enum { TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER, TFU_X_C_COUNT };
 
 static int tfu_x_class(const tfu_tensor *t) {
-    switch (t->op) {
-    case TFU_OP_NONE: return TFU_X_C_LEAF;
-    case TFU_OP_VIEW: return TFU_X_C_VIEW;
-    case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_SOFT_MAX: return TFU_X_C_ROW;
-    case TFU_OP_MUL_MAT: return TFU_X_C_MM;
-    case TFU_OP_GET_ROWS: case TFU_OP_ROPE: case TFU_OP_CONCAT: case TFU_OP_SUM_ROWS:
-    case TFU_OP_MEAN: case TFU_OP_ARGMAX: return TFU_X_C_OTHER;
-    default: return TFU_X_C_ELT;
-    }
+    static const unsigned char fusion_class[] = {
+        TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER };
+    return fusion_class[tfu_x_op_class[t->op]];
 }
 
 /* THE fusion table: may a consumer of class [row] take a producer of class
@@ -2485,34 +2895,10 @@ static unsigned char *tfu_x_align_ptr(void *p) {
     return (unsigned char *)p + ((TFU_X_ALIGN - (uintptr_t)p % TFU_X_ALIGN) % TFU_X_ALIGN);
 }
 
-/* one external operand of a group program */
-typedef struct tfu_x_ext {
-    int32_t tid;      /* tensor index in the graph                 */
-    int32_t col_off;  /* first column read (GLU halves)            */
-} tfu_x_ext;
-
-/* one instruction of a group program: a node of the group */
-typedef struct tfu_x_ins {
-    int32_t tid;
-    int32_t src[TFU_MAX_SRC]; /* >= 0: instruction index in the group; < 0: -1-ext index */
-    int32_t n_src;
-    int32_t slot;            /* scratch slot, -1 if written straight to memory  */
-    int32_t store;           /* materialised                                     */
-} tfu_x_ins;
-
-typedef struct tfu_x_group {
-    int     kind, stage, first_ins, n_ins, first_ext, n_ext, n_slots, n_mm;
-    int     first_node;      /* smallest tensor index, for ordering and report */
-    int64_t ne[TFU_MAX_DIMS];
-    int64_t chunk;           /* columns per chunk (whole row for ROW groups)  */
-    int64_t rows_per_item, n_items;
-    int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
-    int64_t n_mblk, n_nblk;
-} tfu_x_group;
-
-/* per-thread scratch layout (byte offsets, computed at compile) */
-typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, total; } tfu_x_scratch_layout;
-
+/* The shared plan: what the passes decided, bound to a graph, and the
+   program of every group as the view shows it (>>seam). A backend's own
+   state hangs off it (cpu: the CPU executor's, >>cpu); nothing a backend
+   decides goes back into the shared part. */
 struct tfu_plan {
     tfu_allocator   al;
     tfu_plan_options opt;
@@ -2531,25 +2917,19 @@ struct tfu_plan {
     int32_t        *life0, *life1;
     int32_t        *view_stage; /* per tensor: a flagged view, the stage of its root; else -1 */
     int             n_groups, n_stages;
-    tfu_x_group    *groups;   /* in execution order (by stage)             */
+    tfu_pv_group   *groups;   /* in execution order (by stage)             */
     int32_t        *stage_first; /* groups of stage s: [stage_first[s], stage_first[s+1]) */
-    int64_t        *stage_items; /* prefix sum of items over the groups of a stage, per group */
-    tfu_x_ins      *ins;
-    tfu_x_ext      *ext;
+    tfu_pv_instr   *ins;      /* the groups' programs                      */
+    tfu_pv_operand *ext;      /* the groups' operands                      */
     int             n_ins, n_ext;
     size_t          arena_bytes, arena_unfused;
     unsigned char  *arena;
     void           *arena_raw;      /* as allocated, when the plan owns it */
     int             arena_owned;
-    tfu_x_scratch_layout sl;  /* per thread */
-    void           *scratch, *scratch_raw;
-    int            *scratch_busy;  /* caller's parallel-for: claimed areas */
-    int             caller_sense;
-    int             n_threads;
     tfu_result      err;
     tfu_plan_stats  stats;
     tfu_x_block    *blocks;
-    struct tfu_x_pool *pool;
+    struct tfu_x_cpu *cpu;    /* the CPU executor's state (>>cpu)          */
     /* run state */
     int             run_stage;
     volatile int    run_stop;
@@ -2586,8 +2966,9 @@ static void *tfu_x_palloc(tfu_plan *p, size_t n) {
 /* What the executor can run, given to the fusion pass (issue 8 grows this
    into the backend's capabilities). */
 typedef struct tfu_x_caps {
-    int fuse;               /* 0: one group per operation            */
-    int max_mm_per_group;   /* matrix products sharing one tile      */
+    int     fuse;               /* 0: one group per operation            */
+    int     max_mm_per_group;   /* matrix products sharing one tile      */
+    int64_t max_row;            /* longest row (or K) a kernel takes     */
 } tfu_x_caps;
 
 typedef struct tfu_x_access { int32_t node, root, write; size_t lo, hi; } tfu_x_access;
@@ -3348,7 +3729,43 @@ done:
 
 /* >>cpu ================================================================== */
 
+/* The CPU executor's part of a plan: work splits, scratch slots, threads.
+   It reads the shared program (the view's groups, instructions, operands)
+   and keeps beside it, per group and per instruction, only what the CPU
+   decides. */
+typedef struct tfu_x_cpu_group {
+    int     n_slots, n_mm;
+    int64_t chunk;           /* columns per chunk (whole row for ROW groups)  */
+    int64_t rows_per_item, n_items;
+    int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
+    int64_t n_mblk, n_nblk;
+} tfu_x_cpu_group;
+
+/* per-thread scratch layout (byte offsets, computed at compile) */
+typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, total; } tfu_x_scratch_layout;
+
 #define TFU_X_MAX_MM 4        /* matrix products in one group (tiles in scratch) */
+
+/* what the CPU executor runs: every group kind, TFU_X_MAX_MM products in
+   one tile, rows and K up to INT_MAX (its kernels index rows with int) */
+static void tfu_x_cpu_caps(tfu_x_caps *caps, int fuse) {
+    caps->fuse = fuse;
+    caps->max_mm_per_group = TFU_X_MAX_MM;
+    caps->max_row = INT_MAX;
+}
+
+struct tfu_x_cpu {
+    tfu_x_cpu_group *groups;     /* per group of the plan                       */
+    int32_t         *slot;       /* per instruction: scratch slot, -1: memory   */
+    int64_t         *stage_items; /* per group: items of the earlier groups of its stage */
+    tfu_x_scratch_layout sl;     /* per thread                                  */
+    void            *scratch, *scratch_raw;
+    int             *scratch_busy;  /* caller's parallel-for: claimed areas     */
+    int              caller_sense;
+    int              n_threads;
+    struct tfu_x_pool *pool;
+};
+
 #define TFU_X_ELT_CHUNK 256   /* columns per chunk of an element-wise group: short phases keep memory streaming */
 #define TFU_X_MM_MB 32        /* rows of A (output columns) per matmul item  */
 #define TFU_X_MM_NB 64        /* rows of B (output rows) per matmul item     */
@@ -3357,16 +3774,16 @@ done:
 /* the group's external operand (tid, col_off), added once; mark[tid] is
    1 + the group that holds (tid, 0) at pos[tid] (so a group with many
    external operands is indexed in linear time) */
-static int tfu_x_ext_index(tfu_plan *p, tfu_x_group *G, int gi, int32_t tid, int32_t col_off, int32_t *mark, int32_t *pos) {
+static int tfu_x_operand_index(tfu_plan *p, tfu_pv_group *G, int gi, int32_t tid, int32_t col_off, int32_t *mark, int32_t *pos) {
     int e;
     if (col_off == 0 && mark[tid] == gi + 1) return pos[tid];
     if (col_off != 0) {
-        for (e = 0; e < G->n_ext; e++)
-            if (p->ext[G->first_ext + e].tid == tid && p->ext[G->first_ext + e].col_off == col_off) return e;
+        for (e = 0; e < G->n_operands; e++)
+            if (p->ext[G->first_operand + e].tensor == tid && p->ext[G->first_operand + e].col_off == col_off) return e;
     }
-    e = G->n_ext++;
-    p->ext[G->first_ext + e].tid = tid;
-    p->ext[G->first_ext + e].col_off = col_off;
+    e = G->n_operands++;
+    p->ext[G->first_operand + e].tensor = tid;
+    p->ext[G->first_operand + e].col_off = col_off;
     p->n_ext++;
     if (col_off == 0) {
         mark[tid] = gi + 1;
@@ -3375,14 +3792,14 @@ static int tfu_x_ext_index(tfu_plan *p, tfu_x_group *G, int gi, int32_t tid, int
     return e;
 }
 
-/* can the CPU kernels index t's rows with int? (element-wise groups walk
-   rows in chunks, every other kernel takes a whole row or K as int) */
-static int tfu_x_row_fits(const tfu_tensor *t, int kind) {
+/* does t fit the backend's longest row? (element-wise groups walk rows in
+   chunks of any length; every other kind takes a whole row, or K) */
+static int tfu_x_row_fits(const tfu_tensor *t, int kind, int64_t max_row) {
     int s;
     if (kind == TFU_GROUP_ELTWISE && !(t->op == TFU_OP_GLU && !t->op_params_i[2])) return 1;
-    if (t->ne[0] > INT_MAX) return 0;
+    if (t->ne[0] > max_row) return 0;
     for (s = 0; s < TFU_MAX_SRC; s++)
-        if (t->src[s] && t->src[s]->ne[0] > INT_MAX) return 0;
+        if (t->src[s] && t->src[s]->ne[0] > max_row) return 0;
     return 1;
 }
 
@@ -3400,9 +3817,9 @@ static char *tfu_x_rowp(const tfu_tensor *t, int64_t c0, int64_t i1, int64_t i2,
 /* an external operand as n contiguous f32 values, columns [c0, c0+n) of the
    group's row (i1,i2,i3): a pointer into memory when it already is, else
    converted, gathered or broadcast into buf */
-static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t gne0, int64_t c0, int n,
+static const float *tfu_x_operand_ptr(const tfu_plan *p, const tfu_pv_operand *e, int64_t gne0, int64_t c0, int n,
                                   int64_t i1, int64_t i2, int64_t i3, float *buf) {
-    const tfu_tensor *x = p->t[e->tid];
+    const tfu_tensor *x = p->t[e->tensor];
     const char *base = tfu_x_rowp(x, 0, i1 % x->ne[1], i2 % x->ne[2], i3 % x->ne[3]);
     int k;
     if (x->ne[0] == 1 && gne0 > 1) {
@@ -3413,7 +3830,7 @@ static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t
     if (x->ne[0] >= gne0) {
         const char *q = base + (size_t)(c0 + e->col_off) * x->nb[0];
         if (x->type == TFU_F32 && x->nb[0] == 4) return (const float *)(const void *)q;
-        tfu_x_k_load(x->type, n, buf, q, x->nb[0]);
+        tfu_x_k_load(!p->opt.no_simd, x->type, n, buf, q, x->nb[0]);
         return buf;
     }
     for (k = 0; k < n; k++) buf[k] = tfu_x_ld(x->type, base + (size_t)((c0 + k) % x->ne[0]) * x->nb[0]);
@@ -3422,111 +3839,113 @@ static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t
 
 /* runs the group program over columns [c0, c0+n) of row (i1,i2,i3); outp
    holds, on entry, the rows of any matmul members */
-static void tfu_x_run_chunk(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc,
+static void tfu_x_run_chunk(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc,
                             int64_t i1, int64_t i2, int64_t i3, int64_t c0, int n, const float **outp) {
-    const tfu_x_scratch_layout *SL = &p->sl;
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
     float *slots = (float *)(void *)(sc + SL->slots), *gather = (float *)(void *)(sc + SL->gather);
-    int k, s;
-    for (k = 0; k < G->n_ins; k++) {
-        const tfu_x_ins *I = &p->ins[G->first_ins + k];
-        tfu_tensor *t = p->t[I->tid];
+    int k, s, simd = !p->opt.no_simd;
+    for (k = 0; k < G->n_instr; k++) {
+        const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+        int32_t slot = p->cpu->slot[G->first_instr + k];
+        tfu_tensor *t = p->t[I->tensor];
         const float *src[TFU_MAX_SRC];
         float *dst;
         if (t->op == TFU_OP_MUL_MAT) continue;
         for (s = 0; s < I->n_src; s++) {
             int32_t r = I->src[s];
-            src[s] = r >= 0 ? outp[r] : tfu_x_ext_ptr(p, &p->ext[G->first_ext + (-1 - r)], G->ne[0], c0, n, i1, i2, i3,
-                                                        gather + (size_t)(-1 - r) * (size_t)G->chunk);
+            src[s] = r >= 0 ? outp[r] : tfu_x_operand_ptr(p, &p->ext[G->first_operand + (-1 - r)], G->ne[0], c0, n, i1, i2, i3,
+                                                        gather + (size_t)(-1 - r) * (size_t)C->chunk);
         }
         for (; s < TFU_MAX_SRC; s++) src[s] = NULL;
-        dst = I->slot >= 0 ? slots + (size_t)I->slot * (size_t)G->chunk : (float *)(void *)tfu_x_rowp(t, c0, i1, i2, i3);
+        dst = slot >= 0 ? slots + (size_t)slot * (size_t)C->chunk : (float *)(void *)tfu_x_rowp(t, c0, i1, i2, i3);
         switch (t->op) {
         case TFU_OP_ADD: case TFU_OP_SUB: case TFU_OP_MUL: case TFU_OP_DIV:
-            tfu_x_k_binary(t->op, n, dst, src[0], src[1]); break;
-        case TFU_OP_GLU: tfu_x_k_glu(t->op_params_i[0], n, dst, src[0], src[1]); break;
-        case TFU_OP_RMS_NORM: tfu_x_k_rms_norm(n, dst, src[0], t->op_params_f[0]); break;
-        case TFU_OP_NORM: tfu_x_k_norm(n, dst, src[0], t->op_params_f[0]); break;
-        case TFU_OP_SOFT_MAX: tfu_x_k_soft_max(n, dst, src[0], src[1], t->op_params_f[0]); break;
-        default: tfu_x_k_unary(t->op, n, dst, src[0], t->op_params_f); break;
+            tfu_x_k_binary(simd, t->op, n, dst, src[0], src[1]); break;
+        case TFU_OP_GLU: tfu_x_k_glu(simd, t->op_params_i[0], n, dst, src[0], src[1]); break;
+        case TFU_OP_RMS_NORM: tfu_x_k_rms_norm(simd, n, dst, src[0], t->op_params_f[0]); break;
+        case TFU_OP_NORM: tfu_x_k_norm(simd, n, dst, src[0], t->op_params_f[0]); break;
+        case TFU_OP_SOFT_MAX: tfu_x_k_soft_max(simd, n, dst, src[0], src[1], t->op_params_f[0]); break;
+        default: tfu_x_k_unary(simd, t->op, n, dst, src[0], t->op_params_f); break;
         }
-        if (I->store && I->slot >= 0) tfu_x_k_store(t->type, n, tfu_x_rowp(t, c0, i1, i2, i3), t->nb[0], dst);
+        if (I->store && slot >= 0) tfu_x_k_store(t->type, n, tfu_x_rowp(t, c0, i1, i2, i3), t->nb[0], dst);
         outp[k] = dst;
     }
 }
 
-static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t item) {
-    const tfu_x_scratch_layout *SL = &p->sl;
-    int64_t nblk = item % G->n_nblk, mblk = (item / G->n_nblk) % G->n_mblk, bi = item / (G->n_nblk * G->n_mblk);
+static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc, int64_t item) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
+    int64_t nblk = item % C->n_nblk, mblk = (item / C->n_nblk) % C->n_mblk, bi = item / (C->n_nblk * C->n_mblk);
     int64_t i2 = bi % G->ne[2], i3 = bi / G->ne[2];
-    int64_t m0 = mblk * G->mb, n0 = nblk * G->nbk;
-    int mm = (int)(G->ne[0] - m0 < G->mb ? G->ne[0] - m0 : G->mb);
-    int nn = (int)(G->ne[1] - n0 < G->nbk ? G->ne[1] - n0 : G->nbk);
+    int64_t m0 = mblk * C->mb, n0 = nblk * C->nbk;
+    int mm = (int)(G->ne[0] - m0 < C->mb ? G->ne[0] - m0 : C->mb);
+    int nn = (int)(G->ne[1] - n0 < C->nbk ? G->ne[1] - n0 : C->nbk);
     const float **outp = (const float **)(void *)(sc + SL->outp);
     const void **arow = (const void **)(void *)(sc + SL->ptrs);
-    const float **brow = (const float **)(void *)(arow + G->mb);
+    const float **brow = (const float **)(void *)(arow + C->mb);
     float *tiles = (float *)(void *)(sc + SL->tiles), *pack = (float *)(void *)(sc + SL->pack);
     float *cptr[TFU_X_MAX_MM]; size_t ldc[TFU_X_MAX_MM];
-    int k, j, nm = 0;
-    for (k = 0; k < G->n_ins; k++) {
-        const tfu_x_ins *I = &p->ins[G->first_ins + k];
-        tfu_tensor *t = p->t[I->tid], *a, *b;
+    int k, j, nm = 0, simd = !p->opt.no_simd;
+    for (k = 0; k < G->n_instr; k++) {
+        const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+        tfu_tensor *t = p->t[I->tensor], *a, *b;
         tfu_type at;
         int native;
         int64_t K, r2, r3;
         float *c;
         if (t->op != TFU_OP_MUL_MAT) continue;
-        a = p->t[p->ext[G->first_ext + (-1 - I->src[0])].tid];
-        b = p->t[p->ext[G->first_ext + (-1 - I->src[1])].tid];
+        a = p->t[p->ext[G->first_operand + (-1 - I->src[0])].tensor];
+        b = p->t[p->ext[G->first_operand + (-1 - I->src[1])].tensor];
         K = a->ne[0]; r2 = b->ne[2] / a->ne[2]; r3 = b->ne[3] / a->ne[3];
-        native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(a->type);
+        native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(simd, a->type);
         at = native ? a->type : TFU_F32;
         for (j = 0; j < mm; j++) {
             const char *q = tfu_x_rowp(a, 0, m0 + j, i2 / r2, i3 / r3);
             if (native) arow[j] = q;
-            else { float *d = pack + (size_t)j * (size_t)K; tfu_x_k_load(a->type, (int)K, d, q, a->nb[0]); arow[j] = d; }
+            else { float *d = pack + (size_t)j * (size_t)K; tfu_x_k_load(simd, a->type, (int)K, d, q, a->nb[0]); arow[j] = d; }
         }
         for (j = 0; j < nn; j++) {
             const char *q = tfu_x_rowp(b, 0, n0 + j, i2, i3);
             if (b->nb[0] == 4) brow[j] = (const float *)(const void *)q;
-            else { float *d = pack + (size_t)(G->mb + j) * (size_t)K; tfu_x_k_load(b->type, (int)K, d, q, b->nb[0]); brow[j] = d; }
+            else { float *d = pack + (size_t)(C->mb + j) * (size_t)K; tfu_x_k_load(simd, b->type, (int)K, d, q, b->nb[0]); brow[j] = d; }
         }
-        if (I->slot < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
-        else { c = tiles + (size_t)I->slot * (size_t)(G->mb * G->nbk); ldc[nm] = (size_t)mm; }
-        tfu_x_k_dot_block(at, (int)K, mm, arow, nn, brow, c, ldc[nm]);
+        if (p->cpu->slot[G->first_instr + k] < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
+        else { c = tiles + (size_t)p->cpu->slot[G->first_instr + k] * (size_t)(C->mb * C->nbk); ldc[nm] = (size_t)mm; }
+        tfu_x_k_dot_block(simd, at, (int)K, mm, arow, nn, brow, c, ldc[nm]);
         cptr[nm++] = c;
     }
-    if (G->n_ins > G->n_mm) {
+    if (G->n_instr > C->n_mm) {
         for (j = 0; j < nn; j++) {
             int q = 0;
-            for (k = 0; k < G->n_ins; k++)
-                if (p->t[p->ins[G->first_ins + k].tid]->op == TFU_OP_MUL_MAT) { outp[k] = cptr[q] + (size_t)j * ldc[q]; q++; }
-            tfu_x_run_chunk(p, G, sc, n0 + j, i2, i3, m0, mm, outp);
+            for (k = 0; k < G->n_instr; k++)
+                if (p->t[p->ins[G->first_instr + k].tensor]->op == TFU_OP_MUL_MAT) { outp[k] = cptr[q] + (size_t)j * ldc[q]; q++; }
+            tfu_x_run_chunk(p, G, C, sc, n0 + j, i2, i3, m0, mm, outp);
         }
     }
 }
 
 /* single-op groups with kernels of their own; an item is a range of rows */
-static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t r0, int64_t r1) {
-    const tfu_x_scratch_layout *SL = &p->sl;
-    const tfu_x_ins *I = &p->ins[G->first_ins];
-    tfu_tensor *t = p->t[I->tid];
+static void tfu_x_run_other(const tfu_plan *p, const tfu_pv_group *G, unsigned char *sc, int64_t r0, int64_t r1) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
+    const tfu_pv_instr *I = &p->ins[G->first_instr];
+    tfu_tensor *t = p->t[I->tensor];
     const tfu_tensor *a = t->src[0], *b = t->src[1];
     float *buf = (float *)(void *)(sc + SL->pack);
     int64_t r;
+    int simd = !p->opt.no_simd;
     for (r = r0; r < r1; r++) {
         int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]), i0;
         float *d = (float *)(void *)tfu_x_rowp(t, 0, i1, i2, i3);
         switch (t->op) {
         case TFU_OP_GET_ROWS: {
             int32_t row = tfu_x_row_index(b, i1, i2, i3, a->ne[1]);
-            tfu_x_k_load(a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, row, 0, 0), a->nb[0]);
+            tfu_x_k_load(simd, a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, row, 0, 0), a->nb[0]);
         } break;
         case TFU_OP_ROPE: {
             int nd = t->op_params_i[0], neox = t->op_params_i[1] == TFU_ROPE_NEOX, i;
             int32_t pos;
             double base = t->op_params_f[0];
             memcpy(&pos, (const char *)b->data + (size_t)i2 * b->nb[0], 4);
-            tfu_x_k_load(a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            tfu_x_k_load(simd, a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
             for (i0 = nd; i0 < t->ne[0]; i0++) d[i0] = buf[i0];
             for (i = 0; i < nd / 2; i++) {
                 double th = (double)pos * pow(base, -2.0 * i / nd);
@@ -3539,44 +3958,55 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned ch
         case TFU_OP_CONCAT: {
             int dim = t->op_params_i[0];
             if (dim == 0) {
-                tfu_x_k_load(a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
-                tfu_x_k_load(b->type, (int)b->ne[0], d + a->ne[0], tfu_x_rowp(b, 0, i1, i2, i3), b->nb[0]);
+                tfu_x_k_load(simd, a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+                tfu_x_k_load(simd, b->type, (int)b->ne[0], d + a->ne[0], tfu_x_rowp(b, 0, i1, i2, i3), b->nb[0]);
             } else {
                 int64_t ix[4];
                 const tfu_tensor *srct;
                 ix[1] = i1; ix[2] = i2; ix[3] = i3;
                 if (ix[dim] < a->ne[dim]) srct = a; else { ix[dim] -= a->ne[dim]; srct = b; }
-                tfu_x_k_load(srct->type, (int)t->ne[0], d, tfu_x_rowp(srct, 0, ix[1], ix[2], ix[3]), srct->nb[0]);
+                tfu_x_k_load(simd, srct->type, (int)t->ne[0], d, tfu_x_rowp(srct, 0, ix[1], ix[2], ix[3]), srct->nb[0]);
             }
         } break;
         default: {  /* SUM_ROWS, MEAN, ARGMAX: one value per row of a */
             int n = (int)a->ne[0], i, best = 0;
-            tfu_x_k_load(a->type, n, buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            tfu_x_k_load(simd, a->type, n, buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
             if (t->op == TFU_OP_ARGMAX) {
                 int32_t bi;
-                for (i = 1; i < n; i++) if (buf[i] > buf[best]) best = i;
-                bi = best; memcpy(d, &bi, 4);
+                for (i = 0; i < n; i++) {   /* the first NaN, else the first maximum (tfu_argmax) */
+                    if (buf[i] != buf[i]) {
+                        best = i;
+                        break;
+                    }
+                    if (buf[i] > buf[best]) best = i;
+                }
+                bi = best;
+                memcpy(d, &bi, 4);
             } else {
-                float sum = tfu_x_k_sum(n, buf);
-                d[0] = t->op == TFU_OP_MEAN ? sum / (float)n : sum;
+                float sum = tfu_x_k_sum(simd, n, buf);
+                if (tfu_x_finite(sum)) d[0] = t->op == TFU_OP_MEAN ? sum / (float)n : sum;
+                else {   /* overflowed in f32, or inf/NaN in the row: in double, as the reference */
+                    double s = tfu_x_k_sum_d(n, buf);
+                    d[0] = (float)(t->op == TFU_OP_MEAN ? s / (double)n : s);
+                }
             }
         } break;
         }
     }
 }
 
-static void tfu_x_run_item(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t item) {
-    const tfu_x_scratch_layout *SL = &p->sl;
+static void tfu_x_run_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc, int64_t item) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
     int64_t rows = G->ne[1] * G->ne[2] * G->ne[3];
-    int64_t r0 = item * G->rows_per_item, r1 = r0 + G->rows_per_item, r, c0;
-    if (G->kind == TFU_GROUP_MATMUL) { tfu_x_run_matmul_item(p, G, sc, item); return; }
+    int64_t r0 = item * C->rows_per_item, r1 = r0 + C->rows_per_item, r, c0;
+    if (G->kind == TFU_GROUP_MATMUL) { tfu_x_run_matmul_item(p, G, C, sc, item); return; }
     if (r1 > rows) r1 = rows;
     if (G->kind == TFU_GROUP_OTHER) { tfu_x_run_other(p, G, sc, r0, r1); return; }
     for (r = r0; r < r1; r++) {
         int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]);
-        for (c0 = 0; c0 < G->ne[0]; c0 += G->chunk) {
-            int n = (int)(G->ne[0] - c0 < G->chunk ? G->ne[0] - c0 : G->chunk);
-            tfu_x_run_chunk(p, G, sc, i1, i2, i3, c0, n, (const float **)(void *)(sc + SL->outp));
+        for (c0 = 0; c0 < G->ne[0]; c0 += C->chunk) {
+            int n = (int)(G->ne[0] - c0 < C->chunk ? G->ne[0] - c0 : C->chunk);
+            tfu_x_run_chunk(p, G, C, sc, i1, i2, i3, c0, n, (const float **)(void *)(sc + SL->outp));
         }
     }
 }
@@ -3584,24 +4014,53 @@ static void tfu_x_run_item(const tfu_plan *p, const tfu_x_group *G, unsigned cha
 /* item i of stage s -> its group and the item inside it */
 static void tfu_x_stage_item(const tfu_plan *p, int s, int64_t i, unsigned char *sc) {
     int g = p->stage_first[s], end = p->stage_first[s + 1];
-    while (g + 1 < end && p->stage_items[g + 1] <= i) g++;
-    tfu_x_run_item(p, &p->groups[g], sc, i - p->stage_items[g]);
+    while (g + 1 < end && p->cpu->stage_items[g + 1] <= i) g++;
+    tfu_x_run_item(p, &p->groups[g], &p->cpu->groups[g], sc, i - p->cpu->stage_items[g]);
 }
 
 static int64_t tfu_x_stage_n_items(const tfu_plan *p, int s) {
     int last = p->stage_first[s + 1] - 1;
-    return p->stage_items[last] + p->groups[last].n_items;
+    return p->cpu->stage_items[last] + p->cpu->groups[last].n_items;
 }
 
 /* --- threads: workers meet only at the barrier between two stages -------- */
 
 #if !defined(TFU_NO_THREADS)
+/* the few thread calls the pool makes: Win32 (Vista and later) or pthreads */
+#if defined(_WIN32)
+typedef HANDLE             tfu_x_thread;
+typedef SRWLOCK            tfu_x_mutex;
+typedef CONDITION_VARIABLE tfu_x_cond;
+static void tfu_x_mutex_init(tfu_x_mutex *m) { InitializeSRWLock(m); }
+static void tfu_x_mutex_destroy(tfu_x_mutex *m) { (void)m; }   /* SRW locks need no cleanup */
+static void tfu_x_mutex_lock(tfu_x_mutex *m) { AcquireSRWLockExclusive(m); }
+static void tfu_x_mutex_unlock(tfu_x_mutex *m) { ReleaseSRWLockExclusive(m); }
+static void tfu_x_cond_init(tfu_x_cond *c) { InitializeConditionVariable(c); }
+static void tfu_x_cond_destroy(tfu_x_cond *c) { (void)c; }
+static void tfu_x_cond_wait(tfu_x_cond *c, tfu_x_mutex *m) { SleepConditionVariableSRW(c, m, INFINITE, 0); }
+static void tfu_x_cond_broadcast(tfu_x_cond *c) { WakeAllConditionVariable(c); }
+static void tfu_x_yield(void) { SwitchToThread(); }
+#else
+typedef pthread_t       tfu_x_thread;
+typedef pthread_mutex_t tfu_x_mutex;
+typedef pthread_cond_t  tfu_x_cond;
+static void tfu_x_mutex_init(tfu_x_mutex *m) { pthread_mutex_init(m, NULL); }
+static void tfu_x_mutex_destroy(tfu_x_mutex *m) { pthread_mutex_destroy(m); }
+static void tfu_x_mutex_lock(tfu_x_mutex *m) { pthread_mutex_lock(m); }
+static void tfu_x_mutex_unlock(tfu_x_mutex *m) { pthread_mutex_unlock(m); }
+static void tfu_x_cond_init(tfu_x_cond *c) { pthread_cond_init(c, NULL); }
+static void tfu_x_cond_destroy(tfu_x_cond *c) { pthread_cond_destroy(c); }
+static void tfu_x_cond_wait(tfu_x_cond *c, tfu_x_mutex *m) { pthread_cond_wait(c, m); }
+static void tfu_x_cond_broadcast(tfu_x_cond *c) { pthread_cond_broadcast(c); }
+static void tfu_x_yield(void) { sched_yield(); }
+#endif
+
 typedef struct tfu_x_pool {
     tfu_plan       *plan;
     int             n;            /* threads, the caller's included        */
-    pthread_t      *th;
-    pthread_mutex_t mu;
-    pthread_cond_t  cv;
+    tfu_x_thread   *th;
+    tfu_x_mutex     mu;
+    tfu_x_cond      cv;
     int             gen, quit;    /* under mu                               */
     int             s0, s1;       /* stages of the current job              */
     int             count, sense; /* barrier, atomics                       */
@@ -3613,53 +4072,80 @@ typedef struct tfu_x_worker { tfu_x_pool *pool; int id; } tfu_x_worker;
 static void tfu_x_barrier(tfu_x_pool *pl, int *local_sense) {
     int spins = 0;
     *local_sense = !*local_sense;
-    if (__atomic_add_fetch(&pl->count, 1, __ATOMIC_ACQ_REL) == pl->n) {
-        __atomic_store_n(&pl->count, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&pl->sense, *local_sense, __ATOMIC_RELEASE);
-    } else {
-        while (__atomic_load_n(&pl->sense, __ATOMIC_ACQUIRE) != *local_sense)
-            if (++spins > 2000) { sched_yield(); spins = 0; }
+    if (tfu_x_atomic_add(&pl->count, 1, TFU_X_ACQ_REL) == pl->n) {
+        tfu_x_atomic_store(&pl->count, 0, TFU_X_RELAXED);
+        tfu_x_atomic_store(&pl->sense, *local_sense, TFU_X_RELEASE);
+        return;
+    }
+    while (tfu_x_atomic_load(&pl->sense, TFU_X_ACQUIRE) != *local_sense) {
+        if (++spins > 2000) {
+            tfu_x_yield();
+            spins = 0;
+        }
     }
 }
 
 static void tfu_x_pool_job(tfu_x_pool *pl, int id, int *local_sense) {
     const tfu_plan *p = pl->plan;
-    unsigned char *sc = (unsigned char *)p->scratch + (size_t)id * p->sl.total;
+    unsigned char *sc = (unsigned char *)p->cpu->scratch + (size_t)id * p->cpu->sl.total;
     int s, s0 = pl->s0, s1 = pl->s1;  /* read once: after the last barrier the caller may start the next job */
     for (s = s0; s < s1; s++) {
         int64_t n = tfu_x_stage_n_items(p, s), i;
-        while ((i = __atomic_fetch_add(&pl->next[s], 1, __ATOMIC_RELAXED)) < n) tfu_x_stage_item(p, s, i, sc);
+        while ((i = tfu_x_atomic_fetch_add64(&pl->next[s], 1, TFU_X_RELAXED)) < n) tfu_x_stage_item(p, s, i, sc);
         tfu_x_barrier(pl, local_sense);
     }
 }
 
-static void *tfu_x_worker_main(void *arg) {
+static void tfu_x_worker_main(void *arg) {
     tfu_x_worker *w = (tfu_x_worker *)arg;
     tfu_x_pool *pl = w->pool;
     int seen = 0, local_sense = 0;
     for (;;) {
-        pthread_mutex_lock(&pl->mu);
-        while (__atomic_load_n(&pl->gen, __ATOMIC_RELAXED) == seen && !pl->quit) pthread_cond_wait(&pl->cv, &pl->mu);
-        if (pl->quit) { pthread_mutex_unlock(&pl->mu); break; }
-        seen = __atomic_load_n(&pl->gen, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&pl->mu);
+        int quit;
+        tfu_x_mutex_lock(&pl->mu);
+        while (tfu_x_atomic_load(&pl->gen, TFU_X_RELAXED) == seen && !pl->quit) tfu_x_cond_wait(&pl->cv, &pl->mu);
+        quit = pl->quit;
+        seen = tfu_x_atomic_load(&pl->gen, TFU_X_RELAXED);
+        tfu_x_mutex_unlock(&pl->mu);
+        if (quit) break;
         tfu_x_pool_job(pl, w->id, &local_sense);
     }
-    return NULL;
 }
 
+#if defined(_WIN32)
+static DWORD WINAPI tfu_x_worker_entry(LPVOID arg) {
+    tfu_x_worker_main(arg);
+    return 0;
+}
+static int tfu_x_thread_start(tfu_x_thread *t, void *arg) {
+    *t = CreateThread(NULL, 0, tfu_x_worker_entry, arg, 0, NULL);
+    return *t != NULL;
+}
+static void tfu_x_thread_join(tfu_x_thread t) {
+    WaitForSingleObject(t, INFINITE);
+    CloseHandle(t);
+}
+#else
+static void *tfu_x_worker_entry(void *arg) {
+    tfu_x_worker_main(arg);
+    return NULL;
+}
+static int tfu_x_thread_start(tfu_x_thread *t, void *arg) { return pthread_create(t, NULL, tfu_x_worker_entry, arg) == 0; }
+static void tfu_x_thread_join(tfu_x_thread t) { pthread_join(t, NULL); }
+#endif
+
 static void tfu_x_pool_free(tfu_plan *p) {
-    tfu_x_pool *pl = p->pool;
+    tfu_x_pool *pl = p->cpu->pool;
     int i;
     if (!pl) return;
-    pthread_mutex_lock(&pl->mu);
+    tfu_x_mutex_lock(&pl->mu);
     pl->quit = 1;
-    pthread_cond_broadcast(&pl->cv);
-    pthread_mutex_unlock(&pl->mu);
-    for (i = 1; i < pl->n; i++) pthread_join(pl->th[i], NULL);
-    pthread_mutex_destroy(&pl->mu);
-    pthread_cond_destroy(&pl->cv);
-    p->pool = NULL;
+    tfu_x_cond_broadcast(&pl->cv);
+    tfu_x_mutex_unlock(&pl->mu);
+    for (i = 1; i < pl->n; i++) tfu_x_thread_join(pl->th[i]);
+    tfu_x_mutex_destroy(&pl->mu);
+    tfu_x_cond_destroy(&pl->cv);
+    p->cpu->pool = NULL;
 }
 
 static tfu_result tfu_x_pool_start(tfu_plan *p) {
@@ -3667,17 +4153,19 @@ static tfu_result tfu_x_pool_start(tfu_plan *p) {
     tfu_x_worker *w;
     int i;
     if (!pl) return TFU_ERR_NO_MEMORY;
-    pl->plan = p; pl->n = p->n_threads;
-    pl->th = (pthread_t *)tfu_x_palloc(p, sizeof(pthread_t) * (size_t)pl->n);
+    pl->plan = p;
+    pl->n = p->cpu->n_threads;
+    pl->th = (tfu_x_thread *)tfu_x_palloc(p, sizeof(tfu_x_thread) * (size_t)pl->n);
     pl->next = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_stages + 1));
     w = (tfu_x_worker *)tfu_x_palloc(p, sizeof(tfu_x_worker) * (size_t)pl->n);
     if (!pl->th || !pl->next || !w) return TFU_ERR_NO_MEMORY;
-    pthread_mutex_init(&pl->mu, NULL);
-    pthread_cond_init(&pl->cv, NULL);
-    p->pool = pl;
+    tfu_x_mutex_init(&pl->mu);
+    tfu_x_cond_init(&pl->cv);
+    p->cpu->pool = pl;
     for (i = 1; i < pl->n; i++) {
-        w[i].pool = pl; w[i].id = i;
-        if (pthread_create(&pl->th[i], NULL, tfu_x_worker_main, &w[i]) != 0) {
+        w[i].pool = pl;
+        w[i].id = i;
+        if (!tfu_x_thread_start(&pl->th[i], &w[i])) {
             pl->n = i;   /* join the ones that started */
             tfu_x_pool_free(p);
             return TFU_ERR_THREADS;
@@ -3687,15 +4175,16 @@ static tfu_result tfu_x_pool_start(tfu_plan *p) {
 }
 
 static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
-    tfu_x_pool *pl = p->pool;
+    tfu_x_pool *pl = p->cpu->pool;
     int s;
-    for (s = s0; s < s1; s++) __atomic_store_n(&pl->next[s], 0, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&pl->mu);
-    pl->s0 = s0; pl->s1 = s1;
-    __atomic_add_fetch(&pl->gen, 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&pl->cv);
-    pthread_mutex_unlock(&pl->mu);
-    tfu_x_pool_job(pl, 0, &p->caller_sense);
+    for (s = s0; s < s1; s++) tfu_x_atomic_store64(&pl->next[s], 0, TFU_X_RELAXED);
+    tfu_x_mutex_lock(&pl->mu);
+    pl->s0 = s0;
+    pl->s1 = s1;
+    tfu_x_atomic_add(&pl->gen, 1, TFU_X_RELEASE);
+    tfu_x_cond_broadcast(&pl->cv);
+    tfu_x_mutex_unlock(&pl->mu);
+    tfu_x_pool_job(pl, 0, &p->cpu->caller_sense);
 }
 #endif
 
@@ -3706,21 +4195,18 @@ static void tfu_x_pf_task(void *arg, int i) {
     tfu_x_pf_ctx *c = (tfu_x_pf_ctx *)arg;
     tfu_plan *p = c->p;
     int k = 0;
-    for (;;) {   /* claim scratch k */
-        int expected = 0;
-        if (__atomic_compare_exchange_n(&p->scratch_busy[k], &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) break;
-        k = (k + 1) % p->n_threads;
-    }
-    tfu_x_stage_item(p, c->s, i, (unsigned char *)p->scratch + (size_t)k * p->sl.total);
-    __atomic_store_n(&p->scratch_busy[k], 0, __ATOMIC_RELEASE);
+    while (!tfu_x_atomic_cas(&p->cpu->scratch_busy[k], 0, 1, TFU_X_ACQUIRE))   /* claim scratch k */
+        k = (k + 1) % p->cpu->n_threads;
+    tfu_x_stage_item(p, c->s, i, (unsigned char *)p->cpu->scratch + (size_t)k * p->cpu->sl.total);
+    tfu_x_atomic_store(&p->cpu->scratch_busy[k], 0, TFU_X_RELEASE);
 }
 
 static void tfu_x_call_eval(tfu_plan *p, int s) {
     int g, k, i;
     for (g = p->stage_first[s]; g < p->stage_first[s + 1]; g++) {
-        const tfu_x_group *G = &p->groups[g];
-        for (k = 0; k < G->n_ins && !p->run_stop; k++) {
-            const tfu_tensor *t = p->t[p->ins[G->first_ins + k].tid];
+        const tfu_pv_group *G = &p->groups[g];
+        for (k = 0; k < G->n_instr && !p->run_stop; k++) {
+            const tfu_tensor *t = p->t[p->ins[G->first_instr + k].tensor];
             if ((t->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT)) && p->opt.eval_cb(t, p->opt.eval_user)) p->run_stop = 1;
         }
     }
@@ -3792,12 +4278,12 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
             }
         }
 #if !defined(TFU_NO_THREADS)
-        else if (p->n_threads > 1) { tfu_x_pool_run(p, s, s1); s = s1; }
+        else if (p->cpu->n_threads > 1) { tfu_x_pool_run(p, s, s1); s = s1; }
 #endif
         else {
             for (; s < s1; s++) {
                 int64_t n = tfu_x_stage_n_items(p, s), k;
-                for (k = 0; k < n; k++) tfu_x_stage_item(p, s, k, (unsigned char *)p->scratch);
+                for (k = 0; k < n; k++) tfu_x_stage_item(p, s, k, (unsigned char *)p->cpu->scratch);
             }
         }
         if (p->opt.eval_cb) tfu_x_call_eval(p, s - 1);
@@ -3825,11 +4311,13 @@ static int tfu_x_env_flag(const char *name) {
 
 static void tfu_x_plan_release(tfu_plan *p) {
     tfu_allocator al = p->al;
+    if (p->cpu) {
 #if !defined(TFU_NO_THREADS)
-    tfu_x_pool_free(p);
+        tfu_x_pool_free(p);
 #endif
+        if (p->cpu->scratch_raw) al.free_fn(p->cpu->scratch_raw, al.user);
+    }
     if (p->arena_owned && p->arena_raw) al.free_fn(p->arena_raw, al.user);
-    if (p->scratch_raw) al.free_fn(p->scratch_raw, al.user);
     while (p->blocks) { tfu_x_block *b = p->blocks; p->blocks = b->next; al.free_fn(b, al.user); }
     al.free_fn(p, al.user);
 }
@@ -3847,148 +4335,186 @@ static int tfu_x_group_kind_of(const tfu_graph *gr, const int32_t *members, int 
 
 static size_t tfu_x_max(size_t a, size_t b) { return a > b ? a : b; }
 
-/* turns the layout into group programs and work items */
-static tfu_result tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) {
-    int n = gr->n_all, i, gi, s, n_threads = p->n_threads;
-    int32_t *bucket_first, *members, *fill, *last_use, *free_slots, *ext_mark, *ext_pos;
-    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, sz;
-    p->groups = (tfu_x_group *)tfu_x_palloc(p, sizeof(tfu_x_group) * (size_t)(L->n_groups + 1));
-    p->ins = (tfu_x_ins *)tfu_x_palloc(p, sizeof(tfu_x_ins) * (size_t)(n + 1));
-    p->ext = (tfu_x_ext *)tfu_x_palloc(p, sizeof(tfu_x_ext) * (size_t)(3 * n + 1));
+/* Pass (shared): programs. Every group becomes a program over the view's
+   structs: its members in program order as instructions, sources inside
+   the group as instruction indices, everything else as operands read from
+   memory; groups in execution order with their stage. Refuses what the
+   backend's capabilities exclude (rows or K longer than max_row). */
+static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L, const tfu_x_caps *caps) {
+    int n = gr->n_all, i, gi, s;
+    int32_t *bucket_first, *members, *fill, *ext_mark, *ext_pos;
+    p->groups = (tfu_pv_group *)tfu_x_palloc(p, sizeof(tfu_pv_group) * (size_t)(L->n_groups + 1));
+    p->ins = (tfu_pv_instr *)tfu_x_palloc(p, sizeof(tfu_pv_instr) * (size_t)(n + 1));
+    p->ext = (tfu_pv_operand *)tfu_x_palloc(p, sizeof(tfu_pv_operand) * (size_t)(3 * n + 1));
     p->stage_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(L->n_stages + 2));
-    p->stage_items = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(L->n_groups + 1));
     bucket_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 2));
     members = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     fill = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    last_use = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    free_slots = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     ext_mark = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     ext_pos = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !p->stage_items || !bucket_first || !members || !fill || !last_use ||
-        !free_slots || !ext_mark || !ext_pos)
+    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !bucket_first || !members || !fill || !ext_mark || !ext_pos)
         return TFU_ERR_NO_MEMORY;
-    /* members of each group, in topological order (counting sort by founder) */
+    /* members of each group, in program order (counting sort by founder) */
     for (i = 0; i < n; i++) if (L->group[i] >= 0) bucket_first[L->group[i] + 1]++;
     for (i = 0; i < n; i++) bucket_first[i + 1] += bucket_first[i];
     for (i = 0; i < n; i++) if (L->group[i] >= 0) members[bucket_first[L->group[i]] + fill[L->group[i]]++] = i;
     for (i = 0; i < n; i++) p->ins_of[i] = -1;
-    p->n_groups = L->n_groups; p->n_stages = L->n_stages;
+    p->n_groups = L->n_groups;
+    p->n_stages = L->n_stages;
     for (gi = 0; gi < L->n_groups; gi++) {
-        int f = L->order[gi], nm = fill[f], k, n_slots = 0, n_free = 0, n_tiles = 0;
+        int f = L->order[gi], nm = fill[f], k;
         const int32_t *mem = members + bucket_first[f];
-        tfu_x_group *G = &p->groups[gi];
-        const tfu_tensor *last = gr->all[mem[nm - 1]];
-        int64_t rows, work;
-        G->kind = tfu_x_group_kind_of(gr, mem, nm);
+        tfu_pv_group *G = &p->groups[gi];
+        G->kind = (tfu_group_kind)tfu_x_group_kind_of(gr, mem, nm);
         for (k = 0; k < nm; k++)
-            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind)) return TFU_ERR_INVALID_ARG;
+            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind, caps->max_row)) return TFU_ERR_INVALID_ARG;
         G->stage = L->stage[f];
-        G->first_ins = p->n_ins; G->n_ins = nm; G->first_ext = p->n_ext; G->first_node = mem[0];
-        memcpy(G->ne, last->ne, sizeof G->ne);
+        G->first_instr = p->n_ins;
+        G->n_instr = nm;
+        G->first_operand = p->n_ext;
+        G->n_operands = 0;
+        memcpy(G->ne, gr->all[mem[nm - 1]]->ne, sizeof G->ne);
         if (G->kind == TFU_GROUP_MATMUL) {
             for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT) { memcpy(G->ne, gr->all[mem[k]]->ne, sizeof G->ne); break; }
         }
         p->n_ins += nm;
-        for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_ins + k;
-        for (k = 0; k < nm; k++) last_use[k] = -1;
+        for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_instr + k;
         for (k = 0; k < nm; k++) {
             const tfu_tensor *t = gr->all[mem[k]];
-            tfu_x_ins *I = &p->ins[G->first_ins + k];
-            I->tid = mem[k]; I->store = L->mat[mem[k]]; I->slot = -1;
+            tfu_pv_instr *I = &p->ins[G->first_instr + k];
+            I->tensor = mem[k];
+            I->store = L->mat[mem[k]];
             if (t->op == TFU_OP_GLU && !t->op_params_i[2]) {   /* fused-row GLU: two halves of one operand */
                 int32_t h = (int32_t)t->ne[0], sw = t->op_params_i[1];
                 I->n_src = 2;
-                I->src[0] = -1 - tfu_x_ext_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0, ext_mark, ext_pos);
-                I->src[1] = -1 - tfu_x_ext_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
-            } else {
-                I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
-                for (s = 0; s < I->n_src; s++) {
-                    int q;
-                    if (!t->src[s]) { I->src[s] = -1 - tfu_x_ext_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), 0, ext_mark, ext_pos); continue; }
-                    q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
-                    if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) { I->src[s] = p->ins_of[q] - G->first_ins; last_use[I->src[s]] = k; }
-                    else I->src[s] = -1 - tfu_x_ext_index(p, G, gi, q, 0, ext_mark, ext_pos);
-                }
+                I->src[0] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0, ext_mark, ext_pos);
+                I->src[1] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
+                continue;
             }
-        }
-        /* scratch slots: reused once the last reader inside the group ran */
-        for (k = 0; k < nm; k++) {
-            const tfu_tensor *t = gr->all[mem[k]];
-            tfu_x_ins *I = &p->ins[G->first_ins + k];
-            int direct = (tfu_x_is_value(t) && I->store) || (t->op == TFU_OP_CPY && t->type == TFU_F32 && t->nb[0] == 4);
-            if (t->op == TFU_OP_MUL_MAT) { G->n_mm++; if (!I->store) I->slot = n_tiles++; continue; }
-            if (G->kind == TFU_GROUP_OTHER) continue;
-            if (!direct) I->slot = n_free ? free_slots[--n_free] : n_slots++;
+            I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
             for (s = 0; s < I->n_src; s++) {
-                int r = I->src[s];
-                if (r >= 0 && last_use[r] == k && p->ins[G->first_ins + r].slot >= 0 &&
-                    gr->all[mem[r]]->op != TFU_OP_MUL_MAT) {
-                    int dup = 0, j;
-                    for (j = 0; j < n_free; j++) if (free_slots[j] == p->ins[G->first_ins + r].slot) dup = 1;
-                    if (!dup && p->ins[G->first_ins + r].slot != I->slot) free_slots[n_free++] = p->ins[G->first_ins + r].slot;
+                int q;
+                if (!t->src[s]) {
+                    I->src[s] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), 0, ext_mark, ext_pos);
+                    continue;
                 }
+                q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
+                if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) I->src[s] = p->ins_of[q] - G->first_instr;
+                else I->src[s] = -1 - tfu_x_operand_index(p, G, gi, q, 0, ext_mark, ext_pos);
             }
         }
-        G->n_slots = n_slots;
+    }
+    for (gi = 0, s = 0; s <= p->n_stages; s++) {
+        p->stage_first[s] = gi;
+        while (gi < p->n_groups && p->groups[gi].stage == s) gi++;
+    }
+    return TFU_OK;
+}
+
+/* Pass (CPU): lowering. Per group: scratch slots for the values that stay
+   inside it (a slot is reused once its last reader inside the group ran),
+   the work split into items (matmul blocks of MB x NB, or ranges of rows),
+   and the per-thread scratch layout, sizes checked. */
+static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
+    struct tfu_x_cpu *cpu = p->cpu;
+    int gi, s, n_threads = cpu->n_threads;
+    int32_t *last_use, *free_slots;
+    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, sz;
+    cpu->groups = (tfu_x_cpu_group *)tfu_x_palloc(p, sizeof(tfu_x_cpu_group) * (size_t)(p->n_groups + 1));
+    cpu->slot = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
+    cpu->stage_items = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_groups + 1));
+    last_use = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
+    free_slots = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
+    if (!cpu->groups || !cpu->slot || !cpu->stage_items || !last_use || !free_slots) return TFU_ERR_NO_MEMORY;
+    for (gi = 0; gi < p->n_groups; gi++) {
+        const tfu_pv_group *G = &p->groups[gi];
+        tfu_x_cpu_group *C = &cpu->groups[gi];
+        const tfu_pv_instr *ins = p->ins + G->first_instr;
+        int32_t *slot = cpu->slot + G->first_instr;
+        int nm = G->n_instr, k, n_slots = 0, n_free = 0, n_tiles = 0;
+        int64_t rows, work;
+        for (k = 0; k < nm; k++) last_use[k] = -1;
+        for (k = 0; k < nm; k++)
+            for (s = 0; s < ins[k].n_src; s++)
+                if (ins[k].src[s] >= 0) last_use[ins[k].src[s]] = k;
+        for (k = 0; k < nm; k++) {
+            const tfu_tensor *t = p->t[ins[k].tensor];
+            int direct = (tfu_x_is_value(t) && ins[k].store) || (t->op == TFU_OP_CPY && t->type == TFU_F32 && t->nb[0] == 4);
+            slot[k] = -1;
+            if (t->op == TFU_OP_MUL_MAT) {
+                C->n_mm++;
+                if (!ins[k].store) slot[k] = n_tiles++;
+                continue;
+            }
+            if (G->kind == TFU_GROUP_OTHER) continue;
+            if (!direct) slot[k] = n_free ? free_slots[--n_free] : n_slots++;
+            for (s = 0; s < ins[k].n_src; s++) {
+                int r = ins[k].src[s], dup = 0, j;
+                if (r < 0 || last_use[r] != k || slot[r] < 0 || p->t[ins[r].tensor]->op == TFU_OP_MUL_MAT) continue;
+                for (j = 0; j < n_free; j++) if (free_slots[j] == slot[r]) dup = 1;
+                if (!dup && slot[r] != slot[k]) free_slots[n_free++] = slot[r];
+            }
+        }
+        C->n_slots = n_slots;
         rows = G->ne[1] * G->ne[2] * G->ne[3];
         work = rows * G->ne[0];
         if (G->kind == TFU_GROUP_MATMUL) {
             int64_t kmax = 1;
-            G->mb = G->ne[0] < TFU_X_MM_MB ? G->ne[0] : TFU_X_MM_MB;
-            G->nbk = G->ne[1] < TFU_X_MM_NB ? G->ne[1] : TFU_X_MM_NB;
-            G->n_mblk = (G->ne[0] + G->mb - 1) / G->mb;
-            G->n_nblk = (G->ne[1] + G->nbk - 1) / G->nbk;
-            G->n_items = G->n_mblk * G->n_nblk * G->ne[2] * G->ne[3];
-            G->chunk = G->mb;
-            for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT && gr->all[mem[k]]->src[0]->ne[0] > kmax) kmax = gr->all[mem[k]]->src[0]->ne[0];
-            if (!tfu_x_mul3_ok((size_t)n_tiles, (size_t)(G->mb * G->nbk), 4, &sz)) return TFU_ERR_OVERFLOW;
+            C->mb = G->ne[0] < TFU_X_MM_MB ? G->ne[0] : TFU_X_MM_MB;
+            C->nbk = G->ne[1] < TFU_X_MM_NB ? G->ne[1] : TFU_X_MM_NB;
+            C->n_mblk = (G->ne[0] + C->mb - 1) / C->mb;
+            C->n_nblk = (G->ne[1] + C->nbk - 1) / C->nbk;
+            C->n_items = C->n_mblk * C->n_nblk * G->ne[2] * G->ne[3];
+            C->chunk = C->mb;
+            for (k = 0; k < nm; k++) {
+                const tfu_tensor *t = p->t[ins[k].tensor];
+                if (t->op == TFU_OP_MUL_MAT && t->src[0]->ne[0] > kmax) kmax = t->src[0]->ne[0];
+            }
+            if (!tfu_x_mul3_ok((size_t)n_tiles, (size_t)(C->mb * C->nbk), 4, &sz)) return TFU_ERR_OVERFLOW;
             tiles_b = tfu_x_max(tiles_b, sz);
-            if (!tfu_x_mul3_ok((size_t)(G->mb + G->nbk), (size_t)kmax, 4, &sz)) return TFU_ERR_OVERFLOW;
+            if (!tfu_x_mul3_ok((size_t)(C->mb + C->nbk), (size_t)kmax, 4, &sz)) return TFU_ERR_OVERFLOW;
             pack_b = tfu_x_max(pack_b, sz);
-            ptrs_b = tfu_x_max(ptrs_b, (size_t)(G->mb + G->nbk) * sizeof(void *));
+            ptrs_b = tfu_x_max(ptrs_b, (size_t)(C->mb + C->nbk) * sizeof(void *));
         } else {
             int64_t target = n_threads > 1 ? 8 * (int64_t)n_threads : 1, by_work = (work + 16383) / 16384;
             if (target > by_work) target = by_work;
             if (target > rows) target = rows;
             if (target < 1) target = 1;
-            G->rows_per_item = (rows + target - 1) / target;
-            G->n_items = (rows + G->rows_per_item - 1) / G->rows_per_item;
-            G->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
+            C->rows_per_item = (rows + target - 1) / target;
+            C->n_items = (rows + C->rows_per_item - 1) / C->rows_per_item;
+            C->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
             if (G->kind == TFU_GROUP_OTHER) {
-                const tfu_tensor *t = gr->all[mem[0]];
+                const tfu_tensor *t = p->t[ins[0].tensor];
                 if (!tfu_x_mul_ok((size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]), 4, &sz)) return TFU_ERR_OVERFLOW;
                 pack_b = tfu_x_max(pack_b, sz);
             }
         }
-        if (!tfu_x_mul3_ok((size_t)G->n_slots, (size_t)G->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
+        if (!tfu_x_mul3_ok((size_t)C->n_slots, (size_t)C->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
         slots_b = tfu_x_max(slots_b, sz);
-        if (!tfu_x_mul3_ok((size_t)G->n_ext, (size_t)G->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
+        if (!tfu_x_mul3_ok((size_t)G->n_operands, (size_t)C->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
         gather_b = tfu_x_max(gather_b, sz);
         outp_b = tfu_x_max(outp_b, (size_t)nm * sizeof(void *));
     }
-    /* stages and items */
-    for (gi = 0, s = 0; s <= p->n_stages; s++) {
-        p->stage_first[s] = gi;
-        while (gi < p->n_groups && p->groups[gi].stage == s) {
-            p->stage_items[gi] = gi == p->stage_first[s] ? 0 : p->stage_items[gi - 1] + p->groups[gi - 1].n_items;
-            gi++;
-        }
-    }
+    /* items of a stage: a prefix sum over its groups */
+    for (s = 0; s < p->n_stages; s++)
+        for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++)
+            cpu->stage_items[gi] = gi == p->stage_first[s] ? 0 : cpu->stage_items[gi - 1] + cpu->groups[gi - 1].n_items;
     /* per-thread scratch: each part 64-byte aligned, the sum checked */
     if (slots_b > SIZE_MAX / 8 || gather_b > SIZE_MAX / 8 || tiles_b > SIZE_MAX / 8 || pack_b > SIZE_MAX / 8) return TFU_ERR_OVERFLOW;
-    p->sl.slots = 0;
-    p->sl.gather = tfu_x_align_up(p->sl.slots + slots_b, 64);
-    p->sl.tiles = tfu_x_align_up(p->sl.gather + gather_b, 64);
-    p->sl.pack = tfu_x_align_up(p->sl.tiles + tiles_b, 64);
-    p->sl.ptrs = tfu_x_align_up(p->sl.pack + pack_b, 64);
-    p->sl.outp = tfu_x_align_up(p->sl.ptrs + ptrs_b, 64);
-    p->sl.total = tfu_x_align_up(p->sl.outp + outp_b + 64, 64);
+    cpu->sl.slots = 0;
+    cpu->sl.gather = tfu_x_align_up(cpu->sl.slots + slots_b, 64);
+    cpu->sl.tiles = tfu_x_align_up(cpu->sl.gather + gather_b, 64);
+    cpu->sl.pack = tfu_x_align_up(cpu->sl.tiles + tiles_b, 64);
+    cpu->sl.ptrs = tfu_x_align_up(cpu->sl.pack + pack_b, 64);
+    cpu->sl.outp = tfu_x_align_up(cpu->sl.ptrs + ptrs_b, 64);
+    cpu->sl.total = tfu_x_align_up(cpu->sl.outp + outp_b + 64, 64);
     return TFU_OK;
 }
 
 /* --- the plan view (>>seam) ------------------------------------------------
-   Built once at compile from the lowered groups; rebinding keeps it (the
-   structure is the same). */
+   The shared program itself (groups, instructions, operands, stages) plus
+   the memory roots and the bytes each stage touches; built once at compile,
+   kept by rebinding (the structure is the same). */
 
 /* appends the bytes tensor q occupies in its memory root */
 static void tfu_x_view_range(const tfu_plan *p, int32_t *root_of, int q, int write, tfu_pv_range *r) {
@@ -4009,48 +4535,22 @@ static void tfu_x_view_range(const tfu_plan *p, int32_t *root_of, int q, int wri
 static int tfu_x_build_view(tfu_plan *p) {
     tfu_plan_view *v = &p->view;
     int32_t *root, *range_first;
-    tfu_pv_group *groups;
-    tfu_pv_instr *instrs;
-    tfu_pv_operand *operands;
     tfu_pv_range *ranges;
     int i, gi, k, s, n_ranges = 0;
     root = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_all + 1));
     range_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_stages + 2));
-    groups = (tfu_pv_group *)tfu_x_palloc(p, sizeof(tfu_pv_group) * (size_t)(p->n_groups + 1));
-    instrs = (tfu_pv_instr *)tfu_x_palloc(p, sizeof(tfu_pv_instr) * (size_t)(p->n_ins + 1));
-    operands = (tfu_pv_operand *)tfu_x_palloc(p, sizeof(tfu_pv_operand) * (size_t)(p->n_ext + 1));
     ranges = (tfu_pv_range *)tfu_x_palloc(p, sizeof(tfu_pv_range) * (size_t)(p->n_ins + p->n_ext + 1));
-    if (!root || !range_first || !groups || !instrs || !operands || !ranges) return 0;
+    if (!root || !range_first || !ranges) return 0;
     for (i = 0; i < p->n_all; i++) root[i] = p->t[i]->view_src ? tfu_x_graph_find(p->graph, p->t[i]->view_src) : i;
-    for (k = 0; k < p->n_ins; k++) {
-        instrs[k].tensor = p->ins[k].tid;
-        instrs[k].n_src = p->ins[k].n_src;
-        for (s = 0; s < TFU_MAX_SRC; s++) instrs[k].src[s] = s < p->ins[k].n_src ? p->ins[k].src[s] : 0;
-        instrs[k].store = p->ins[k].store;
-    }
-    for (k = 0; k < p->n_ext; k++) {
-        operands[k].tensor = p->ext[k].tid;
-        operands[k].col_off = p->ext[k].col_off;
-    }
-    for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_x_group *G = &p->groups[gi];
-        groups[gi].kind = (tfu_group_kind)G->kind;
-        groups[gi].stage = G->stage;
-        groups[gi].first_instr = G->first_ins;
-        groups[gi].n_instr = G->n_ins;
-        groups[gi].first_operand = G->first_ext;
-        groups[gi].n_operands = G->n_ext;
-        memcpy(groups[gi].ne, G->ne, sizeof G->ne);
-    }
     /* bytes per stage: every operand read, every stored result written */
     for (s = 0; s <= p->n_stages; s++) {
         range_first[s] = n_ranges;
         if (s == p->n_stages) break;
         for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++) {
-            const tfu_x_group *G = &p->groups[gi];
-            for (k = 0; k < G->n_ext; k++) tfu_x_view_range(p, root, p->ext[G->first_ext + k].tid, 0, &ranges[n_ranges++]);
-            for (k = 0; k < G->n_ins; k++)
-                if (p->ins[G->first_ins + k].store) tfu_x_view_range(p, root, p->ins[G->first_ins + k].tid, 1, &ranges[n_ranges++]);
+            const tfu_pv_group *G = &p->groups[gi];
+            for (k = 0; k < G->n_operands; k++) tfu_x_view_range(p, root, p->ext[G->first_operand + k].tensor, 0, &ranges[n_ranges++]);
+            for (k = 0; k < G->n_instr; k++)
+                if (p->ins[G->first_instr + k].store) tfu_x_view_range(p, root, p->ins[G->first_instr + k].tensor, 1, &ranges[n_ranges++]);
         }
     }
     v->n_tensors = p->n_all;
@@ -4061,9 +4561,9 @@ static int tfu_x_build_view(tfu_plan *p) {
     v->life_last = p->life1;
     v->arena_bytes = p->arena_bytes;
     v->n_groups = p->n_groups;
-    v->groups = groups;
-    v->instrs = instrs;
-    v->operands = operands;
+    v->groups = p->groups;
+    v->instrs = p->ins;
+    v->operands = p->ext;
     v->n_stages = p->n_stages;
     v->stage_first = p->stage_first;
     v->range_first = range_first;
@@ -4113,13 +4613,15 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
 #endif
     }
     fusion = !o.no_fusion && !tfu_x_env_flag("TFU_NO_FUSION");
-    TFU_X_SIMD_SET(!tfu_x_env_flag("TFU_NO_SIMD"));
+    o.no_simd = o.no_simd || tfu_x_env_flag("TFU_NO_SIMD");   /* the plan's kernel set: p->opt.no_simd */
     o.no_fusion = !fusion;
     p = (tfu_plan *)al.alloc_fn(sizeof *p, al.user);
     if (!p) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memset(p, 0, sizeof *p);
     p->al = al; p->opt = o; p->opt.allocator = al; p->ctx = g->ctx; p->graph = g;
-    p->n_threads = o.n_threads;
+    p->cpu = (struct tfu_x_cpu *)tfu_x_palloc(p, sizeof *p->cpu);
+    if (!p->cpu) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    p->cpu->n_threads = o.n_threads;
     n = p->n_all = g->n_all;
     p->hash = tfu_graph_hash(g);
     p->t = (tfu_tensor **)tfu_x_palloc(p, sizeof(void *) * (size_t)(n + 1));
@@ -4138,22 +4640,24 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
     tfu_x_plan_snapshot(p);
-    caps.fuse = fusion;
-    caps.max_mm_per_group = TFU_X_MAX_MM;
+    tfu_x_cpu_caps(&caps, fusion);
     r = tfu_x_plan_layout(g, &caps, &al, &L);
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, r == TFU_ERR_OVERFLOW ? "the arena size overflows" : "planning memory exhausted");
     p->arena_unfused = fusion ? TFU_X_UNKNOWN : L.arena;   /* computed when first asked for */
     p->arena_bytes = L.arena;
-    r = tfu_x_lower(p, g, &L);
+    r = tfu_x_programs(p, g, &L, &caps);
     if (r == TFU_ERR_INVALID_ARG) return tfu_x_plan_fail(p, g->ctx, r, "a row or matrix-product K of more than INT_MAX elements (not supported by the CPU executor)");
+    if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
+    if (!tfu_x_build_view(p)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    r = tfu_x_cpu_lower(p);
     if (r == TFU_ERR_OVERFLOW) return tfu_x_plan_fail(p, g->ctx, r, "the scratch size overflows");
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
-    if (!tfu_x_mul_ok(p->sl.total, (size_t)p->n_threads, &scratch_bytes) || !tfu_x_add_ok(scratch_bytes, 64, &scratch_bytes))
+    if (!tfu_x_mul_ok(p->cpu->sl.total, (size_t)p->cpu->n_threads, &scratch_bytes) || !tfu_x_add_ok(scratch_bytes, 64, &scratch_bytes))
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_OVERFLOW, "the scratch size overflows");
-    p->scratch_raw = al.alloc_fn(scratch_bytes, al.user);
-    p->scratch = p->scratch_raw ? (void *)tfu_x_align_ptr(p->scratch_raw) : NULL;
-    p->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->n_threads);
-    if (!p->scratch || !p->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
+    p->cpu->scratch_raw = al.alloc_fn(scratch_bytes, al.user);
+    p->cpu->scratch = p->cpu->scratch_raw ? (void *)tfu_x_align_ptr(p->cpu->scratch_raw) : NULL;
+    p->cpu->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->cpu->n_threads);
+    if (!p->cpu->scratch || !p->cpu->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
     if (o.arena) {
         if (o.arena_size < p->arena_bytes) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "options.arena is smaller than tfu_plan_arena_bytes()");
         if ((uintptr_t)o.arena % 16) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, "options.arena must be aligned to 16 bytes");
@@ -4166,7 +4670,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         p->arena_owned = 1;
     }
 #if !defined(TFU_NO_THREADS)
-    if (p->n_threads > 1 && !o.parallel_for) {
+    if (p->cpu->n_threads > 1 && !o.parallel_for) {
         r = tfu_x_pool_start(p);
         if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "could not start worker threads");
     }
@@ -4180,20 +4684,19 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         S->arena_bytes = p->arena_bytes;
         for (gi = 0; gi < p->n_groups; gi++) {
             S->n_groups_kind[p->groups[gi].kind]++;
-            if (p->groups[gi].n_ins > 1) S->n_nodes_fused += p->groups[gi].n_ins;
+            if (p->groups[gi].n_instr > 1) S->n_nodes_fused += p->groups[gi].n_instr;
         }
         for (i = 0; i < n; i++) if (p->group[i] >= 0 && tfu_x_is_value(g->all[i])) {
             S->value_bytes_total += tfu_x_value_bytes(g->all[i]);
             if (!p->mat[i]) S->n_values_elided++;
         }
     }
-    if (!tfu_x_build_view(p)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     /* the group index per tensor, as reported (execution order) */
     {
         int gi, k;
         for (i = 0; i < n; i++) p->group[i] = -1;
         for (gi = 0; gi < p->n_groups; gi++)
-            for (k = 0; k < p->groups[gi].n_ins; k++) p->group[p->ins[p->groups[gi].first_ins + k].tid] = gi;
+            for (k = 0; k < p->groups[gi].n_instr; k++) p->group[p->ins[p->groups[gi].first_instr + k].tensor] = gi;
         for (i = 0; i < n; i++) {   /* the eval callback's flagged views, decided here once */
             int root = i;
             p->view_stage[i] = -1;
@@ -4321,8 +4824,7 @@ static size_t tfu_x_unfused_arena(const tfu_plan *cp) {
             U.group = ints; U.order = ints + n; U.stage = ints + 2 * n; U.life0 = ints + 3 * n; U.life1 = ints + 4 * n;
             U.mat = mat; U.offs = offs;
             tfu_x_caps caps;
-            caps.fuse = 0;
-            caps.max_mm_per_group = TFU_X_MAX_MM;
+            tfu_x_cpu_caps(&caps, 0);
             if (tfu_x_plan_layout(p->graph, &caps, &p->al, &U) == TFU_OK) p->arena_unfused = U.arena;
         }
         if (ints) p->al.free_fn(ints, p->al.user);
@@ -4341,7 +4843,7 @@ TFU_API tfu_plan_stats tfu_plan_get_stats(const tfu_plan *p) {
 TFU_API int tfu_plan_n_groups(const tfu_plan *p) { return p ? p->n_groups : 0; }
 TFU_API int tfu_plan_group_of(const tfu_plan *p, const tfu_tensor *t) { int i = tfu_x_plan_find(p, t); return i < 0 ? -1 : p->group[i]; }
 TFU_API tfu_group_kind tfu_plan_group_kind(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? (tfu_group_kind)p->groups[g].kind : TFU_GROUP_KIND_COUNT; }
-TFU_API int tfu_plan_group_n_nodes(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].n_ins : 0; }
+TFU_API int tfu_plan_group_n_nodes(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].n_instr : 0; }
 TFU_API int tfu_plan_group_stage(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].stage : -1; }
 TFU_API int tfu_plan_is_materialized(const tfu_plan *p, const tfu_tensor *t) {
     int i = tfu_x_plan_find(p, t);
@@ -4387,7 +4889,7 @@ TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
     tfu_x_catbytes(&b, tfu_x_unfused_arena(p)); tfu_x_cat(&b, ", all values: "); tfu_x_catbytes(&b, p->stats.value_bytes_total);
     tfu_x_cat(&b, ")\nstage group kind     items  ops (* = written to memory)\n");
     for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_x_group *G = &p->groups[gi];
+        const tfu_pv_group *G = &p->groups[gi];
         char col[24]; tfu_x_buf cb; size_t pad;
         cb.p = col; cb.size = sizeof col; cb.len = 0;
         tfu_x_cati(&cb, G->stage); for (pad = cb.len; pad < 6; pad++) tfu_x_cat(&cb, " ");
@@ -4396,13 +4898,13 @@ TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
         tfu_x_cat(&b, col); cb.len = 0;
         tfu_x_cat(&cb, tfu_x_kind_names[G->kind]); for (pad = cb.len; pad < 9; pad++) tfu_x_cat(&cb, " ");
         tfu_x_cat(&b, col); cb.len = 0;
-        tfu_x_cati(&cb, G->n_items); for (pad = cb.len; pad < 7; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cati(&cb, p->cpu->groups[gi].n_items); for (pad = cb.len; pad < 7; pad++) tfu_x_cat(&cb, " ");
         tfu_x_cat(&b, col);
-        for (k = 0; k < G->n_ins; k++) {
-            const tfu_x_ins *I = &p->ins[G->first_ins + k];
+        for (k = 0; k < G->n_instr; k++) {
+            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
             if (k) tfu_x_cat(&b, " ");
-            tfu_x_cat(&b, tfu_op_name(p->t[I->tid]->op)); tfu_x_cat(&b, "(");
-            tfu_x_catname(&b, p->t[I->tid], I->tid); tfu_x_cat(&b, ")");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "(");
+            tfu_x_catname(&b, p->t[I->tensor], I->tensor); tfu_x_cat(&b, ")");
             if (I->store) tfu_x_cat(&b, "*");
         }
         tfu_x_cat(&b, "\n");
@@ -4419,15 +4921,15 @@ TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size) {
     if (!p) return 0;
     tfu_x_cat(&b, "digraph tensorfuse {\n  rankdir=TB; node [shape=box, fontname=\"monospace\", fontsize=10];\n");
     for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_x_group *G = &p->groups[gi];
+        const tfu_pv_group *G = &p->groups[gi];
         tfu_x_cat(&b, "  subgraph cluster_"); tfu_x_cati(&b, gi); tfu_x_cat(&b, " {\n    label=\"group ");
         tfu_x_cati(&b, gi); tfu_x_cat(&b, " "); tfu_x_cat(&b, tfu_x_kind_names[G->kind]);
         tfu_x_cat(&b, ", stage "); tfu_x_cati(&b, G->stage); tfu_x_cat(&b, "\"; style=rounded; color=");
-        tfu_x_cat(&b, G->n_ins > 1 ? "blue" : "gray"); tfu_x_cat(&b, ";\n");
-        for (k = 0; k < G->n_ins; k++) {
-            const tfu_x_ins *I = &p->ins[G->first_ins + k];
-            tfu_x_cat(&b, "    n"); tfu_x_cati(&b, I->tid); tfu_x_cat(&b, " [label=\"");
-            tfu_x_cat(&b, tfu_op_name(p->t[I->tid]->op)); tfu_x_cat(&b, "\\n"); tfu_x_catname(&b, p->t[I->tid], I->tid);
+        tfu_x_cat(&b, G->n_instr > 1 ? "blue" : "gray"); tfu_x_cat(&b, ";\n");
+        for (k = 0; k < G->n_instr; k++) {
+            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+            tfu_x_cat(&b, "    n"); tfu_x_cati(&b, I->tensor); tfu_x_cat(&b, " [label=\"");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "\\n"); tfu_x_catname(&b, p->t[I->tensor], I->tensor);
             tfu_x_cat(&b, I->store ? "\", style=bold" : "\", style=dashed"); tfu_x_cat(&b, "];\n");
         }
         tfu_x_cat(&b, "  }\n");

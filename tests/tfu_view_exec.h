@@ -385,14 +385,14 @@ TT_FN double tv_eltwise_op(const tfu_tensor *t, const double *x) {
     case TFU_OP_COS: return cos(x[0]);
     case TFU_OP_TANH: return tanh(x[0]);
     case TFU_OP_SIGMOID: return tv_sigmoid(x[0]);
-    case TFU_OP_RELU: return x[0] > 0 ? x[0] : 0;
+    case TFU_OP_RELU: return x[0] < 0 ? 0 : x[0];   /* NaN stays NaN */
     case TFU_OP_GELU: return tv_gelu(x[0]);
     case TFU_OP_GELU_ERF: return tv_gelu_erf(x[0]);
     case TFU_OP_SILU: return x[0] * tv_sigmoid(x[0]);
     case TFU_OP_CONT: case TFU_OP_CPY: return x[0];
     case TFU_OP_GLU:   /* sources: gate, value (the view resolved swapped and the halves) */
         switch (t->op_params_i[0]) {
-        case TFU_GLU_REGLU: return (x[0] > 0 ? x[0] : 0) * x[1];
+        case TFU_GLU_REGLU: return (x[0] < 0 ? 0 : x[0]) * x[1];
         case TFU_GLU_GEGLU: return tv_gelu(x[0]) * x[1];
         case TFU_GLU_GEGLU_ERF: return tv_gelu_erf(x[0]) * x[1];
         default: return x[0] * tv_sigmoid(x[0]) * x[1];
@@ -566,18 +566,19 @@ TT_FN void tv_run_other(tv_state *S, const tfu_pv_instr *I, float *out) {
                 }
             }
         } else {
-            /* one value per row of a; ARGMAX: the first largest (NaN never wins) */
-            int64_t n = a->t->ne[0], best = 0;
+            /* one value per row of a; ARGMAX: the first NaN, else the first largest */
+            int64_t n = a->t->ne[0], best = 0, first_nan = -1;
             double s = 0, mx = -INFINITY;
             for (i0 = 0; i0 < n; i0++) {
                 double x = tv_load(S, a, i0, i1, i2, i3);
+                if (x != x && first_nan < 0) first_nan = i0;
                 if (x > mx) {
                     mx = x;
                     best = i0;
                 }
                 s += x;
             }
-            if (t->op == TFU_OP_ARGMAX) d[0] = (float)best;
+            if (t->op == TFU_OP_ARGMAX) d[0] = (float)(first_nan >= 0 ? first_nan : best);
             else if (t->op == TFU_OP_MEAN) d[0] = (float)(s / (double)n);
             else d[0] = (float)s;
         }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the header (API only, and with the implementation and self-test) with
-# every warning as an error, as C99, C11 and C++, with and without NDEBUG.
+# every warning as an error, as C99, C11 and C++, with and without NDEBUG;
+# then the C11-atomics build and the check for GNU-only code.
 CC=${1:-cc}; CXX=${2:-c++}
 W="-Wall -Wextra -Wpedantic -Werror -Wshadow"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -17,5 +18,9 @@ for f in api impl embedded; do
     $CXX -std=c++11 $W -Wno-old-style-cast $nd -O2 -I. -c "$tmp/$f.cpp" -o "$tmp/o.o" || { echo "lint: $f c++ $nd failed"; fail=1; }
   done
 done
-[ $fail -eq 0 ] && echo "lint: clean (C99, C11, C++11; with and without NDEBUG)"
+# the C11 <stdatomic.h> path, which GCC would not take by itself
+$CC -std=c11 $W -DTFU_X_ATOMICS=3 -O2 -I. -c "$tmp/impl.c" -o "$tmp/o.o" || { echo "lint: impl c11 atomics failed"; fail=1; }
+# GNU extensions only where __GNUC__ selects them (MSVC and plain C compilers)
+awk -f tools/gnu_check.awk tensorfuse.h || { echo "lint: GNU extensions outside #if __GNUC__"; fail=1; }
+[ $fail -eq 0 ] && echo "lint: clean (C99, C11, C++11; with and without NDEBUG; C11 atomics; no GNU-only code outside __GNUC__)"
 exit $fail

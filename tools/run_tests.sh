@@ -4,7 +4,11 @@
 # prints no summary counts as a failure. After the programs: the header's
 # self-test and the README example (pass = exit 0), and test_ops again with
 # the SIMD kernels switched off.
+# Environment: RUN, a command that runs a program (e.g. "qemu-arm -L /usr/arm-
+# linux-gnueabihf", or wine), word-split on purpose; GRAPHS, test_random's
+# --graphs (its own default when unset); EXE, the programs' suffix (.exe).
 b=$1; shift
+RUN=${RUN:-}
 passed=0; failed=0; skipped=0
 run() {  # run LABEL CMD...: a program with a summary line
     label=$1; shift
@@ -24,9 +28,14 @@ run_rc() {  # run_rc LABEL CMD...: pass = exit status 0
     printf '%s\n' "$out" | tail -n 3 | sed "s|^|[$label] |"
     if [ $rc -eq 0 ]; then passed=$((passed+1)); else echo "[$label] exit $rc"; failed=$((failed+1)); fi
 }
-for t in "$@"; do run "$(basename "$t")" "$t"; done
-run_rc selftest "$b/selftest"
-run_rc readme_example "$b/readme_example"
-run "test_ops TFU_NO_SIMD=1" env TFU_NO_SIMD=1 "$b/test_ops"
+for t in "$@"; do
+    case $t in
+    *test_random*) run "$(basename "$t")" $RUN "$t" ${GRAPHS:+--graphs "$GRAPHS"} ;;
+    *) run "$(basename "$t")" $RUN "$t" ;;
+    esac
+done
+run_rc selftest $RUN "$b/selftest${EXE:-}"
+run_rc readme_example $RUN "$b/readme_example${EXE:-}"
+run "test_ops TFU_NO_SIMD=1" env TFU_NO_SIMD=1 $RUN "$b/test_ops${EXE:-}"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ]
