@@ -39,7 +39,7 @@
      work item after another read it (work item: an element of an
      element-wise group, a row of a row or other group, an output element
      of a matrix-product epilogue; a product reads for every item).
-   Include after tensorfuse.h (with the implementation) and tfu_test.h. */
+   Include after tensorfuse.h and tfu_test.h. */
 #ifndef TFU_VIEW_EXEC_H
 #define TFU_VIEW_EXEC_H
 #include <stdarg.h>
