@@ -48,6 +48,9 @@ $(B):
 $(B)/%$(EXE): tests/%.c $(HDR) tests/*.h | $(B)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
+# test_seam runs test_fusion's cases (it includes test_fusion.c)
+$(B)/test_seam$(EXE): tests/test_fusion.c examples/llama.h
+
 $(B)/test_embedded_nosimd$(EXE): tests/test_embedded.c $(HDR) | $(B)
 	$(CC) $(CFLAGS) -DTFU_NO_SIMD -o $@ $< $(LDLIBS)
 

@@ -148,6 +148,12 @@ static void poison_outputs(tfu_plan *p, tfu_graph *g) {
     }
 }
 
+/* test_seam.c includes this file (with TEST_FUSION_NO_MAIN) and sees every
+   case through this hook: its builder, options and reference, to run a
+   fresh build through a second executor. */
+typedef void (*case_hook_fn)(const char *name, build_fn fn, void *arg, const tfu_plan_options *opts, double tol, fx *ref);
+static case_hook_fn g_case_hook;
+
 /* A case: reference on one build, plan on another; plan checked, run and
    compared. Leaves the plan (caller frees) and both fixtures. */
 static tfu_plan *run_case(const char *name, build_fn fn, void *arg, const tfu_plan_options *opts,
@@ -170,6 +176,7 @@ static tfu_plan *run_case(const char *name, build_fn fn, void *arg, const tfu_pl
     TT_CHECK(r == TFU_OK, "%s: run: %s", name, tfu_result_str(r));
     f = compare_graphs(ref->g, pl->g, tol, name);
     TT_CHECK(f == 0, "%s: %d tensors differ from the reference", name, f);
+    if (g_case_hook) g_case_hook(name, fn, arg, &o, tol, ref);
     return p;
 }
 
@@ -814,10 +821,8 @@ static void test_cross(void) {
     end_case(p, &r, &l);
 }
 
-int main(int argc, char **argv) {
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    tt_verbose = tt_arg_int(argc, argv, "--v", 0);
-    (void)tt_max_err; (void)tt_int;
+/* every case, in order */
+static void fusion_cases(void) {
     test_rms();
     test_add_rms_keep();
     test_chain12();
@@ -837,5 +842,14 @@ int main(int argc, char **argv) {
     test_rerun();
     printf("fusion: so far %d checks passed, %d failed\n", tt_passed, tt_failed);
     test_cross();   /* last: it has aborted on an internal assertion */
+}
+
+#ifndef TEST_FUSION_NO_MAIN
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    tt_verbose = tt_arg_int(argc, argv, "--v", 0);
+    (void)tt_max_err; (void)tt_int;
+    fusion_cases();
     return tt_summary();
 }
+#endif
