@@ -39,16 +39,20 @@
      TFU_NO_SIMD=1    scalar kernels for every plan compiled while it is set
                       (tfu_plan_options.no_simd for one plan)
 
-   CONTENTS (grep for the tag)
+   CONTENTS (grep for the tag; docs/ARCHITECTURE.md explains the rooms)
      >>api        declarations (stop reading after them if you only use it)
-     >>base       errors, context arena, allocator
+     >>seam       for backend authors: capabilities in, the plan view out
+     -- graph room --
+     >>base       errors, compat (atomics), context arena, allocator
      >>tensor     tensors, views
      >>ops        graph builders
-     >>graph      graph, use counts, flags
+     >>graph      graph in program order, use counts, flags
      >>ref        reference executor (the oracle)
-     >>kern       row kernels shared by every CPU path (scalar and SIMD)
-     >>plan       fusion, scheduling, memory assignment, report
-     >>cpu        fused CPU executor, thread pool
+     -- plan room --
+     >>plan       memory-effect edges, fusion, stages, memory, programs,
+                  the plan view, stale checks, report
+     -- CPU room --
+     >>cpu        vector layer and kernels, executor, thread pool, compile
      >>selftest   tfu_selftest()
 
    CHANGES
@@ -518,15 +522,25 @@ TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size);
    instrs[k].tensor (op, params, shape from the tensor) from n_src sources:
    src >= 0 is an earlier instruction of the group, src < 0 the group
    operand -1 - src: a tensor read from memory, broadcast over the group's
-   index by the ggml rule (index d taken modulo the operand's ne[d]),
-   starting col_off columns in (the gate/value halves of a fused-row GLU).
-   Element-wise instructions work element for element, row instructions
-   (RMS_NORM, NORM, SOFT_MAX) on whole rows of the group, MUL_MAT is the
-   product of its two operands (the rest of a matrix-product group is an
-   element-wise epilogue on its output), and an OTHER group is one op with
-   its own kernel (GET_ROWS, ROPE, CONCAT, SUM_ROWS, MEAN, ARGMAX) reading
-   its operands as the reference executor does. store = 1: the result is
-   written to its memory (arena value or, for a copy, its root's bytes). */
+   index by the ggml rule (index d taken modulo the operand's ne[d]).
+   col_off is nonzero only for the halves of a fused-row GLU, whose operand
+   is twice the group's width: column i0 + col_off. A GLU instruction always
+   has two sources, gate then value (swapped and the split form are already
+   resolved: ignore op_params_i[1] and [2]). Element-wise instructions work
+   element for element, row instructions (RMS_NORM, NORM, SOFT_MAX) on whole
+   rows of the group, MUL_MAT is the product of its two operands as
+   tfu_mul_mat documents (a's dims 2 and 3 broadcast over b's by division:
+   b->ne2 / a->ne2 consecutive batches share one of a's), the rest of a
+   matrix-product group is an element-wise epilogue on its output, and an
+   OTHER group is one op with its own kernel (GET_ROWS, ROPE, CONCAT,
+   SUM_ROWS, MEAN, ARGMAX) reading its operands as the reference executor
+   does (tfu_x_ref_node; argmax: first NaN, else first maximum). store = 1:
+   the result is written to its memory (arena value or, for a copy, its
+   root's bytes). Arena offsets are multiples of 64 bytes. Before a run a
+   backend checks what tfu_plan_run checks (leaves have data, get_rows
+   indices held in leaves are in range: else TFU_ERR_INVALID_ARG, nothing
+   written). tests/test_seam.c runs random graphs through such an executor
+   (tests/tfu_view_exec.h) against the reference. */
 /* What a backend can run, given to the one fusion pass before it forms
    groups: fuse_kinds, a bit (1u << kind) per group kind it runs with more
    than one operation (0: no fusion at all); max_products, matrix products
@@ -580,6 +594,7 @@ typedef struct tfu_plan_view {
     size_t              arena_bytes;
     int                 n_groups;
     const tfu_pv_group *groups;     /* execution order (by stage)                 */
+    int                 n_instrs, n_operands, n_ranges;
     const tfu_pv_instr *instrs;
     const tfu_pv_operand *operands;
     int                 n_stages;
@@ -2111,7 +2126,1311 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
     return TFU_OK;
 }
 
-/* >>kern =================================================================
+/* >>plan =================================================================
+   The shared passes, run once per compile and the same for every backend,
+   each reading only what the one before produced: memory-effect edges ->
+   fuse (the one table, the backend's capabilities) -> materialise ->
+   schedule (stages) -> lifetimes -> offsets -> programs (the groups as the
+   view shows them). Then the plan view, stale checks, queries and report.
+   A backend lowers the programs (>>cpu for the CPU); nothing it decides
+   comes back here. */
+
+/* operation classes, the rows and columns of the fusion table */
+enum { TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER, TFU_X_C_COUNT };
+
+static int tfu_x_class(const tfu_tensor *t) {
+    static const unsigned char fusion_class[] = {
+        TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER };
+    return fusion_class[tfu_x_op_class[t->op]];
+}
+
+/* THE fusion table: may a consumer of class [row] take a producer of class
+   [column] into its group (over an edge that reads the producer element for
+   element, same shape)? Every backend uses this table; a backend only
+   removes group kinds it cannot run (tfu_backend_caps.fuse_kinds). Row
+   groups run a whole row at a time, matmul groups a tile, so a group never
+   holds both. */
+static const unsigned char tfu_x_fuse_table[TFU_X_C_COUNT][TFU_X_C_COUNT] = {
+    /*               leaf view elt row mm other */
+    /* leaf  */     { 0,   0,   0,  0,  0,  0 },
+    /* view  */     { 0,   0,   0,  0,  0,  0 },
+    /* elt   */     { 0,   0,   1,  1,  1,  0 },   /* chains, norm epilogue, matmul epilogue */
+    /* row   */     { 0,   0,   1,  1,  0,  0 },   /* norm/softmax prologue, norm after norm */
+    /* mm    */     { 0,   0,   0,  0,  0,  0 },   /* a product never takes its operands in  */
+    /* other */     { 0,   0,   0,  0,  0,  0 },
+};
+
+/* operand s of t is read element for element at t's own index */
+static int tfu_x_identity_operand(const tfu_tensor *t, int s) {
+    const tfu_tensor *p = t->src[s];
+    if (!p || !tfu_same_shape(p, t)) return 0;
+    switch (t->op) {
+    case TFU_OP_SOFT_MAX: case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_CPY: return s == 0;
+    case TFU_OP_GLU: return t->op_params_i[2] ? s < 2 : 0;
+    default: return tfu_x_class(t) == TFU_X_C_ELT && s < 2;
+    }
+}
+
+/* may t take its producer src[s] into one group (class, shape, operand role)? */
+static int tfu_x_edge_fusable(const tfu_tensor *t, int s) {
+    const tfu_tensor *p = t->src[s];
+    if (!p || p->op == TFU_OP_CPY || p->type != TFU_F32) return 0;
+    if (!tfu_x_fuse_table[tfu_x_class(t)][tfu_x_class(p)]) return 0;
+    return tfu_x_identity_operand(t, s);
+}
+
+static int tfu_x_n_src(const tfu_tensor *t) {
+    int s, n = 0;
+    for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) n = s + 1;
+    return n;
+}
+
+/* memory */
+#if !defined(TFU_NO_MALLOC)
+static void *tfu_x_malloc_fn(size_t n, void *u) { (void)u; return malloc(n); }
+static void tfu_x_free_fn(void *p, void *u) { (void)u; free(p); }
+#endif
+
+typedef struct tfu_x_block { struct tfu_x_block *next; size_t size, used; } tfu_x_block;
+
+static unsigned char *tfu_x_align_ptr(void *p) {
+    return (unsigned char *)p + ((TFU_X_ALIGN - (uintptr_t)p % TFU_X_ALIGN) % TFU_X_ALIGN);
+}
+
+/* What the fusion pass is given: the backend's capabilities (>>seam) and
+   whether to fuse at all. */
+typedef struct tfu_x_caps {
+    int              fuse;      /* 0: one group per operation (no_fusion) */
+    tfu_backend_caps b;         /* the backend's                          */
+} tfu_x_caps;
+
+/* The shared plan: what the passes decided, bound to a graph, and the
+   program of every group as the view shows it (>>seam). A backend's own
+   state hangs off it (cpu: the CPU executor's, >>cpu); nothing a backend
+   decides goes back into the shared part. */
+struct tfu_plan {
+    tfu_allocator   al;
+    tfu_plan_options opt;
+    tfu_context    *ctx;
+    tfu_graph      *graph;
+    uint64_t        hash;
+    uint32_t        ctx_gen, graph_gen; /* generations seen at compile or rebind */
+    uint32_t       *flags;    /* per tensor: flags at compile or rebind    */
+    tfu_plan_view   view;     /* the backend-neutral program (>>seam)      */
+    struct tfu_x_caps caps;   /* what the fusion pass was given            */
+    int             n_all;
+    tfu_tensor    **t;        /* the bound graph's all[]                   */
+    int32_t        *group;    /* per tensor: its group, -1 for leaf/view   */
+    int32_t        *ins_of;   /* per tensor: its instruction index or -1   */
+    unsigned char  *mat;      /* per tensor: materialised                  */
+    int64_t        *offs;     /* per tensor: arena offset or -1            */
+    int32_t        *life0, *life1;
+    int32_t        *view_stage; /* per tensor: a flagged view, the stage of its root; else -1 */
+    int             n_groups, n_stages;
+    tfu_pv_group   *groups;   /* in execution order (by stage)             */
+    int32_t        *stage_first; /* groups of stage s: [stage_first[s], stage_first[s+1]) */
+    tfu_pv_instr   *ins;      /* the groups' programs                      */
+    tfu_pv_operand *ext;      /* the groups' operands                      */
+    int             n_ins, n_ext;
+    size_t          arena_bytes, arena_unfused;
+    unsigned char  *arena;
+    void           *arena_raw;      /* as allocated, when the plan owns it */
+    int             arena_owned;
+    tfu_result      err;
+    tfu_plan_stats  stats;
+    tfu_x_block    *blocks;
+    struct tfu_x_cpu *cpu;    /* the CPU executor's state (>>cpu)          */
+    /* run state */
+    int             run_stage;
+    volatile int    run_stop;
+};
+
+static void *tfu_x_palloc(tfu_plan *p, size_t n) {
+    tfu_x_block *b = p->blocks;
+    size_t need = tfu_x_align_up(n, 16);
+    if (!b || b->size - b->used < need) {
+        size_t sz = need + sizeof(tfu_x_block) + 64 > 65536 ? need + sizeof(tfu_x_block) + 64 : 65536;
+        b = (tfu_x_block *)p->al.alloc_fn(sz, p->al.user);
+        if (!b) return NULL;
+        b->next = p->blocks; b->size = sz; b->used = tfu_x_align_up(sizeof *b, 64);
+        p->blocks = b;
+    }
+    {
+        unsigned char *r = (unsigned char *)b + b->used;
+        b->used += need;
+        memset(r, 0, n);
+        return r;
+    }
+}
+
+/* --- memory effects -------------------------------------------------------
+   Copies write into leaves (tfu_cpy); other operations read leaves. Two
+   accesses to overlapping bytes of one leaf, at least one of them a write,
+   take effect in creation order (DESIGN.md, "program order"). This pass
+   turns that rule into edges between nodes (earlier -> later), which join
+   the data edges in the fusion legality test and in the scheduler; all[]
+   is in creation order, so every edge points forward. Byte ranges are
+   conservative (a strided view covers its whole span): an extra edge only
+   orders more, it never reorders. */
+
+
+typedef struct tfu_x_access { int32_t node, root, write; size_t lo, hi; } tfu_x_access;
+
+typedef struct tfu_x_memdeps {
+    int32_t *first;   /* per tensor: its predecessors are pred[first[i] .. first[i+1]) */
+    int32_t *pred;
+    size_t   n_edges;
+} tfu_x_memdeps;
+
+/* the leaf whose bytes a read of q touches, or -1 for a computed value */
+static int tfu_x_leaf_of(const tfu_graph *gr, const tfu_tensor *q) {
+    const tfu_tensor *root = q->view_src ? q->view_src : q;
+    return root->op == TFU_OP_NONE ? tfu_x_graph_find(gr, root) : -1;
+}
+
+static void tfu_x_memdeps_free(tfu_x_memdeps *M, tfu_allocator *al) {
+    if (M->first) al->free_fn(M->first, al->user);
+    if (M->pred) al->free_fn(M->pred, al->user);
+    M->first = NULL;
+    M->pred = NULL;
+}
+
+/* appends (from, to) to a growing edge list */
+static int tfu_x_edge_push(tfu_allocator *al, int32_t **e, size_t *n, size_t *cap, int32_t from, int32_t to) {
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 256, bytes;
+        int32_t *ne;
+        if (!tfu_x_mul_ok(nc, 2 * sizeof(int32_t), &bytes)) return 0;
+        ne = (int32_t *)al->alloc_fn(bytes, al->user);
+        if (!ne) return 0;
+        if (*e) {
+            memcpy(ne, *e, *n * 2 * sizeof(int32_t));
+            al->free_fn(*e, al->user);
+        }
+        *e = ne;
+        *cap = nc;
+    }
+    (*e)[2 * *n] = from;
+    (*e)[2 * *n + 1] = to;
+    (*n)++;
+    return 1;
+}
+
+/* Guarantees: for every pair of accesses to overlapping bytes of a leaf,
+   one of them a copy's write, a path of edges from the earlier node to the
+   later. Per leaf, accesses are kept in a live list in creation order; a
+   write that covers an earlier access retires it (later accesses that
+   conflict with the retired one conflict with the write, which follows it). */
+static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps *M) {
+    int n = gr->n_all, i, s, ok = 0;
+    size_t n_acc = 0, a, n_e = 0, cap_e = 0, e;
+    int32_t *written = NULL, *root_first = NULL, *live = NULL, *mark = NULL, *edges = NULL;
+    tfu_x_access *acc = NULL, *by_root = NULL;
+    M->n_edges = 0;
+    M->pred = NULL;
+    M->first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    written = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    if (!M->first || !written) goto done;
+    for (i = 0; i <= n; i++) M->first[i] = 0;
+    for (i = 0; i <= n; i++) written[i] = 0;
+    for (i = 0; i < n; i++) {
+        if (gr->all[i]->op == TFU_OP_CPY) {
+            written[tfu_x_graph_find(gr, gr->all[i]->view_src)] = 1;
+            n_acc++;
+        }
+    }
+    if (!n_acc) {   /* nothing writes user memory: no edges */
+        M->pred = (int32_t *)al->alloc_fn(sizeof(int32_t), al->user);
+        ok = M->pred != NULL;
+        goto done;
+    }
+    acc = (tfu_x_access *)al->alloc_fn(sizeof(tfu_x_access) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
+    by_root = (tfu_x_access *)al->alloc_fn(sizeof(tfu_x_access) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
+    root_first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    live = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
+    mark = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
+    if (!acc || !by_root || !root_first || !live || !mark) goto done;
+    /* every access to a written leaf, in creation order; a node's reads before its write */
+    n_acc = 0;
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        if (t->op == TFU_OP_NONE || t->op == TFU_OP_VIEW) continue;
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            const tfu_tensor *q = t->src[s];
+            int r;
+            if (!q || (t->op == TFU_OP_CPY && s == 1)) continue;   /* a copy's dst operand is its write */
+            r = tfu_x_leaf_of(gr, q);
+            if (r < 0 || !written[r]) continue;
+            acc[n_acc].node = i;
+            acc[n_acc].root = r;
+            acc[n_acc].write = 0;
+            tfu_x_range(q, &acc[n_acc].lo, &acc[n_acc].hi);
+            n_acc++;
+        }
+        if (t->op == TFU_OP_CPY) {
+            acc[n_acc].node = i;
+            acc[n_acc].root = tfu_x_graph_find(gr, t->view_src);
+            acc[n_acc].write = 1;
+            tfu_x_range(t, &acc[n_acc].lo, &acc[n_acc].hi);
+            n_acc++;
+        }
+    }
+    /* grouped by leaf, creation order kept (a stable counting sort) */
+    for (i = 0; i <= n + 1; i++) root_first[i] = 0;
+    for (a = 0; a < n_acc; a++) root_first[acc[a].root + 1]++;
+    for (i = 0; i < n; i++) root_first[i + 1] += root_first[i];
+    for (i = 0; i < n; i++) mark[i] = root_first[i];
+    for (a = 0; a < n_acc; a++) by_root[mark[acc[a].root]++] = acc[a];
+    for (i = 0; i < n; i++) mark[i] = -1;
+    for (i = 0; i < n; i++) {
+        int32_t b, n_live = 0, j;
+        for (b = root_first[i]; b < root_first[i + 1]; b++) {
+            const tfu_x_access *X = &by_root[b];
+            for (j = 0; j < n_live; j++) {
+                const tfu_x_access *A = &by_root[live[j]];
+                if (A->node == X->node || !(A->write || X->write) || A->hi <= X->lo || X->hi <= A->lo) continue;
+                if (mark[A->node] != X->node) {   /* one edge per pair of nodes */
+                    if (!tfu_x_edge_push(al, &edges, &n_e, &cap_e, A->node, X->node)) goto done;
+                    mark[A->node] = X->node;
+                }
+                if (X->write && X->lo <= A->lo && A->hi <= X->hi) {
+                    live[j] = live[--n_live];
+                    j--;
+                }
+            }
+            live[n_live++] = b;
+        }
+    }
+    /* predecessor lists per node */
+    M->pred = (int32_t *)al->alloc_fn(sizeof(int32_t) * (n_e + 1), al->user);
+    if (!M->pred) goto done;
+    for (e = 0; e < n_e; e++) M->first[edges[2 * e + 1] + 1]++;
+    for (i = 0; i < n; i++) M->first[i + 1] += M->first[i];
+    for (i = 0; i < n; i++) mark[i] = M->first[i];
+    for (e = 0; e < n_e; e++) M->pred[mark[edges[2 * e + 1]]++] = edges[2 * e];
+    M->n_edges = n_e;
+    ok = 1;
+done:
+    if (written) al->free_fn(written, al->user);
+    if (acc) al->free_fn(acc, al->user);
+    if (by_root) al->free_fn(by_root, al->user);
+    if (root_first) al->free_fn(root_first, al->user);
+    if (live) al->free_fn(live, al->user);
+    if (mark) al->free_fn(mark, al->user);
+    if (edges) al->free_fn(edges, al->user);
+    if (!ok) tfu_x_memdeps_free(M, al);
+    return ok;
+}
+
+/* --- fusion ---------------------------------------------------------------
+   Nodes are visited in creation order, so every predecessor (data or
+   memory) of a node is placed before it and none of its successors is.
+   A node joins the group of a producer it may take in (the fusion table);
+   a node with two such producers may merge their groups. Legal only if the
+   group graph stays acyclic and no memory conflict falls inside a group. */
+
+typedef struct tfu_x_fuse_state {
+    int       n, stamp;
+    int       cand_g, cand_h, cand_x; /* the candidate: groups g, h and node x */
+    int32_t  *group;   /* per tensor: founding tensor of its group, -1  */
+    int32_t  *next;    /* per tensor: next member of its group, -1      */
+    int32_t  *last;    /* per group: its last member                    */
+    int32_t  *size;    /* per group: members                            */
+    int32_t  *n_mm;    /* per group: matrix products                    */
+    int32_t  *seen;    /* per tensor: stamp of the last search          */
+    int32_t  *gseen;   /* per group: stamp of the last search that entered it */
+    int32_t  *stack;
+    unsigned char *has; /* per group: bit 0 matmul, 1 row, 2 cpy         */
+    /* levels: a group that depends on group G has a higher level than G,
+       so an operand from a group of level <= G's cannot close a cycle and
+       needs no search. Raised along consumer edges as groups grow. */
+    int32_t  *lvl;     /* per group (founder)                           */
+    int32_t  *e_head, *e_tail, *e_to, *e_next; /* consumer edges per group */
+    int       n_e, lmin;
+    int       budget;  /* nodes the current legality test may still visit */
+    const tfu_x_memdeps *mem;
+} tfu_x_fuse_state;
+
+/* A legality test visits at most this many nodes; beyond, the candidate is
+   treated as if it closed a cycle: the fusion is declined (never a wrong
+   result), and compile time stays linear in the graph (a merge with a group
+   far back in a deep graph would otherwise search everything between). */
+#define TFU_X_FUSE_SEARCH 512
+
+#define TFU_X_UNKNOWN ((size_t)-1)
+
+static int tfu_x_in_u(const tfu_x_fuse_state *st, int v) {
+    return v == st->cand_x || (st->group[v] >= 0 && (st->group[v] == st->cand_g || st->group[v] == st->cand_h));
+}
+
+static unsigned char tfu_x_has_bits(const tfu_tensor *t) {
+    int c = tfu_x_class(t);
+    return (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
+}
+
+/* Would the candidate group depend on itself through something outside
+   it? Searches backwards from q over data and memory edges; a group runs
+   as a unit, so every member of a group met on the way counts. */
+static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
+    const tfu_x_memdeps *M = st->mem;
+    int sp = 0, s;
+    if (st->seen[q] == st->stamp) return 0;
+    st->seen[q] = st->stamp;
+    st->stack[sp++] = q;
+    while (sp) {
+        int v = st->stack[--sp], m, gv = st->group[v];
+        if (tfu_x_in_u(st, v)) return 1;
+        if (gv >= 0 && st->lvl[gv] <= st->lmin) continue;   /* cannot depend on the candidate */
+        if (gv >= 0) {   /* a group is entered once per search, through any member */
+            if (st->gseen[gv] == st->stamp) continue;
+            st->gseen[gv] = st->stamp;
+        }
+        for (m = gv >= 0 ? gv : v; m >= 0; m = gv >= 0 ? st->next[m] : -1) {
+            const tfu_tensor *t = gr->all[m];
+            int32_t e;
+            if (--st->budget < 0) return 1;
+            st->seen[m] = st->stamp;
+            for (s = 0; s < TFU_MAX_SRC; s++) {
+                int w;
+                if (!t->src[s]) continue;
+                w = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
+                if (st->seen[w] != st->stamp) {
+                    st->seen[w] = st->stamp;
+                    st->stack[sp++] = w;
+                }
+            }
+            for (e = M->first[m]; e < M->first[m + 1]; e++) {
+                int w = M->pred[e];
+                if (st->seen[w] != st->stamp) {
+                    st->seen[w] = st->stamp;
+                    st->stack[sp++] = w;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* lifts group g to at least level l, and its consumers above it */
+static void tfu_x_raise(tfu_x_fuse_state *st, int g, int l) {
+    int sp = 0;
+    if (st->lvl[g] >= l) return;
+    st->lvl[g] = l;
+    st->stack[sp++] = g;
+    while (sp) {
+        int f = st->stack[--sp], e;
+        for (e = st->e_head[f]; e >= 0; e = st->e_next[e]) {
+            int d = st->group[st->e_to[e]];
+            if (d == f || st->lvl[d] > st->lvl[f]) continue;
+            st->lvl[d] = st->lvl[f] + 1;
+            if (sp < 2 * st->n) st->stack[sp++] = d;
+        }
+    }
+}
+
+/* one consumer edge: producer group k -> node x of group g */
+static void tfu_x_link_one(tfu_x_fuse_state *st, int k, int x, int *l) {
+    if (st->lvl[k] + 1 > *l) *l = st->lvl[k] + 1;
+    st->e_to[st->n_e] = x;
+    st->e_next[st->n_e] = -1;
+    if (st->e_tail[k] >= 0) st->e_next[st->e_tail[k]] = st->n_e;
+    else st->e_head[k] = st->n_e;
+    st->e_tail[k] = st->n_e++;
+}
+
+/* after x entered group g: g's level and the consumer edges into it */
+static void tfu_x_link(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int x) {
+    const tfu_x_memdeps *M = st->mem;
+    int s, l = st->lvl[g];
+    int32_t e;
+    for (s = 0; s < TFU_MAX_SRC; s++) {
+        int q = gr->srcs[(size_t)x * TFU_MAX_SRC + s], k;
+        if (q < 0) continue;
+        while (gr->all[q]->op == TFU_OP_VIEW) q = gr->srcs[(size_t)q * TFU_MAX_SRC];
+        k = st->group[q];
+        if (k < 0 || k == g) continue;
+        tfu_x_link_one(st, k, x, &l);
+    }
+    for (e = M->first[x]; e < M->first[x + 1]; e++) {
+        int k = st->group[M->pred[e]];
+        if (k >= 0 && k != g) tfu_x_link_one(st, k, x, &l);
+    }
+    tfu_x_raise(st, g, l);
+}
+
+/* the operands of member m of the candidate: fusable inside, acyclic outside */
+static int tfu_x_member_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int m) {
+    const tfu_tensor *t = gr->all[m];
+    const tfu_x_memdeps *M = st->mem;
+    int s;
+    int32_t e;
+    for (s = 0; s < TFU_MAX_SRC; s++) {
+        int q, r, lv;
+        if (!t->src[s]) continue;
+        q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
+        if (tfu_x_in_u(st, q)) {
+            if (!tfu_x_edge_fusable(t, s)) return 0;
+            continue;
+        }
+        r = q;
+        while (gr->all[r]->op == TFU_OP_VIEW) r = gr->srcs[(size_t)r * TFU_MAX_SRC];
+        if (tfu_x_in_u(st, r)) return 0;   /* through a view into the group: not element for element */
+        lv = st->group[r] >= 0 ? st->lvl[st->group[r]] : -1;
+        if (lv > st->lmin && tfu_x_reaches(gr, st, q)) return 0;   /* a lower level cannot depend on g or h */
+    }
+    for (e = M->first[m]; e < M->first[m + 1]; e++) {
+        int w = M->pred[e];
+        if (tfu_x_in_u(st, w)) return 0;   /* a write and a conflicting access never share a loop */
+        if (st->lvl[st->group[w]] > st->lmin && tfu_x_reaches(gr, st, w)) return 0;
+    }
+    return 1;
+}
+
+/* legality of group g together with group h (or -1) and the new node x
+   (or -1): every member's operands read element for element inside the
+   group, no path that leaves it and comes back, no memory conflict in it */
+static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, const tfu_x_caps *caps, int g, int h, int x) {
+    int m;
+    unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0) | (x >= 0 ? tfu_x_has_bits(gr->all[x]) : 0));
+    if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
+    if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
+    if (h >= 0 && st->n_mm[g] + st->n_mm[h] > caps->b.max_products) return 0;
+    if (!(caps->b.fuse_kinds & (1u << ((has & 1) ? TFU_GROUP_MATMUL : (has & 2) ? TFU_GROUP_ROW : TFU_GROUP_ELTWISE)))) return 0;
+    st->cand_g = g;
+    st->cand_h = h;
+    st->cand_x = x;
+    st->stamp++;
+    st->budget = TFU_X_FUSE_SEARCH;
+    st->lmin = h >= 0 && st->lvl[h] < st->lvl[g] ? st->lvl[h] : st->lvl[g];
+    /* joining: only x's operands are new edges; merging: check both groups whole */
+    if (h >= 0) {
+        for (m = g; m >= 0; m = st->next[m]) if (!tfu_x_member_legal(gr, st, m)) return 0;
+        for (m = h; m >= 0; m = st->next[m]) if (!tfu_x_member_legal(gr, st, m)) return 0;
+    }
+    if (x >= 0 && !tfu_x_member_legal(gr, st, x)) return 0;
+    return 1;
+}
+
+static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int x) {
+    st->next[st->last[g]] = x;
+    st->next[x] = -1;
+    st->last[g] = x;
+    st->group[x] = g;
+    st->size[g]++;
+    st->n_mm[g] += gr->all[x]->op == TFU_OP_MUL_MAT;
+    st->has[g] |= tfu_x_has_bits(gr->all[x]);
+}
+
+/* merges two groups; the larger keeps its name (members of the smaller
+   are relabelled, so merging stays cheap); returns the group's name */
+static int tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
+    int keep = st->size[g] >= st->size[h] ? g : h, gone = keep == g ? h : g, m;
+    for (m = gone; m >= 0; m = st->next[m]) st->group[m] = keep;
+    st->next[st->last[keep]] = gone;
+    st->last[keep] = st->last[gone];
+    st->size[keep] += st->size[gone];
+    st->n_mm[keep] += st->n_mm[gone];
+    st->has[keep] |= st->has[gone];
+    if (st->e_head[gone] >= 0) {
+        if (st->e_tail[keep] >= 0) st->e_next[st->e_tail[keep]] = st->e_head[gone];
+        else st->e_head[keep] = st->e_head[gone];
+        st->e_tail[keep] = st->e_tail[gone];
+    }
+    st->lvl[keep] = st->lvl[keep] > st->lvl[gone] ? st->lvl[keep] : st->lvl[gone];
+    st->lvl[keep]--;                      /* re-raised by one so the consumers follow */
+    tfu_x_raise(st, keep, st->lvl[keep] + 1);
+    return keep;
+}
+
+/* Forms groups; group[i] = founding tensor index (-1 for leaves and views). */
+static int tfu_x_fuse(const tfu_graph *gr, const tfu_x_caps *caps, const tfu_x_memdeps *M, int32_t *group, tfu_allocator *al) {
+    tfu_x_fuse_state st;
+    int n = gr->n_all, i, s, ok = 0;
+    size_t n_edges = (size_t)n * TFU_MAX_SRC + M->n_edges + 4;
+    memset(&st, 0, sizeof st);
+    st.n = n;
+    st.cand_g = st.cand_h = st.cand_x = -1;
+    st.mem = M;
+    st.group = group;
+    st.next = (int32_t *)al->alloc_fn(((size_t)n * 5 + 4) * sizeof(int32_t), al->user);
+    st.seen = (int32_t *)al->alloc_fn((size_t)n * 2 * sizeof(int32_t) + 4, al->user);
+    st.stack = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) * 2 + 4, al->user);
+    st.has = (unsigned char *)al->alloc_fn((size_t)n + 1, al->user);
+    st.lvl = (int32_t *)al->alloc_fn(((size_t)n * 3 + 4) * sizeof(int32_t), al->user);
+    st.e_to = (int32_t *)al->alloc_fn(n_edges * 2 * sizeof(int32_t), al->user);
+    if (!st.next || !st.seen || !st.stack || !st.has || !st.lvl || !st.e_to) goto done;
+    st.gseen = st.seen + n;
+    st.last = st.next + n;
+    st.size = st.last + n;
+    st.n_mm = st.size + n;
+    st.e_head = st.lvl + n;
+    st.e_tail = st.e_head + n;
+    st.e_next = st.e_to + n_edges;
+    memset(st.has, 0, (size_t)n + 1);
+    for (i = 0; i < 2 * n; i++) st.seen[i] = 0;
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        int c = tfu_x_class(t), g = -1;
+        st.next[i] = -1;
+        group[i] = -1;
+        st.lvl[i] = 0;
+        st.e_head[i] = st.e_tail[i] = -1;
+        if (c == TFU_X_C_LEAF || c == TFU_X_C_VIEW) continue;
+        if (caps->fuse) {
+            for (s = 0; s < TFU_MAX_SRC; s++) {
+                int q, h;
+                if (!t->src[s] || !tfu_x_edge_fusable(t, s)) continue;
+                q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
+                h = group[q];
+                if (h < 0 || h == g) continue;
+                if (g < 0) {
+                    if (tfu_x_fuse_legal(gr, &st, caps, h, -1, i)) {
+                        g = h;
+                        tfu_x_fuse_add(&st, gr, g, i);
+                        tfu_x_link(gr, &st, g, i);
+                    }
+                } else if (tfu_x_fuse_legal(gr, &st, caps, g, h, -1)) {
+                    g = tfu_x_fuse_merge(&st, g, h);
+                }
+            }
+        }
+        if (g < 0) {
+            group[i] = i;
+            st.last[i] = i;
+            st.size[i] = 1;
+            st.n_mm[i] = t->op == TFU_OP_MUL_MAT;
+            st.has[i] = tfu_x_has_bits(t);
+            tfu_x_link(gr, &st, i, i);
+        }
+    }
+    ok = 1;
+done:
+    if (st.next) al->free_fn(st.next, al->user);
+    if (st.seen) al->free_fn(st.seen, al->user);
+    if (st.stack) al->free_fn(st.stack, al->user);
+    if (st.has) al->free_fn(st.has, al->user);
+    if (st.lvl) al->free_fn(st.lvl, al->user);
+    if (st.e_to) al->free_fn(st.e_to, al->user);
+    return ok;
+}
+
+/* --- stages and memory ------------------------------------------------------ */
+
+/* What one planning pass decides: groups, their order and stages, which
+   values are materialised, their lifetimes and arena offsets. */
+typedef struct tfu_x_layout {
+    int32_t *group;       /* per tensor: founder, -1 for leaf/view          */
+    int32_t *order;       /* founders in execution order (by stage)         */
+    int32_t *stage;       /* per tensor (founders): stage                   */
+    unsigned char *mat;   /* per tensor: materialised                       */
+    int32_t *life0, *life1;
+    int64_t *offs;        /* per tensor: arena offset, -1 if none           */
+    int      n_groups, n_stages;
+    size_t   arena;
+} tfu_x_layout;
+
+static int tfu_x_is_value(const tfu_tensor *t) {  /* a computed tensor with memory of its own */
+    int c = tfu_x_class(t);
+    return c != TFU_X_C_LEAF && c != TFU_X_C_VIEW && t->op != TFU_OP_CPY;
+}
+
+static size_t tfu_x_value_bytes(const tfu_tensor *t) { return tfu_x_align_up(tfu_nbytes(t), TFU_X_ALIGN); }
+
+/* per tensor: the tensor a read really touches, through views */
+static void tfu_x_view_roots(const tfu_graph *gr, int32_t *vr) {
+    int i;
+    for (i = 0; i < gr->n_all; i++) vr[i] = gr->all[i]->op == TFU_OP_VIEW ? vr[gr->srcs[(size_t)i * TFU_MAX_SRC]] : i;
+}
+
+/* Pass: materialise. A value gets memory when it is flagged, unused, a
+   copy, read by another group or read other than element for element. */
+static void tfu_x_materialise(const tfu_graph *gr, tfu_x_layout *L) {
+    int n = gr->n_all, i, s;
+    for (i = 0; i < n; i++) L->mat[i] = 0;
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || t->op == TFU_OP_CPY)) L->mat[i] = 1;
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            int q;
+            if (!t->src[s]) continue;
+            q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
+            if (L->group[q] >= 0 && (L->group[i] != L->group[q] || !tfu_x_edge_fusable(t, s))) L->mat[q] = 1;
+        }
+    }
+}
+
+/* Pass: stages. The group graph holds the data edges (through views) and
+   the memory-effect edges; a group's stage is one more than the latest of
+   its producers', so a stage never holds two groups that depend on each
+   other or touch conflicting bytes. order[] lists founders by stage. */
+static int tfu_x_schedule(const tfu_graph *gr, const tfu_x_memdeps *M, const int32_t *vr, tfu_allocator *al, tfu_x_layout *L) {
+    int n = gr->n_all, i, s, k, pass, ok = 0, n_order = 0, head = 0, tail = 0;
+    size_t n_edges = 0;
+    int32_t *first = NULL, *adj = NULL, *fill = NULL, *queue = NULL;
+    first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    fill = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    queue = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    if (!first || !fill || !queue) goto done;
+    for (i = 0; i <= n; i++) first[i] = 0;
+    for (i = 0; i <= n; i++) fill[i] = 0;
+    /* edges producer group -> consumer group: counted, then filled (CSR) */
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < n; i++) {
+            const tfu_tensor *t = gr->all[i];
+            int32_t e, gi = L->group[i];
+            if (gi < 0) continue;
+            for (s = 0; s < TFU_MAX_SRC + (M->first[i + 1] - M->first[i]); s++) {
+                int from;
+                if (s < TFU_MAX_SRC) {
+                    if (!t->src[s]) continue;
+                    from = L->group[vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]]];
+                } else {
+                    e = M->first[i] + (s - TFU_MAX_SRC);
+                    from = L->group[M->pred[e]];
+                }
+                if (from < 0 || from == gi) continue;
+                if (pass == 0) {
+                    first[from + 1]++;
+                    n_edges++;
+                } else {
+                    adj[first[from] + fill[from]++] = gi;
+                }
+            }
+        }
+        if (pass == 0) {
+            for (i = 0; i < n; i++) first[i + 1] += first[i];
+            adj = (int32_t *)al->alloc_fn(sizeof(int32_t) * (n_edges + 1), al->user);
+            if (!adj) goto done;
+        }
+    }
+    /* Kahn over the group graph, sources in creation order; stage = longest path */
+    for (i = 0; i < n; i++) fill[i] = 0;
+    for (k = 0; k < (int)n_edges; k++) fill[adj[k]]++;
+    L->n_groups = 0;
+    for (i = 0; i < n; i++) {
+        if (L->group[i] != i) continue;
+        L->n_groups++;
+        L->stage[i] = 0;
+        if (!fill[i]) queue[tail++] = i;
+    }
+    L->n_stages = 0;
+    while (head < tail) {
+        int g = queue[head++], e;
+        L->order[n_order++] = g;
+        if (L->stage[g] + 1 > L->n_stages) L->n_stages = L->stage[g] + 1;
+        for (e = first[g]; e < first[g + 1]; e++) {
+            int d = adj[e];
+            if (L->stage[d] < L->stage[g] + 1) L->stage[d] = L->stage[g] + 1;
+            if (--fill[d] == 0) queue[tail++] = d;
+        }
+    }
+    TFU_ASSERT(n_order == L->n_groups);
+    /* execution order: by stage, Kahn order inside a stage (a stable counting sort) */
+    for (s = 0; s <= L->n_stages; s++) fill[s] = 0;
+    for (k = 0; k < n_order; k++) fill[L->stage[L->order[k]] + 1]++;
+    for (s = 0; s < L->n_stages; s++) fill[s + 1] += fill[s];
+    for (k = 0; k < n_order; k++) queue[fill[L->stage[L->order[k]]]++] = L->order[k];
+    memcpy(L->order, queue, sizeof(int32_t) * (size_t)n_order);
+    ok = 1;
+done:
+    if (first) al->free_fn(first, al->user);
+    if (adj) al->free_fn(adj, al->user);
+    if (fill) al->free_fn(fill, al->user);
+    if (queue) al->free_fn(queue, al->user);
+    return ok;
+}
+
+/* Pass: lifetimes. A value lives from the stage that produces it to the
+   end of the last stage that reads it; flagged values to the end of the
+   run. So memory reuse never creates a dependency or a race. */
+static void tfu_x_lifetimes(const tfu_graph *gr, const int32_t *vr, tfu_x_layout *L) {
+    int n = gr->n_all, i, s;
+    for (i = 0; i < n; i++) {
+        L->life0[i] = -1;
+        L->life1[i] = -1;
+        L->offs[i] = -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (L->mat[i] && tfu_x_is_value(gr->all[i])) L->life0[i] = L->life1[i] = L->stage[L->group[i]];
+    }
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        if (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) {
+            int r = vr[i];
+            if (L->life0[r] >= 0) L->life1[r] = L->n_stages - 1;
+        }
+        if (L->group[i] < 0) continue;
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            int r, st = L->stage[L->group[i]];
+            if (!t->src[s]) continue;
+            r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
+            if (L->life0[r] >= 0 && L->group[r] != L->group[i] && L->life1[r] < st) L->life1[r] = st;
+        }
+    }
+}
+
+typedef struct tfu_x_gap { size_t off, size; } tfu_x_gap;
+
+/* value a before value b: earlier birth stage, then larger, then created first */
+static int tfu_x_value_before(int32_t a, int32_t b, const int32_t *life0, const size_t *bytes) {
+    if (life0[a] != life0[b]) return life0[a] < life0[b];
+    if (bytes[a] != bytes[b]) return bytes[a] > bytes[b];
+    return a < b;
+}
+
+/* sorts v[0..n) by tfu_x_value_before; tmp has room for n (bottom-up merge) */
+static void tfu_x_sort_values(int32_t *v, int32_t *tmp, int n, const int32_t *life0, const size_t *bytes) {
+    int w, i;
+    int32_t *src = v, *dst = tmp, *swap;
+    for (w = 1; w < n; w *= 2) {
+        for (i = 0; i < n; i += 2 * w) {
+            int l = i, m = i + w < n ? i + w : n, r = i + 2 * w < n ? i + 2 * w : n, j = l, k = m, o = l;
+            while (j < m && k < r) dst[o++] = tfu_x_value_before(src[k], src[j], life0, bytes) ? src[k++] : src[j++];
+            while (j < m) dst[o++] = src[j++];
+            while (k < r) dst[o++] = src[k++];
+        }
+        swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != v) memcpy(v, src, (size_t)n * sizeof *v);
+}
+
+/* returns a gap to the sorted free list, joined with its neighbours */
+static void tfu_x_gap_free(tfu_x_gap *gaps, int *n_gaps, size_t off, size_t size) {
+    int lo = 0, hi = *n_gaps, j;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (gaps[mid].off < off) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo > 0 && gaps[lo - 1].off + gaps[lo - 1].size == off) {
+        gaps[lo - 1].size += size;
+        if (lo < *n_gaps && gaps[lo - 1].off + gaps[lo - 1].size == gaps[lo].off) {
+            gaps[lo - 1].size += gaps[lo].size;
+            for (j = lo; j + 1 < *n_gaps; j++) gaps[j] = gaps[j + 1];
+            (*n_gaps)--;
+        }
+        return;
+    }
+    if (lo < *n_gaps && off + size == gaps[lo].off) {
+        gaps[lo].off = off;
+        gaps[lo].size += size;
+        return;
+    }
+    for (j = *n_gaps; j > lo; j--) gaps[j] = gaps[j - 1];
+    gaps[lo].off = off;
+    gaps[lo].size = size;
+    (*n_gaps)++;
+}
+
+/* Pass: offsets. A sweep over the stages: values whose lifetime ended go
+   back to a free list, values born in the stage take the best-fitting gap,
+   largest first, or the top of the arena. Guarantees: two values alive in
+   a common stage never share a byte; TFU_ERR_OVERFLOW if the arena size
+   does not fit size_t. */
+static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_layout *L) {
+    int n = gr->n_all, i, s, nv = 0, nv_sorted = 0, n_gaps = 0, b;
+    tfu_result r = TFU_ERR_NO_MEMORY;
+    int32_t *vals = NULL, *born = NULL, *dies = NULL, *by_death = NULL, *fill = NULL;
+    size_t *bytes = NULL, top = 0;
+    tfu_x_gap *gaps = NULL;
+    vals = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
+    by_death = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
+    born = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
+    dies = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
+    fill = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
+    bytes = (size_t *)al->alloc_fn(sizeof(size_t) * ((size_t)n + 1), al->user);
+    gaps = (tfu_x_gap *)al->alloc_fn(sizeof(tfu_x_gap) * ((size_t)n + 2), al->user);
+    if (!vals || !by_death || !born || !dies || !fill || !bytes || !gaps) goto done;
+    L->arena = 0;
+    for (i = 0; i < n; i++) {
+        size_t nbytes;
+        if (L->life0[i] < 0) continue;
+        nbytes = tfu_nbytes(gr->all[i]);
+        if (nbytes > SIZE_MAX - TFU_X_ALIGN) {
+            r = TFU_ERR_OVERFLOW;
+            goto done;
+        }
+        bytes[i] = tfu_x_value_bytes(gr->all[i]);
+        nv++;
+    }
+    /* values by birth stage, largest first inside a stage (then creation
+       order); dies[] buckets them by the last stage they are alive in */
+    for (i = 0; i < n; i++) if (L->life0[i] >= 0) vals[nv_sorted++] = i;
+    tfu_x_sort_values(vals, by_death, nv_sorted, L->life0, bytes);
+    for (s = 0; s <= L->n_stages + 1; s++) born[s] = dies[s] = 0;
+    for (i = 0; i < nv_sorted; i++) {
+        born[L->life0[vals[i]] + 1]++;
+        dies[L->life1[vals[i]] + 1]++;
+    }
+    for (s = 0; s <= L->n_stages; s++) {
+        born[s + 1] += born[s];
+        dies[s + 1] += dies[s];
+    }
+    for (s = 0; s <= L->n_stages + 1; s++) fill[s] = dies[s];
+    for (i = 0; i < nv_sorted; i++) by_death[fill[L->life1[vals[i]]]++] = vals[i];
+    for (s = 0; s < L->n_stages; s++) {
+        if (s > 0) {
+            for (b = dies[s - 1]; b < dies[s]; b++) tfu_x_gap_free(gaps, &n_gaps, (size_t)L->offs[by_death[b]], bytes[by_death[b]]);
+            if (n_gaps && gaps[n_gaps - 1].off + gaps[n_gaps - 1].size == top) top = gaps[--n_gaps].off;
+        }
+        for (b = born[s]; b < born[s + 1]; b++) {
+            int v = vals[b], best = -1, j;
+            size_t need = bytes[v];
+            for (j = 0; j < n_gaps; j++)
+                if (gaps[j].size >= need && (best < 0 || gaps[j].size < gaps[best].size)) best = j;
+            if (best >= 0) {
+                L->offs[v] = (int64_t)gaps[best].off;
+                gaps[best].off += need;
+                gaps[best].size -= need;
+                if (!gaps[best].size) {
+                    for (j = best; j + 1 < n_gaps; j++) gaps[j] = gaps[j + 1];
+                    n_gaps--;
+                }
+                continue;
+            }
+            if (need > SIZE_MAX - top || top + need > (size_t)INT64_MAX) {
+                r = TFU_ERR_OVERFLOW;
+                goto done;
+            }
+            L->offs[v] = (int64_t)top;
+            top += need;
+            if (top > L->arena) L->arena = top;
+        }
+    }
+    (void)nv;
+    r = TFU_OK;
+done:
+    if (vals) al->free_fn(vals, al->user);
+    if (by_death) al->free_fn(by_death, al->user);
+    if (born) al->free_fn(born, al->user);
+    if (dies) al->free_fn(dies, al->user);
+    if (fill) al->free_fn(fill, al->user);
+    if (bytes) al->free_fn(bytes, al->user);
+    if (gaps) al->free_fn(gaps, al->user);
+    return r;
+}
+
+/* The shared planning passes, in order: memory-effect edges, fuse,
+   materialise, schedule, lifetimes, offsets. */
+static tfu_result tfu_x_plan_layout(const tfu_graph *gr, const tfu_x_caps *caps, tfu_allocator *al, tfu_x_layout *L) {
+    tfu_x_memdeps M;
+    int32_t *vr;
+    tfu_result r = TFU_ERR_NO_MEMORY;
+    M.first = M.pred = NULL;
+    vr = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)gr->n_all + 1), al->user);
+    if (!vr || !tfu_x_mem_edges(gr, al, &M)) goto done;
+    tfu_x_view_roots(gr, vr);
+    if (!tfu_x_fuse(gr, caps, &M, L->group, al)) goto done;
+    tfu_x_materialise(gr, L);
+    if (!tfu_x_schedule(gr, &M, vr, al, L)) goto done;
+    tfu_x_lifetimes(gr, vr, L);
+    r = tfu_x_offsets(gr, al, L);
+done:
+    if (vr) al->free_fn(vr, al->user);
+    tfu_x_memdeps_free(&M, al);
+    return r;
+}
+
+/* --- programs: the groups as the view shows them --------------------------- */
+
+/* the group's external operand (tid, col_off), added once; mark[tid] is
+   1 + the group that holds (tid, 0) at pos[tid] (so a group with many
+   external operands is indexed in linear time) */
+static int tfu_x_operand_index(tfu_plan *p, tfu_pv_group *G, int gi, int32_t tid, int32_t col_off, int32_t *mark, int32_t *pos) {
+    int e;
+    if (col_off == 0 && mark[tid] == gi + 1) return pos[tid];
+    if (col_off != 0) {
+        for (e = 0; e < G->n_operands; e++)
+            if (p->ext[G->first_operand + e].tensor == tid && p->ext[G->first_operand + e].col_off == col_off) return e;
+    }
+    e = G->n_operands++;
+    p->ext[G->first_operand + e].tensor = tid;
+    p->ext[G->first_operand + e].col_off = col_off;
+    p->n_ext++;
+    if (col_off == 0) {
+        mark[tid] = gi + 1;
+        pos[tid] = e;
+    }
+    return e;
+}
+
+/* does t fit the backend's longest row? (element-wise groups walk rows in
+   chunks of any length; every other kind takes a whole row, or K) */
+static int tfu_x_row_fits(const tfu_tensor *t, int kind, int64_t max_row) {
+    int s;
+    if (kind == TFU_GROUP_ELTWISE && !(t->op == TFU_OP_GLU && !t->op_params_i[2])) return 1;
+    if (t->ne[0] > max_row) return 0;
+    for (s = 0; s < TFU_MAX_SRC; s++)
+        if (t->src[s] && t->src[s]->ne[0] > max_row) return 0;
+    return 1;
+}
+
+/* r = a * b * c, 0 on overflow */
+static int tfu_x_mul3_ok(size_t a, size_t b, size_t c, size_t *r) {
+    size_t ab;
+    return tfu_x_mul_ok(a, b, &ab) && tfu_x_mul_ok(ab, c, r);
+}
+
+static int tfu_x_group_kind_of(const tfu_graph *gr, const int32_t *members, int n) {
+    int i, kind = TFU_GROUP_ELTWISE;
+    for (i = 0; i < n; i++) {
+        int c = tfu_x_class(gr->all[members[i]]);
+        if (c == TFU_X_C_MM) return TFU_GROUP_MATMUL;
+        if (c == TFU_X_C_ROW) kind = TFU_GROUP_ROW;
+        if (c == TFU_X_C_OTHER) return TFU_GROUP_OTHER;
+    }
+    return kind;
+}
+
+static size_t tfu_x_max(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Pass (shared): programs. Every group becomes a program over the view's
+   structs: its members in program order as instructions, sources inside
+   the group as instruction indices, everything else as operands read from
+   memory; groups in execution order with their stage. Refuses what the
+   backend's capabilities exclude (rows or K longer than max_row). */
+static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L, const tfu_x_caps *caps) {
+    int n = gr->n_all, i, gi, s;
+    int32_t *bucket_first, *members, *fill, *ext_mark, *ext_pos;
+    p->groups = (tfu_pv_group *)tfu_x_palloc(p, sizeof(tfu_pv_group) * (size_t)(L->n_groups + 1));
+    p->ins = (tfu_pv_instr *)tfu_x_palloc(p, sizeof(tfu_pv_instr) * (size_t)(n + 1));
+    p->ext = (tfu_pv_operand *)tfu_x_palloc(p, sizeof(tfu_pv_operand) * (size_t)(3 * n + 1));
+    p->stage_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(L->n_stages + 2));
+    bucket_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 2));
+    members = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    fill = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    ext_mark = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    ext_pos = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !bucket_first || !members || !fill || !ext_mark || !ext_pos)
+        return TFU_ERR_NO_MEMORY;
+    /* members of each group, in program order (counting sort by founder) */
+    for (i = 0; i < n; i++) if (L->group[i] >= 0) bucket_first[L->group[i] + 1]++;
+    for (i = 0; i < n; i++) bucket_first[i + 1] += bucket_first[i];
+    for (i = 0; i < n; i++) if (L->group[i] >= 0) members[bucket_first[L->group[i]] + fill[L->group[i]]++] = i;
+    for (i = 0; i < n; i++) p->ins_of[i] = -1;
+    p->n_groups = L->n_groups;
+    p->n_stages = L->n_stages;
+    for (gi = 0; gi < L->n_groups; gi++) {
+        int f = L->order[gi], nm = fill[f], k;
+        const int32_t *mem = members + bucket_first[f];
+        tfu_pv_group *G = &p->groups[gi];
+        G->kind = (tfu_group_kind)tfu_x_group_kind_of(gr, mem, nm);
+        for (k = 0; k < nm; k++)
+            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind, caps->b.max_row)) return TFU_ERR_INVALID_ARG;
+        G->stage = L->stage[f];
+        G->first_instr = p->n_ins;
+        G->n_instr = nm;
+        G->first_operand = p->n_ext;
+        G->n_operands = 0;
+        memcpy(G->ne, gr->all[mem[nm - 1]]->ne, sizeof G->ne);
+        if (G->kind == TFU_GROUP_MATMUL) {
+            for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT) { memcpy(G->ne, gr->all[mem[k]]->ne, sizeof G->ne); break; }
+        }
+        p->n_ins += nm;
+        for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_instr + k;
+        for (k = 0; k < nm; k++) {
+            const tfu_tensor *t = gr->all[mem[k]];
+            tfu_pv_instr *I = &p->ins[G->first_instr + k];
+            I->tensor = mem[k];
+            I->store = L->mat[mem[k]];
+            if (t->op == TFU_OP_GLU && !t->op_params_i[2]) {   /* fused-row GLU: two halves of one operand */
+                int32_t h = (int32_t)t->ne[0], sw = t->op_params_i[1];
+                I->n_src = 2;
+                I->src[0] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0, ext_mark, ext_pos);
+                I->src[1] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
+                continue;
+            }
+            I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
+            for (s = 0; s < I->n_src; s++) {
+                int q;
+                if (!t->src[s]) {
+                    I->src[s] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), 0, ext_mark, ext_pos);
+                    continue;
+                }
+                q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
+                if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) I->src[s] = p->ins_of[q] - G->first_instr;
+                else I->src[s] = -1 - tfu_x_operand_index(p, G, gi, q, 0, ext_mark, ext_pos);
+            }
+        }
+    }
+    for (gi = 0; gi < p->n_groups; gi++) {   /* the types each kind reads */
+        const tfu_pv_group *G = &p->groups[gi];
+        int k;
+        for (k = 0; k < G->n_operands; k++)
+            if (!(caps->b.operand_types[G->kind] & (1u << p->t[p->ext[G->first_operand + k].tensor]->type))) return TFU_ERR_TYPE;
+    }
+    for (gi = 0, s = 0; s <= p->n_stages; s++) {
+        p->stage_first[s] = gi;
+        while (gi < p->n_groups && p->groups[gi].stage == s) gi++;
+    }
+    return TFU_OK;
+}
+
+/* --- stale plans ------------------------------------------------------------ */
+
+/* the structure a plan was made for, recorded at compile and rebind */
+static void tfu_x_plan_snapshot(tfu_plan *p) {
+    int i;
+    p->ctx_gen = p->ctx->gen;
+    p->graph_gen = p->graph->gen;
+    for (i = 0; i < p->n_all; i++) p->flags[i] = p->t[i]->flags;
+}
+
+/* Has the graph changed since compile or rebind? Generations first (a
+   reset context may hold anything where the graph was), then the flags. */
+static const char *tfu_x_plan_gens(const tfu_plan *p) {
+    if (p->ctx->gen != p->ctx_gen) return "the context was reset after the plan was compiled";
+    if (p->graph->gen != p->graph_gen || p->graph->n_all != p->n_all) return "the graph grew after the plan was compiled";
+    return NULL;
+}
+
+static const char *tfu_x_plan_stale(const tfu_plan *p) {
+    int i;
+    const char *why = tfu_x_plan_gens(p);
+    if (why) return why;
+    for (i = 0; i < p->n_all; i++)
+        if (p->t[i]->flags != p->flags[i]) return "a tensor's flags changed after the plan was compiled";
+    return NULL;
+}
+
+/* --- the plan view (>>seam) ------------------------------------------------
+   The shared program itself (groups, instructions, operands, stages) plus
+   the memory roots and the bytes each stage touches; built once at compile,
+   kept by rebinding (the structure is the same). */
+
+/* appends the bytes tensor q occupies in its memory root */
+static void tfu_x_view_range(const tfu_plan *p, int32_t *root_of, int q, int write, tfu_pv_range *r) {
+    const tfu_tensor *t = p->t[q];
+    int root = root_of[q];
+    size_t lo = t->view_src ? t->view_offs : 0;
+    if (p->t[root]->op == TFU_OP_NONE) {
+        r->root = root;
+        r->lo = lo;
+    } else {
+        r->root = -1;
+        r->lo = (uint64_t)p->offs[root] + lo;
+    }
+    r->write = write;
+    r->hi = r->lo + tfu_nbytes(t);
+}
+
+static int tfu_x_build_view(tfu_plan *p) {
+    tfu_plan_view *v = &p->view;
+    int32_t *root, *range_first;
+    tfu_pv_range *ranges;
+    int i, gi, k, s, n_ranges = 0;
+    root = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_all + 1));
+    range_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_stages + 2));
+    ranges = (tfu_pv_range *)tfu_x_palloc(p, sizeof(tfu_pv_range) * (size_t)(p->n_ins + p->n_ext + 1));
+    if (!root || !range_first || !ranges) return 0;
+    for (i = 0; i < p->n_all; i++) root[i] = p->t[i]->view_src ? tfu_x_graph_find(p->graph, p->t[i]->view_src) : i;
+    /* bytes per stage: every operand read, every stored result written */
+    for (s = 0; s <= p->n_stages; s++) {
+        range_first[s] = n_ranges;
+        if (s == p->n_stages) break;
+        for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++) {
+            const tfu_pv_group *G = &p->groups[gi];
+            for (k = 0; k < G->n_operands; k++) tfu_x_view_range(p, root, p->ext[G->first_operand + k].tensor, 0, &ranges[n_ranges++]);
+            for (k = 0; k < G->n_instr; k++)
+                if (p->ins[G->first_instr + k].store) tfu_x_view_range(p, root, p->ins[G->first_instr + k].tensor, 1, &ranges[n_ranges++]);
+        }
+    }
+    v->n_tensors = p->n_all;
+    v->tensors = p->t;
+    v->root = root;
+    v->offset = p->offs;
+    v->life_first = p->life0;
+    v->life_last = p->life1;
+    v->arena_bytes = p->arena_bytes;
+    v->n_groups = p->n_groups;
+    v->groups = p->groups;
+    v->n_instrs = p->n_ins;
+    v->n_operands = p->n_ext;
+    v->n_ranges = n_ranges;
+    v->instrs = p->ins;
+    v->operands = p->ext;
+    v->n_stages = p->n_stages;
+    v->stage_first = p->stage_first;
+    v->range_first = range_first;
+    v->ranges = ranges;
+    return 1;
+}
+
+TFU_API tfu_result tfu_plan_get_view(const tfu_plan *p, tfu_plan_view *view) {
+    const char *stale;
+    if (!p || !view) return TFU_ERR_NULL_ARG;
+    stale = tfu_x_plan_stale(p);
+    if (stale) {
+        tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_get_view", stale, NULL, NULL);
+        return TFU_ERR_STALE;
+    }
+    *view = p->view;
+    return TFU_OK;
+}
+
+/* work items of group g on the CPU (the report's column; >>cpu) */
+static int64_t tfu_x_cpu_items(const tfu_plan *p, int g);
+
+/* --- queries and report ------------------------------------------------------ */
+
+static int tfu_x_plan_find(const tfu_plan *p, const tfu_tensor *t) {
+    int i;
+    if (!p || !t) return -1;
+    if (!tfu_x_plan_gens(p)) {   /* the bound graph's map */
+        i = tfu_x_graph_find(p->graph, t);
+        return i >= 0 && i < p->n_all && p->t[i] == t ? i : -1;
+    }
+    for (i = 0; i < p->n_all; i++) if (p->t[i] == t) return i;
+    return -1;
+}
+
+/* the arena the same graph needs unfused: planned only when asked for */
+static size_t tfu_x_unfused_arena(const tfu_plan *cp) {
+    tfu_plan *p = (tfu_plan *)(uintptr_t)cp;   /* a cache of a derived figure */
+    if (p->arena_unfused == TFU_X_UNKNOWN) {
+        size_t n = (size_t)p->n_all + 1;
+        tfu_x_layout U;
+        int32_t *ints = (int32_t *)p->al.alloc_fn(n * sizeof(int32_t) * 5, p->al.user);
+        unsigned char *mat = (unsigned char *)p->al.alloc_fn(n, p->al.user);
+        int64_t *offs = (int64_t *)p->al.alloc_fn(n * sizeof(int64_t), p->al.user);
+        if (ints && mat && offs) {
+            U.group = ints; U.order = ints + n; U.stage = ints + 2 * n; U.life0 = ints + 3 * n; U.life1 = ints + 4 * n;
+            U.mat = mat; U.offs = offs;
+            tfu_x_caps caps = p->caps;
+            caps.fuse = 0;
+            if (tfu_x_plan_layout(p->graph, &caps, &p->al, &U) == TFU_OK) p->arena_unfused = U.arena;
+        }
+        if (ints) p->al.free_fn(ints, p->al.user);
+        if (mat) p->al.free_fn(mat, p->al.user);
+        if (offs) p->al.free_fn(offs, p->al.user);
+    }
+    return p->arena_unfused == TFU_X_UNKNOWN ? 0 : p->arena_unfused;
+}
+
+TFU_API tfu_plan_stats tfu_plan_get_stats(const tfu_plan *p) {
+    tfu_plan_stats s;
+    if (p) { s = p->stats; s.arena_bytes_unfused = tfu_x_unfused_arena(p); return s; }
+    memset(&s, 0, sizeof s);
+    return s;
+}
+TFU_API int tfu_plan_n_groups(const tfu_plan *p) { return p ? p->n_groups : 0; }
+TFU_API int tfu_plan_group_of(const tfu_plan *p, const tfu_tensor *t) { int i = tfu_x_plan_find(p, t); return i < 0 ? -1 : p->group[i]; }
+TFU_API tfu_group_kind tfu_plan_group_kind(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? (tfu_group_kind)p->groups[g].kind : TFU_GROUP_KIND_COUNT; }
+TFU_API int tfu_plan_group_n_nodes(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].n_instr : 0; }
+TFU_API int tfu_plan_group_stage(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].stage : -1; }
+TFU_API int tfu_plan_is_materialized(const tfu_plan *p, const tfu_tensor *t) {
+    int i = tfu_x_plan_find(p, t);
+    if (i < 0) return 0;
+    if (p->group[i] < 0) return 1;   /* leaves and views live in memory */
+    return p->mat[i];
+}
+TFU_API int64_t tfu_plan_value_offset(const tfu_plan *p, const tfu_tensor *t) { int i = tfu_x_plan_find(p, t); return i < 0 ? -1 : p->offs[i]; }
+TFU_API int tfu_plan_value_lifetime(const tfu_plan *p, const tfu_tensor *t, int *first, int *last) {
+    int i = tfu_x_plan_find(p, t);
+    if (i < 0 || p->offs[i] < 0) return 0;
+    if (first) *first = p->life0[i];
+    if (last) *last = p->life1[i];
+    return 1;
+}
+
+static const char *const tfu_x_kind_names[TFU_GROUP_KIND_COUNT] = { "eltwise", "row", "matmul", "other" };
+
+static void tfu_x_catname(tfu_x_buf *b, const tfu_tensor *t, int idx) {
+    if (t->name[0]) tfu_x_cat(b, t->name);
+    else { tfu_x_cat(b, "#"); tfu_x_cati(b, idx); }
+}
+
+static void tfu_x_catbytes(tfu_x_buf *b, size_t n) {
+    if (n >= (size_t)1 << 20) { tfu_x_catf(b, (double)n / 1048576.0, 2); tfu_x_cat(b, " MiB"); }
+    else if (n >= 1024) { tfu_x_catf(b, (double)n / 1024.0, 1); tfu_x_cat(b, " KiB"); }
+    else { tfu_x_cati(b, (int64_t)n); tfu_x_cat(b, " B"); }
+}
+
+TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
+    tfu_x_buf b;
+    int gi, k;
+    char dummy[1];
+    b.p = buf ? buf : dummy; b.size = buf ? size : 0; b.len = 0;
+    if (b.size) b.p[0] = 0;
+    if (!p) return 0;
+    tfu_x_cat(&b, "plan: "); tfu_x_cati(&b, p->stats.n_nodes); tfu_x_cat(&b, " nodes -> ");
+    tfu_x_cati(&b, p->n_groups); tfu_x_cat(&b, " groups ("); tfu_x_cati(&b, p->stats.n_nodes_fused);
+    tfu_x_cat(&b, " nodes fused, "); tfu_x_cati(&b, p->stats.n_values_elided); tfu_x_cat(&b, " values kept out of memory) in ");
+    tfu_x_cati(&b, p->n_stages); tfu_x_cat(&b, " stages, "); tfu_x_cati(&b, p->stats.n_barriers); tfu_x_cat(&b, " barriers");
+    if (p->opt.no_fusion) tfu_x_cat(&b, " [fusion off]");
+    tfu_x_cat(&b, "\narena: "); tfu_x_catbytes(&b, p->arena_bytes); tfu_x_cat(&b, " (unfused plan: ");
+    tfu_x_catbytes(&b, tfu_x_unfused_arena(p)); tfu_x_cat(&b, ", all values: "); tfu_x_catbytes(&b, p->stats.value_bytes_total);
+    tfu_x_cat(&b, ")\nstage group kind     items  ops (* = written to memory)\n");
+    for (gi = 0; gi < p->n_groups; gi++) {
+        const tfu_pv_group *G = &p->groups[gi];
+        char col[24]; tfu_x_buf cb; size_t pad;
+        cb.p = col; cb.size = sizeof col; cb.len = 0;
+        tfu_x_cati(&cb, G->stage); for (pad = cb.len; pad < 6; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cat(&b, col); cb.len = 0;
+        tfu_x_cati(&cb, gi); for (pad = cb.len; pad < 6; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cat(&b, col); cb.len = 0;
+        tfu_x_cat(&cb, tfu_x_kind_names[G->kind]); for (pad = cb.len; pad < 9; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cat(&b, col); cb.len = 0;
+        tfu_x_cati(&cb, tfu_x_cpu_items(p, gi)); for (pad = cb.len; pad < 7; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cat(&b, col);
+        for (k = 0; k < G->n_instr; k++) {
+            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+            if (k) tfu_x_cat(&b, " ");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "(");
+            tfu_x_catname(&b, p->t[I->tensor], I->tensor); tfu_x_cat(&b, ")");
+            if (I->store) tfu_x_cat(&b, "*");
+        }
+        tfu_x_cat(&b, "\n");
+    }
+    return b.len;
+}
+
+TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size) {
+    tfu_x_buf b;
+    int gi, k, i, s;
+    char dummy[1];
+    b.p = buf ? buf : dummy; b.size = buf ? size : 0; b.len = 0;
+    if (b.size) b.p[0] = 0;
+    if (!p) return 0;
+    tfu_x_cat(&b, "digraph tensorfuse {\n  rankdir=TB; node [shape=box, fontname=\"monospace\", fontsize=10];\n");
+    for (gi = 0; gi < p->n_groups; gi++) {
+        const tfu_pv_group *G = &p->groups[gi];
+        tfu_x_cat(&b, "  subgraph cluster_"); tfu_x_cati(&b, gi); tfu_x_cat(&b, " {\n    label=\"group ");
+        tfu_x_cati(&b, gi); tfu_x_cat(&b, " "); tfu_x_cat(&b, tfu_x_kind_names[G->kind]);
+        tfu_x_cat(&b, ", stage "); tfu_x_cati(&b, G->stage); tfu_x_cat(&b, "\"; style=rounded; color=");
+        tfu_x_cat(&b, G->n_instr > 1 ? "blue" : "gray"); tfu_x_cat(&b, ";\n");
+        for (k = 0; k < G->n_instr; k++) {
+            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+            tfu_x_cat(&b, "    n"); tfu_x_cati(&b, I->tensor); tfu_x_cat(&b, " [label=\"");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "\\n"); tfu_x_catname(&b, p->t[I->tensor], I->tensor);
+            tfu_x_cat(&b, I->store ? "\", style=bold" : "\", style=dashed"); tfu_x_cat(&b, "];\n");
+        }
+        tfu_x_cat(&b, "  }\n");
+    }
+    for (i = 0; i < p->n_all; i++) {
+        const tfu_tensor *t = p->t[i];
+        if (p->group[i] < 0) {
+            tfu_x_cat(&b, "  n"); tfu_x_cati(&b, i); tfu_x_cat(&b, " [shape=ellipse, label=\"");
+            tfu_x_cat(&b, t->op == TFU_OP_VIEW ? "view\\n" : ""); tfu_x_catname(&b, t, i); tfu_x_cat(&b, "\"];\n");
+        }
+        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
+            int q = tfu_x_plan_find(p, t->src[s]);
+            tfu_x_cat(&b, "  n"); tfu_x_cati(&b, q); tfu_x_cat(&b, " -> n"); tfu_x_cati(&b, i); tfu_x_cat(&b, ";\n");
+        }
+    }
+    tfu_x_cat(&b, "}\n");
+    return b.len;
+}
+
+/* >>cpu ==================================================================
+   The CPU executor, the first client of the plan view: the vector layer
+   and kernels, its own per-group state (work items, scratch slots), the
+   executor that runs a stage's items on the thread pool, and compile (the
+   shared passes, then the CPU's lowering). */
+
+/* --- kernels ---------------------------------------------------------------
    Row kernels: every fused loop is a sequence of these over a chunk of a
    row held in cache. Each has a plain scalar loop; the SIMD twin sits beside
    it, written once over a small vector layer (AVX-512, AVX2+FMA, NEON on
@@ -2860,907 +4179,6 @@ static void tfu_x_k_dot_block(int simd, tfu_type at, int k, int na, const void *
     tfu_x_k_dot_redo(at, k, na, a, nbr, b, c, ldc);
 }
 
-/* >>plan =================================================================
-   compile: classify -> fuse (one table) -> order groups -> stages ->
-   lifetimes -> offsets -> lower each group to a little program. */
-
-/* operation classes, the rows and columns of the fusion table */
-enum { TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER, TFU_X_C_COUNT };
-
-static int tfu_x_class(const tfu_tensor *t) {
-    static const unsigned char fusion_class[] = {
-        TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER };
-    return fusion_class[tfu_x_op_class[t->op]];
-}
-
-/* THE fusion table: may a consumer of class [row] take a producer of class
-   [column] into its group (over an edge that reads the producer element for
-   element, same shape)? Every backend uses this table; a backend only
-   removes group kinds it cannot run (tfu_backend_caps.fuse_kinds). Row
-   groups run a whole row at a time, matmul groups a tile, so a group never
-   holds both. */
-static const unsigned char tfu_x_fuse_table[TFU_X_C_COUNT][TFU_X_C_COUNT] = {
-    /*               leaf view elt row mm other */
-    /* leaf  */     { 0,   0,   0,  0,  0,  0 },
-    /* view  */     { 0,   0,   0,  0,  0,  0 },
-    /* elt   */     { 0,   0,   1,  1,  1,  0 },   /* chains, norm epilogue, matmul epilogue */
-    /* row   */     { 0,   0,   1,  1,  0,  0 },   /* norm/softmax prologue, norm after norm */
-    /* mm    */     { 0,   0,   0,  0,  0,  0 },   /* a product never takes its operands in  */
-    /* other */     { 0,   0,   0,  0,  0,  0 },
-};
-
-/* operand s of t is read element for element at t's own index */
-static int tfu_x_identity_operand(const tfu_tensor *t, int s) {
-    const tfu_tensor *p = t->src[s];
-    if (!p || !tfu_same_shape(p, t)) return 0;
-    switch (t->op) {
-    case TFU_OP_SOFT_MAX: case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_CPY: return s == 0;
-    case TFU_OP_GLU: return t->op_params_i[2] ? s < 2 : 0;
-    default: return tfu_x_class(t) == TFU_X_C_ELT && s < 2;
-    }
-}
-
-/* may t take its producer src[s] into one group (class, shape, operand role)? */
-static int tfu_x_edge_fusable(const tfu_tensor *t, int s) {
-    const tfu_tensor *p = t->src[s];
-    if (!p || p->op == TFU_OP_CPY || p->type != TFU_F32) return 0;
-    if (!tfu_x_fuse_table[tfu_x_class(t)][tfu_x_class(p)]) return 0;
-    return tfu_x_identity_operand(t, s);
-}
-
-static int tfu_x_n_src(const tfu_tensor *t) {
-    int s, n = 0;
-    for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) n = s + 1;
-    return n;
-}
-
-/* memory */
-#if !defined(TFU_NO_MALLOC)
-static void *tfu_x_malloc_fn(size_t n, void *u) { (void)u; return malloc(n); }
-static void tfu_x_free_fn(void *p, void *u) { (void)u; free(p); }
-#endif
-
-typedef struct tfu_x_block { struct tfu_x_block *next; size_t size, used; } tfu_x_block;
-
-static unsigned char *tfu_x_align_ptr(void *p) {
-    return (unsigned char *)p + ((TFU_X_ALIGN - (uintptr_t)p % TFU_X_ALIGN) % TFU_X_ALIGN);
-}
-
-/* What the fusion pass is given: the backend's capabilities (>>seam) and
-   whether to fuse at all. */
-typedef struct tfu_x_caps {
-    int              fuse;      /* 0: one group per operation (no_fusion) */
-    tfu_backend_caps b;         /* the backend's                          */
-} tfu_x_caps;
-
-/* The shared plan: what the passes decided, bound to a graph, and the
-   program of every group as the view shows it (>>seam). A backend's own
-   state hangs off it (cpu: the CPU executor's, >>cpu); nothing a backend
-   decides goes back into the shared part. */
-struct tfu_plan {
-    tfu_allocator   al;
-    tfu_plan_options opt;
-    tfu_context    *ctx;
-    tfu_graph      *graph;
-    uint64_t        hash;
-    uint32_t        ctx_gen, graph_gen; /* generations seen at compile or rebind */
-    uint32_t       *flags;    /* per tensor: flags at compile or rebind    */
-    tfu_plan_view   view;     /* the backend-neutral program (>>seam)      */
-    struct tfu_x_caps caps;   /* what the fusion pass was given            */
-    int             n_all;
-    tfu_tensor    **t;        /* the bound graph's all[]                   */
-    int32_t        *group;    /* per tensor: its group, -1 for leaf/view   */
-    int32_t        *ins_of;   /* per tensor: its instruction index or -1   */
-    unsigned char  *mat;      /* per tensor: materialised                  */
-    int64_t        *offs;     /* per tensor: arena offset or -1            */
-    int32_t        *life0, *life1;
-    int32_t        *view_stage; /* per tensor: a flagged view, the stage of its root; else -1 */
-    int             n_groups, n_stages;
-    tfu_pv_group   *groups;   /* in execution order (by stage)             */
-    int32_t        *stage_first; /* groups of stage s: [stage_first[s], stage_first[s+1]) */
-    tfu_pv_instr   *ins;      /* the groups' programs                      */
-    tfu_pv_operand *ext;      /* the groups' operands                      */
-    int             n_ins, n_ext;
-    size_t          arena_bytes, arena_unfused;
-    unsigned char  *arena;
-    void           *arena_raw;      /* as allocated, when the plan owns it */
-    int             arena_owned;
-    tfu_result      err;
-    tfu_plan_stats  stats;
-    tfu_x_block    *blocks;
-    struct tfu_x_cpu *cpu;    /* the CPU executor's state (>>cpu)          */
-    /* run state */
-    int             run_stage;
-    volatile int    run_stop;
-};
-
-static void *tfu_x_palloc(tfu_plan *p, size_t n) {
-    tfu_x_block *b = p->blocks;
-    size_t need = tfu_x_align_up(n, 16);
-    if (!b || b->size - b->used < need) {
-        size_t sz = need + sizeof(tfu_x_block) + 64 > 65536 ? need + sizeof(tfu_x_block) + 64 : 65536;
-        b = (tfu_x_block *)p->al.alloc_fn(sz, p->al.user);
-        if (!b) return NULL;
-        b->next = p->blocks; b->size = sz; b->used = tfu_x_align_up(sizeof *b, 64);
-        p->blocks = b;
-    }
-    {
-        unsigned char *r = (unsigned char *)b + b->used;
-        b->used += need;
-        memset(r, 0, n);
-        return r;
-    }
-}
-
-/* --- memory effects -------------------------------------------------------
-   Copies write into leaves (tfu_cpy); other operations read leaves. Two
-   accesses to overlapping bytes of one leaf, at least one of them a write,
-   take effect in creation order (DESIGN.md, "program order"). This pass
-   turns that rule into edges between nodes (earlier -> later), which join
-   the data edges in the fusion legality test and in the scheduler; all[]
-   is in creation order, so every edge points forward. Byte ranges are
-   conservative (a strided view covers its whole span): an extra edge only
-   orders more, it never reorders. */
-
-
-typedef struct tfu_x_access { int32_t node, root, write; size_t lo, hi; } tfu_x_access;
-
-typedef struct tfu_x_memdeps {
-    int32_t *first;   /* per tensor: its predecessors are pred[first[i] .. first[i+1]) */
-    int32_t *pred;
-    size_t   n_edges;
-} tfu_x_memdeps;
-
-/* the leaf whose bytes a read of q touches, or -1 for a computed value */
-static int tfu_x_leaf_of(const tfu_graph *gr, const tfu_tensor *q) {
-    const tfu_tensor *root = q->view_src ? q->view_src : q;
-    return root->op == TFU_OP_NONE ? tfu_x_graph_find(gr, root) : -1;
-}
-
-static void tfu_x_memdeps_free(tfu_x_memdeps *M, tfu_allocator *al) {
-    if (M->first) al->free_fn(M->first, al->user);
-    if (M->pred) al->free_fn(M->pred, al->user);
-    M->first = NULL;
-    M->pred = NULL;
-}
-
-/* appends (from, to) to a growing edge list */
-static int tfu_x_edge_push(tfu_allocator *al, int32_t **e, size_t *n, size_t *cap, int32_t from, int32_t to) {
-    if (*n == *cap) {
-        size_t nc = *cap ? 2 * *cap : 256, bytes;
-        int32_t *ne;
-        if (!tfu_x_mul_ok(nc, 2 * sizeof(int32_t), &bytes)) return 0;
-        ne = (int32_t *)al->alloc_fn(bytes, al->user);
-        if (!ne) return 0;
-        if (*e) {
-            memcpy(ne, *e, *n * 2 * sizeof(int32_t));
-            al->free_fn(*e, al->user);
-        }
-        *e = ne;
-        *cap = nc;
-    }
-    (*e)[2 * *n] = from;
-    (*e)[2 * *n + 1] = to;
-    (*n)++;
-    return 1;
-}
-
-/* Guarantees: for every pair of accesses to overlapping bytes of a leaf,
-   one of them a copy's write, a path of edges from the earlier node to the
-   later. Per leaf, accesses are kept in a live list in creation order; a
-   write that covers an earlier access retires it (later accesses that
-   conflict with the retired one conflict with the write, which follows it). */
-static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps *M) {
-    int n = gr->n_all, i, s, ok = 0;
-    size_t n_acc = 0, a, n_e = 0, cap_e = 0, e;
-    int32_t *written = NULL, *root_first = NULL, *live = NULL, *mark = NULL, *edges = NULL;
-    tfu_x_access *acc = NULL, *by_root = NULL;
-    M->n_edges = 0;
-    M->pred = NULL;
-    M->first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
-    written = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
-    if (!M->first || !written) goto done;
-    for (i = 0; i <= n; i++) M->first[i] = 0;
-    for (i = 0; i <= n; i++) written[i] = 0;
-    for (i = 0; i < n; i++) {
-        if (gr->all[i]->op == TFU_OP_CPY) {
-            written[tfu_x_graph_find(gr, gr->all[i]->view_src)] = 1;
-            n_acc++;
-        }
-    }
-    if (!n_acc) {   /* nothing writes user memory: no edges */
-        M->pred = (int32_t *)al->alloc_fn(sizeof(int32_t), al->user);
-        ok = M->pred != NULL;
-        goto done;
-    }
-    acc = (tfu_x_access *)al->alloc_fn(sizeof(tfu_x_access) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
-    by_root = (tfu_x_access *)al->alloc_fn(sizeof(tfu_x_access) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
-    root_first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
-    live = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
-    mark = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
-    if (!acc || !by_root || !root_first || !live || !mark) goto done;
-    /* every access to a written leaf, in creation order; a node's reads before its write */
-    n_acc = 0;
-    for (i = 0; i < n; i++) {
-        const tfu_tensor *t = gr->all[i];
-        if (t->op == TFU_OP_NONE || t->op == TFU_OP_VIEW) continue;
-        for (s = 0; s < TFU_MAX_SRC; s++) {
-            const tfu_tensor *q = t->src[s];
-            int r;
-            if (!q || (t->op == TFU_OP_CPY && s == 1)) continue;   /* a copy's dst operand is its write */
-            r = tfu_x_leaf_of(gr, q);
-            if (r < 0 || !written[r]) continue;
-            acc[n_acc].node = i;
-            acc[n_acc].root = r;
-            acc[n_acc].write = 0;
-            tfu_x_range(q, &acc[n_acc].lo, &acc[n_acc].hi);
-            n_acc++;
-        }
-        if (t->op == TFU_OP_CPY) {
-            acc[n_acc].node = i;
-            acc[n_acc].root = tfu_x_graph_find(gr, t->view_src);
-            acc[n_acc].write = 1;
-            tfu_x_range(t, &acc[n_acc].lo, &acc[n_acc].hi);
-            n_acc++;
-        }
-    }
-    /* grouped by leaf, creation order kept (a stable counting sort) */
-    for (i = 0; i <= n + 1; i++) root_first[i] = 0;
-    for (a = 0; a < n_acc; a++) root_first[acc[a].root + 1]++;
-    for (i = 0; i < n; i++) root_first[i + 1] += root_first[i];
-    for (i = 0; i < n; i++) mark[i] = root_first[i];
-    for (a = 0; a < n_acc; a++) by_root[mark[acc[a].root]++] = acc[a];
-    for (i = 0; i < n; i++) mark[i] = -1;
-    for (i = 0; i < n; i++) {
-        int32_t b, n_live = 0, j;
-        for (b = root_first[i]; b < root_first[i + 1]; b++) {
-            const tfu_x_access *X = &by_root[b];
-            for (j = 0; j < n_live; j++) {
-                const tfu_x_access *A = &by_root[live[j]];
-                if (A->node == X->node || !(A->write || X->write) || A->hi <= X->lo || X->hi <= A->lo) continue;
-                if (mark[A->node] != X->node) {   /* one edge per pair of nodes */
-                    if (!tfu_x_edge_push(al, &edges, &n_e, &cap_e, A->node, X->node)) goto done;
-                    mark[A->node] = X->node;
-                }
-                if (X->write && X->lo <= A->lo && A->hi <= X->hi) {
-                    live[j] = live[--n_live];
-                    j--;
-                }
-            }
-            live[n_live++] = b;
-        }
-    }
-    /* predecessor lists per node */
-    M->pred = (int32_t *)al->alloc_fn(sizeof(int32_t) * (n_e + 1), al->user);
-    if (!M->pred) goto done;
-    for (e = 0; e < n_e; e++) M->first[edges[2 * e + 1] + 1]++;
-    for (i = 0; i < n; i++) M->first[i + 1] += M->first[i];
-    for (i = 0; i < n; i++) mark[i] = M->first[i];
-    for (e = 0; e < n_e; e++) M->pred[mark[edges[2 * e + 1]]++] = edges[2 * e];
-    M->n_edges = n_e;
-    ok = 1;
-done:
-    if (written) al->free_fn(written, al->user);
-    if (acc) al->free_fn(acc, al->user);
-    if (by_root) al->free_fn(by_root, al->user);
-    if (root_first) al->free_fn(root_first, al->user);
-    if (live) al->free_fn(live, al->user);
-    if (mark) al->free_fn(mark, al->user);
-    if (edges) al->free_fn(edges, al->user);
-    if (!ok) tfu_x_memdeps_free(M, al);
-    return ok;
-}
-
-/* --- fusion ---------------------------------------------------------------
-   Nodes are visited in creation order, so every predecessor (data or
-   memory) of a node is placed before it and none of its successors is.
-   A node joins the group of a producer it may take in (the fusion table);
-   a node with two such producers may merge their groups. Legal only if the
-   group graph stays acyclic and no memory conflict falls inside a group. */
-
-typedef struct tfu_x_fuse_state {
-    int       n, stamp;
-    int       cand_g, cand_h, cand_x; /* the candidate: groups g, h and node x */
-    int32_t  *group;   /* per tensor: founding tensor of its group, -1  */
-    int32_t  *next;    /* per tensor: next member of its group, -1      */
-    int32_t  *last;    /* per group: its last member                    */
-    int32_t  *size;    /* per group: members                            */
-    int32_t  *n_mm;    /* per group: matrix products                    */
-    int32_t  *seen;    /* per tensor: stamp of the last search          */
-    int32_t  *gseen;   /* per group: stamp of the last search that entered it */
-    int32_t  *stack;
-    unsigned char *has; /* per group: bit 0 matmul, 1 row, 2 cpy         */
-    /* levels: a group that depends on group G has a higher level than G,
-       so an operand from a group of level <= G's cannot close a cycle and
-       needs no search. Raised along consumer edges as groups grow. */
-    int32_t  *lvl;     /* per group (founder)                           */
-    int32_t  *e_head, *e_tail, *e_to, *e_next; /* consumer edges per group */
-    int       n_e, lmin;
-    int       budget;  /* nodes the current legality test may still visit */
-    const tfu_x_memdeps *mem;
-} tfu_x_fuse_state;
-
-/* A legality test visits at most this many nodes; beyond, the candidate is
-   treated as if it closed a cycle: the fusion is declined (never a wrong
-   result), and compile time stays linear in the graph (a merge with a group
-   far back in a deep graph would otherwise search everything between). */
-#define TFU_X_FUSE_SEARCH 512
-
-#define TFU_X_UNKNOWN ((size_t)-1)
-
-static int tfu_x_in_u(const tfu_x_fuse_state *st, int v) {
-    return v == st->cand_x || (st->group[v] >= 0 && (st->group[v] == st->cand_g || st->group[v] == st->cand_h));
-}
-
-static unsigned char tfu_x_has_bits(const tfu_tensor *t) {
-    int c = tfu_x_class(t);
-    return (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
-}
-
-/* Would the candidate group depend on itself through something outside
-   it? Searches backwards from q over data and memory edges; a group runs
-   as a unit, so every member of a group met on the way counts. */
-static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
-    const tfu_x_memdeps *M = st->mem;
-    int sp = 0, s;
-    if (st->seen[q] == st->stamp) return 0;
-    st->seen[q] = st->stamp;
-    st->stack[sp++] = q;
-    while (sp) {
-        int v = st->stack[--sp], m, gv = st->group[v];
-        if (tfu_x_in_u(st, v)) return 1;
-        if (gv >= 0 && st->lvl[gv] <= st->lmin) continue;   /* cannot depend on the candidate */
-        if (gv >= 0) {   /* a group is entered once per search, through any member */
-            if (st->gseen[gv] == st->stamp) continue;
-            st->gseen[gv] = st->stamp;
-        }
-        for (m = gv >= 0 ? gv : v; m >= 0; m = gv >= 0 ? st->next[m] : -1) {
-            const tfu_tensor *t = gr->all[m];
-            int32_t e;
-            if (--st->budget < 0) return 1;
-            st->seen[m] = st->stamp;
-            for (s = 0; s < TFU_MAX_SRC; s++) {
-                int w;
-                if (!t->src[s]) continue;
-                w = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
-                if (st->seen[w] != st->stamp) {
-                    st->seen[w] = st->stamp;
-                    st->stack[sp++] = w;
-                }
-            }
-            for (e = M->first[m]; e < M->first[m + 1]; e++) {
-                int w = M->pred[e];
-                if (st->seen[w] != st->stamp) {
-                    st->seen[w] = st->stamp;
-                    st->stack[sp++] = w;
-                }
-            }
-        }
-    }
-    return 0;
-}
-
-/* lifts group g to at least level l, and its consumers above it */
-static void tfu_x_raise(tfu_x_fuse_state *st, int g, int l) {
-    int sp = 0;
-    if (st->lvl[g] >= l) return;
-    st->lvl[g] = l;
-    st->stack[sp++] = g;
-    while (sp) {
-        int f = st->stack[--sp], e;
-        for (e = st->e_head[f]; e >= 0; e = st->e_next[e]) {
-            int d = st->group[st->e_to[e]];
-            if (d == f || st->lvl[d] > st->lvl[f]) continue;
-            st->lvl[d] = st->lvl[f] + 1;
-            if (sp < 2 * st->n) st->stack[sp++] = d;
-        }
-    }
-}
-
-/* one consumer edge: producer group k -> node x of group g */
-static void tfu_x_link_one(tfu_x_fuse_state *st, int k, int x, int *l) {
-    if (st->lvl[k] + 1 > *l) *l = st->lvl[k] + 1;
-    st->e_to[st->n_e] = x;
-    st->e_next[st->n_e] = -1;
-    if (st->e_tail[k] >= 0) st->e_next[st->e_tail[k]] = st->n_e;
-    else st->e_head[k] = st->n_e;
-    st->e_tail[k] = st->n_e++;
-}
-
-/* after x entered group g: g's level and the consumer edges into it */
-static void tfu_x_link(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int x) {
-    const tfu_x_memdeps *M = st->mem;
-    int s, l = st->lvl[g];
-    int32_t e;
-    for (s = 0; s < TFU_MAX_SRC; s++) {
-        int q = gr->srcs[(size_t)x * TFU_MAX_SRC + s], k;
-        if (q < 0) continue;
-        while (gr->all[q]->op == TFU_OP_VIEW) q = gr->srcs[(size_t)q * TFU_MAX_SRC];
-        k = st->group[q];
-        if (k < 0 || k == g) continue;
-        tfu_x_link_one(st, k, x, &l);
-    }
-    for (e = M->first[x]; e < M->first[x + 1]; e++) {
-        int k = st->group[M->pred[e]];
-        if (k >= 0 && k != g) tfu_x_link_one(st, k, x, &l);
-    }
-    tfu_x_raise(st, g, l);
-}
-
-/* the operands of member m of the candidate: fusable inside, acyclic outside */
-static int tfu_x_member_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int m) {
-    const tfu_tensor *t = gr->all[m];
-    const tfu_x_memdeps *M = st->mem;
-    int s;
-    int32_t e;
-    for (s = 0; s < TFU_MAX_SRC; s++) {
-        int q, r, lv;
-        if (!t->src[s]) continue;
-        q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
-        if (tfu_x_in_u(st, q)) {
-            if (!tfu_x_edge_fusable(t, s)) return 0;
-            continue;
-        }
-        r = q;
-        while (gr->all[r]->op == TFU_OP_VIEW) r = gr->srcs[(size_t)r * TFU_MAX_SRC];
-        if (tfu_x_in_u(st, r)) return 0;   /* through a view into the group: not element for element */
-        lv = st->group[r] >= 0 ? st->lvl[st->group[r]] : -1;
-        if (lv > st->lmin && tfu_x_reaches(gr, st, q)) return 0;   /* a lower level cannot depend on g or h */
-    }
-    for (e = M->first[m]; e < M->first[m + 1]; e++) {
-        int w = M->pred[e];
-        if (tfu_x_in_u(st, w)) return 0;   /* a write and a conflicting access never share a loop */
-        if (st->lvl[st->group[w]] > st->lmin && tfu_x_reaches(gr, st, w)) return 0;
-    }
-    return 1;
-}
-
-/* legality of group g together with group h (or -1) and the new node x
-   (or -1): every member's operands read element for element inside the
-   group, no path that leaves it and comes back, no memory conflict in it */
-static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, const tfu_x_caps *caps, int g, int h, int x) {
-    int m;
-    unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0) | (x >= 0 ? tfu_x_has_bits(gr->all[x]) : 0));
-    if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
-    if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
-    if (h >= 0 && st->n_mm[g] + st->n_mm[h] > caps->b.max_products) return 0;
-    if (!(caps->b.fuse_kinds & (1u << ((has & 1) ? TFU_GROUP_MATMUL : (has & 2) ? TFU_GROUP_ROW : TFU_GROUP_ELTWISE)))) return 0;
-    st->cand_g = g;
-    st->cand_h = h;
-    st->cand_x = x;
-    st->stamp++;
-    st->budget = TFU_X_FUSE_SEARCH;
-    st->lmin = h >= 0 && st->lvl[h] < st->lvl[g] ? st->lvl[h] : st->lvl[g];
-    /* joining: only x's operands are new edges; merging: check both groups whole */
-    if (h >= 0) {
-        for (m = g; m >= 0; m = st->next[m]) if (!tfu_x_member_legal(gr, st, m)) return 0;
-        for (m = h; m >= 0; m = st->next[m]) if (!tfu_x_member_legal(gr, st, m)) return 0;
-    }
-    if (x >= 0 && !tfu_x_member_legal(gr, st, x)) return 0;
-    return 1;
-}
-
-static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int x) {
-    st->next[st->last[g]] = x;
-    st->next[x] = -1;
-    st->last[g] = x;
-    st->group[x] = g;
-    st->size[g]++;
-    st->n_mm[g] += gr->all[x]->op == TFU_OP_MUL_MAT;
-    st->has[g] |= tfu_x_has_bits(gr->all[x]);
-}
-
-/* merges two groups; the larger keeps its name (members of the smaller
-   are relabelled, so merging stays cheap); returns the group's name */
-static int tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
-    int keep = st->size[g] >= st->size[h] ? g : h, gone = keep == g ? h : g, m;
-    for (m = gone; m >= 0; m = st->next[m]) st->group[m] = keep;
-    st->next[st->last[keep]] = gone;
-    st->last[keep] = st->last[gone];
-    st->size[keep] += st->size[gone];
-    st->n_mm[keep] += st->n_mm[gone];
-    st->has[keep] |= st->has[gone];
-    if (st->e_head[gone] >= 0) {
-        if (st->e_tail[keep] >= 0) st->e_next[st->e_tail[keep]] = st->e_head[gone];
-        else st->e_head[keep] = st->e_head[gone];
-        st->e_tail[keep] = st->e_tail[gone];
-    }
-    st->lvl[keep] = st->lvl[keep] > st->lvl[gone] ? st->lvl[keep] : st->lvl[gone];
-    st->lvl[keep]--;                      /* re-raised by one so the consumers follow */
-    tfu_x_raise(st, keep, st->lvl[keep] + 1);
-    return keep;
-}
-
-/* Forms groups; group[i] = founding tensor index (-1 for leaves and views). */
-static int tfu_x_fuse(const tfu_graph *gr, const tfu_x_caps *caps, const tfu_x_memdeps *M, int32_t *group, tfu_allocator *al) {
-    tfu_x_fuse_state st;
-    int n = gr->n_all, i, s, ok = 0;
-    size_t n_edges = (size_t)n * TFU_MAX_SRC + M->n_edges + 4;
-    memset(&st, 0, sizeof st);
-    st.n = n;
-    st.cand_g = st.cand_h = st.cand_x = -1;
-    st.mem = M;
-    st.group = group;
-    st.next = (int32_t *)al->alloc_fn(((size_t)n * 5 + 4) * sizeof(int32_t), al->user);
-    st.seen = (int32_t *)al->alloc_fn((size_t)n * 2 * sizeof(int32_t) + 4, al->user);
-    st.stack = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) * 2 + 4, al->user);
-    st.has = (unsigned char *)al->alloc_fn((size_t)n + 1, al->user);
-    st.lvl = (int32_t *)al->alloc_fn(((size_t)n * 3 + 4) * sizeof(int32_t), al->user);
-    st.e_to = (int32_t *)al->alloc_fn(n_edges * 2 * sizeof(int32_t), al->user);
-    if (!st.next || !st.seen || !st.stack || !st.has || !st.lvl || !st.e_to) goto done;
-    st.gseen = st.seen + n;
-    st.last = st.next + n;
-    st.size = st.last + n;
-    st.n_mm = st.size + n;
-    st.e_head = st.lvl + n;
-    st.e_tail = st.e_head + n;
-    st.e_next = st.e_to + n_edges;
-    memset(st.has, 0, (size_t)n + 1);
-    for (i = 0; i < 2 * n; i++) st.seen[i] = 0;
-    for (i = 0; i < n; i++) {
-        const tfu_tensor *t = gr->all[i];
-        int c = tfu_x_class(t), g = -1;
-        st.next[i] = -1;
-        group[i] = -1;
-        st.lvl[i] = 0;
-        st.e_head[i] = st.e_tail[i] = -1;
-        if (c == TFU_X_C_LEAF || c == TFU_X_C_VIEW) continue;
-        if (caps->fuse) {
-            for (s = 0; s < TFU_MAX_SRC; s++) {
-                int q, h;
-                if (!t->src[s] || !tfu_x_edge_fusable(t, s)) continue;
-                q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
-                h = group[q];
-                if (h < 0 || h == g) continue;
-                if (g < 0) {
-                    if (tfu_x_fuse_legal(gr, &st, caps, h, -1, i)) {
-                        g = h;
-                        tfu_x_fuse_add(&st, gr, g, i);
-                        tfu_x_link(gr, &st, g, i);
-                    }
-                } else if (tfu_x_fuse_legal(gr, &st, caps, g, h, -1)) {
-                    g = tfu_x_fuse_merge(&st, g, h);
-                }
-            }
-        }
-        if (g < 0) {
-            group[i] = i;
-            st.last[i] = i;
-            st.size[i] = 1;
-            st.n_mm[i] = t->op == TFU_OP_MUL_MAT;
-            st.has[i] = tfu_x_has_bits(t);
-            tfu_x_link(gr, &st, i, i);
-        }
-    }
-    ok = 1;
-done:
-    if (st.next) al->free_fn(st.next, al->user);
-    if (st.seen) al->free_fn(st.seen, al->user);
-    if (st.stack) al->free_fn(st.stack, al->user);
-    if (st.has) al->free_fn(st.has, al->user);
-    if (st.lvl) al->free_fn(st.lvl, al->user);
-    if (st.e_to) al->free_fn(st.e_to, al->user);
-    return ok;
-}
-
-/* What one planning pass decides: groups, their order and stages, which
-   values are materialised, their lifetimes and arena offsets. */
-typedef struct tfu_x_layout {
-    int32_t *group;       /* per tensor: founder, -1 for leaf/view          */
-    int32_t *order;       /* founders in execution order (by stage)         */
-    int32_t *stage;       /* per tensor (founders): stage                   */
-    unsigned char *mat;   /* per tensor: materialised                       */
-    int32_t *life0, *life1;
-    int64_t *offs;        /* per tensor: arena offset, -1 if none           */
-    int      n_groups, n_stages;
-    size_t   arena;
-} tfu_x_layout;
-
-static int tfu_x_is_value(const tfu_tensor *t) {  /* a computed tensor with memory of its own */
-    int c = tfu_x_class(t);
-    return c != TFU_X_C_LEAF && c != TFU_X_C_VIEW && t->op != TFU_OP_CPY;
-}
-
-static size_t tfu_x_value_bytes(const tfu_tensor *t) { return tfu_x_align_up(tfu_nbytes(t), TFU_X_ALIGN); }
-
-/* per tensor: the tensor a read really touches, through views */
-static void tfu_x_view_roots(const tfu_graph *gr, int32_t *vr) {
-    int i;
-    for (i = 0; i < gr->n_all; i++) vr[i] = gr->all[i]->op == TFU_OP_VIEW ? vr[gr->srcs[(size_t)i * TFU_MAX_SRC]] : i;
-}
-
-/* Pass: materialise. A value gets memory when it is flagged, unused, a
-   copy, read by another group or read other than element for element. */
-static void tfu_x_materialise(const tfu_graph *gr, tfu_x_layout *L) {
-    int n = gr->n_all, i, s;
-    for (i = 0; i < n; i++) L->mat[i] = 0;
-    for (i = 0; i < n; i++) {
-        const tfu_tensor *t = gr->all[i];
-        if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || t->op == TFU_OP_CPY)) L->mat[i] = 1;
-        for (s = 0; s < TFU_MAX_SRC; s++) {
-            int q;
-            if (!t->src[s]) continue;
-            q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
-            if (L->group[q] >= 0 && (L->group[i] != L->group[q] || !tfu_x_edge_fusable(t, s))) L->mat[q] = 1;
-        }
-    }
-}
-
-/* Pass: stages. The group graph holds the data edges (through views) and
-   the memory-effect edges; a group's stage is one more than the latest of
-   its producers', so a stage never holds two groups that depend on each
-   other or touch conflicting bytes. order[] lists founders by stage. */
-static int tfu_x_schedule(const tfu_graph *gr, const tfu_x_memdeps *M, const int32_t *vr, tfu_allocator *al, tfu_x_layout *L) {
-    int n = gr->n_all, i, s, k, pass, ok = 0, n_order = 0, head = 0, tail = 0;
-    size_t n_edges = 0;
-    int32_t *first = NULL, *adj = NULL, *fill = NULL, *queue = NULL;
-    first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
-    fill = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
-    queue = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
-    if (!first || !fill || !queue) goto done;
-    for (i = 0; i <= n; i++) first[i] = 0;
-    for (i = 0; i <= n; i++) fill[i] = 0;
-    /* edges producer group -> consumer group: counted, then filled (CSR) */
-    for (pass = 0; pass < 2; pass++) {
-        for (i = 0; i < n; i++) {
-            const tfu_tensor *t = gr->all[i];
-            int32_t e, gi = L->group[i];
-            if (gi < 0) continue;
-            for (s = 0; s < TFU_MAX_SRC + (M->first[i + 1] - M->first[i]); s++) {
-                int from;
-                if (s < TFU_MAX_SRC) {
-                    if (!t->src[s]) continue;
-                    from = L->group[vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]]];
-                } else {
-                    e = M->first[i] + (s - TFU_MAX_SRC);
-                    from = L->group[M->pred[e]];
-                }
-                if (from < 0 || from == gi) continue;
-                if (pass == 0) {
-                    first[from + 1]++;
-                    n_edges++;
-                } else {
-                    adj[first[from] + fill[from]++] = gi;
-                }
-            }
-        }
-        if (pass == 0) {
-            for (i = 0; i < n; i++) first[i + 1] += first[i];
-            adj = (int32_t *)al->alloc_fn(sizeof(int32_t) * (n_edges + 1), al->user);
-            if (!adj) goto done;
-        }
-    }
-    /* Kahn over the group graph, sources in creation order; stage = longest path */
-    for (i = 0; i < n; i++) fill[i] = 0;
-    for (k = 0; k < (int)n_edges; k++) fill[adj[k]]++;
-    L->n_groups = 0;
-    for (i = 0; i < n; i++) {
-        if (L->group[i] != i) continue;
-        L->n_groups++;
-        L->stage[i] = 0;
-        if (!fill[i]) queue[tail++] = i;
-    }
-    L->n_stages = 0;
-    while (head < tail) {
-        int g = queue[head++], e;
-        L->order[n_order++] = g;
-        if (L->stage[g] + 1 > L->n_stages) L->n_stages = L->stage[g] + 1;
-        for (e = first[g]; e < first[g + 1]; e++) {
-            int d = adj[e];
-            if (L->stage[d] < L->stage[g] + 1) L->stage[d] = L->stage[g] + 1;
-            if (--fill[d] == 0) queue[tail++] = d;
-        }
-    }
-    TFU_ASSERT(n_order == L->n_groups);
-    /* execution order: by stage, Kahn order inside a stage (a stable counting sort) */
-    for (s = 0; s <= L->n_stages; s++) fill[s] = 0;
-    for (k = 0; k < n_order; k++) fill[L->stage[L->order[k]] + 1]++;
-    for (s = 0; s < L->n_stages; s++) fill[s + 1] += fill[s];
-    for (k = 0; k < n_order; k++) queue[fill[L->stage[L->order[k]]]++] = L->order[k];
-    memcpy(L->order, queue, sizeof(int32_t) * (size_t)n_order);
-    ok = 1;
-done:
-    if (first) al->free_fn(first, al->user);
-    if (adj) al->free_fn(adj, al->user);
-    if (fill) al->free_fn(fill, al->user);
-    if (queue) al->free_fn(queue, al->user);
-    return ok;
-}
-
-/* Pass: lifetimes. A value lives from the stage that produces it to the
-   end of the last stage that reads it; flagged values to the end of the
-   run. So memory reuse never creates a dependency or a race. */
-static void tfu_x_lifetimes(const tfu_graph *gr, const int32_t *vr, tfu_x_layout *L) {
-    int n = gr->n_all, i, s;
-    for (i = 0; i < n; i++) {
-        L->life0[i] = -1;
-        L->life1[i] = -1;
-        L->offs[i] = -1;
-    }
-    for (i = 0; i < n; i++) {
-        if (L->mat[i] && tfu_x_is_value(gr->all[i])) L->life0[i] = L->life1[i] = L->stage[L->group[i]];
-    }
-    for (i = 0; i < n; i++) {
-        const tfu_tensor *t = gr->all[i];
-        if (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) {
-            int r = vr[i];
-            if (L->life0[r] >= 0) L->life1[r] = L->n_stages - 1;
-        }
-        if (L->group[i] < 0) continue;
-        for (s = 0; s < TFU_MAX_SRC; s++) {
-            int r, st = L->stage[L->group[i]];
-            if (!t->src[s]) continue;
-            r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
-            if (L->life0[r] >= 0 && L->group[r] != L->group[i] && L->life1[r] < st) L->life1[r] = st;
-        }
-    }
-}
-
-typedef struct tfu_x_gap { size_t off, size; } tfu_x_gap;
-
-/* value a before value b: earlier birth stage, then larger, then created first */
-static int tfu_x_value_before(int32_t a, int32_t b, const int32_t *life0, const size_t *bytes) {
-    if (life0[a] != life0[b]) return life0[a] < life0[b];
-    if (bytes[a] != bytes[b]) return bytes[a] > bytes[b];
-    return a < b;
-}
-
-/* sorts v[0..n) by tfu_x_value_before; tmp has room for n (bottom-up merge) */
-static void tfu_x_sort_values(int32_t *v, int32_t *tmp, int n, const int32_t *life0, const size_t *bytes) {
-    int w, i;
-    int32_t *src = v, *dst = tmp, *swap;
-    for (w = 1; w < n; w *= 2) {
-        for (i = 0; i < n; i += 2 * w) {
-            int l = i, m = i + w < n ? i + w : n, r = i + 2 * w < n ? i + 2 * w : n, j = l, k = m, o = l;
-            while (j < m && k < r) dst[o++] = tfu_x_value_before(src[k], src[j], life0, bytes) ? src[k++] : src[j++];
-            while (j < m) dst[o++] = src[j++];
-            while (k < r) dst[o++] = src[k++];
-        }
-        swap = src;
-        src = dst;
-        dst = swap;
-    }
-    if (src != v) memcpy(v, src, (size_t)n * sizeof *v);
-}
-
-/* returns a gap to the sorted free list, joined with its neighbours */
-static void tfu_x_gap_free(tfu_x_gap *gaps, int *n_gaps, size_t off, size_t size) {
-    int lo = 0, hi = *n_gaps, j;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (gaps[mid].off < off) lo = mid + 1;
-        else hi = mid;
-    }
-    if (lo > 0 && gaps[lo - 1].off + gaps[lo - 1].size == off) {
-        gaps[lo - 1].size += size;
-        if (lo < *n_gaps && gaps[lo - 1].off + gaps[lo - 1].size == gaps[lo].off) {
-            gaps[lo - 1].size += gaps[lo].size;
-            for (j = lo; j + 1 < *n_gaps; j++) gaps[j] = gaps[j + 1];
-            (*n_gaps)--;
-        }
-        return;
-    }
-    if (lo < *n_gaps && off + size == gaps[lo].off) {
-        gaps[lo].off = off;
-        gaps[lo].size += size;
-        return;
-    }
-    for (j = *n_gaps; j > lo; j--) gaps[j] = gaps[j - 1];
-    gaps[lo].off = off;
-    gaps[lo].size = size;
-    (*n_gaps)++;
-}
-
-/* Pass: offsets. A sweep over the stages: values whose lifetime ended go
-   back to a free list, values born in the stage take the best-fitting gap,
-   largest first, or the top of the arena. Guarantees: two values alive in
-   a common stage never share a byte; TFU_ERR_OVERFLOW if the arena size
-   does not fit size_t. */
-static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_layout *L) {
-    int n = gr->n_all, i, s, nv = 0, nv_sorted = 0, n_gaps = 0, b;
-    tfu_result r = TFU_ERR_NO_MEMORY;
-    int32_t *vals = NULL, *born = NULL, *dies = NULL, *by_death = NULL, *fill = NULL;
-    size_t *bytes = NULL, top = 0;
-    tfu_x_gap *gaps = NULL;
-    vals = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
-    by_death = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
-    born = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
-    dies = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
-    fill = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
-    bytes = (size_t *)al->alloc_fn(sizeof(size_t) * ((size_t)n + 1), al->user);
-    gaps = (tfu_x_gap *)al->alloc_fn(sizeof(tfu_x_gap) * ((size_t)n + 2), al->user);
-    if (!vals || !by_death || !born || !dies || !fill || !bytes || !gaps) goto done;
-    L->arena = 0;
-    for (i = 0; i < n; i++) {
-        size_t nbytes;
-        if (L->life0[i] < 0) continue;
-        nbytes = tfu_nbytes(gr->all[i]);
-        if (nbytes > SIZE_MAX - TFU_X_ALIGN) {
-            r = TFU_ERR_OVERFLOW;
-            goto done;
-        }
-        bytes[i] = tfu_x_value_bytes(gr->all[i]);
-        nv++;
-    }
-    /* values by birth stage, largest first inside a stage (then creation
-       order); dies[] buckets them by the last stage they are alive in */
-    for (i = 0; i < n; i++) if (L->life0[i] >= 0) vals[nv_sorted++] = i;
-    tfu_x_sort_values(vals, by_death, nv_sorted, L->life0, bytes);
-    for (s = 0; s <= L->n_stages + 1; s++) born[s] = dies[s] = 0;
-    for (i = 0; i < nv_sorted; i++) {
-        born[L->life0[vals[i]] + 1]++;
-        dies[L->life1[vals[i]] + 1]++;
-    }
-    for (s = 0; s <= L->n_stages; s++) {
-        born[s + 1] += born[s];
-        dies[s + 1] += dies[s];
-    }
-    for (s = 0; s <= L->n_stages + 1; s++) fill[s] = dies[s];
-    for (i = 0; i < nv_sorted; i++) by_death[fill[L->life1[vals[i]]]++] = vals[i];
-    for (s = 0; s < L->n_stages; s++) {
-        if (s > 0) {
-            for (b = dies[s - 1]; b < dies[s]; b++) tfu_x_gap_free(gaps, &n_gaps, (size_t)L->offs[by_death[b]], bytes[by_death[b]]);
-            if (n_gaps && gaps[n_gaps - 1].off + gaps[n_gaps - 1].size == top) top = gaps[--n_gaps].off;
-        }
-        for (b = born[s]; b < born[s + 1]; b++) {
-            int v = vals[b], best = -1, j;
-            size_t need = bytes[v];
-            for (j = 0; j < n_gaps; j++)
-                if (gaps[j].size >= need && (best < 0 || gaps[j].size < gaps[best].size)) best = j;
-            if (best >= 0) {
-                L->offs[v] = (int64_t)gaps[best].off;
-                gaps[best].off += need;
-                gaps[best].size -= need;
-                if (!gaps[best].size) {
-                    for (j = best; j + 1 < n_gaps; j++) gaps[j] = gaps[j + 1];
-                    n_gaps--;
-                }
-                continue;
-            }
-            if (need > SIZE_MAX - top || top + need > (size_t)INT64_MAX) {
-                r = TFU_ERR_OVERFLOW;
-                goto done;
-            }
-            L->offs[v] = (int64_t)top;
-            top += need;
-            if (top > L->arena) L->arena = top;
-        }
-    }
-    (void)nv;
-    r = TFU_OK;
-done:
-    if (vals) al->free_fn(vals, al->user);
-    if (by_death) al->free_fn(by_death, al->user);
-    if (born) al->free_fn(born, al->user);
-    if (dies) al->free_fn(dies, al->user);
-    if (fill) al->free_fn(fill, al->user);
-    if (bytes) al->free_fn(bytes, al->user);
-    if (gaps) al->free_fn(gaps, al->user);
-    return r;
-}
-
-/* The shared planning passes, in order: memory-effect edges, fuse,
-   materialise, schedule, lifetimes, offsets. */
-static tfu_result tfu_x_plan_layout(const tfu_graph *gr, const tfu_x_caps *caps, tfu_allocator *al, tfu_x_layout *L) {
-    tfu_x_memdeps M;
-    int32_t *vr;
-    tfu_result r = TFU_ERR_NO_MEMORY;
-    M.first = M.pred = NULL;
-    vr = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)gr->n_all + 1), al->user);
-    if (!vr || !tfu_x_mem_edges(gr, al, &M)) goto done;
-    tfu_x_view_roots(gr, vr);
-    if (!tfu_x_fuse(gr, caps, &M, L->group, al)) goto done;
-    tfu_x_materialise(gr, L);
-    if (!tfu_x_schedule(gr, &M, vr, al, L)) goto done;
-    tfu_x_lifetimes(gr, vr, L);
-    r = tfu_x_offsets(gr, al, L);
-done:
-    if (vr) al->free_fn(vr, al->user);
-    tfu_x_memdeps_free(&M, al);
-    return r;
-}
-
-/* >>cpu ================================================================== */
 
 /* The CPU executor's part of a plan: work splits, scratch slots, threads.
    It reads the shared program (the view's groups, instructions, operands)
@@ -3822,44 +4240,6 @@ struct tfu_x_cpu {
 #define TFU_X_MM_MB 32        /* rows of A (output columns) per matmul item  */
 #define TFU_X_MM_NB 64        /* rows of B (output rows) per matmul item     */
 
-
-/* the group's external operand (tid, col_off), added once; mark[tid] is
-   1 + the group that holds (tid, 0) at pos[tid] (so a group with many
-   external operands is indexed in linear time) */
-static int tfu_x_operand_index(tfu_plan *p, tfu_pv_group *G, int gi, int32_t tid, int32_t col_off, int32_t *mark, int32_t *pos) {
-    int e;
-    if (col_off == 0 && mark[tid] == gi + 1) return pos[tid];
-    if (col_off != 0) {
-        for (e = 0; e < G->n_operands; e++)
-            if (p->ext[G->first_operand + e].tensor == tid && p->ext[G->first_operand + e].col_off == col_off) return e;
-    }
-    e = G->n_operands++;
-    p->ext[G->first_operand + e].tensor = tid;
-    p->ext[G->first_operand + e].col_off = col_off;
-    p->n_ext++;
-    if (col_off == 0) {
-        mark[tid] = gi + 1;
-        pos[tid] = e;
-    }
-    return e;
-}
-
-/* does t fit the backend's longest row? (element-wise groups walk rows in
-   chunks of any length; every other kind takes a whole row, or K) */
-static int tfu_x_row_fits(const tfu_tensor *t, int kind, int64_t max_row) {
-    int s;
-    if (kind == TFU_GROUP_ELTWISE && !(t->op == TFU_OP_GLU && !t->op_params_i[2])) return 1;
-    if (t->ne[0] > max_row) return 0;
-    for (s = 0; s < TFU_MAX_SRC; s++)
-        if (t->src[s] && t->src[s]->ne[0] > max_row) return 0;
-    return 1;
-}
-
-/* r = a * b * c, 0 on overflow */
-static int tfu_x_mul3_ok(size_t a, size_t b, size_t c, size_t *r) {
-    size_t ab;
-    return tfu_x_mul_ok(a, b, &ab) && tfu_x_mul_ok(ab, c, r);
-}
 
 /* row pointer of t at (i1,i2,i3), column c0 */
 static char *tfu_x_rowp(const tfu_tensor *t, int64_t c0, int64_t i1, int64_t i2, int64_t i3) {
@@ -4070,6 +4450,8 @@ static void tfu_x_stage_item(const tfu_plan *p, int s, int64_t i, unsigned char 
     tfu_x_run_item(p, &p->groups[g], &p->cpu->groups[g], sc, i - p->cpu->stage_items[g]);
 }
 
+static int64_t tfu_x_cpu_items(const tfu_plan *p, int g) { return p->cpu->groups[g].n_items; }
+
 static int64_t tfu_x_stage_n_items(const tfu_plan *p, int s) {
     int last = p->stage_first[s + 1] - 1;
     return p->cpu->stage_items[last] + p->cpu->groups[last].n_items;
@@ -4276,31 +4658,6 @@ static void tfu_x_bind(tfu_plan *p) {
     }
 }
 
-/* the structure a plan was made for, recorded at compile and rebind */
-static void tfu_x_plan_snapshot(tfu_plan *p) {
-    int i;
-    p->ctx_gen = p->ctx->gen;
-    p->graph_gen = p->graph->gen;
-    for (i = 0; i < p->n_all; i++) p->flags[i] = p->t[i]->flags;
-}
-
-/* Has the graph changed since compile or rebind? Generations first (a
-   reset context may hold anything where the graph was), then the flags. */
-static const char *tfu_x_plan_gens(const tfu_plan *p) {
-    if (p->ctx->gen != p->ctx_gen) return "the context was reset after the plan was compiled";
-    if (p->graph->gen != p->graph_gen || p->graph->n_all != p->n_all) return "the graph grew after the plan was compiled";
-    return NULL;
-}
-
-static const char *tfu_x_plan_stale(const tfu_plan *p) {
-    int i;
-    const char *why = tfu_x_plan_gens(p);
-    if (why) return why;
-    for (i = 0; i < p->n_all; i++)
-        if (p->t[i]->flags != p->flags[i]) return "a tensor's flags changed after the plan was compiled";
-    return NULL;
-}
-
 TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
     int s, i;
     const char *stale;
@@ -4372,101 +4729,6 @@ static void tfu_x_plan_release(tfu_plan *p) {
     if (p->arena_owned && p->arena_raw) al.free_fn(p->arena_raw, al.user);
     while (p->blocks) { tfu_x_block *b = p->blocks; p->blocks = b->next; al.free_fn(b, al.user); }
     al.free_fn(p, al.user);
-}
-
-static int tfu_x_group_kind_of(const tfu_graph *gr, const int32_t *members, int n) {
-    int i, kind = TFU_GROUP_ELTWISE;
-    for (i = 0; i < n; i++) {
-        int c = tfu_x_class(gr->all[members[i]]);
-        if (c == TFU_X_C_MM) return TFU_GROUP_MATMUL;
-        if (c == TFU_X_C_ROW) kind = TFU_GROUP_ROW;
-        if (c == TFU_X_C_OTHER) return TFU_GROUP_OTHER;
-    }
-    return kind;
-}
-
-static size_t tfu_x_max(size_t a, size_t b) { return a > b ? a : b; }
-
-/* Pass (shared): programs. Every group becomes a program over the view's
-   structs: its members in program order as instructions, sources inside
-   the group as instruction indices, everything else as operands read from
-   memory; groups in execution order with their stage. Refuses what the
-   backend's capabilities exclude (rows or K longer than max_row). */
-static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L, const tfu_x_caps *caps) {
-    int n = gr->n_all, i, gi, s;
-    int32_t *bucket_first, *members, *fill, *ext_mark, *ext_pos;
-    p->groups = (tfu_pv_group *)tfu_x_palloc(p, sizeof(tfu_pv_group) * (size_t)(L->n_groups + 1));
-    p->ins = (tfu_pv_instr *)tfu_x_palloc(p, sizeof(tfu_pv_instr) * (size_t)(n + 1));
-    p->ext = (tfu_pv_operand *)tfu_x_palloc(p, sizeof(tfu_pv_operand) * (size_t)(3 * n + 1));
-    p->stage_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(L->n_stages + 2));
-    bucket_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 2));
-    members = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    fill = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    ext_mark = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    ext_pos = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !bucket_first || !members || !fill || !ext_mark || !ext_pos)
-        return TFU_ERR_NO_MEMORY;
-    /* members of each group, in program order (counting sort by founder) */
-    for (i = 0; i < n; i++) if (L->group[i] >= 0) bucket_first[L->group[i] + 1]++;
-    for (i = 0; i < n; i++) bucket_first[i + 1] += bucket_first[i];
-    for (i = 0; i < n; i++) if (L->group[i] >= 0) members[bucket_first[L->group[i]] + fill[L->group[i]]++] = i;
-    for (i = 0; i < n; i++) p->ins_of[i] = -1;
-    p->n_groups = L->n_groups;
-    p->n_stages = L->n_stages;
-    for (gi = 0; gi < L->n_groups; gi++) {
-        int f = L->order[gi], nm = fill[f], k;
-        const int32_t *mem = members + bucket_first[f];
-        tfu_pv_group *G = &p->groups[gi];
-        G->kind = (tfu_group_kind)tfu_x_group_kind_of(gr, mem, nm);
-        for (k = 0; k < nm; k++)
-            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind, caps->b.max_row)) return TFU_ERR_INVALID_ARG;
-        G->stage = L->stage[f];
-        G->first_instr = p->n_ins;
-        G->n_instr = nm;
-        G->first_operand = p->n_ext;
-        G->n_operands = 0;
-        memcpy(G->ne, gr->all[mem[nm - 1]]->ne, sizeof G->ne);
-        if (G->kind == TFU_GROUP_MATMUL) {
-            for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT) { memcpy(G->ne, gr->all[mem[k]]->ne, sizeof G->ne); break; }
-        }
-        p->n_ins += nm;
-        for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_instr + k;
-        for (k = 0; k < nm; k++) {
-            const tfu_tensor *t = gr->all[mem[k]];
-            tfu_pv_instr *I = &p->ins[G->first_instr + k];
-            I->tensor = mem[k];
-            I->store = L->mat[mem[k]];
-            if (t->op == TFU_OP_GLU && !t->op_params_i[2]) {   /* fused-row GLU: two halves of one operand */
-                int32_t h = (int32_t)t->ne[0], sw = t->op_params_i[1];
-                I->n_src = 2;
-                I->src[0] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0, ext_mark, ext_pos);
-                I->src[1] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
-                continue;
-            }
-            I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
-            for (s = 0; s < I->n_src; s++) {
-                int q;
-                if (!t->src[s]) {
-                    I->src[s] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), 0, ext_mark, ext_pos);
-                    continue;
-                }
-                q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
-                if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) I->src[s] = p->ins_of[q] - G->first_instr;
-                else I->src[s] = -1 - tfu_x_operand_index(p, G, gi, q, 0, ext_mark, ext_pos);
-            }
-        }
-    }
-    for (gi = 0; gi < p->n_groups; gi++) {   /* the types each kind reads */
-        const tfu_pv_group *G = &p->groups[gi];
-        int k;
-        for (k = 0; k < G->n_operands; k++)
-            if (!(caps->b.operand_types[G->kind] & (1u << p->t[p->ext[G->first_operand + k].tensor]->type))) return TFU_ERR_TYPE;
-    }
-    for (gi = 0, s = 0; s <= p->n_stages; s++) {
-        p->stage_first[s] = gi;
-        while (gi < p->n_groups && p->groups[gi].stage == s) gi++;
-    }
-    return TFU_OK;
 }
 
 /* Pass (CPU): lowering. Per group: scratch slots for the values that stay
@@ -4566,78 +4828,6 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
     cpu->sl.ptrs = tfu_x_align_up(cpu->sl.pack + pack_b, 64);
     cpu->sl.outp = tfu_x_align_up(cpu->sl.ptrs + ptrs_b, 64);
     cpu->sl.total = tfu_x_align_up(cpu->sl.outp + outp_b + 64, 64);
-    return TFU_OK;
-}
-
-/* --- the plan view (>>seam) ------------------------------------------------
-   The shared program itself (groups, instructions, operands, stages) plus
-   the memory roots and the bytes each stage touches; built once at compile,
-   kept by rebinding (the structure is the same). */
-
-/* appends the bytes tensor q occupies in its memory root */
-static void tfu_x_view_range(const tfu_plan *p, int32_t *root_of, int q, int write, tfu_pv_range *r) {
-    const tfu_tensor *t = p->t[q];
-    int root = root_of[q];
-    size_t lo = t->view_src ? t->view_offs : 0;
-    if (p->t[root]->op == TFU_OP_NONE) {
-        r->root = root;
-        r->lo = lo;
-    } else {
-        r->root = -1;
-        r->lo = (uint64_t)p->offs[root] + lo;
-    }
-    r->write = write;
-    r->hi = r->lo + tfu_nbytes(t);
-}
-
-static int tfu_x_build_view(tfu_plan *p) {
-    tfu_plan_view *v = &p->view;
-    int32_t *root, *range_first;
-    tfu_pv_range *ranges;
-    int i, gi, k, s, n_ranges = 0;
-    root = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_all + 1));
-    range_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_stages + 2));
-    ranges = (tfu_pv_range *)tfu_x_palloc(p, sizeof(tfu_pv_range) * (size_t)(p->n_ins + p->n_ext + 1));
-    if (!root || !range_first || !ranges) return 0;
-    for (i = 0; i < p->n_all; i++) root[i] = p->t[i]->view_src ? tfu_x_graph_find(p->graph, p->t[i]->view_src) : i;
-    /* bytes per stage: every operand read, every stored result written */
-    for (s = 0; s <= p->n_stages; s++) {
-        range_first[s] = n_ranges;
-        if (s == p->n_stages) break;
-        for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++) {
-            const tfu_pv_group *G = &p->groups[gi];
-            for (k = 0; k < G->n_operands; k++) tfu_x_view_range(p, root, p->ext[G->first_operand + k].tensor, 0, &ranges[n_ranges++]);
-            for (k = 0; k < G->n_instr; k++)
-                if (p->ins[G->first_instr + k].store) tfu_x_view_range(p, root, p->ins[G->first_instr + k].tensor, 1, &ranges[n_ranges++]);
-        }
-    }
-    v->n_tensors = p->n_all;
-    v->tensors = p->t;
-    v->root = root;
-    v->offset = p->offs;
-    v->life_first = p->life0;
-    v->life_last = p->life1;
-    v->arena_bytes = p->arena_bytes;
-    v->n_groups = p->n_groups;
-    v->groups = p->groups;
-    v->instrs = p->ins;
-    v->operands = p->ext;
-    v->n_stages = p->n_stages;
-    v->stage_first = p->stage_first;
-    v->range_first = range_first;
-    v->ranges = ranges;
-    return 1;
-}
-
-TFU_API tfu_result tfu_plan_get_view(const tfu_plan *p, tfu_plan_view *view) {
-    const char *stale;
-    if (!p || !view) return TFU_ERR_NULL_ARG;
-    stale = tfu_x_plan_stale(p);
-    if (stale) {
-        tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_get_view", stale, NULL, NULL);
-        return TFU_ERR_STALE;
-    }
-    *view = p->view;
     return TFU_OK;
 }
 
@@ -4857,157 +5047,6 @@ TFU_API void tfu_plan_cache_free(tfu_plan_cache *c) {
     if (!c) return;
     for (i = 0; i < c->n; i++) tfu_plan_free(c->plans[i]);
     c->opt.allocator.free_fn(c, c->opt.allocator.user);
-}
-
-/* --- queries and report ------------------------------------------------------ */
-
-static int tfu_x_plan_find(const tfu_plan *p, const tfu_tensor *t) {
-    int i;
-    if (!p || !t) return -1;
-    if (!tfu_x_plan_gens(p)) {   /* the bound graph's map */
-        i = tfu_x_graph_find(p->graph, t);
-        return i >= 0 && i < p->n_all && p->t[i] == t ? i : -1;
-    }
-    for (i = 0; i < p->n_all; i++) if (p->t[i] == t) return i;
-    return -1;
-}
-
-/* the arena the same graph needs unfused: planned only when asked for */
-static size_t tfu_x_unfused_arena(const tfu_plan *cp) {
-    tfu_plan *p = (tfu_plan *)(uintptr_t)cp;   /* a cache of a derived figure */
-    if (p->arena_unfused == TFU_X_UNKNOWN) {
-        size_t n = (size_t)p->n_all + 1;
-        tfu_x_layout U;
-        int32_t *ints = (int32_t *)p->al.alloc_fn(n * sizeof(int32_t) * 5, p->al.user);
-        unsigned char *mat = (unsigned char *)p->al.alloc_fn(n, p->al.user);
-        int64_t *offs = (int64_t *)p->al.alloc_fn(n * sizeof(int64_t), p->al.user);
-        if (ints && mat && offs) {
-            U.group = ints; U.order = ints + n; U.stage = ints + 2 * n; U.life0 = ints + 3 * n; U.life1 = ints + 4 * n;
-            U.mat = mat; U.offs = offs;
-            tfu_x_caps caps = p->caps;
-            caps.fuse = 0;
-            if (tfu_x_plan_layout(p->graph, &caps, &p->al, &U) == TFU_OK) p->arena_unfused = U.arena;
-        }
-        if (ints) p->al.free_fn(ints, p->al.user);
-        if (mat) p->al.free_fn(mat, p->al.user);
-        if (offs) p->al.free_fn(offs, p->al.user);
-    }
-    return p->arena_unfused == TFU_X_UNKNOWN ? 0 : p->arena_unfused;
-}
-
-TFU_API tfu_plan_stats tfu_plan_get_stats(const tfu_plan *p) {
-    tfu_plan_stats s;
-    if (p) { s = p->stats; s.arena_bytes_unfused = tfu_x_unfused_arena(p); return s; }
-    memset(&s, 0, sizeof s);
-    return s;
-}
-TFU_API int tfu_plan_n_groups(const tfu_plan *p) { return p ? p->n_groups : 0; }
-TFU_API int tfu_plan_group_of(const tfu_plan *p, const tfu_tensor *t) { int i = tfu_x_plan_find(p, t); return i < 0 ? -1 : p->group[i]; }
-TFU_API tfu_group_kind tfu_plan_group_kind(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? (tfu_group_kind)p->groups[g].kind : TFU_GROUP_KIND_COUNT; }
-TFU_API int tfu_plan_group_n_nodes(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].n_instr : 0; }
-TFU_API int tfu_plan_group_stage(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].stage : -1; }
-TFU_API int tfu_plan_is_materialized(const tfu_plan *p, const tfu_tensor *t) {
-    int i = tfu_x_plan_find(p, t);
-    if (i < 0) return 0;
-    if (p->group[i] < 0) return 1;   /* leaves and views live in memory */
-    return p->mat[i];
-}
-TFU_API int64_t tfu_plan_value_offset(const tfu_plan *p, const tfu_tensor *t) { int i = tfu_x_plan_find(p, t); return i < 0 ? -1 : p->offs[i]; }
-TFU_API int tfu_plan_value_lifetime(const tfu_plan *p, const tfu_tensor *t, int *first, int *last) {
-    int i = tfu_x_plan_find(p, t);
-    if (i < 0 || p->offs[i] < 0) return 0;
-    if (first) *first = p->life0[i];
-    if (last) *last = p->life1[i];
-    return 1;
-}
-
-static const char *const tfu_x_kind_names[TFU_GROUP_KIND_COUNT] = { "eltwise", "row", "matmul", "other" };
-
-static void tfu_x_catname(tfu_x_buf *b, const tfu_tensor *t, int idx) {
-    if (t->name[0]) tfu_x_cat(b, t->name);
-    else { tfu_x_cat(b, "#"); tfu_x_cati(b, idx); }
-}
-
-static void tfu_x_catbytes(tfu_x_buf *b, size_t n) {
-    if (n >= (size_t)1 << 20) { tfu_x_catf(b, (double)n / 1048576.0, 2); tfu_x_cat(b, " MiB"); }
-    else if (n >= 1024) { tfu_x_catf(b, (double)n / 1024.0, 1); tfu_x_cat(b, " KiB"); }
-    else { tfu_x_cati(b, (int64_t)n); tfu_x_cat(b, " B"); }
-}
-
-TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
-    tfu_x_buf b;
-    int gi, k;
-    char dummy[1];
-    b.p = buf ? buf : dummy; b.size = buf ? size : 0; b.len = 0;
-    if (b.size) b.p[0] = 0;
-    if (!p) return 0;
-    tfu_x_cat(&b, "plan: "); tfu_x_cati(&b, p->stats.n_nodes); tfu_x_cat(&b, " nodes -> ");
-    tfu_x_cati(&b, p->n_groups); tfu_x_cat(&b, " groups ("); tfu_x_cati(&b, p->stats.n_nodes_fused);
-    tfu_x_cat(&b, " nodes fused, "); tfu_x_cati(&b, p->stats.n_values_elided); tfu_x_cat(&b, " values kept out of memory) in ");
-    tfu_x_cati(&b, p->n_stages); tfu_x_cat(&b, " stages, "); tfu_x_cati(&b, p->stats.n_barriers); tfu_x_cat(&b, " barriers");
-    if (p->opt.no_fusion) tfu_x_cat(&b, " [fusion off]");
-    tfu_x_cat(&b, "\narena: "); tfu_x_catbytes(&b, p->arena_bytes); tfu_x_cat(&b, " (unfused plan: ");
-    tfu_x_catbytes(&b, tfu_x_unfused_arena(p)); tfu_x_cat(&b, ", all values: "); tfu_x_catbytes(&b, p->stats.value_bytes_total);
-    tfu_x_cat(&b, ")\nstage group kind     items  ops (* = written to memory)\n");
-    for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_pv_group *G = &p->groups[gi];
-        char col[24]; tfu_x_buf cb; size_t pad;
-        cb.p = col; cb.size = sizeof col; cb.len = 0;
-        tfu_x_cati(&cb, G->stage); for (pad = cb.len; pad < 6; pad++) tfu_x_cat(&cb, " ");
-        tfu_x_cat(&b, col); cb.len = 0;
-        tfu_x_cati(&cb, gi); for (pad = cb.len; pad < 6; pad++) tfu_x_cat(&cb, " ");
-        tfu_x_cat(&b, col); cb.len = 0;
-        tfu_x_cat(&cb, tfu_x_kind_names[G->kind]); for (pad = cb.len; pad < 9; pad++) tfu_x_cat(&cb, " ");
-        tfu_x_cat(&b, col); cb.len = 0;
-        tfu_x_cati(&cb, p->cpu->groups[gi].n_items); for (pad = cb.len; pad < 7; pad++) tfu_x_cat(&cb, " ");
-        tfu_x_cat(&b, col);
-        for (k = 0; k < G->n_instr; k++) {
-            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
-            if (k) tfu_x_cat(&b, " ");
-            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "(");
-            tfu_x_catname(&b, p->t[I->tensor], I->tensor); tfu_x_cat(&b, ")");
-            if (I->store) tfu_x_cat(&b, "*");
-        }
-        tfu_x_cat(&b, "\n");
-    }
-    return b.len;
-}
-
-TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size) {
-    tfu_x_buf b;
-    int gi, k, i, s;
-    char dummy[1];
-    b.p = buf ? buf : dummy; b.size = buf ? size : 0; b.len = 0;
-    if (b.size) b.p[0] = 0;
-    if (!p) return 0;
-    tfu_x_cat(&b, "digraph tensorfuse {\n  rankdir=TB; node [shape=box, fontname=\"monospace\", fontsize=10];\n");
-    for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_pv_group *G = &p->groups[gi];
-        tfu_x_cat(&b, "  subgraph cluster_"); tfu_x_cati(&b, gi); tfu_x_cat(&b, " {\n    label=\"group ");
-        tfu_x_cati(&b, gi); tfu_x_cat(&b, " "); tfu_x_cat(&b, tfu_x_kind_names[G->kind]);
-        tfu_x_cat(&b, ", stage "); tfu_x_cati(&b, G->stage); tfu_x_cat(&b, "\"; style=rounded; color=");
-        tfu_x_cat(&b, G->n_instr > 1 ? "blue" : "gray"); tfu_x_cat(&b, ";\n");
-        for (k = 0; k < G->n_instr; k++) {
-            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
-            tfu_x_cat(&b, "    n"); tfu_x_cati(&b, I->tensor); tfu_x_cat(&b, " [label=\"");
-            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "\\n"); tfu_x_catname(&b, p->t[I->tensor], I->tensor);
-            tfu_x_cat(&b, I->store ? "\", style=bold" : "\", style=dashed"); tfu_x_cat(&b, "];\n");
-        }
-        tfu_x_cat(&b, "  }\n");
-    }
-    for (i = 0; i < p->n_all; i++) {
-        const tfu_tensor *t = p->t[i];
-        if (p->group[i] < 0) {
-            tfu_x_cat(&b, "  n"); tfu_x_cati(&b, i); tfu_x_cat(&b, " [shape=ellipse, label=\"");
-            tfu_x_cat(&b, t->op == TFU_OP_VIEW ? "view\\n" : ""); tfu_x_catname(&b, t, i); tfu_x_cat(&b, "\"];\n");
-        }
-        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-            int q = tfu_x_plan_find(p, t->src[s]);
-            tfu_x_cat(&b, "  n"); tfu_x_cati(&b, q); tfu_x_cat(&b, " -> n"); tfu_x_cati(&b, i); tfu_x_cat(&b, ";\n");
-        }
-    }
-    tfu_x_cat(&b, "}\n");
-    return b.len;
 }
 
 /* >>selftest ============================================================= */
