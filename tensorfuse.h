@@ -56,6 +56,20 @@
      >>selftest   tfu_selftest()
 
    CHANGES
+     0.2  reliability: memory effects in program order on every path (the
+          graph in creation order; read/write edges on byte ranges in fusion
+          and scheduling; overlapping copies read their source first); IEEE
+          semantics in every kernel (NaN in, NaN out; argmax: first NaN);
+          reductions redo in double the rows where f32 overflows; checked
+          views, copies, rope positions, get_rows indices, sizes; stale
+          plans return TFU_ERR_STALE; graphs of any depth (no recursion),
+          compile linear in the graph. The seam: tfu_backend_caps in,
+          tfu_plan_view out; the CPU executor as its first client; SIMD per
+          plan (no_simd); one op table; rooms graph -> plan -> CPU.
+          Portability: Win32 threads, C11/MSVC atomics, 32-bit, tfu_version,
+          make install, pkg-config, CMake. Tests: test_memfx,
+          test_reliability, test_ieee, test_seam, test_caps,
+          test_embedded, a libFuzzer harness (make fuzz).
      0.1  core: tensors, ops, graph with use counts, reference executor;
           planner (fusion on the DAG, stages, memory after fusion), fused CPU
           executor with a thread pool, plan cache.
