@@ -1772,24 +1772,40 @@ static tfu_result tfu_x_graph_visit(tfu_graph *g, tfu_tensor *result, tfu_tensor
     return TFU_OK;
 }
 
-/* sorts a[0..n) by creation index; tmp has room for n (bottom-up merge) */
-static void tfu_x_sort_by_index(tfu_tensor **a, tfu_tensor **tmp, int n) {
+/* Stable bottom-up merge sort of n elements of sz bytes (a, with room for
+   n more in tmp) by before(x, y, ctx): "x goes first". The one sort of the
+   library: the graph's new entries by creation index, the arena's values
+   by birth stage and size. */
+typedef int (*tfu_x_before_fn)(const void *x, const void *y, const void *ctx);
+
+static void tfu_x_msort(void *a, void *tmp, int n, size_t sz, tfu_x_before_fn before, const void *ctx) {
+    unsigned char *src = (unsigned char *)a, *dst = (unsigned char *)tmp, *swap;
     int w, i;
-    tfu_tensor **src = a, **dst = tmp, **swap;
-    for (i = 1; i < n && a[i - 1]->index < a[i]->index; i++) continue;
-    if (i >= n) return;   /* the common case: a search from one result comes out sorted */
+    for (i = 1; i < n && !before((char *)a + (size_t)i * sz, (char *)a + (size_t)(i - 1) * sz, ctx); i++) continue;
+    if (i >= n) return;   /* already in order: the common case for a graph search */
     for (w = 1; w < n; w *= 2) {
         for (i = 0; i < n; i += 2 * w) {
             int l = i, m = i + w < n ? i + w : n, r = i + 2 * w < n ? i + 2 * w : n, j = l, k = m, o = l;
-            while (j < m && k < r) dst[o++] = src[j]->index <= src[k]->index ? src[j++] : src[k++];
-            while (j < m) dst[o++] = src[j++];
-            while (k < r) dst[o++] = src[k++];
+            while (j < m && k < r) {
+                int take_k = before(src + (size_t)k * sz, src + (size_t)j * sz, ctx);
+                memcpy(dst + (size_t)(o++) * sz, src + (size_t)(take_k ? k++ : j++) * sz, sz);
+            }
+            if (j < m) memcpy(dst + (size_t)o * sz, src + (size_t)j * sz, (size_t)(m - j) * sz);
+            if (k < r) memcpy(dst + (size_t)o * sz, src + (size_t)k * sz, (size_t)(r - k) * sz);
         }
         swap = src;
         src = dst;
         dst = swap;
     }
-    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);
+    if (src != (unsigned char *)a) memcpy(a, src, (size_t)n * sz);
+}
+
+static int tfu_x_created_before(const void *x, const void *y, const void *ctx) {
+    const tfu_tensor *tx, *ty;
+    (void)ctx;
+    memcpy(&tx, x, sizeof tx);
+    memcpy(&ty, y, sizeof ty);
+    return tx->index < ty->index;
 }
 
 /* entries from `from` on: their map slot, operand indices, the uses they
@@ -1847,7 +1863,7 @@ TFU_API tfu_result tfu_graph_build_expand(tfu_graph *g, tfu_tensor *result) {
         return TFU_ERR_GRAPH;
     }
     n_new = g->n_all - n0;
-    tfu_x_sort_by_index(g->all + n0, g->work, n_new);
+    tfu_x_msort(g->all + n0, g->work, n_new, sizeof(void *), tfu_x_created_before, NULL);
     if (n_new && n0 && g->all[n0]->index < g->all[n0 - 1]->index) {
         /* older tensors joined late: merge the two sorted runs, index all */
         int i = 0, j = n0, o = 0;
@@ -2886,28 +2902,16 @@ static void tfu_x_lifetimes(const tfu_graph *gr, const int32_t *vr, tfu_x_layout
 typedef struct tfu_x_gap { size_t off, size; } tfu_x_gap;
 
 /* value a before value b: earlier birth stage, then larger, then created first */
-static int tfu_x_value_before(int32_t a, int32_t b, const int32_t *life0, const size_t *bytes) {
-    if (life0[a] != life0[b]) return life0[a] < life0[b];
-    if (bytes[a] != bytes[b]) return bytes[a] > bytes[b];
-    return a < b;
-}
+typedef struct tfu_x_value_keys { const int32_t *life0; const size_t *bytes; } tfu_x_value_keys;
 
-/* sorts v[0..n) by tfu_x_value_before; tmp has room for n (bottom-up merge) */
-static void tfu_x_sort_values(int32_t *v, int32_t *tmp, int n, const int32_t *life0, const size_t *bytes) {
-    int w, i;
-    int32_t *src = v, *dst = tmp, *swap;
-    for (w = 1; w < n; w *= 2) {
-        for (i = 0; i < n; i += 2 * w) {
-            int l = i, m = i + w < n ? i + w : n, r = i + 2 * w < n ? i + 2 * w : n, j = l, k = m, o = l;
-            while (j < m && k < r) dst[o++] = tfu_x_value_before(src[k], src[j], life0, bytes) ? src[k++] : src[j++];
-            while (j < m) dst[o++] = src[j++];
-            while (k < r) dst[o++] = src[k++];
-        }
-        swap = src;
-        src = dst;
-        dst = swap;
-    }
-    if (src != v) memcpy(v, src, (size_t)n * sizeof *v);
+static int tfu_x_value_before(const void *x, const void *y, const void *ctx) {
+    const tfu_x_value_keys *k = (const tfu_x_value_keys *)ctx;
+    int32_t a, b;
+    memcpy(&a, x, sizeof a);
+    memcpy(&b, y, sizeof b);
+    if (k->life0[a] != k->life0[b]) return k->life0[a] < k->life0[b];
+    if (k->bytes[a] != k->bytes[b]) return k->bytes[a] > k->bytes[b];
+    return a < b;
 }
 
 /* returns a gap to the sorted free list, joined with its neighbours */
@@ -2947,6 +2951,7 @@ static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_la
     int n = gr->n_all, i, s, nv = 0, nv_sorted = 0, n_gaps = 0, b;
     tfu_result r = TFU_ERR_NO_MEMORY;
     int32_t *vals = NULL, *born = NULL, *dies = NULL, *by_death = NULL, *fill = NULL;
+    tfu_x_value_keys keys;
     size_t *bytes = NULL, top = 0;
     tfu_x_gap *gaps = NULL;
     vals = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
@@ -2972,7 +2977,9 @@ static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_la
     /* values by birth stage, largest first inside a stage (then creation
        order); dies[] buckets them by the last stage they are alive in */
     for (i = 0; i < n; i++) if (L->life0[i] >= 0) vals[nv_sorted++] = i;
-    tfu_x_sort_values(vals, by_death, nv_sorted, L->life0, bytes);
+    keys.life0 = L->life0;
+    keys.bytes = bytes;
+    tfu_x_msort(vals, by_death, nv_sorted, sizeof(int32_t), tfu_x_value_before, &keys);
     for (s = 0; s <= L->n_stages + 1; s++) born[s] = dies[s] = 0;
     for (i = 0; i < nv_sorted; i++) {
         born[L->life0[vals[i]] + 1]++;

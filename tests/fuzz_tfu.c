@@ -467,7 +467,7 @@ static int fz_agree(const tfu_tensor *t, const tfu_tensor *ref, double tol, doub
     }
     if (!t->data || !ref->data) return 1;
     if (tol < 0 && t->op == TFU_OP_ARGMAX) return 1;
-    if (tol > 0.02 || !(mag < 1e30)) return 1;   /* too much noise to judge, or overflow territory */
+    if (!(tol <= 0.02) || !(mag < 1e30)) return 1;   /* too much noise to judge (or a tolerance that went NaN through inf), or overflow territory */
     for (i3 = 0; i3 < t->ne[3]; i3++)
         for (i2 = 0; i2 < t->ne[2]; i2++)
             for (i1 = 0; i1 < t->ne[1]; i1++)
