@@ -6,6 +6,7 @@
 #   make sanitize   the tests under ASan + UBSan
 #   make tsan       the threaded tests under ThreadSanitizer
 #   make bench      benchmarks, table on stdout and build/bench.csv
+#   make fuzz       libFuzzer (clang) for FUZZ_SECONDS (default 60); fails on a finding
 #   make cross      the tests on aarch64, armhf and riscv64 under qemu-user
 #   make windows    the tests built with mingw-w64, run under wine
 #   make test-atomics  test_threads on the C11 atomics under ThreadSanitizer
@@ -31,11 +32,13 @@ PREFIX  ?= /usr/local
 TEST_SRC := $(wildcard tests/test_*.c)
 # test_embedded builds a second time without SIMD
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/%$(EXE)) $(B)/test_embedded_nosimd$(EXE)
+# the fuzz harness built without libFuzzer: replays tests/fuzz_corpus in make test
+TESTS    += $(B)/fuzz_replay$(EXE)
 EX_SRC   := $(wildcard examples/*.c)
 EXAMPLES := $(EX_SRC:examples/%.c=$(B)/%$(EXE))
 HDR      := tensorfuse.h
 
-.PHONY: all demo test lint sanitize tsan bench clean selftest test-arm \
+.PHONY: all demo test lint sanitize tsan bench clean selftest test-arm fuzz \
         cross cross-aarch64 cross-armhf cross-riscv64 windows test-atomics size install test-install
 all: $(EXAMPLES) $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE)
 
@@ -60,6 +63,25 @@ $(B)/selftest$(EXE): $(HDR) | $(B)
 $(B)/readme_example$(EXE): README.md $(HDR) tools/readme_example.sh | $(B)
 	sh tools/readme_example.sh $(B)/readme_example.c
 	$(CC) $(CFLAGS) -o $@ $(B)/readme_example.c $(LDLIBS)
+
+$(B)/fuzz_replay$(EXE): tests/fuzz_tfu.c $(HDR) | $(B)
+	$(CC) $(CFLAGS) -DFUZZ_REPLAY -o $@ $< $(LDLIBS)
+
+# libFuzzer: clang with libclang-rt-14-dev (Debian). New inputs go to
+# $(B)/fuzz_work (the seed corpus stays as committed); a finding is written to
+# $(B)/fuzz_findings/ and its path printed.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   ?= -max_len=512 -timeout=10 -rss_limit_mb=2048
+$(B)/fuzz_tfu: tests/fuzz_tfu.c $(HDR) | $(B)
+	$(FUZZ_CC) -std=c99 -O1 -g $(ARCH) -Wall -Wextra -Werror -I. -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
+
+fuzz: $(B)/fuzz_tfu
+	@mkdir -p $(B)/fuzz_work $(B)/fuzz_findings
+	./$(B)/fuzz_tfu $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz_findings/ $(B)/fuzz_work tests/fuzz_corpus \
+	    || { echo "fuzz: finding in $(B)/fuzz_findings/ (replay: $(B)/fuzz_replay FILE)"; ls $(B)/fuzz_findings; exit 1; }
 
 demo: $(B)/demo
 	./$(B)/demo

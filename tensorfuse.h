@@ -36,7 +36,8 @@
 
    ENVIRONMENT
      TFU_NO_FUSION=1  every plan compiles unfused (one group per operation)
-     TFU_NO_SIMD=1    scalar kernels at run time
+     TFU_NO_SIMD=1    scalar kernels for every plan compiled while it is set
+                      (tfu_plan_options.no_simd for one plan)
 
    CONTENTS (grep for the tag)
      >>api        declarations (stop reading after them if you only use it)
@@ -130,18 +131,29 @@ typedef enum tfu_type { TFU_F32 = 0, TFU_F16, TFU_BF16, TFU_I32, TFU_TYPE_COUNT 
 TFU_API const char *tfu_type_name(tfu_type t);
 TFU_API size_t      tfu_type_size(tfu_type t);
 
-/* Operations. VIEW covers view, reshape, permute and transpose (no compute). */
-#define TFU_OP_LIST(X)                                                        \
-    X(NONE) X(VIEW) X(CONT) X(CPY)                                            \
-    X(ADD) X(SUB) X(MUL) X(DIV) X(SCALE) X(CLAMP)                             \
-    X(NEG) X(ABS) X(SQR) X(SQRT) X(EXP) X(LOG) X(SIN) X(COS) X(TANH)         \
-    X(SIGMOID) X(RELU) X(GELU) X(GELU_ERF) X(SILU)                            \
-    X(GLU)                                                                    \
-    X(RMS_NORM) X(NORM) X(SOFT_MAX)                                           \
-    X(MUL_MAT) X(GET_ROWS) X(ROPE) X(CONCAT) X(SUM_ROWS) X(MEAN) X(ARGMAX)
+/* Operations: one row each, X(name, class, operands). VIEW covers view,
+   reshape, permute and transpose (no compute). Classes: LEAF and VIEW (no
+   compute), UNARY (what tfu_unary takes), ELT (other element-wise ops),
+   BINARY (element-wise, b broadcast over a), ROW (whole-row reductions with
+   an element-wise result), MATMUL, OTHER (an op with its own kernel). The
+   class is what the fusion table is indexed by; operands is the most
+   sources the op reads. Adding an op is one row here, its builder, its
+   reference and its kernel. */
+#define TFU_OP_LIST(X)                                                                      \
+    X(NONE, LEAF, 0) X(VIEW, VIEW, 1) X(CONT, ELT, 1) X(CPY, ELT, 2)                        \
+    X(ADD, BINARY, 2) X(SUB, BINARY, 2) X(MUL, BINARY, 2) X(DIV, BINARY, 2)                 \
+    X(SCALE, ELT, 1) X(CLAMP, ELT, 1)                                                       \
+    X(NEG, UNARY, 1) X(ABS, UNARY, 1) X(SQR, UNARY, 1) X(SQRT, UNARY, 1) X(EXP, UNARY, 1)   \
+    X(LOG, UNARY, 1) X(SIN, UNARY, 1) X(COS, UNARY, 1) X(TANH, UNARY, 1)                    \
+    X(SIGMOID, UNARY, 1) X(RELU, UNARY, 1) X(GELU, UNARY, 1) X(GELU_ERF, UNARY, 1)          \
+    X(SILU, UNARY, 1)                                                                       \
+    X(GLU, ELT, 2)                                                                          \
+    X(RMS_NORM, ROW, 1) X(NORM, ROW, 1) X(SOFT_MAX, ROW, 2)                                 \
+    X(MUL_MAT, MATMUL, 2) X(GET_ROWS, OTHER, 2) X(ROPE, OTHER, 2) X(CONCAT, OTHER, 2)       \
+    X(SUM_ROWS, OTHER, 1) X(MEAN, OTHER, 1) X(ARGMAX, OTHER, 1)
 
 typedef enum tfu_op {
-#define TFU_X_OP(name) TFU_OP_##name,
+#define TFU_X_OP(name, cls, n_src) TFU_OP_##name,
     TFU_OP_LIST(TFU_X_OP)
 #undef TFU_X_OP
     TFU_OP_COUNT
@@ -208,12 +220,17 @@ TFU_API tfu_context *tfu_init(tfu_context_params params);  /* NULL if mem too sm
 #ifndef TFU_NO_MALLOC
 TFU_API tfu_context *tfu_init_malloc(size_t mem_size, int no_alloc);
 #endif
-TFU_API void         tfu_free(tfu_context *ctx);   /* frees only what tfu_init_malloc took */
-TFU_API void         tfu_reset(tfu_context *ctx);  /* forget every tensor and graph          */
+/* tfu_free frees only what tfu_init_malloc took. Free the plans compiled
+   from the context's graphs first: a plan used after its context was freed
+   is a bug in the caller (it cannot be detected). After tfu_reset (forget
+   every tensor and graph) those plans return TFU_ERR_STALE until rebound. */
+TFU_API void         tfu_free(tfu_context *ctx);
+TFU_API void         tfu_reset(tfu_context *ctx);
 TFU_API size_t       tfu_used_mem(const tfu_context *ctx);
 
-/* The last error of the context: code, message and the tensor it concerns
-   (NULL if none). Cleared by tfu_clear_error. */
+/* The first error since the last tfu_clear_error (so a chain of builders
+   that pass NULL on reports its cause): code, message and the tensor it
+   concerns (NULL if none). */
 TFU_API tfu_result        tfu_last_error(const tfu_context *ctx);
 TFU_API const char       *tfu_last_error_msg(const tfu_context *ctx);
 TFU_API const tfu_tensor *tfu_last_error_tensor(const tfu_context *ctx);
@@ -236,7 +253,8 @@ TFU_API int64_t tfu_nrows(const tfu_tensor *t);     /* ne1*ne2*ne3 */
 TFU_API size_t  tfu_nbytes(const tfu_tensor *t);    /* bytes spanned, for contiguous: nelements*size */
 TFU_API int     tfu_is_contiguous(const tfu_tensor *t);
 TFU_API int     tfu_same_shape(const tfu_tensor *a, const tfu_tensor *b);
-/* Element access for tests and small programs (any type, any strides). */
+/* Element access for tests and small programs (any type, any strides);
+   outside [0, ne) tfu_get_f32 returns NAN and tfu_set_f32 writes nothing. */
 TFU_API float   tfu_get_f32(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
 TFU_API void    tfu_set_f32(tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3, float v);
 TFU_API float   tfu_f16_to_f32(uint16_t h);
@@ -260,15 +278,21 @@ TFU_API tfu_tensor *tfu_permute(tfu_context *ctx, tfu_tensor *a, int axis0, int 
 TFU_API tfu_tensor *tfu_transpose(tfu_context *ctx, tfu_tensor *a);   /* swaps dims 0 and 1 */
 TFU_API tfu_tensor *tfu_cont(tfu_context *ctx, tfu_tensor *a);        /* contiguous f32 copy */
 /* cpy: write a (converted) into the existing tensor dst (same shape; a leaf
-   or a view of one); the result aliases dst, and using it orders the write
-   before its readers. Reads of dst's bytes that do not go through the
-   result are ordered against the write by graph order. */
+   or a view of one whose elements do not overlap each other); the result
+   aliases dst. Memory effects follow program order: every read of dst's
+   bytes, through the result or not, sees the writes of the copies created
+   before the reading operation and none created after it, whatever order
+   results are expanded in. Overlapping a and dst behave as if a were read
+   whole first. */
 TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst);
 
 /* --- element-wise ops ----------------------------------------------------
    Results are F32. Inputs may be F32, F16 or BF16 and non-contiguous.
    Binary ops broadcast b over a (ggml rule: a->ne[i] % b->ne[i] == 0); the
-   result has a's shape. */
+   result has a's shape.
+   NaN and infinities (every op, every path): NaN in, NaN out (relu, clamp
+   and reglu included); infinities as IEEE arithmetic on the definition
+   gives them, so e.g. gelu(-inf) and silu(-inf) are NaN (-inf * 0). */
 TFU_API tfu_tensor *tfu_add(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 TFU_API tfu_tensor *tfu_sub(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 TFU_API tfu_tensor *tfu_mul(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
@@ -303,11 +327,16 @@ TFU_API tfu_tensor *tfu_geglu(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_swiglu(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_swiglu_split(tfu_context *ctx, tfu_tensor *gate, tfu_tensor *value);
 
-/* --- row ops ------------------------------------------------------------- */
+/* --- row ops -------------------------------------------------------------
+   Computed in f32; a row whose f32 sums would overflow or underflow (values
+   near 1e20, or 1e-30 with eps = 0), or that holds inf or NaN, is computed
+   in double, so every representable input gives the reference's result. */
 TFU_API tfu_tensor *tfu_rms_norm(tfu_context *ctx, tfu_tensor *a, float eps);  /* x / sqrt(mean(x^2)+eps) */
 TFU_API tfu_tensor *tfu_norm(tfu_context *ctx, tfu_tensor *a, float eps);      /* (x-mean) / sqrt(var+eps) */
 /* softmax over rows of (a*scale + mask); mask may be NULL, else F32/F16 with
-   ne0 == a->ne0 and at least a->ne1 rows; it broadcasts over dims 2 and 3. */
+   ne0 == a->ne0 and at least a->ne1 rows; it broadcasts over dims 2 and 3.
+   A row with a NaN, or whose values are all -inf (fully masked), or that
+   holds +inf, is all NaN (exp(-inf - -inf), as IEEE has it). */
 TFU_API tfu_tensor *tfu_soft_max(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_soft_max_ext(tfu_context *ctx, tfu_tensor *a, tfu_tensor *mask, float scale);
 /* causal mask helper: a new F32 leaf (n_kv x n_q), 0 where kv <= q + (n_kv - n_q), -inf elsewhere;
@@ -315,24 +344,29 @@ TFU_API tfu_tensor *tfu_soft_max_ext(tfu_context *ctx, tfu_tensor *a, tfu_tensor
 TFU_API tfu_tensor *tfu_causal_mask(tfu_context *ctx, int64_t n_kv, int64_t n_q);
 TFU_API tfu_tensor *tfu_sum_rows(tfu_context *ctx, tfu_tensor *a);   /* ne0 -> 1 */
 TFU_API tfu_tensor *tfu_mean(tfu_context *ctx, tfu_tensor *a);       /* ne0 -> 1 */
-TFU_API tfu_tensor *tfu_argmax(tfu_context *ctx, tfu_tensor *a);     /* ne0 -> 1, I32 */
+/* argmax: ne0 -> 1, I32: the index of the first NaN if the row has one (as
+   NumPy), else of the first maximum (a row of -inf gives 0) */
+TFU_API tfu_tensor *tfu_argmax(tfu_context *ctx, tfu_tensor *a);
 
 /* --- other ops ------------------------------------------------------------
    mul_mat: a is K x M (weights: F32, F16 or BF16), b is K x N (F32); the
    result is M x N F32: out[n][m] = sum_k a[m][k] * b[n][k]. Dimensions 2 and
-   3 of a broadcast over b's (b->ne[2] % a->ne[2] == 0). */
+   3 of a broadcast over b's (b->ne[2] % a->ne[2] == 0). Accumulates in f32;
+   an output that comes out inf or NaN is computed again in double, so f32
+   overflow of a partial sum never changes a result. */
 TFU_API tfu_tensor *tfu_mul_mat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
 /* get_rows: rows of a (any float type) picked by I32 idx (ne0 = n): result
    a->ne0 x n x idx->ne1 F32. */
 TFU_API tfu_tensor *tfu_get_rows(tfu_context *ctx, tfu_tensor *a, tfu_tensor *idx);
-/* rope: a is head_dim x n_heads x n_tokens (x batch); pos is I32 n_tokens;
+/* rope: a is head_dim x n_heads x n_tokens (x batch); pos is an I32 vector of
+   n_tokens entries (ne0 = n_tokens, any stride; a transposed one is refused);
    the first n_dims values of every head are rotated. */
 TFU_API tfu_tensor *tfu_rope(tfu_context *ctx, tfu_tensor *a, tfu_tensor *pos, int n_dims, tfu_rope_mode mode, float freq_base);
 TFU_API tfu_tensor *tfu_concat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b, int dim);
 
 /* --- graphs ---------------------------------------------------------------
-   A graph holds every tensor the results depend on, operations in a
-   topological order (sources before users). Use counts: the number of
+   A graph holds every tensor the results depend on, in creation order
+   (program order, also a topological order: sources before users). Use counts: the number of
    (consumer, operand) edges pointing at each tensor inside the graph, kept
    exact by tfu_graph_build_expand. A graph lives in its context's memory. */
 typedef struct tfu_graph tfu_graph;
@@ -381,6 +415,9 @@ typedef int (*tfu_eval_fn)(const tfu_tensor *t, void *user);
 typedef struct tfu_plan_options {
     int                 n_threads;     /* 1 (default when 0): calling thread only */
     int                 no_fusion;     /* 1: one group per op (also TFU_NO_FUSION=1) */
+    int                 no_simd;       /* 1: scalar kernels for this plan (also
+                                          TFU_NO_SIMD=1 when it compiles); kept
+                                          in the plan, other plans unaffected */
     tfu_allocator       allocator;     /* plan memory; zero: malloc/free          */
     void               *arena;         /* caller memory for values (16-byte       */
     size_t              arena_size;    /* aligned), or NULL: the plan allocates   */
@@ -392,7 +429,14 @@ typedef struct tfu_plan_options {
 
 TFU_API tfu_plan_options tfu_plan_default_options(void);
 
-TFU_API tfu_plan  *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts); /* NULL: see ctx error */
+/* compile: NULL on error (see the context's error): TFU_ERR_INVALID_ARG for a
+   row or matrix-product K above INT_MAX elements, TFU_ERR_OVERFLOW when the
+   arena or scratch size does not fit size_t, TFU_ERR_NO_MEMORY.
+   run: TFU_ERR_STALE (nothing computed) when the graph changed after compile
+   or rebind: a result expanded into it, a flag set on one of its tensors,
+   its context reset; TFU_ERR_NO_DATA for a leaf without data;
+   TFU_ERR_INVALID_ARG for a get_rows index out of range (nothing written). */
+TFU_API tfu_plan  *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts);
 TFU_API tfu_result tfu_plan_run(tfu_plan *p);
 TFU_API void       tfu_plan_free(tfu_plan *p);   /* the graph's computed tensors then point at freed memory */
 TFU_API tfu_result tfu_plan_last_error(const tfu_plan *p);
@@ -449,6 +493,85 @@ TFU_API int  tfu_plan_value_lifetime(const tfu_plan *p, const tfu_tensor *t, int
    full report needs (like snprintf). */
 TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size);
 TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size);
+
+/* >>seam ==================================================================
+   For backend authors (everyday users stop above). A backend states what it
+   can run before fusion (tfu_backend_caps, through tfu_plan_options.caps);
+   afterwards it reads the compiled plan through a read-only view: a program
+   per group, the stages, the arena offset of every materialised value and
+   the bytes each stage touches. The view is complete: an executor needs
+   nothing else (tests/test_seam.c is one, in plain loops).
+
+   Memory. Every tensor has a memory root (root[i]): itself for leaves and
+   materialised values, the aliased tensor for views and copies. A leaf's
+   bytes are user memory (tensors[i]->data); a value's bytes are the arena
+   at offset[i] (size: its tensor's tfu_nbytes, rounded up to 64). A view or
+   copy lives at tensors[i]->view_offs inside its root, with its own ne and
+   nb. Values with offset[i] < 0 live only inside their group.
+
+   Groups run in order; the groups of one stage touch no bytes another group
+   of the stage writes, so a backend needs one barrier between two stages
+   and none inside one. A group's iteration space is ne (its output's shape;
+   for a matrix-product group the products' shape). Its program is
+   n_instr instructions in dependency order; instruction k computes tensor
+   instrs[k].tensor (op, params, shape from the tensor) from n_src sources:
+   src >= 0 is an earlier instruction of the group, src < 0 the group
+   operand -1 - src: a tensor read from memory, broadcast over the group's
+   index by the ggml rule (index d taken modulo the operand's ne[d]),
+   starting col_off columns in (the gate/value halves of a fused-row GLU).
+   Element-wise instructions work element for element, row instructions
+   (RMS_NORM, NORM, SOFT_MAX) on whole rows of the group, MUL_MAT is the
+   product of its two operands (the rest of a matrix-product group is an
+   element-wise epilogue on its output), and an OTHER group is one op with
+   its own kernel (GET_ROWS, ROPE, CONCAT, SUM_ROWS, MEAN, ARGMAX) reading
+   its operands as the reference executor does. store = 1: the result is
+   written to its memory (arena value or, for a copy, its root's bytes). */
+typedef struct tfu_pv_instr {
+    int32_t tensor;              /* index in tensors[] of the node computed   */
+    int32_t n_src;
+    int32_t src[TFU_MAX_SRC];    /* >= 0: instruction; < 0: operand -1 - src  */
+    int32_t store;               /* written to memory                         */
+} tfu_pv_instr;
+
+typedef struct tfu_pv_operand {
+    int32_t tensor;              /* index in tensors[] of the tensor read     */
+    int32_t col_off;             /* first column read                         */
+} tfu_pv_operand;
+
+typedef struct tfu_pv_group {
+    tfu_group_kind kind;
+    int32_t stage;
+    int32_t first_instr, n_instr;
+    int32_t first_operand, n_operands;
+    int64_t ne[TFU_MAX_DIMS];    /* iteration space                           */
+} tfu_pv_group;
+
+typedef struct tfu_pv_range {    /* bytes a stage touches in one memory root  */
+    int32_t root;                /* tensors[] index of a leaf; -1: the arena  */
+    int32_t write;               /* 0: read, 1: written                       */
+    uint64_t lo, hi;             /* [lo, hi) from the root's first byte       */
+} tfu_pv_range;
+
+typedef struct tfu_plan_view {
+    int                 n_tensors;
+    tfu_tensor *const  *tensors;    /* the bound graph's tensors, program order */
+    const int32_t      *root;       /* per tensor: its memory root                */
+    const int64_t      *offset;     /* per tensor: arena offset, -1 if none       */
+    const int32_t      *life_first, *life_last; /* per tensor: stages its arena bytes are in use */
+    size_t              arena_bytes;
+    int                 n_groups;
+    const tfu_pv_group *groups;     /* execution order (by stage)                 */
+    const tfu_pv_instr *instrs;
+    const tfu_pv_operand *operands;
+    int                 n_stages;
+    const int32_t      *stage_first;  /* groups of stage s: [stage_first[s], stage_first[s+1]) */
+    const int32_t      *range_first;  /* ranges of stage s: [range_first[s], range_first[s+1]) */
+    const tfu_pv_range *ranges;
+} tfu_plan_view;
+
+/* The view of a compiled plan; valid until the plan is freed or rebound.
+   TFU_ERR_STALE if the graph changed since compile. */
+TFU_API tfu_result tfu_plan_get_view(const tfu_plan *p, tfu_plan_view *view);
 
 #ifdef TFU_SELFTEST
 TFU_API int tfu_selftest(void);   /* number of failures */
@@ -698,6 +821,7 @@ struct tfu_context {
     size_t         size, used;
     int            no_alloc, owned;
     int            n_tensors;
+    uint32_t       gen;       /* bumped by tfu_reset: plans of the old graphs are stale */
     tfu_result     err;
     const tfu_tensor *err_tensor;
     char           msg[TFU_X_MSG];
@@ -715,9 +839,24 @@ TFU_API const char *tfu_result_str(tfu_result r) {
 }
 
 static const char *const tfu_x_op_names[] = {
-#define TFU_X_OP_STR(name) #name,
+#define TFU_X_OP_STR(name, cls, n_src) #name,
     TFU_OP_LIST(TFU_X_OP_STR)
 #undef TFU_X_OP_STR
+};
+
+/* the op table's class and operand columns */
+enum { TFU_X_OPC_LEAF, TFU_X_OPC_VIEW, TFU_X_OPC_UNARY, TFU_X_OPC_ELT, TFU_X_OPC_BINARY, TFU_X_OPC_ROW, TFU_X_OPC_MATMUL, TFU_X_OPC_OTHER };
+
+static const unsigned char tfu_x_op_class[] = {
+#define TFU_X_OP_CLASS(name, cls, n_src) TFU_X_OPC_##cls,
+    TFU_OP_LIST(TFU_X_OP_CLASS)
+#undef TFU_X_OP_CLASS
+};
+
+static const unsigned char tfu_x_op_n_src[] = {
+#define TFU_X_OP_NSRC(name, cls, n_src) n_src,
+    TFU_OP_LIST(TFU_X_OP_NSRC)
+#undef TFU_X_OP_NSRC
 };
 
 TFU_API const char *tfu_op_name(tfu_op op) {
@@ -832,7 +971,7 @@ static void *tfu_x_ctx_alloc(tfu_context *ctx, size_t n, const char *what) {
 }
 
 #define TFU_X_CTX_HEADER (sizeof(tfu_context) + TFU_X_ALIGN)
-#define TFU_X_GRAPH_PER_NODE (3 * sizeof(void *) + (1 + TFU_MAX_SRC) * sizeof(int32_t) + 4 * (sizeof(void *) + sizeof(int32_t)) + 16)
+#define TFU_X_GRAPH_PER_NODE (4 * sizeof(void *) + 1 + (1 + TFU_MAX_SRC) * sizeof(int32_t) + 4 * (sizeof(void *) + sizeof(int32_t)) + 16)
 
 TFU_API size_t tfu_context_size(size_t n_tensors, size_t data_bytes) {
     size_t per = tfu_x_align_up(sizeof(tfu_tensor), TFU_X_ALIGN) + TFU_X_ALIGN + TFU_X_GRAPH_PER_NODE;
@@ -882,6 +1021,7 @@ TFU_API void tfu_reset(tfu_context *ctx) {
     if (!ctx) return;
     ctx->used = (size_t)((unsigned char *)ctx - ctx->mem) + sizeof *ctx;
     ctx->n_tensors = 0;
+    ctx->gen++;
     tfu_clear_error(ctx);
 }
 
@@ -958,13 +1098,17 @@ static size_t tfu_x_offs(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2
     return (size_t)i0 * t->nb[0] + (size_t)i1 * t->nb[1] + (size_t)i2 * t->nb[2] + (size_t)i3 * t->nb[3];
 }
 
+static int tfu_x_in_bounds(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    return i0 >= 0 && i0 < t->ne[0] && i1 >= 0 && i1 < t->ne[1] && i2 >= 0 && i2 < t->ne[2] && i3 >= 0 && i3 < t->ne[3];
+}
+
 TFU_API float tfu_get_f32(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
-    if (!t || !t->data) return NAN;
+    if (!t || !t->data || !tfu_x_in_bounds(t, i0, i1, i2, i3)) return NAN;
     return tfu_x_ld(t->type, (const char *)t->data + tfu_x_offs(t, i0, i1, i2, i3));
 }
 
 TFU_API void tfu_set_f32(tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3, float v) {
-    if (!t || !t->data) return;
+    if (!t || !t->data || !tfu_x_in_bounds(t, i0, i1, i2, i3)) return;
     tfu_x_st(t->type, (char *)t->data + tfu_x_offs(t, i0, i1, i2, i3), v);
 }
 
@@ -1094,6 +1238,7 @@ static tfu_tensor *tfu_x_op(tfu_context *ctx, tfu_op op, tfu_type type, const in
                             tfu_tensor *a, tfu_tensor *b, tfu_tensor *c) {
     tfu_tensor *t = tfu_x_new(ctx, type, 4, ne, 0, tfu_op_name(op));
     if (!t) return NULL;
+    TFU_ASSERT((c ? 3 : b ? 2 : a ? 1 : 0) <= tfu_x_op_n_src[op]);   /* the op table's operand count */
     t->op = op; t->src[0] = a; t->src[1] = b; t->src[2] = c;
     t->n_dims = a ? a->n_dims : 1;
     return t;
@@ -1122,7 +1267,7 @@ TFU_API tfu_tensor *tfu_sub(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) { re
 TFU_API tfu_tensor *tfu_mul(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) { return tfu_x_binary(ctx, TFU_OP_MUL, a, b); }
 TFU_API tfu_tensor *tfu_div(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) { return tfu_x_binary(ctx, TFU_OP_DIV, a, b); }
 
-static int tfu_x_is_unary(tfu_op op) { return op >= TFU_OP_NEG && op <= TFU_OP_SILU; }
+static int tfu_x_is_unary(tfu_op op) { return (int)op >= 0 && op < TFU_OP_COUNT && tfu_x_op_class[op] == TFU_X_OPC_UNARY; }
 
 static tfu_tensor *tfu_x_unary(tfu_context *ctx, tfu_op op, tfu_tensor *a, float p0, float p1) {
     const char *name = tfu_op_name(op);
@@ -1281,8 +1426,8 @@ TFU_API tfu_tensor *tfu_rope(tfu_context *ctx, tfu_tensor *a, tfu_tensor *pos, i
     if (n_dims <= 0 || n_dims % 2 || n_dims > a->ne[0] || (mode != TFU_ROPE_NORMAL && mode != TFU_ROPE_NEOX) || !(freq_base > 0.0f)) {
         tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "ROPE", "n_dims must be even, <= ne0; mode NORMAL or NEOX; freq_base > 0", NULL, NULL); return NULL;
     }
-    if (tfu_nelements(pos) != a->ne[2]) {
-        tfu_x_err(ctx, TFU_ERR_SHAPE, a, "ROPE", "pos needs one entry per token (a->ne2):", a, pos); return NULL;
+    if (pos->ne[0] != a->ne[2] || tfu_nelements(pos) != pos->ne[0]) {   /* read as pos[i * nb0] */
+        tfu_x_err(ctx, TFU_ERR_SHAPE, a, "ROPE", "pos must be an i32 vector (dims 1..3 of size 1), one entry per token (a->ne2):", a, pos); return NULL;
     }
     t = tfu_x_op(ctx, TFU_OP_ROPE, TFU_F32, a->ne, a, pos, NULL);
     if (t) { t->op_params_i[0] = n_dims; t->op_params_i[1] = (int32_t)mode; t->op_params_f[0] = freq_base; }
@@ -1326,6 +1471,16 @@ TFU_API tfu_tensor *tfu_view(tfu_context *ctx, tfu_tensor *a, int n_dims, const 
     r = tfu_x_shape(a->type, n_dims, ne, ne4, nb4, &bytes);
     if (r != TFU_OK) { tfu_x_err(ctx, r, a, "VIEW", "bad view shape", NULL, NULL); return NULL; }
     if (nb) for (i = 1; i < n_dims; i++) nb4[i] = nb[i - 1];
+    for (i = 1; i < n_dims; i++) {
+        if (nb4[i] % tfu_type_size(a->type)) {
+            tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "VIEW", "a stride is not a multiple of the element size", NULL, NULL);
+            return NULL;
+        }
+    }
+    if (offset % tfu_type_size(a->type)) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "VIEW", "the offset is not a multiple of the element size", NULL, NULL);
+        return NULL;
+    }
     for (i = n_dims; i < TFU_MAX_DIMS; i++) nb4[i] = nb4[i - 1] * (size_t)ne4[i - 1];
     span = tfu_type_size(a->type);
     for (i = 0; i < TFU_MAX_DIMS; i++) {
@@ -1403,12 +1558,51 @@ TFU_API tfu_tensor *tfu_permute(tfu_context *ctx, tfu_tensor *a, int axis0, int 
 
 TFU_API tfu_tensor *tfu_transpose(tfu_context *ctx, tfu_tensor *a) { return tfu_permute(ctx, a, 1, 0, 2, 3); }
 
+/* Do the elements of t occupy distinct bytes? Dimensions by stride, each
+   stride at least the extent of the smaller ones (a sufficient test). */
+static int tfu_x_elements_disjoint(const tfu_tensor *t) {
+    int order[TFU_MAX_DIMS], n = 0, i, j;
+    size_t extent = tfu_type_size(t->type);
+    for (i = 0; i < TFU_MAX_DIMS; i++) {
+        if (t->ne[i] == 1) continue;
+        for (j = n++; j > 0 && t->nb[order[j - 1]] > t->nb[i]; j--) order[j] = order[j - 1];
+        order[j] = i;
+    }
+    for (i = 0; i < n; i++) {
+        int d = order[i];
+        if (t->nb[d] < extent) return 0;
+        extent += (size_t)(t->ne[d] - 1) * t->nb[d];
+    }
+    return 1;
+}
+
+/* byte range [*lo, *hi) of t inside its memory root */
+static void tfu_x_range(const tfu_tensor *t, size_t *lo, size_t *hi) {
+    *lo = t->view_src ? t->view_offs : 0;
+    *hi = *lo + tfu_nbytes(t);
+}
+
+/* cpy: the source is read as a whole before the destination is written
+   (program order); when both lie in one tensor's overlapping bytes, the
+   source goes through a contiguous copy first, so every executor sees the
+   same answer. */
 TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst) {
     tfu_tensor *t;
+    size_t alo, ahi, dlo, dhi;
     if (tfu_x_null(ctx, "CPY", a, dst, 1)) return NULL;
     if (!tfu_x_is_float(a->type) || !tfu_x_is_float(dst->type)) { tfu_x_err(ctx, TFU_ERR_TYPE, a, "CPY", "operands must be float", NULL, NULL); return NULL; }
     if (!tfu_same_shape(a, dst)) { tfu_x_err(ctx, TFU_ERR_SHAPE, a, "CPY", "shapes differ:", a, dst); return NULL; }
     if (tfu_x_root(dst)->op != TFU_OP_NONE) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "CPY", "dst must be a leaf tensor or a view of one", NULL, NULL); return NULL; }
+    if (!tfu_x_elements_disjoint(dst)) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "CPY", "dst elements overlap each other (a zero or too small stride)", NULL, NULL);
+        return NULL;
+    }
+    tfu_x_range(a, &alo, &ahi);
+    tfu_x_range(dst, &dlo, &dhi);
+    if (tfu_x_root(a) == tfu_x_root(dst) && alo < dhi && dlo < ahi) {
+        a = tfu_cont(ctx, a);
+        if (!a) return NULL;
+    }
     t = tfu_x_new(ctx, dst->type, 4, dst->ne, 0, "CPY");
     if (!t) return NULL;
     memcpy(t->nb, dst->nb, sizeof t->nb);
@@ -1423,10 +1617,13 @@ TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst) {
 struct tfu_graph {
     tfu_context  *ctx;
     int           max, n_all, n_nodes, n_leafs;
-    tfu_tensor  **all;      /* every tensor, sources before users          */
+    uint32_t      gen;      /* bumped by every expand: plans compare it    */
+    tfu_tensor  **all;      /* every tensor, in creation (program) order   */
     int32_t      *uses;     /* use count per entry of all[]                */
     int32_t      *srcs;     /* per entry: TFU_MAX_SRC operand indices, -1  */
     tfu_tensor  **nodes, **leafs;
+    tfu_tensor  **work;     /* expand: the search stack, then sort space   */
+    unsigned char *work_s;  /* expand: next operand to visit per stack entry */
     int           hcap;     /* open-addressing map tensor -> index in all[] */
     tfu_tensor  **hkey;
     int32_t      *hval;
@@ -1434,102 +1631,188 @@ struct tfu_graph {
 
 static size_t tfu_x_hash_ptr(const void *p) {
     uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
     return (size_t)x;
 }
 
-static int tfu_x_graph_find(const tfu_graph *g, const tfu_tensor *t) {
+static size_t tfu_x_graph_slot(const tfu_graph *g, const tfu_tensor *t) {
     size_t i = tfu_x_hash_ptr(t) & (size_t)(g->hcap - 1);
-    while (g->hkey[i]) {
-        if (g->hkey[i] == t) return g->hval[i];
-        i = (i + 1) & (size_t)(g->hcap - 1);
-    }
-    return -1;
+    while (g->hkey[i] && g->hkey[i] != t) i = (i + 1) & (size_t)(g->hcap - 1);
+    return i;
+}
+
+static int tfu_x_graph_find(const tfu_graph *g, const tfu_tensor *t) {
+    size_t i = tfu_x_graph_slot(g, t);
+    return g->hkey[i] ? g->hval[i] : -1;
 }
 
 TFU_API tfu_graph *tfu_graph_new(tfu_context *ctx, int max_nodes) {
     tfu_graph *g;
     int cap = 16;
+    size_t m;
     if (!ctx) return NULL;
-    if (max_nodes <= 0 || max_nodes > (1 << 26)) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, NULL, "graph_new", "max_nodes must be 1..2^26", NULL, NULL); return NULL; }
+    if (max_nodes <= 0 || max_nodes > (1 << 26)) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, NULL, "graph_new", "max_nodes must be 1..2^26", NULL, NULL);
+        return NULL;
+    }
     while (cap < 2 * max_nodes) cap *= 2;
+    m = (size_t)max_nodes;
     g = (tfu_graph *)tfu_x_ctx_alloc(ctx, sizeof *g, "graph_new");
     if (!g) return NULL;
     memset(g, 0, sizeof *g);
-    g->ctx = ctx; g->max = max_nodes; g->hcap = cap;
-    g->all   = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(void *), "graph_new");
-    g->nodes = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(void *), "graph_new");
-    g->leafs = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(void *), "graph_new");
-    g->uses  = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * sizeof(int32_t), "graph_new");
-    g->srcs  = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)max_nodes * TFU_MAX_SRC * sizeof(int32_t), "graph_new");
-    g->hkey  = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(void *), "graph_new");
-    g->hval  = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(int32_t), "graph_new");
-    if (!g->all || !g->nodes || !g->leafs || !g->uses || !g->srcs || !g->hkey || !g->hval) return NULL;
+    g->ctx = ctx;
+    g->max = max_nodes;
+    g->hcap = cap;
+    g->all    = (tfu_tensor **)tfu_x_ctx_alloc(ctx, m * sizeof(void *), "graph_new");
+    g->nodes  = (tfu_tensor **)tfu_x_ctx_alloc(ctx, m * sizeof(void *), "graph_new");
+    g->leafs  = (tfu_tensor **)tfu_x_ctx_alloc(ctx, m * sizeof(void *), "graph_new");
+    g->work   = (tfu_tensor **)tfu_x_ctx_alloc(ctx, m * sizeof(void *), "graph_new");
+    g->work_s = (unsigned char *)tfu_x_ctx_alloc(ctx, m, "graph_new");
+    g->uses   = (int32_t *)tfu_x_ctx_alloc(ctx, m * sizeof(int32_t), "graph_new");
+    g->srcs   = (int32_t *)tfu_x_ctx_alloc(ctx, m * TFU_MAX_SRC * sizeof(int32_t), "graph_new");
+    g->hkey   = (tfu_tensor **)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(void *), "graph_new");
+    g->hval   = (int32_t *)tfu_x_ctx_alloc(ctx, (size_t)cap * sizeof(int32_t), "graph_new");
+    if (!g->all || !g->nodes || !g->leafs || !g->work || !g->work_s || !g->uses || !g->srcs || !g->hkey || !g->hval) return NULL;
     memset(g->hkey, 0, (size_t)cap * sizeof(void *));
     return g;
 }
 
-/* Depth-first, sources first: a tensor enters all[] after its sources, so
-   all[] is a topological order. An edge counts once per (consumer, operand). */
-static int tfu_x_graph_visit(tfu_graph *g, tfu_tensor *t) {
-    size_t h;
-    int s, idx;
-    if (tfu_x_graph_find(g, t) >= 0) return 1;
-    for (s = 0; s < TFU_MAX_SRC; s++)
-        if (t->src[s] && !tfu_x_graph_visit(g, t->src[s])) return 0;
-    if (g->n_all >= g->max) return 0;
-    idx = g->n_all++;
-    g->all[idx] = t; g->uses[idx] = 0;
-    h = tfu_x_hash_ptr(t) & (size_t)(g->hcap - 1);
-    while (g->hkey[h]) h = (h + 1) & (size_t)(g->hcap - 1);
-    g->hkey[h] = t; g->hval[h] = idx;
-    for (s = 0; s < TFU_MAX_SRC; s++) {
-        int q = t->src[s] ? tfu_x_graph_find(g, t->src[s]) : -1;
-        g->srcs[idx * TFU_MAX_SRC + s] = q;
-        if (q >= 0) g->uses[q]++;
+/* Depth-first from result with an explicit stack (a chain of any length
+   fits): every tensor not yet in the graph is appended to all[] after its
+   operands. Refuses tensors of another context and more than max tensors;
+   the caller rolls back. */
+static tfu_result tfu_x_graph_visit(tfu_graph *g, tfu_tensor *result, tfu_tensor **bad) {
+    int sp = 0, pushed = g->n_all;
+    size_t h = tfu_x_graph_slot(g, result);
+    const unsigned char *lo = g->ctx->mem, *hi = g->ctx->mem + g->ctx->size;
+    if (g->hkey[h]) return TFU_OK;
+    g->hkey[h] = result;
+    g->hval[h] = -1;   /* on the stack */
+    g->work[sp] = result;
+    g->work_s[sp] = 0;
+    sp++;
+    pushed++;
+    *bad = result;
+    if ((const unsigned char *)result < lo || (const unsigned char *)result >= hi) return TFU_ERR_GRAPH;
+    if (pushed > g->max) return TFU_ERR_NO_MEMORY;
+    while (sp) {
+        tfu_tensor *t = g->work[sp - 1];
+        int s = g->work_s[sp - 1];
+        tfu_tensor *q;
+        if (s == TFU_MAX_SRC) {   /* operands done: t takes its place */
+            g->hval[tfu_x_graph_slot(g, t)] = g->n_all;
+            g->all[g->n_all++] = t;
+            sp--;
+            continue;
+        }
+        g->work_s[sp - 1] = (unsigned char)(s + 1);
+        q = t->src[s];
+        if (!q) continue;
+        h = tfu_x_graph_slot(g, q);
+        if (g->hkey[h]) continue;
+        *bad = q;
+        if ((const unsigned char *)q < lo || (const unsigned char *)q >= hi) return TFU_ERR_GRAPH;
+        if (++pushed > g->max) return TFU_ERR_NO_MEMORY;
+        g->hkey[h] = q;
+        g->hval[h] = -1;
+        g->work[sp] = q;
+        g->work_s[sp] = 0;
+        sp++;
     }
-    if (t->op == TFU_OP_NONE) g->leafs[g->n_leafs++] = t;
-    else g->nodes[g->n_nodes++] = t;
-    return 1;
+    return TFU_OK;
 }
 
-/* undoes a failed expand: entries from n_all on leave, their edges uncount */
-static void tfu_x_graph_rollback(tfu_graph *g, int n_all, int n_nodes, int n_leafs) {
+/* sorts a[0..n) by creation index; tmp has room for n (bottom-up merge) */
+static void tfu_x_sort_by_index(tfu_tensor **a, tfu_tensor **tmp, int n) {
+    int w, i;
+    tfu_tensor **src = a, **dst = tmp, **swap;
+    for (i = 1; i < n && a[i - 1]->index < a[i]->index; i++) continue;
+    if (i >= n) return;   /* the common case: a search from one result comes out sorted */
+    for (w = 1; w < n; w *= 2) {
+        for (i = 0; i < n; i += 2 * w) {
+            int l = i, m = i + w < n ? i + w : n, r = i + 2 * w < n ? i + 2 * w : n, j = l, k = m, o = l;
+            while (j < m && k < r) dst[o++] = src[j]->index <= src[k]->index ? src[j++] : src[k++];
+            while (j < m) dst[o++] = src[j++];
+            while (k < r) dst[o++] = src[k++];
+        }
+        swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);
+}
+
+/* entries from `from` on: their map slot, operand indices, the uses they
+   add and their place in nodes[] or leafs[] */
+static void tfu_x_graph_index(tfu_graph *g, int from) {
     int i, s;
-    for (i = g->n_all - 1; i >= n_all; i--)
-        for (s = 0; s < TFU_MAX_SRC; s++)
-            if (g->all[i]->src[s]) { int q = tfu_x_graph_find(g, g->all[i]->src[s]); if (q >= 0 && q < n_all) g->uses[q]--; }
-    g->n_all = n_all; g->n_nodes = n_nodes; g->n_leafs = n_leafs;
+    for (i = from; i < g->n_all; i++) {
+        tfu_tensor *t = g->all[i];
+        g->hval[tfu_x_graph_slot(g, t)] = i;
+        g->uses[i] = 0;
+    }
+    for (i = from; i < g->n_all; i++) {
+        tfu_tensor *t = g->all[i];
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            int q = t->src[s] ? tfu_x_graph_find(g, t->src[s]) : -1;
+            g->srcs[(size_t)i * TFU_MAX_SRC + s] = q;
+            if (q >= 0) g->uses[q]++;
+        }
+        if (t->op == TFU_OP_NONE) g->leafs[g->n_leafs++] = t;
+        else g->nodes[g->n_nodes++] = t;
+    }
+}
+
+/* undoes a failed expand: the map holds only the first n_all entries again */
+static void tfu_x_graph_rollback(tfu_graph *g, int n_all) {
+    int i;
+    g->n_all = n_all;
     memset(g->hkey, 0, (size_t)g->hcap * sizeof(void *));
     for (i = 0; i < n_all; i++) {
-        size_t h = tfu_x_hash_ptr(g->all[i]) & (size_t)(g->hcap - 1);
-        while (g->hkey[h]) h = (h + 1) & (size_t)(g->hcap - 1);
-        g->hkey[h] = g->all[i]; g->hval[h] = i;
+        size_t h = tfu_x_graph_slot(g, g->all[i]);
+        g->hkey[h] = g->all[i];
+        g->hval[h] = i;
     }
 }
 
+/* Adds result and everything it depends on. all[] stays in creation order,
+   which is program order (DESIGN.md: order of memory effects) and a
+   topological order: new tensors created after every tensor already in the
+   graph are appended; otherwise the graph is merged and re-indexed. */
 TFU_API tfu_result tfu_graph_build_expand(tfu_graph *g, tfu_tensor *result) {
-    int n_all, n_nodes, n_leafs, i;
+    int n0, n_new;
+    tfu_tensor *bad = NULL;
+    tfu_result r;
     if (!g) return TFU_ERR_NULL_ARG;
     if (!result) {
         tfu_x_err(g->ctx, TFU_ERR_NULL_ARG, NULL, "graph_build", "result is NULL (an earlier builder failed?)", NULL, NULL);
         return TFU_ERR_NULL_ARG;
     }
-    n_all = g->n_all; n_nodes = g->n_nodes; n_leafs = g->n_leafs;
-    if (!tfu_x_graph_visit(g, result)) {
-        tfu_x_graph_rollback(g, n_all, n_nodes, n_leafs);
-        tfu_x_err(g->ctx, TFU_ERR_GRAPH, result, "graph_build", "more tensors than max_nodes", NULL, NULL);
+    n0 = g->n_all;
+    r = tfu_x_graph_visit(g, result, &bad);
+    if (r != TFU_OK) {
+        tfu_x_graph_rollback(g, n0);
+        if (r == TFU_ERR_GRAPH) tfu_x_err(g->ctx, r, bad, "graph_build", "a tensor belongs to another context", NULL, NULL);
+        else tfu_x_err(g->ctx, TFU_ERR_GRAPH, bad, "graph_build", "more tensors than the graph's max_nodes", NULL, NULL);
         return TFU_ERR_GRAPH;
     }
-    for (i = n_all; i < g->n_all; i++) {   /* every tensor must live in the graph's context */
-        const unsigned char *a = (const unsigned char *)g->all[i];
-        if (a < g->ctx->mem || a >= g->ctx->mem + g->ctx->size) {
-            tfu_tensor *bad = g->all[i];
-            tfu_x_graph_rollback(g, n_all, n_nodes, n_leafs);
-            tfu_x_err(g->ctx, TFU_ERR_GRAPH, bad, "graph_build", "a tensor belongs to another context", NULL, NULL);
-            return TFU_ERR_GRAPH;
-        }
+    n_new = g->n_all - n0;
+    tfu_x_sort_by_index(g->all + n0, g->work, n_new);
+    if (n_new && n0 && g->all[n0]->index < g->all[n0 - 1]->index) {
+        /* older tensors joined late: merge the two sorted runs, index all */
+        int i = 0, j = n0, o = 0;
+        while (i < n0 && j < g->n_all) g->work[o++] = g->all[i]->index <= g->all[j]->index ? g->all[i++] : g->all[j++];
+        while (i < n0) g->work[o++] = g->all[i++];
+        while (j < g->n_all) g->work[o++] = g->all[j++];
+        memcpy(g->all, g->work, (size_t)g->n_all * sizeof(void *));
+        g->n_nodes = 0;
+        g->n_leafs = 0;
+        n0 = 0;
     }
+    tfu_x_graph_index(g, n0);
+    if (n_new) g->gen++;
     result->flags |= TFU_FLAG_OUTPUT;
     return TFU_OK;
 }
@@ -1560,32 +1843,34 @@ TFU_API tfu_tensor *tfu_graph_get_tensor(const tfu_graph *g, const char *name) {
     return NULL;
 }
 
-static uint64_t tfu_x_fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = (const unsigned char *)p;
-    size_t i;
-    for (i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ull; }
-    return h;
+/* 64-bit words mixed one at a time (a multiply-xorshift per word): the
+   structural hash is computed at every compile and cache lookup */
+static uint64_t tfu_x_mix(uint64_t h, uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
 }
 
 TFU_API uint64_t tfu_graph_hash(const tfu_graph *g) {
     uint64_t h = 0xcbf29ce484222325ull;
-    int i, s;
+    int i, k;
     if (!g) return 0;
-    h = tfu_x_fnv(h, &g->n_all, sizeof g->n_all);
+    h = tfu_x_mix(h, (uint64_t)g->n_all);
     for (i = 0; i < g->n_all; i++) {
         const tfu_tensor *t = g->all[i];
-        int32_t rec[8 + TFU_MAX_SRC];
-        rec[0] = (int32_t)t->op; rec[1] = (int32_t)t->type; rec[2] = (int32_t)t->flags;
-        rec[3] = t->view_src ? tfu_x_graph_find(g, t->view_src) : -1;
-        rec[4] = t->view_src && rec[3] < 0 ? -2 : 0;  /* aliases a tensor outside the graph */
-        rec[5] = t->n_dims; rec[6] = g->uses[i]; rec[7] = 0;
-        for (s = 0; s < TFU_MAX_SRC; s++) rec[8 + s] = t->src[s] ? tfu_x_graph_find(g, t->src[s]) : -1;
-        h = tfu_x_fnv(h, rec, sizeof rec);
-        h = tfu_x_fnv(h, t->ne, sizeof t->ne);
-        h = tfu_x_fnv(h, t->nb, sizeof t->nb);
-        h = tfu_x_fnv(h, &t->view_offs, sizeof t->view_offs);
-        h = tfu_x_fnv(h, t->op_params_i, sizeof t->op_params_i);
-        h = tfu_x_fnv(h, t->op_params_f, sizeof t->op_params_f);
+        int64_t view = t->view_src ? tfu_x_graph_find(g, t->view_src) : -1;
+        const int32_t *srcs = g->srcs + (size_t)i * TFU_MAX_SRC;
+        h = tfu_x_mix(h, (uint64_t)t->op | (uint64_t)t->type << 8 | (uint64_t)t->n_dims << 16 | (uint64_t)t->flags << 32);
+        h = tfu_x_mix(h, (uint64_t)(view + 2) | (uint64_t)(uint32_t)g->uses[i] << 32);   /* view < 0: aliases nothing */
+        for (k = 0; k < TFU_MAX_SRC; k++) h = tfu_x_mix(h, (uint64_t)(int64_t)srcs[k]);
+        for (k = 0; k < TFU_MAX_DIMS; k++) h = tfu_x_mix(h, (uint64_t)t->ne[k]);
+        for (k = 0; k < TFU_MAX_DIMS; k++) h = tfu_x_mix(h, (uint64_t)t->nb[k]);
+        h = tfu_x_mix(h, (uint64_t)t->view_offs);
+        for (k = 0; k < TFU_MAX_OP_PARAMS; k++) {
+            uint32_t f;
+            memcpy(&f, &t->op_params_f[k], 4);
+            h = tfu_x_mix(h, (uint64_t)(uint32_t)t->op_params_i[k] | (uint64_t)f << 32);
+        }
     }
     return h;
 }
@@ -1610,7 +1895,7 @@ static double tfu_x_unary_d(tfu_op op, double x, const float *p) {
     case TFU_OP_COS: return cos(x);
     case TFU_OP_TANH: return tanh(x);
     case TFU_OP_SIGMOID: return tfu_x_sigmoid_d(x);
-    case TFU_OP_RELU: return x > 0 ? x : 0;
+    case TFU_OP_RELU: return x < 0 ? 0 : x;   /* NaN stays NaN */
     case TFU_OP_GELU: return tfu_x_gelu_d(x);
     case TFU_OP_GELU_ERF: return tfu_x_gelu_erf_d(x);
     case TFU_OP_SILU: return x * tfu_x_sigmoid_d(x);
@@ -1621,7 +1906,7 @@ static double tfu_x_unary_d(tfu_op op, double x, const float *p) {
 
 static double tfu_x_glu_d(int kind, double g, double v) {
     switch (kind) {
-    case TFU_GLU_REGLU: return (g > 0 ? g : 0) * v;
+    case TFU_GLU_REGLU: return (g < 0 ? 0 : g) * v;   /* NaN stays NaN */
     case TFU_GLU_GEGLU: return tfu_x_gelu_d(g) * v;
     case TFU_GLU_GEGLU_ERF: return tfu_x_gelu_erf_d(g) * v;
     default: return g * tfu_x_sigmoid_d(g) * v;
@@ -1633,14 +1918,18 @@ static double tfu_x_glu_d(int kind, double g, double v) {
     for (i3 = 0; i3 < (t)->ne[3]; i3++) for (i2 = 0; i2 < (t)->ne[2]; i2++) \
     for (i1 = 0; i1 < (t)->ne[1]; i1++) for (i0 = 0; i0 < (t)->ne[0]; i0++)
 
-/* checks the leaf indices of get_rows before anything is written */
+/* checks get_rows indices held in a leaf or a view of one before anything
+   is written (computed indices are clamped by the kernels) */
 static tfu_result tfu_x_check_rows(tfu_context *ctx, const tfu_tensor *t) {
     const tfu_tensor *idx = t->src[1];
+    const tfu_tensor *root = idx->view_src ? idx->view_src : idx;
+    const char *base;
     int64_t i0, i1, i2, i3, n = t->src[0]->ne[1];
-    if (idx->op != TFU_OP_NONE || !idx->data) return TFU_OK;
+    if (root->op != TFU_OP_NONE || !root->data) return TFU_OK;
+    base = (const char *)root->data + (idx->view_src ? idx->view_offs : 0);
     TFU_X_FOR4(idx) {
         int32_t r;
-        memcpy(&r, (const char *)idx->data + tfu_x_offs(idx, i0, i1, i2, i3), 4);
+        memcpy(&r, base + tfu_x_offs(idx, i0, i1, i2, i3), 4);
         if (r < 0 || r >= n) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, t, "GET_ROWS", "row index out of range", NULL, NULL); return TFU_ERR_INVALID_ARG; }
     }
     return TFU_OK;
@@ -1683,7 +1972,7 @@ static void tfu_x_ref_node(tfu_tensor *t) {
     case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_SOFT_MAX:
     case TFU_OP_SUM_ROWS: case TFU_OP_MEAN: case TFU_OP_ARGMAX:
         for (i3 = 0; i3 < a->ne[3]; i3++) for (i2 = 0; i2 < a->ne[2]; i2++) for (i1 = 0; i1 < a->ne[1]; i1++) {
-            int64_t n = a->ne[0], best = 0;
+            int64_t n = a->ne[0], best = 0, first_nan = -1;
             double s = 0, s2 = 0, mx = -INFINITY, mean, scale;
             for (i0 = 0; i0 < n; i0++) {
                 double x = TFU_X_AT(a, i0, i1, i2, i3);
@@ -1692,11 +1981,16 @@ static void tfu_x_ref_node(tfu_tensor *t) {
                     if (b) x += TFU_X_AT(b, i0, i1, i2 % b->ne[2], i3 % b->ne[3]);
                 }
                 if (x > mx) { mx = x; best = i0; }
+                if (x != x && first_nan < 0) first_nan = i0;
                 s += x; s2 += x * x;
             }
             mean = s / (double)n;
             if (t->op == TFU_OP_SUM_ROWS || t->op == TFU_OP_MEAN) { tfu_set_f32(t, 0, i1, i2, i3, (float)(t->op == TFU_OP_MEAN ? mean : s)); continue; }
-            if (t->op == TFU_OP_ARGMAX) { int32_t r = (int32_t)best; memcpy((char *)t->data + tfu_x_offs(t, 0, i1, i2, i3), &r, 4); continue; }
+            if (t->op == TFU_OP_ARGMAX) {   /* the first NaN, else the first maximum (tfu_argmax) */
+                int32_t r = (int32_t)(first_nan >= 0 ? first_nan : best);
+                memcpy((char *)t->data + tfu_x_offs(t, 0, i1, i2, i3), &r, 4);
+                continue;
+            }
             if (t->op == TFU_OP_SOFT_MAX) {
                 double e = 0;
                 for (i0 = 0; i0 < n; i0++) {
@@ -1802,9 +2096,18 @@ TFU_API tfu_result tfu_graph_compute_ref(tfu_graph *g) {
    Row kernels: every fused loop is a sequence of these over a chunk of a
    row held in cache. Each has a plain scalar loop; the SIMD twin sits beside
    it, written once over a small vector layer (AVX-512, AVX2+FMA, NEON on
-   AArch64), chosen at compile time, compiled out with TFU_NO_SIMD and
-   switched off at run time with TFU_NO_SIMD=1 in the environment (read when
-   a plan is compiled). */
+   AArch64), chosen at compile time and compiled out with TFU_NO_SIMD. Each
+   plan decides at compile whether its kernels use it (no_simd in the
+   options, or TFU_NO_SIMD=1 in the environment) and passes the choice to
+   every kernel as its first argument, simd: nothing global, so one plan's
+   choice never changes another's results.
+   NaN and infinities: every kernel gives what the reference executor gives,
+   in the vector body and in the scalar tail alike (NaN in, NaN out). Two
+   facts of the hardware shape the vector code: x86 max/min return their
+   SECOND operand when either is NaN (NEON's return NaN), so a value that
+   must carry its NaN goes second, max(lo, x); and ordered comparisons are
+   false for NaN, so a mask that keeps r "unless x < lim" uses the unordered
+   not-less-than. */
 
 #if defined(TFU_X_AVX512)
 #define TFU_X_VEC 1
@@ -1819,15 +2122,16 @@ typedef __m512 tfu_vf;
 #define tfu_v_div(a, b)    _mm512_div_ps((a), (b))
 #define tfu_v_rcp_est(a)   _mm512_rcp14_ps(a)                      /* 14 bits */
 #define tfu_v_fma(a, b, c) _mm512_fmadd_ps((a), (b), (c))        /* a*b + c */
-#define tfu_v_max(a, b)    _mm512_max_ps((a), (b))
-#define tfu_v_min(a, b)    _mm512_min_ps((a), (b))
+#define tfu_v_max(a, b)    _mm512_max_ps((a), (b))                 /* either NaN: b */
+#define tfu_v_min(a, b)    _mm512_min_ps((a), (b))                 /* either NaN: b */
 #define tfu_v_sqrt(a)      _mm512_sqrt_ps(a)
 #define tfu_v_abs(a)       _mm512_abs_ps(a)
 #define tfu_v_hsum(v)      _mm512_reduce_add_ps(v)
 #define tfu_v_hmax(v)      _mm512_reduce_max_ps(v)
 #define tfu_v_round(a)     _mm512_roundscale_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define tfu_v_pow2i(n)     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GE_OQ), (r))
+/* r, or 0 where x < lim; NaN x keeps r (unordered not-less-than) */
+#define tfu_v_zero_below(r, x, lim) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_NLT_UQ), (r))
 #define tfu_v_inf_above(r, x, lim) _mm512_mask_mov_ps((r), _mm512_cmp_ps_mask((x), _mm512_set1_ps(lim), _CMP_GT_OQ), _mm512_set1_ps(INFINITY))
 #define tfu_v_copysign(mag, sgn) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(mag), \
                              _mm512_and_si512(_mm512_castps_si512(sgn), _mm512_set1_epi32((int)0x80000000u))))
@@ -1848,8 +2152,8 @@ typedef __m256 tfu_vf;
 #define tfu_v_div(a, b)    _mm256_div_ps((a), (b))
 #define tfu_v_rcp_est(a)   _mm256_rcp_ps(a)                        /* 12 bits */
 #define tfu_v_fma(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define tfu_v_max(a, b)    _mm256_max_ps((a), (b))
-#define tfu_v_min(a, b)    _mm256_min_ps((a), (b))
+#define tfu_v_max(a, b)    _mm256_max_ps((a), (b))                 /* either NaN: b */
+#define tfu_v_min(a, b)    _mm256_min_ps((a), (b))                 /* either NaN: b */
 #define tfu_v_sqrt(a)      _mm256_sqrt_ps(a)
 #define tfu_v_abs(a)       _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (a))
 static float tfu_v_hsum(__m256 v) {
@@ -1864,7 +2168,7 @@ static float tfu_v_hmax(__m256 v) {
 }
 #define tfu_v_round(a)     _mm256_round_ps((a), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define tfu_v_pow2i(n)     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GE_OQ))
+#define tfu_v_zero_below(r, x, lim) _mm256_and_ps((r), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_NLT_UQ))
 #define tfu_v_inf_above(r, x, lim) _mm256_blendv_ps((r), _mm256_set1_ps(INFINITY), _mm256_cmp_ps((x), _mm256_set1_ps(lim), _CMP_GT_OQ))
 #define tfu_v_copysign(mag, sgn) _mm256_or_ps((mag), _mm256_and_ps((sgn), _mm256_set1_ps(-0.0f)))
 #if defined(__F16C__)
@@ -1886,32 +2190,21 @@ typedef float32x4_t tfu_vf;
 #define tfu_v_div(a, b)    vdivq_f32((a), (b))
 #define tfu_v_rcp_est(a)   vrecpeq_f32(a)                          /* 8 bits */
 #define tfu_v_fma(a, b, c) vfmaq_f32((c), (a), (b))
-#define tfu_v_max(a, b)    vmaxq_f32((a), (b))
-#define tfu_v_min(a, b)    vminq_f32((a), (b))
+#define tfu_v_max(a, b)    vmaxq_f32((a), (b))                     /* either NaN: NaN */
+#define tfu_v_min(a, b)    vminq_f32((a), (b))                     /* either NaN: NaN */
 #define tfu_v_sqrt(a)      vsqrtq_f32(a)
 #define tfu_v_abs(a)       vabsq_f32(a)
 #define tfu_v_hsum(v)      vaddvq_f32(v)
 #define tfu_v_hmax(v)      vmaxvq_f32(v)
 #define tfu_v_round(a)     vrndnq_f32(a)
 #define tfu_v_pow2i(n)     vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
-#define tfu_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(r), vcgeq_f32((x), vdupq_n_f32(lim))))
+#define tfu_v_zero_below(r, x, lim) vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(r), vcltq_f32((x), vdupq_n_f32(lim))))
 #define tfu_v_inf_above(r, x, lim) vbslq_f32(vcgtq_f32((x), vdupq_n_f32(lim)), vdupq_n_f32(INFINITY), (r))
 #define tfu_v_copysign(mag, sgn) vbslq_f32(vdupq_n_u32(0x80000000u), (sgn), (mag))
 #define tfu_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
 #define tfu_v_load_bf16(p) vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(vld1_u16((const uint16_t *)(const void *)(p))), 16))
 #define TFU_X_MR 4
 #define TFU_X_NR 4
-#endif
-
-/* 1: SIMD kernels in use. Written when a plan compiles (environment), read
-   by the kernels; atomics so that plans compiled on several threads agree. */
-static int tfu_x_simd_state = 1;
-#if defined(__GNUC__)
-#define TFU_X_SIMD_ON() __atomic_load_n(&tfu_x_simd_state, __ATOMIC_RELAXED)
-#define TFU_X_SIMD_SET(v) __atomic_store_n(&tfu_x_simd_state, (v), __ATOMIC_RELAXED)
-#else
-#define TFU_X_SIMD_ON() tfu_x_simd_state
-#define TFU_X_SIMD_SET(v) (tfu_x_simd_state = (v))
 #endif
 
 static float tfu_x_gelu_f(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x))); }
@@ -1927,9 +2220,12 @@ static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 /* exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6
    polynomial for e^r (the classic Cephes coefficients, ~1 ulp), then the
    exponent bits; 2^n is applied as 2^(n-1) * 2 so n = 128 still fits.
-   Below -87 (results under 2^-125) flushes to 0; above 88.72 gives inf. */
+   Below -87 (results under 2^-125) flushes to 0; above 88.72 gives inf.
+   NaN: the clamp takes x as its second operand, so NaN passes through it
+   (x86 returns the second operand), the polynomial of NaN is NaN and both
+   masks keep it. */
 TFU_X_VINLINE tfu_vf tfu_v_exp(tfu_vf x) {
-    tfu_vf xc = tfu_v_max(tfu_v_min(x, tfu_v_set1(88.72283f)), tfu_v_set1(-87.0f));
+    tfu_vf xc = tfu_v_max(tfu_v_set1(-87.0f), tfu_v_min(tfu_v_set1(88.72283f), x));
     tfu_vf n = tfu_v_round(tfu_v_mul(xc, tfu_v_set1(1.44269504088896341f)));
     tfu_vf r = tfu_v_fma(n, tfu_v_set1(-0.693359375f), xc), p;
     r = tfu_v_fma(n, tfu_v_set1(2.12194440e-4f), r);
@@ -1959,7 +2255,8 @@ TFU_X_VINLINE tfu_vf tfu_v_recip(tfu_vf a) {
 }
 TFU_X_VINLINE tfu_vf tfu_v_sigmoid(tfu_vf x) {
     tfu_vf d = tfu_v_add(tfu_v_set1(1.0f), tfu_v_exp(tfu_v_sub(tfu_v_set1(0.0f), x)));
-    /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the Newton step would make it NaN */
+    /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the
+       Newton step would make it NaN; NaN x keeps its NaN */
     return tfu_v_zero_below(tfu_v_recip(d), x, -88.0f);
 }
 /* tanh(|x|) = 1 - 2 / (e^(2|x|) + 1), sign restored */
@@ -1991,10 +2288,11 @@ TFU_X_VINLINE tfu_vf tfu_v_gelu_erf(tfu_vf x) {
 }
 #endif
 
-static void tfu_x_k_binary(tfu_op op, int n, float *d, const float *a, const float *b) {
+static void tfu_x_k_binary(int simd, tfu_op op, int n, float *d, const float *a, const float *b) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         switch (op) {
         case TFU_OP_ADD: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_add(tfu_v_load(a + i), tfu_v_load(b + i))); break;
         case TFU_OP_SUB: for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_sub(tfu_v_load(a + i), tfu_v_load(b + i))); break;
@@ -2011,15 +2309,16 @@ static void tfu_x_k_binary(tfu_op op, int n, float *d, const float *a, const flo
     }
 }
 
-static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const float *p) {
+static void tfu_x_k_unary(int simd, tfu_op op, int n, float *d, const float *a, const float *p) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf p0 = tfu_v_set1(p[0]), p1 = tfu_v_set1(p[1]);
         switch (op) {
 #define TFU_X_VLOOP(expr) for (; i + TFU_VW <= n; i += TFU_VW) { tfu_vf x = tfu_v_load(a + i); tfu_v_store(d + i, (expr)); } break
         case TFU_OP_SCALE: TFU_X_VLOOP(tfu_v_fma(x, p0, p1));
-        case TFU_OP_CLAMP: TFU_X_VLOOP(tfu_v_min(tfu_v_max(x, p0), p1));
+        case TFU_OP_CLAMP: TFU_X_VLOOP(tfu_v_min(p1, tfu_v_max(p0, x)));   /* x second: NaN stays NaN */
         case TFU_OP_NEG: TFU_X_VLOOP(tfu_v_sub(tfu_v_set1(0.0f), x));
         case TFU_OP_ABS: TFU_X_VLOOP(tfu_v_abs(x));
         case TFU_OP_SQR: TFU_X_VLOOP(tfu_v_mul(x, x));
@@ -2027,7 +2326,7 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
         case TFU_OP_EXP: TFU_X_VLOOP(tfu_v_exp(x));
         case TFU_OP_TANH: TFU_X_VLOOP(tfu_v_tanh(x));
         case TFU_OP_SIGMOID: TFU_X_VLOOP(tfu_v_sigmoid(x));
-        case TFU_OP_RELU: TFU_X_VLOOP(tfu_v_max(x, tfu_v_set1(0.0f)));
+        case TFU_OP_RELU: TFU_X_VLOOP(tfu_v_max(tfu_v_set1(0.0f), x));   /* x second: NaN stays NaN */
         case TFU_OP_GELU: TFU_X_VLOOP(tfu_v_gelu(x));
         case TFU_OP_GELU_ERF: TFU_X_VLOOP(tfu_v_gelu_erf(x));
         case TFU_OP_SILU: TFU_X_VLOOP(tfu_v_mul(x, tfu_v_sigmoid(x)));
@@ -2050,7 +2349,7 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
     case TFU_OP_COS: for (; i < n; i++) d[i] = cosf(a[i]); break;
     case TFU_OP_TANH: for (; i < n; i++) d[i] = tanhf(a[i]); break;
     case TFU_OP_SIGMOID: for (; i < n; i++) d[i] = tfu_x_sigmoid_f(a[i]); break;
-    case TFU_OP_RELU: for (; i < n; i++) d[i] = a[i] > 0.0f ? a[i] : 0.0f; break;
+    case TFU_OP_RELU: for (; i < n; i++) d[i] = a[i] < 0.0f ? 0.0f : a[i]; break;   /* NaN stays NaN */
     case TFU_OP_GELU: for (; i < n; i++) d[i] = tfu_x_gelu_f(a[i]); break;
     case TFU_OP_GELU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(a[i]); break;
     case TFU_OP_SILU: for (; i < n; i++) d[i] = a[i] * tfu_x_sigmoid_f(a[i]); break;
@@ -2058,14 +2357,15 @@ static void tfu_x_k_unary(tfu_op op, int n, float *d, const float *a, const floa
     }
 }
 
-static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *v) {
+static void tfu_x_k_glu(int simd, int kind, int n, float *d, const float *g, const float *v) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         for (; i + TFU_VW <= n; i += TFU_VW) {
             tfu_vf x = tfu_v_load(g + i), a;
             switch (kind) {
-            case TFU_GLU_REGLU: a = tfu_v_max(x, tfu_v_set1(0.0f)); break;
+            case TFU_GLU_REGLU: a = tfu_v_max(tfu_v_set1(0.0f), x); break;   /* x second: NaN stays NaN */
             case TFU_GLU_GEGLU: a = tfu_v_gelu(x); break;
             case TFU_GLU_GEGLU_ERF: a = tfu_v_gelu_erf(x); break;
             default: a = tfu_v_mul(x, tfu_v_sigmoid(x)); break;
@@ -2075,7 +2375,7 @@ static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *
     }
 #endif
     switch (kind) {
-    case TFU_GLU_REGLU: for (; i < n; i++) d[i] = (g[i] > 0.0f ? g[i] : 0.0f) * v[i]; break;
+    case TFU_GLU_REGLU: for (; i < n; i++) d[i] = (g[i] < 0.0f ? 0.0f : g[i]) * v[i]; break;   /* NaN stays NaN */
     case TFU_GLU_GEGLU: for (; i < n; i++) d[i] = tfu_x_gelu_f(g[i]) * v[i]; break;
     case TFU_GLU_GEGLU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(g[i]) * v[i]; break;
     default: for (; i < n; i++) d[i] = g[i] * tfu_x_sigmoid_f(g[i]) * v[i]; break;
@@ -2083,12 +2383,18 @@ static void tfu_x_k_glu(int kind, int n, float *d, const float *g, const float *
 }
 
 /* Row reductions accumulate in f32 lanes: 8 partial sums on the scalar
-   path, vector lanes on the SIMD path (then the tail). */
-static float tfu_x_k_sumsq(int n, const float *a) {
+   path, vector lanes on the SIMD path (then the tail). The f32 result of a
+   row is used only where it can be trusted; a row whose partial results
+   overflowed, whose squares underflowed, or that holds inf or NaN, is
+   computed again in double exactly as the reference executor computes it
+   (tfu_x_k_*_d below). Such rows are rare, the check is one comparison. */
+
+static float tfu_x_k_sumsq(int simd, int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
     int i = 0, j;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
         for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
             tfu_vf x0 = tfu_v_load(a + i), x1 = tfu_v_load(a + i + TFU_VW);
@@ -2102,11 +2408,51 @@ static float tfu_x_k_sumsq(int n, const float *a) {
     for (j = 0; j < 8; j++) r += s[j];
     return r;
 }
-static float tfu_x_k_sum(int n, const float *a) {
+/* deviations from m: returns the sum of (a[i] - m)^2, *dev the sum of
+   (a[i] - m) (what the rounded mean m is off by, times n) */
+static float tfu_x_k_sumsq_dev(int simd, int n, const float *a, float m, float *dev) {
+    float s[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0}, r = 0, rc = 0;
+    int i = 0, j;
+    (void)simd;
+#ifdef TFU_X_VEC
+    if (simd) {
+        tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = acc0, dev0 = acc0, dev1 = acc0, vm = tfu_v_set1(m);
+        for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) {
+            tfu_vf x0 = tfu_v_sub(tfu_v_load(a + i), vm);
+            tfu_vf x1 = tfu_v_sub(tfu_v_load(a + i + TFU_VW), vm);
+            acc0 = tfu_v_fma(x0, x0, acc0);
+            acc1 = tfu_v_fma(x1, x1, acc1);
+            dev0 = tfu_v_add(dev0, x0);
+            dev1 = tfu_v_add(dev1, x1);
+        }
+        r = tfu_v_hsum(tfu_v_add(acc0, acc1));
+        rc = tfu_v_hsum(tfu_v_add(dev0, dev1));
+    }
+#endif
+    for (; i + 4 <= n; i += 4)
+        for (j = 0; j < 4; j++) {
+            float x = a[i + j] - m;
+            s[j] += x * x;
+            c[j] += x;
+        }
+    for (; i < n; i++) {
+        float x = a[i] - m;
+        r += x * x;
+        rc += x;
+    }
+    for (j = 0; j < 4; j++) {
+        r += s[j];
+        rc += c[j];
+    }
+    *dev = rc;
+    return r;
+}
+static float tfu_x_k_sum(int simd, int n, const float *a) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, r = 0;
     int i = 0, j;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         tfu_vf acc0 = tfu_v_set1(0.0f), acc1 = tfu_v_set1(0.0f);
         for (; i + 2 * TFU_VW <= n; i += 2 * TFU_VW) { acc0 = tfu_v_add(acc0, tfu_v_load(a + i)); acc1 = tfu_v_add(acc1, tfu_v_load(a + i + TFU_VW)); }
         r = tfu_v_hsum(tfu_v_add(acc0, acc1));
@@ -2118,64 +2464,157 @@ static float tfu_x_k_sum(int n, const float *a) {
     return r;
 }
 
-static void tfu_x_k_rms_norm(int n, float *d, const float *a, float eps) {
-    float sc = 1.0f / sqrtf(tfu_x_k_sumsq(n, a) / (float)n + eps);
+/* inf and NaN fail both tests (an overflowed partial result ends as one) */
+static int tfu_x_finite(float v) { return v >= -FLT_MAX && v <= FLT_MAX; }
+/* a mean square (+ eps) below FLT_MIN summed squares that underflowed: each
+   lost up to 2^-150, n of them at most 2^-24 of n * FLT_MIN */
+static int tfu_x_ms_ok(float v) { return v >= FLT_MIN && v <= FLT_MAX; }
+
+/* the rows the f32 path cannot be trusted with, in double: the reference
+   executor's formulas in its order, so the results are the same */
+static double tfu_x_k_sum_d(int n, const float *a) {
+    double s = 0;
+    int i;
+    for (i = 0; i < n; i++) s += (double)a[i];
+    return s;
+}
+static void tfu_x_k_norm_d(int n, float *d, const float *a, float eps, int centre) {
+    double mean = centre ? tfu_x_k_sum_d(n, a) / (double)n : 0.0, s2 = 0, scale;
+    int i;
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] - mean;
+        s2 += x * x;
+    }
+    scale = 1.0 / sqrt(s2 / (double)n + (double)eps);
+    for (i = 0; i < n; i++) d[i] = (float)(((double)a[i] - mean) * scale);
+}
+static void tfu_x_k_soft_max_d(int n, float *d, const float *a, const float *mask, float scale) {
+    double mx = -INFINITY, e = 0;
+    int i;
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] * (double)scale;
+        if (mask) x += (double)mask[i];
+        if (x > mx) mx = x;
+    }
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] * (double)scale;
+        if (mask) x += (double)mask[i];
+        e += exp(x - mx);
+    }
+    for (i = 0; i < n; i++) {
+        double x = (double)a[i] * (double)scale;
+        if (mask) x += (double)mask[i];
+        d[i] = (float)(exp(x - mx) / e);
+    }
+}
+
+/* d = a / sqrt(mean(a^2) + eps); d may be a */
+static void tfu_x_k_rms_norm(int simd, int n, float *d, const float *a, float eps) {
+    float ms = tfu_x_k_sumsq(simd, n, a) / (float)n + eps;
     float p[2];
-    p[0] = sc; p[1] = 0.0f;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, a, p);
+    if (!tfu_x_ms_ok(ms)) {
+        tfu_x_k_norm_d(n, d, a, eps, 0);
+        return;
+    }
+    p[0] = 1.0f / sqrtf(ms);
+    p[1] = 0.0f;
+    tfu_x_k_unary(simd, TFU_OP_SCALE, n, d, a, p);
 }
 
-static void tfu_x_k_norm(int n, float *d, const float *a, float eps) {
-    float mean = tfu_x_k_sum(n, a) / (float)n, p[2];
-    p[0] = 1.0f; p[1] = -mean;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, a, p);                 /* d = a - mean */
-    p[0] = 1.0f / sqrtf(tfu_x_k_sumsq(n, d) / (float)n + eps); p[1] = 0.0f;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
+/* d = (a - mean) / sqrt(var + eps): three reads of a, one write; d may be
+   a. The corrected two-pass form: the f32 mean m is off by dev/n, which
+   the variance and the output take back, so a row whose mean is far from
+   zero against its spread keeps the accuracy of its deviations. */
+static void tfu_x_k_norm(int simd, int n, float *d, const float *a, float eps) {
+    float m = tfu_x_k_sum(simd, n, a) / (float)n, dev, var, cm, sc;
+    int i = 0;
+    if (!tfu_x_finite(m)) {
+        tfu_x_k_norm_d(n, d, a, eps, 1);
+        return;
+    }
+    var = tfu_x_k_sumsq_dev(simd, n, a, m, &dev);
+    cm = dev / (float)n;
+    var = (var - dev * cm) / (float)n + eps;
+    if (!tfu_x_ms_ok(var)) {
+        tfu_x_k_norm_d(n, d, a, eps, 1);
+        return;
+    }
+    sc = 1.0f / sqrtf(var);
+#ifdef TFU_X_VEC
+    if (simd) {
+        tfu_vf vm = tfu_v_set1(m), vc = tfu_v_set1(cm), vs = tfu_v_set1(sc);
+        for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_mul(tfu_v_sub(tfu_v_sub(tfu_v_load(a + i), vm), vc), vs));
+    }
+#endif
+    for (; i < n; i++) d[i] = ((a[i] - m) - cm) * sc;
 }
 
-/* d = softmax(a*scale + mask); mask may be NULL. Three passes over a row
-   that sits in L1/L2: max, exp and sum, scale. */
-static void tfu_x_k_soft_max(int n, float *d, const float *a, const float *mask, float scale) {
+/* softmax rows whose largest value exceeds this in magnitude (or is inf or
+   NaN) run in double: above it, rounding a*scale + mask to f32 moves the
+   exponents by more than ~1e-4, and a*scale may overflow f32 */
+#define TFU_X_SOFT_MAX_BIG 1024.0f
+
+/* d = softmax(a*scale + mask); mask may be NULL; d may be a. Three passes
+   over a row that sits in L1/L2: max, exp and sum, scale. A NaN anywhere
+   makes the sum NaN and so every output NaN, as in the reference; a row
+   without one sums to at least 1 (the maximum's exp(0)). */
+static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const float *mask, float scale) {
     float mx = -INFINITY, sum = 0, p[2];
     int i = 0;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
-        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(-INFINITY), acc = tfu_v_set1(0.0f);
+    if (simd) {
+        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(-INFINITY);
         for (; i + TFU_VW <= n; i += TFU_VW) {
             tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs);
             if (mask) x = tfu_v_add(x, tfu_v_load(mask + i));
-            tfu_v_store(d + i, x); vm = tfu_v_max(vm, x);
+            vm = tfu_v_max(vm, x);
         }
         mx = tfu_v_hmax(vm);
-        for (; i < n; i++) { float x = a[i] * scale + (mask ? mask[i] : 0.0f); d[i] = x; if (x > mx) mx = x; }
-        vm = tfu_v_set1(mx);
-        for (i = 0; i + TFU_VW <= n; i += TFU_VW) {
-            tfu_vf e = tfu_v_exp(tfu_v_sub(tfu_v_load(d + i), vm));
-            tfu_v_store(d + i, e); acc = tfu_v_add(acc, e);
-        }
-        sum = tfu_v_hsum(acc);
-        for (; i < n; i++) { float e = expf(d[i] - mx); d[i] = e; sum += e; }
-        p[0] = 1.0f / sum; p[1] = 0.0f;
-        tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
-        return;
     }
 #endif
-    for (i = 0; i < n; i++) { float x = a[i] * scale + (mask ? mask[i] : 0.0f); d[i] = x; if (x > mx) mx = x; }
-    for (i = 0; i < n; i++) { float e = expf(d[i] - mx); d[i] = e; sum += e; }
-    p[0] = 1.0f / sum; p[1] = 0.0f;
-    tfu_x_k_unary(TFU_OP_SCALE, n, d, d, p);
+    for (; i < n; i++) {
+        float x = a[i] * scale + (mask ? mask[i] : 0.0f);
+        if (x > mx) mx = x;
+    }
+    if (!(mx >= -TFU_X_SOFT_MAX_BIG && mx <= TFU_X_SOFT_MAX_BIG)) {
+        tfu_x_k_soft_max_d(n, d, a, mask, scale);
+        return;
+    }
+    i = 0;
+#ifdef TFU_X_VEC
+    if (simd) {
+        tfu_vf vs = tfu_v_set1(scale), vm = tfu_v_set1(mx), acc = tfu_v_set1(0.0f);
+        for (; i + TFU_VW <= n; i += TFU_VW) {
+            tfu_vf x = tfu_v_mul(tfu_v_load(a + i), vs), e;
+            if (mask) x = tfu_v_add(x, tfu_v_load(mask + i));
+            e = tfu_v_exp(tfu_v_sub(x, vm));
+            tfu_v_store(d + i, e);
+            acc = tfu_v_add(acc, e);
+        }
+        sum = tfu_v_hsum(acc);
+    }
+#endif
+    for (; i < n; i++) {
+        float e = expf(a[i] * scale + (mask ? mask[i] : 0.0f) - mx);
+        d[i] = e;
+        sum += e;
+    }
+    p[0] = 1.0f / sum;
+    p[1] = 0.0f;
+    tfu_x_k_unary(simd, TFU_OP_SCALE, n, d, d, p);
 }
 
 /* Converts n values of any float type at stride `stride` bytes to f32. */
-static void tfu_x_k_load(tfu_type type, int n, float *d, const char *src, size_t stride) {
+static void tfu_x_k_load(int simd, tfu_type type, int n, float *d, const char *src, size_t stride) {
     int i = 0;
+    (void)simd;
     if (type == TFU_F32 && stride == 4) { memcpy(d, src, (size_t)n * 4); return; }
 #if defined(TFU_X_VEC) && defined(tfu_v_load_f16)
-    if (TFU_X_SIMD_ON() && type == TFU_F16 && stride == 2)
+    if (simd && type == TFU_F16 && stride == 2)
         for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_f16(src + (size_t)i * 2));
 #endif
 #if defined(TFU_X_VEC)
-    if (TFU_X_SIMD_ON() && type == TFU_BF16 && stride == 2)
+    if (simd && type == TFU_BF16 && stride == 2)
         for (; i + TFU_VW <= n; i += TFU_VW) tfu_v_store(d + i, tfu_v_load_bf16(src + (size_t)i * 2));
 #endif
     for (; i < n; i++) d[i] = tfu_x_ld(type, src + (size_t)i * stride);
@@ -2329,9 +2768,10 @@ static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, i
 }
 #endif
 
-static int tfu_x_k_dot_native(tfu_type at) {  /* can the kernel read A of this type as it is? */
+static int tfu_x_k_dot_native(int simd, tfu_type at) {  /* can the kernel read A of this type as it is? */
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (!TFU_X_SIMD_ON()) return at == TFU_F32;
+    if (!simd) return at == TFU_F32;
 #if defined(tfu_v_load_f16)
     return 1;
 #else
@@ -2342,19 +2782,36 @@ static int tfu_x_k_dot_native(tfu_type at) {  /* can the kernel read A of this t
 #endif
 }
 
-static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+/* An output that came out inf or NaN may have overflowed in f32 where the
+   double reference stays finite (a sum of infinities and NaN alone does not
+   depend on the order): computed again in double, as the reference does. */
+static void tfu_x_k_dot_redo(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+    size_t esz = tfu_type_size(at);
     int i, j, l;
+    for (j = 0; j < nbr; j++)
+        for (i = 0; i < na; i++) {
+            float *o = c + (size_t)j * ldc + (size_t)i;
+            double s = 0;
+            if (tfu_x_finite(*o)) continue;
+            for (l = 0; l < k; l++) s += (double)tfu_x_ld(at, (const char *)a[i] + (size_t)l * esz) * (double)b[j][l];
+            *o = (float)s;
+        }
+}
+
+static void tfu_x_k_dot_block(int simd, tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+    int i, j, l;
+    (void)simd;
 #ifdef TFU_X_VEC
-    if (TFU_X_SIMD_ON()) {
+    if (simd) {
         for (j = 0; j < nbr; j += TFU_X_NR)
             for (i = 0; i < na; i += TFU_X_MR)
                 tfu_x_k_dot_tile(at, k, na - i < TFU_X_MR ? na - i : TFU_X_MR, a + i,
                                  nbr - j < TFU_X_NR ? nbr - j : TFU_X_NR, b + j, c + (size_t)j * ldc + (size_t)i, ldc,
                                  i + 2 * TFU_X_MR <= na ? a + i + TFU_X_MR : NULL);
+        tfu_x_k_dot_redo(at, k, na, a, nbr, b, c, ldc);
         return;
     }
 #endif
-    (void)at;
     for (j = 0; j < nbr; j++) {
         for (i = 0; i + 4 <= na; i += 4) {
             const float *a0 = (const float *)a[i], *a1 = (const float *)a[i + 1], *a2 = (const float *)a[i + 2], *a3 = (const float *)a[i + 3], *bj = b[j];
@@ -2370,6 +2827,7 @@ static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, 
             c[(size_t)j * ldc + (size_t)i] = s;
         }
     }
+    tfu_x_k_dot_redo(at, k, na, a, nbr, b, c, ldc);
 }
 
 /* >>plan =================================================================
@@ -2380,15 +2838,9 @@ static void tfu_x_k_dot_block(tfu_type at, int k, int na, const void *const *a, 
 enum { TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER, TFU_X_C_COUNT };
 
 static int tfu_x_class(const tfu_tensor *t) {
-    switch (t->op) {
-    case TFU_OP_NONE: return TFU_X_C_LEAF;
-    case TFU_OP_VIEW: return TFU_X_C_VIEW;
-    case TFU_OP_RMS_NORM: case TFU_OP_NORM: case TFU_OP_SOFT_MAX: return TFU_X_C_ROW;
-    case TFU_OP_MUL_MAT: return TFU_X_C_MM;
-    case TFU_OP_GET_ROWS: case TFU_OP_ROPE: case TFU_OP_CONCAT: case TFU_OP_SUM_ROWS:
-    case TFU_OP_MEAN: case TFU_OP_ARGMAX: return TFU_X_C_OTHER;
-    default: return TFU_X_C_ELT;
-    }
+    static const unsigned char fusion_class[] = {
+        TFU_X_C_LEAF, TFU_X_C_VIEW, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ELT, TFU_X_C_ROW, TFU_X_C_MM, TFU_X_C_OTHER };
+    return fusion_class[tfu_x_op_class[t->op]];
 }
 
 /* THE fusion table: may a consumer of class [row] take a producer of class
@@ -2443,40 +2895,19 @@ static unsigned char *tfu_x_align_ptr(void *p) {
     return (unsigned char *)p + ((TFU_X_ALIGN - (uintptr_t)p % TFU_X_ALIGN) % TFU_X_ALIGN);
 }
 
-/* one external operand of a group program */
-typedef struct tfu_x_ext {
-    int32_t tid;      /* tensor index in the graph                 */
-    int32_t col_off;  /* first column read (GLU halves)            */
-} tfu_x_ext;
-
-/* one instruction of a group program: a node of the group */
-typedef struct tfu_x_ins {
-    int32_t tid;
-    int32_t src[TFU_MAX_SRC]; /* >= 0: instruction index in the group; < 0: -1-ext index */
-    int32_t n_src;
-    int32_t slot;            /* scratch slot, -1 if written straight to memory  */
-    int32_t store;           /* materialised                                     */
-} tfu_x_ins;
-
-typedef struct tfu_x_group {
-    int     kind, stage, first_ins, n_ins, first_ext, n_ext, n_slots, n_mm;
-    int     first_node;      /* smallest tensor index, for ordering and report */
-    int64_t ne[TFU_MAX_DIMS];
-    int64_t chunk;           /* columns per chunk (whole row for ROW groups)  */
-    int64_t rows_per_item, n_items;
-    int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
-    int64_t n_mblk, n_nblk;
-} tfu_x_group;
-
-/* per-thread scratch layout (byte offsets, computed at compile) */
-typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, total; } tfu_x_scratch_layout;
-
+/* The shared plan: what the passes decided, bound to a graph, and the
+   program of every group as the view shows it (>>seam). A backend's own
+   state hangs off it (cpu: the CPU executor's, >>cpu); nothing a backend
+   decides goes back into the shared part. */
 struct tfu_plan {
     tfu_allocator   al;
     tfu_plan_options opt;
     tfu_context    *ctx;
     tfu_graph      *graph;
     uint64_t        hash;
+    uint32_t        ctx_gen, graph_gen; /* generations seen at compile or rebind */
+    uint32_t       *flags;    /* per tensor: flags at compile or rebind    */
+    tfu_plan_view   view;     /* the backend-neutral program (>>seam)      */
     int             n_all;
     tfu_tensor    **t;        /* the bound graph's all[]                   */
     int32_t        *group;    /* per tensor: its group, -1 for leaf/view   */
@@ -2486,25 +2917,19 @@ struct tfu_plan {
     int32_t        *life0, *life1;
     int32_t        *view_stage; /* per tensor: a flagged view, the stage of its root; else -1 */
     int             n_groups, n_stages;
-    tfu_x_group    *groups;   /* in execution order (by stage)             */
+    tfu_pv_group   *groups;   /* in execution order (by stage)             */
     int32_t        *stage_first; /* groups of stage s: [stage_first[s], stage_first[s+1]) */
-    int64_t        *stage_items; /* prefix sum of items over the groups of a stage, per group */
-    tfu_x_ins      *ins;
-    tfu_x_ext      *ext;
+    tfu_pv_instr   *ins;      /* the groups' programs                      */
+    tfu_pv_operand *ext;      /* the groups' operands                      */
     int             n_ins, n_ext;
     size_t          arena_bytes, arena_unfused;
     unsigned char  *arena;
     void           *arena_raw;      /* as allocated, when the plan owns it */
     int             arena_owned;
-    tfu_x_scratch_layout sl;  /* per thread */
-    void           *scratch, *scratch_raw;
-    int            *scratch_busy;  /* caller's parallel-for: claimed areas */
-    int             caller_sense;
-    int             n_threads;
     tfu_result      err;
     tfu_plan_stats  stats;
     tfu_x_block    *blocks;
-    struct tfu_x_pool *pool;
+    struct tfu_x_cpu *cpu;    /* the CPU executor's state (>>cpu)          */
     /* run state */
     int             run_stage;
     volatile int    run_stop;
@@ -2528,53 +2953,255 @@ static void *tfu_x_palloc(tfu_plan *p, size_t n) {
     }
 }
 
-/* the tensor a read of t really touches: through views to a computed value
-   or a leaf */
-static const tfu_tensor *tfu_x_vroot(const tfu_tensor *t) {
-    while (t->op == TFU_OP_VIEW) t = t->src[0];
-    return t;
+/* --- memory effects -------------------------------------------------------
+   Copies write into leaves (tfu_cpy); other operations read leaves. Two
+   accesses to overlapping bytes of one leaf, at least one of them a write,
+   take effect in creation order (DESIGN.md, "program order"). This pass
+   turns that rule into edges between nodes (earlier -> later), which join
+   the data edges in the fusion legality test and in the scheduler; all[]
+   is in creation order, so every edge points forward. Byte ranges are
+   conservative (a strided view covers its whole span): an extra edge only
+   orders more, it never reorders. */
+
+/* What the executor can run, given to the fusion pass (issue 8 grows this
+   into the backend's capabilities). */
+typedef struct tfu_x_caps {
+    int     fuse;               /* 0: one group per operation            */
+    int     max_mm_per_group;   /* matrix products sharing one tile      */
+    int64_t max_row;            /* longest row (or K) a kernel takes     */
+} tfu_x_caps;
+
+typedef struct tfu_x_access { int32_t node, root, write; size_t lo, hi; } tfu_x_access;
+
+typedef struct tfu_x_memdeps {
+    int32_t *first;   /* per tensor: its predecessors are pred[first[i] .. first[i+1]) */
+    int32_t *pred;
+    size_t   n_edges;
+} tfu_x_memdeps;
+
+/* the leaf whose bytes a read of q touches, or -1 for a computed value */
+static int tfu_x_leaf_of(const tfu_graph *gr, const tfu_tensor *q) {
+    const tfu_tensor *root = q->view_src ? q->view_src : q;
+    return root->op == TFU_OP_NONE ? tfu_x_graph_find(gr, root) : -1;
 }
+
+static void tfu_x_memdeps_free(tfu_x_memdeps *M, tfu_allocator *al) {
+    if (M->first) al->free_fn(M->first, al->user);
+    if (M->pred) al->free_fn(M->pred, al->user);
+    M->first = NULL;
+    M->pred = NULL;
+}
+
+/* appends (from, to) to a growing edge list */
+static int tfu_x_edge_push(tfu_allocator *al, int32_t **e, size_t *n, size_t *cap, int32_t from, int32_t to) {
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 256, bytes;
+        int32_t *ne;
+        if (!tfu_x_mul_ok(nc, 2 * sizeof(int32_t), &bytes)) return 0;
+        ne = (int32_t *)al->alloc_fn(bytes, al->user);
+        if (!ne) return 0;
+        if (*e) {
+            memcpy(ne, *e, *n * 2 * sizeof(int32_t));
+            al->free_fn(*e, al->user);
+        }
+        *e = ne;
+        *cap = nc;
+    }
+    (*e)[2 * *n] = from;
+    (*e)[2 * *n + 1] = to;
+    (*n)++;
+    return 1;
+}
+
+/* Guarantees: for every pair of accesses to overlapping bytes of a leaf,
+   one of them a copy's write, a path of edges from the earlier node to the
+   later. Per leaf, accesses are kept in a live list in creation order; a
+   write that covers an earlier access retires it (later accesses that
+   conflict with the retired one conflict with the write, which follows it). */
+static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps *M) {
+    int n = gr->n_all, i, s, ok = 0;
+    size_t n_acc = 0, a, n_e = 0, cap_e = 0, e;
+    int32_t *written = NULL, *root_first = NULL, *live = NULL, *mark = NULL, *edges = NULL;
+    tfu_x_access *acc = NULL, *by_root = NULL;
+    M->n_edges = 0;
+    M->pred = NULL;
+    M->first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    written = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    if (!M->first || !written) goto done;
+    for (i = 0; i <= n; i++) M->first[i] = 0;
+    for (i = 0; i <= n; i++) written[i] = 0;
+    for (i = 0; i < n; i++) {
+        if (gr->all[i]->op == TFU_OP_CPY) {
+            written[tfu_x_graph_find(gr, gr->all[i]->view_src)] = 1;
+            n_acc++;
+        }
+    }
+    if (!n_acc) {   /* nothing writes user memory: no edges */
+        M->pred = (int32_t *)al->alloc_fn(sizeof(int32_t), al->user);
+        ok = M->pred != NULL;
+        goto done;
+    }
+    acc = (tfu_x_access *)al->alloc_fn(sizeof(tfu_x_access) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
+    by_root = (tfu_x_access *)al->alloc_fn(sizeof(tfu_x_access) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
+    root_first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    live = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n * (TFU_MAX_SRC + 1) + 1), al->user);
+    mark = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
+    if (!acc || !by_root || !root_first || !live || !mark) goto done;
+    /* every access to a written leaf, in creation order; a node's reads before its write */
+    n_acc = 0;
+    for (i = 0; i < n; i++) {
+        const tfu_tensor *t = gr->all[i];
+        if (t->op == TFU_OP_NONE || t->op == TFU_OP_VIEW) continue;
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            const tfu_tensor *q = t->src[s];
+            int r;
+            if (!q || (t->op == TFU_OP_CPY && s == 1)) continue;   /* a copy's dst operand is its write */
+            r = tfu_x_leaf_of(gr, q);
+            if (r < 0 || !written[r]) continue;
+            acc[n_acc].node = i;
+            acc[n_acc].root = r;
+            acc[n_acc].write = 0;
+            tfu_x_range(q, &acc[n_acc].lo, &acc[n_acc].hi);
+            n_acc++;
+        }
+        if (t->op == TFU_OP_CPY) {
+            acc[n_acc].node = i;
+            acc[n_acc].root = tfu_x_graph_find(gr, t->view_src);
+            acc[n_acc].write = 1;
+            tfu_x_range(t, &acc[n_acc].lo, &acc[n_acc].hi);
+            n_acc++;
+        }
+    }
+    /* grouped by leaf, creation order kept (a stable counting sort) */
+    for (i = 0; i <= n + 1; i++) root_first[i] = 0;
+    for (a = 0; a < n_acc; a++) root_first[acc[a].root + 1]++;
+    for (i = 0; i < n; i++) root_first[i + 1] += root_first[i];
+    for (i = 0; i < n; i++) mark[i] = root_first[i];
+    for (a = 0; a < n_acc; a++) by_root[mark[acc[a].root]++] = acc[a];
+    for (i = 0; i < n; i++) mark[i] = -1;
+    for (i = 0; i < n; i++) {
+        int32_t b, n_live = 0, j;
+        for (b = root_first[i]; b < root_first[i + 1]; b++) {
+            const tfu_x_access *X = &by_root[b];
+            for (j = 0; j < n_live; j++) {
+                const tfu_x_access *A = &by_root[live[j]];
+                if (A->node == X->node || !(A->write || X->write) || A->hi <= X->lo || X->hi <= A->lo) continue;
+                if (mark[A->node] != X->node) {   /* one edge per pair of nodes */
+                    if (!tfu_x_edge_push(al, &edges, &n_e, &cap_e, A->node, X->node)) goto done;
+                    mark[A->node] = X->node;
+                }
+                if (X->write && X->lo <= A->lo && A->hi <= X->hi) {
+                    live[j] = live[--n_live];
+                    j--;
+                }
+            }
+            live[n_live++] = b;
+        }
+    }
+    /* predecessor lists per node */
+    M->pred = (int32_t *)al->alloc_fn(sizeof(int32_t) * (n_e + 1), al->user);
+    if (!M->pred) goto done;
+    for (e = 0; e < n_e; e++) M->first[edges[2 * e + 1] + 1]++;
+    for (i = 0; i < n; i++) M->first[i + 1] += M->first[i];
+    for (i = 0; i < n; i++) mark[i] = M->first[i];
+    for (e = 0; e < n_e; e++) M->pred[mark[edges[2 * e + 1]]++] = edges[2 * e];
+    M->n_edges = n_e;
+    ok = 1;
+done:
+    if (written) al->free_fn(written, al->user);
+    if (acc) al->free_fn(acc, al->user);
+    if (by_root) al->free_fn(by_root, al->user);
+    if (root_first) al->free_fn(root_first, al->user);
+    if (live) al->free_fn(live, al->user);
+    if (mark) al->free_fn(mark, al->user);
+    if (edges) al->free_fn(edges, al->user);
+    if (!ok) tfu_x_memdeps_free(M, al);
+    return ok;
+}
+
+/* --- fusion ---------------------------------------------------------------
+   Nodes are visited in creation order, so every predecessor (data or
+   memory) of a node is placed before it and none of its successors is.
+   A node joins the group of a producer it may take in (the fusion table);
+   a node with two such producers may merge their groups. Legal only if the
+   group graph stays acyclic and no memory conflict falls inside a group. */
 
 typedef struct tfu_x_fuse_state {
     int       n, stamp;
-    int       ug, uh, ux; /* the candidate group: groups ug, uh and node ux */
+    int       cand_g, cand_h, cand_x; /* the candidate: groups g, h and node x */
     int32_t  *group;   /* per tensor: founding tensor of its group, -1  */
     int32_t  *next;    /* per tensor: next member of its group, -1      */
+    int32_t  *last;    /* per group: its last member                    */
+    int32_t  *size;    /* per group: members                            */
+    int32_t  *n_mm;    /* per group: matrix products                    */
     int32_t  *seen;    /* per tensor: stamp of the last search          */
+    int32_t  *gseen;   /* per group: stamp of the last search that entered it */
     int32_t  *stack;
     unsigned char *has; /* per group: bit 0 matmul, 1 row, 2 cpy         */
     /* levels: a group that depends on group G has a higher level than G,
        so an operand from a group of level <= G's cannot close a cycle and
        needs no search. Raised along consumer edges as groups grow. */
     int32_t  *lvl;     /* per group (founder)                           */
-    int32_t  *head, *tail, *e_to, *e_next; /* consumer edges per group    */
+    int32_t  *e_head, *e_tail, *e_to, *e_next; /* consumer edges per group */
     int       n_e, lmin;
+    int       budget;  /* nodes the current legality test may still visit */
+    const tfu_x_memdeps *mem;
 } tfu_x_fuse_state;
 
-#define TFU_X_MAX_MM 4   /* matrix products in one group (tiles in scratch) */
+/* A legality test visits at most this many nodes; beyond, the candidate is
+   treated as if it closed a cycle: the fusion is declined (never a wrong
+   result), and compile time stays linear in the graph (a merge with a group
+   far back in a deep graph would otherwise search everything between). */
+#define TFU_X_FUSE_SEARCH 512
+
 #define TFU_X_UNKNOWN ((size_t)-1)
 
 static int tfu_x_in_u(const tfu_x_fuse_state *st, int v) {
-    return v == st->ux || (st->group[v] >= 0 && (st->group[v] == st->ug || st->group[v] == st->uh));
+    return v == st->cand_x || (st->group[v] >= 0 && (st->group[v] == st->cand_g || st->group[v] == st->cand_h));
 }
 
-/* Would the candidate group u depend on itself through something outside
-   it? Searches backwards from operand q; a group runs as a unit, so every
-   member of a group met on the way counts as a dependency. */
+static unsigned char tfu_x_has_bits(const tfu_tensor *t) {
+    int c = tfu_x_class(t);
+    return (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
+}
+
+/* Would the candidate group depend on itself through something outside
+   it? Searches backwards from q over data and memory edges; a group runs
+   as a unit, so every member of a group met on the way counts. */
 static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
+    const tfu_x_memdeps *M = st->mem;
     int sp = 0, s;
     if (st->seen[q] == st->stamp) return 0;
-    st->seen[q] = st->stamp; st->stack[sp++] = q;
+    st->seen[q] = st->stamp;
+    st->stack[sp++] = q;
     while (sp) {
-        int v = st->stack[--sp], m;
+        int v = st->stack[--sp], m, gv = st->group[v];
         if (tfu_x_in_u(st, v)) return 1;
-        if (st->group[v] >= 0 && st->lvl[st->group[v]] <= st->lmin) continue;   /* cannot depend on the candidate */
-        for (m = st->group[v] >= 0 ? st->group[v] : v; m >= 0; m = st->group[v] >= 0 ? st->next[m] : -1) {
+        if (gv >= 0 && st->lvl[gv] <= st->lmin) continue;   /* cannot depend on the candidate */
+        if (gv >= 0) {   /* a group is entered once per search, through any member */
+            if (st->gseen[gv] == st->stamp) continue;
+            st->gseen[gv] = st->stamp;
+        }
+        for (m = gv >= 0 ? gv : v; m >= 0; m = gv >= 0 ? st->next[m] : -1) {
             const tfu_tensor *t = gr->all[m];
-            if (st->seen[m] != st->stamp) { st->seen[m] = st->stamp; st->stack[sp++] = m; }
-            for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-                int w = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
-                if (st->seen[w] != st->stamp) { st->seen[w] = st->stamp; st->stack[sp++] = w; }
+            int32_t e;
+            if (--st->budget < 0) return 1;
+            st->seen[m] = st->stamp;
+            for (s = 0; s < TFU_MAX_SRC; s++) {
+                int w;
+                if (!t->src[s]) continue;
+                w = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
+                if (st->seen[w] != st->stamp) {
+                    st->seen[w] = st->stamp;
+                    st->stack[sp++] = w;
+                }
+            }
+            for (e = M->first[m]; e < M->first[m + 1]; e++) {
+                int w = M->pred[e];
+                if (st->seen[w] != st->stamp) {
+                    st->seen[w] = st->stamp;
+                    st->stack[sp++] = w;
+                }
             }
         }
     }
@@ -2585,10 +3212,11 @@ static int tfu_x_reaches(const tfu_graph *gr, tfu_x_fuse_state *st, int q) {
 static void tfu_x_raise(tfu_x_fuse_state *st, int g, int l) {
     int sp = 0;
     if (st->lvl[g] >= l) return;
-    st->lvl[g] = l; st->stack[sp++] = g;
+    st->lvl[g] = l;
+    st->stack[sp++] = g;
     while (sp) {
         int f = st->stack[--sp], e;
-        for (e = st->head[f]; e >= 0; e = st->e_next[e]) {
+        for (e = st->e_head[f]; e >= 0; e = st->e_next[e]) {
             int d = st->group[st->e_to[e]];
             if (d == f || st->lvl[d] > st->lvl[f]) continue;
             st->lvl[d] = st->lvl[f] + 1;
@@ -2597,131 +3225,154 @@ static void tfu_x_raise(tfu_x_fuse_state *st, int g, int l) {
     }
 }
 
+/* one consumer edge: producer group k -> node x of group g */
+static void tfu_x_link_one(tfu_x_fuse_state *st, int k, int x, int *l) {
+    if (st->lvl[k] + 1 > *l) *l = st->lvl[k] + 1;
+    st->e_to[st->n_e] = x;
+    st->e_next[st->n_e] = -1;
+    if (st->e_tail[k] >= 0) st->e_next[st->e_tail[k]] = st->n_e;
+    else st->e_head[k] = st->n_e;
+    st->e_tail[k] = st->n_e++;
+}
+
 /* after x entered group g: g's level and the consumer edges into it */
 static void tfu_x_link(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int x) {
+    const tfu_x_memdeps *M = st->mem;
     int s, l = st->lvl[g];
+    int32_t e;
     for (s = 0; s < TFU_MAX_SRC; s++) {
         int q = gr->srcs[(size_t)x * TFU_MAX_SRC + s], k;
         if (q < 0) continue;
         while (gr->all[q]->op == TFU_OP_VIEW) q = gr->srcs[(size_t)q * TFU_MAX_SRC];
         k = st->group[q];
         if (k < 0 || k == g) continue;
-        if (st->lvl[k] + 1 > l) l = st->lvl[k] + 1;
-        st->e_to[st->n_e] = x; st->e_next[st->n_e] = -1;       /* k -> g */
-        if (st->tail[k] >= 0) st->e_next[st->tail[k]] = st->n_e; else st->head[k] = st->n_e;
-        st->tail[k] = st->n_e++;
+        tfu_x_link_one(st, k, x, &l);
+    }
+    for (e = M->first[x]; e < M->first[x + 1]; e++) {
+        int k = st->group[M->pred[e]];
+        if (k >= 0 && k != g) tfu_x_link_one(st, k, x, &l);
     }
     tfu_x_raise(st, g, l);
 }
 
-/* legality of group G (founder g) together with group H (founder h, or -1)
-   and the new node x (or -1): no operand read differently than element for
-   element inside the group, and no path that leaves it and comes back */
-static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int g, int h, int x) {
-    int pass, m, s, lmin;
-    unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0));
-    if (x >= 0) {
-        int c = tfu_x_class(gr->all[x]);
-        has |= (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (gr->all[x]->op == TFU_OP_CPY ? 4 : 0));
-    }
-    if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
-    if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
-    if (h >= 0 && (has & 1)) {                    /* at most TFU_X_MAX_MM products share a tile */
-        int n_mm = 0;
-        for (m = g; m >= 0; m = st->next[m]) n_mm += gr->all[m]->op == TFU_OP_MUL_MAT;
-        for (m = h; m >= 0; m = st->next[m]) n_mm += gr->all[m]->op == TFU_OP_MUL_MAT;
-        if (n_mm > TFU_X_MAX_MM) return 0;
-    }
-    st->ug = g; st->uh = h; st->ux = x;
-    st->stamp++;
-    lmin = st->lmin = h >= 0 && st->lvl[h] < st->lvl[g] ? st->lvl[h] : st->lvl[g];
-    /* joining: only x's operands are new edges; merging: check both groups whole */
-    for (pass = 0; pass < 3; pass++) {
-        m = pass == 0 ? (h >= 0 ? g : -1) : pass == 1 ? h : x;
-        for (; m >= 0; m = pass == 2 ? -1 : st->next[m]) {
-            const tfu_tensor *t = gr->all[m];
-            for (s = 0; s < TFU_MAX_SRC; s++) {
-                int q;
-                if (!t->src[s]) continue;
-                q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
-                if (tfu_x_in_u(st, q)) { if (!tfu_x_edge_fusable(t, s)) return 0; }
-                else {
-                    int r = q, lv;
-                    while (gr->all[r]->op == TFU_OP_VIEW) r = gr->srcs[(size_t)r * TFU_MAX_SRC];
-                    if (tfu_x_in_u(st, r)) return 0;   /* through a view into the group: not element for element */
-                    lv = st->group[r] >= 0 ? st->lvl[st->group[r]] : -1;
-                    if (lv > lmin && tfu_x_reaches(gr, st, q)) return 0;   /* a lower level cannot depend on g or h */
-                }
-            }
+/* the operands of member m of the candidate: fusable inside, acyclic outside */
+static int tfu_x_member_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int m) {
+    const tfu_tensor *t = gr->all[m];
+    const tfu_x_memdeps *M = st->mem;
+    int s;
+    int32_t e;
+    for (s = 0; s < TFU_MAX_SRC; s++) {
+        int q, r, lv;
+        if (!t->src[s]) continue;
+        q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
+        if (tfu_x_in_u(st, q)) {
+            if (!tfu_x_edge_fusable(t, s)) return 0;
+            continue;
         }
+        r = q;
+        while (gr->all[r]->op == TFU_OP_VIEW) r = gr->srcs[(size_t)r * TFU_MAX_SRC];
+        if (tfu_x_in_u(st, r)) return 0;   /* through a view into the group: not element for element */
+        lv = st->group[r] >= 0 ? st->lvl[st->group[r]] : -1;
+        if (lv > st->lmin && tfu_x_reaches(gr, st, q)) return 0;   /* a lower level cannot depend on g or h */
     }
-    if (has & 4) {  /* a copy into user memory: nothing in the group may read those bytes */
-        for (pass = 0; pass < 2; pass++)
-            for (m = pass == 0 ? g : x; m >= 0; m = pass == 1 ? -1 : st->next[m]) {
-                const tfu_tensor *t = gr->all[m];
-                int pass2, r;
-                if (t->op != TFU_OP_CPY) continue;
-                for (pass2 = 0; pass2 < 2; pass2++)
-                    for (r = pass2 == 0 ? g : x; r >= 0; r = pass2 == 1 ? -1 : st->next[r]) {
-                        const tfu_tensor *rt = gr->all[r];
-                        for (s = 0; s < TFU_MAX_SRC; s++) {
-                            const tfu_tensor *q = rt->src[s];
-                            if (!q || (rt->op == TFU_OP_CPY && s == 1)) continue;
-                            q = tfu_x_vroot(q);
-                            if (q->op == TFU_OP_CPY) q = q->view_src;
-                            if (q == t->view_src) return 0;
-                        }
-                    }
-            }
+    for (e = M->first[m]; e < M->first[m + 1]; e++) {
+        int w = M->pred[e];
+        if (tfu_x_in_u(st, w)) return 0;   /* a write and a conflicting access never share a loop */
+        if (st->lvl[st->group[w]] > st->lmin && tfu_x_reaches(gr, st, w)) return 0;
     }
     return 1;
 }
 
-static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int x) {
-    int c = tfu_x_class(gr->all[x]), m = g;
-    while (st->next[m] >= 0) m = st->next[m];
-    st->next[m] = x; st->next[x] = -1; st->group[x] = g;
-    st->has[g] |= (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (gr->all[x]->op == TFU_OP_CPY ? 4 : 0));
+/* legality of group g together with group h (or -1) and the new node x
+   (or -1): every member's operands read element for element inside the
+   group, no path that leaves it and comes back, no memory conflict in it */
+static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, const tfu_x_caps *caps, int g, int h, int x) {
+    int m;
+    unsigned char has = (unsigned char)(st->has[g] | (h >= 0 ? st->has[h] : 0) | (x >= 0 ? tfu_x_has_bits(gr->all[x]) : 0));
+    if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
+    if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
+    if (h >= 0 && st->n_mm[g] + st->n_mm[h] > caps->max_mm_per_group) return 0;
+    st->cand_g = g;
+    st->cand_h = h;
+    st->cand_x = x;
+    st->stamp++;
+    st->budget = TFU_X_FUSE_SEARCH;
+    st->lmin = h >= 0 && st->lvl[h] < st->lvl[g] ? st->lvl[h] : st->lvl[g];
+    /* joining: only x's operands are new edges; merging: check both groups whole */
+    if (h >= 0) {
+        for (m = g; m >= 0; m = st->next[m]) if (!tfu_x_member_legal(gr, st, m)) return 0;
+        for (m = h; m >= 0; m = st->next[m]) if (!tfu_x_member_legal(gr, st, m)) return 0;
+    }
+    if (x >= 0 && !tfu_x_member_legal(gr, st, x)) return 0;
+    return 1;
 }
 
-static void tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
-    int m = g;
-    while (st->next[m] >= 0) m = st->next[m];
-    st->next[m] = h;
-    for (m = h; m >= 0; m = st->next[m]) st->group[m] = g;
-    st->has[g] |= st->has[h];
-    if (st->head[h] >= 0) {
-        if (st->tail[g] >= 0) st->e_next[st->tail[g]] = st->head[h]; else st->head[g] = st->head[h];
-        st->tail[g] = st->tail[h];
+static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int x) {
+    st->next[st->last[g]] = x;
+    st->next[x] = -1;
+    st->last[g] = x;
+    st->group[x] = g;
+    st->size[g]++;
+    st->n_mm[g] += gr->all[x]->op == TFU_OP_MUL_MAT;
+    st->has[g] |= tfu_x_has_bits(gr->all[x]);
+}
+
+/* merges two groups; the larger keeps its name (members of the smaller
+   are relabelled, so merging stays cheap); returns the group's name */
+static int tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
+    int keep = st->size[g] >= st->size[h] ? g : h, gone = keep == g ? h : g, m;
+    for (m = gone; m >= 0; m = st->next[m]) st->group[m] = keep;
+    st->next[st->last[keep]] = gone;
+    st->last[keep] = st->last[gone];
+    st->size[keep] += st->size[gone];
+    st->n_mm[keep] += st->n_mm[gone];
+    st->has[keep] |= st->has[gone];
+    if (st->e_head[gone] >= 0) {
+        if (st->e_tail[keep] >= 0) st->e_next[st->e_tail[keep]] = st->e_head[gone];
+        else st->e_head[keep] = st->e_head[gone];
+        st->e_tail[keep] = st->e_tail[gone];
     }
-    st->lvl[g] = st->lvl[g] > st->lvl[h] ? st->lvl[g] : st->lvl[h];
-    st->lvl[g]--;                      /* re-raised by one so the consumers follow */
-    tfu_x_raise(st, g, st->lvl[g] + 1);
+    st->lvl[keep] = st->lvl[keep] > st->lvl[gone] ? st->lvl[keep] : st->lvl[gone];
+    st->lvl[keep]--;                      /* re-raised by one so the consumers follow */
+    tfu_x_raise(st, keep, st->lvl[keep] + 1);
+    return keep;
 }
 
 /* Forms groups; group[i] = founding tensor index (-1 for leaves and views). */
-static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_allocator *al) {
+static int tfu_x_fuse(const tfu_graph *gr, const tfu_x_caps *caps, const tfu_x_memdeps *M, int32_t *group, tfu_allocator *al) {
     tfu_x_fuse_state st;
     int n = gr->n_all, i, s, ok = 0;
-    st.n = n; st.stamp = 0; st.ug = st.uh = st.ux = -1;
-    st.next = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
-    st.seen = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) + 4, al->user);
+    size_t n_edges = (size_t)n * TFU_MAX_SRC + M->n_edges + 4;
+    memset(&st, 0, sizeof st);
+    st.n = n;
+    st.cand_g = st.cand_h = st.cand_x = -1;
+    st.mem = M;
+    st.group = group;
+    st.next = (int32_t *)al->alloc_fn(((size_t)n * 5 + 4) * sizeof(int32_t), al->user);
+    st.seen = (int32_t *)al->alloc_fn((size_t)n * 2 * sizeof(int32_t) + 4, al->user);
     st.stack = (int32_t *)al->alloc_fn((size_t)n * sizeof(int32_t) * 2 + 4, al->user);
     st.has = (unsigned char *)al->alloc_fn((size_t)n + 1, al->user);
     st.lvl = (int32_t *)al->alloc_fn(((size_t)n * 3 + 4) * sizeof(int32_t), al->user);
-    st.e_to = (int32_t *)al->alloc_fn(((size_t)n * TFU_MAX_SRC * 2 + 4) * sizeof(int32_t), al->user);
-    st.group = group; st.n_e = 0;
+    st.e_to = (int32_t *)al->alloc_fn(n_edges * 2 * sizeof(int32_t), al->user);
     if (!st.next || !st.seen || !st.stack || !st.has || !st.lvl || !st.e_to) goto done;
-    st.head = st.lvl + n; st.tail = st.head + n; st.e_next = st.e_to + (size_t)n * TFU_MAX_SRC;
+    st.gseen = st.seen + n;
+    st.last = st.next + n;
+    st.size = st.last + n;
+    st.n_mm = st.size + n;
+    st.e_head = st.lvl + n;
+    st.e_tail = st.e_head + n;
+    st.e_next = st.e_to + n_edges;
     memset(st.has, 0, (size_t)n + 1);
-    for (i = 0; i < n; i++) st.seen[i] = 0;
+    for (i = 0; i < 2 * n; i++) st.seen[i] = 0;
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         int c = tfu_x_class(t), g = -1;
-        st.next[i] = -1; group[i] = -1;
-        st.lvl[i] = 0; st.head[i] = st.tail[i] = -1;
+        st.next[i] = -1;
+        group[i] = -1;
+        st.lvl[i] = 0;
+        st.e_head[i] = st.e_tail[i] = -1;
         if (c == TFU_X_C_LEAF || c == TFU_X_C_VIEW) continue;
-        if (fusion) {
+        if (caps->fuse) {
             for (s = 0; s < TFU_MAX_SRC; s++) {
                 int q, h;
                 if (!t->src[s] || !tfu_x_edge_fusable(t, s)) continue;
@@ -2729,15 +3380,22 @@ static int tfu_x_fuse(const tfu_graph *gr, int fusion, int32_t *group, tfu_alloc
                 h = group[q];
                 if (h < 0 || h == g) continue;
                 if (g < 0) {
-                    if (tfu_x_fuse_legal(gr, &st, h, -1, i)) { g = h; tfu_x_fuse_add(&st, gr, g, i); tfu_x_link(gr, &st, g, i); }
-                } else if (tfu_x_fuse_legal(gr, &st, g, h, -1)) {
-                    tfu_x_fuse_merge(&st, g, h);
+                    if (tfu_x_fuse_legal(gr, &st, caps, h, -1, i)) {
+                        g = h;
+                        tfu_x_fuse_add(&st, gr, g, i);
+                        tfu_x_link(gr, &st, g, i);
+                    }
+                } else if (tfu_x_fuse_legal(gr, &st, caps, g, h, -1)) {
+                    g = tfu_x_fuse_merge(&st, g, h);
                 }
             }
         }
         if (g < 0) {
             group[i] = i;
-            st.has[i] = (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
+            st.last[i] = i;
+            st.size[i] = 1;
+            st.n_mm[i] = t->op == TFU_OP_MUL_MAT;
+            st.has[i] = tfu_x_has_bits(t);
             tfu_x_link(gr, &st, i, i);
         }
     }
@@ -2756,7 +3414,7 @@ done:
    values are materialised, their lifetimes and arena offsets. */
 typedef struct tfu_x_layout {
     int32_t *group;       /* per tensor: founder, -1 for leaf/view          */
-    int32_t *order;       /* founders in execution order (Kahn, by stage)   */
+    int32_t *order;       /* founders in execution order (by stage)         */
     int32_t *stage;       /* per tensor (founders): stage                   */
     unsigned char *mat;   /* per tensor: materialised                       */
     int32_t *life0, *life1;
@@ -2772,194 +3430,383 @@ static int tfu_x_is_value(const tfu_tensor *t) {  /* a computed tensor with memo
 
 static size_t tfu_x_value_bytes(const tfu_tensor *t) { return tfu_x_align_up(tfu_nbytes(t), TFU_X_ALIGN); }
 
-typedef struct tfu_x_touch { int32_t grp; int32_t write; const tfu_tensor *root; size_t lo, hi; } tfu_x_touch;
+/* per tensor: the tensor a read really touches, through views */
+static void tfu_x_view_roots(const tfu_graph *gr, int32_t *vr) {
+    int i;
+    for (i = 0; i < gr->n_all; i++) vr[i] = gr->all[i]->op == TFU_OP_VIEW ? vr[gr->srcs[(size_t)i * TFU_MAX_SRC]] : i;
+}
 
-static int tfu_x_plan_layout(const tfu_graph *gr, int fusion, tfu_allocator *al, tfu_x_layout *L) {
-    int n = gr->n_all, i, s, k, ok = 0, n_order = 0, n_touch = 0, qh = 0, qt = 0;
-    int32_t *indeg = NULL, *adj_first = NULL, *adj = NULL, *queue = NULL, *vals = NULL, *vr = NULL;
-    size_t *bytes = NULL;
-    tfu_x_touch *touch = NULL;
-    size_t n_edges = 0;
-#define TFU_X_TMP(ptr, type, count) ptr = (type *)al->alloc_fn(sizeof(type) * (size_t)(count) + 8, al->user); if (!ptr) goto done
-    TFU_X_TMP(indeg, int32_t, n); TFU_X_TMP(adj_first, int32_t, n + 1); TFU_X_TMP(queue, int32_t, n);
-    TFU_X_TMP(vals, int32_t, n); TFU_X_TMP(bytes, size_t, n); TFU_X_TMP(vr, int32_t, n);
-    for (i = 0; i < n; i++) vr[i] = gr->all[i]->op == TFU_OP_VIEW ? vr[gr->srcs[(size_t)i * TFU_MAX_SRC]] : i;  /* through views */
-    if (!tfu_x_fuse(gr, fusion, L->group, al)) goto done;
-
-    /* materialised: flagged, used outside the group or through a view */
+/* Pass: materialise. A value gets memory when it is flagged, unused, a
+   copy, read by another group or read other than element for element. */
+static void tfu_x_materialise(const tfu_graph *gr, tfu_x_layout *L) {
+    int n = gr->n_all, i, s;
     for (i = 0; i < n; i++) L->mat[i] = 0;
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || t->op == TFU_OP_CPY)) L->mat[i] = 1;
-        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-            int q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            int q;
+            if (!t->src[s]) continue;
+            q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
             if (L->group[q] >= 0 && (L->group[i] != L->group[q] || !tfu_x_edge_fusable(t, s))) L->mat[q] = 1;
         }
     }
+}
 
-    /* group graph: edges producer founder -> consumer founder */
-    for (i = 0; i <= n; i++) adj_first[i] = 0;
-    for (i = 0; i < n; i++) indeg[i] = 0;
-    for (k = 0; k < 2; k++) {
+/* Pass: stages. The group graph holds the data edges (through views) and
+   the memory-effect edges; a group's stage is one more than the latest of
+   its producers', so a stage never holds two groups that depend on each
+   other or touch conflicting bytes. order[] lists founders by stage. */
+static int tfu_x_schedule(const tfu_graph *gr, const tfu_x_memdeps *M, const int32_t *vr, tfu_allocator *al, tfu_x_layout *L) {
+    int n = gr->n_all, i, s, k, pass, ok = 0, n_order = 0, head = 0, tail = 0;
+    size_t n_edges = 0;
+    int32_t *first = NULL, *adj = NULL, *fill = NULL, *queue = NULL;
+    first = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    fill = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    queue = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 2), al->user);
+    if (!first || !fill || !queue) goto done;
+    for (i = 0; i <= n; i++) first[i] = 0;
+    for (i = 0; i <= n; i++) fill[i] = 0;
+    /* edges producer group -> consumer group: counted, then filled (CSR) */
+    for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < n; i++) {
             const tfu_tensor *t = gr->all[i];
-            if (L->group[i] < 0) continue;
-            for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-                int r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
-                if (L->group[r] < 0 || L->group[r] == L->group[i]) continue;
-                if (k == 0) { adj_first[L->group[r] + 1]++; n_edges++; }
-                else { adj[adj_first[L->group[r]] + indeg[L->group[r]]++] = L->group[i]; }
+            int32_t e, gi = L->group[i];
+            if (gi < 0) continue;
+            for (s = 0; s < TFU_MAX_SRC + (M->first[i + 1] - M->first[i]); s++) {
+                int from;
+                if (s < TFU_MAX_SRC) {
+                    if (!t->src[s]) continue;
+                    from = L->group[vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]]];
+                } else {
+                    e = M->first[i] + (s - TFU_MAX_SRC);
+                    from = L->group[M->pred[e]];
+                }
+                if (from < 0 || from == gi) continue;
+                if (pass == 0) {
+                    first[from + 1]++;
+                    n_edges++;
+                } else {
+                    adj[first[from] + fill[from]++] = gi;
+                }
             }
         }
-        if (k == 0) {
-            for (i = 0; i < n; i++) adj_first[i + 1] += adj_first[i];
-            TFU_X_TMP(adj, int32_t, n_edges);
+        if (pass == 0) {
+            for (i = 0; i < n; i++) first[i + 1] += first[i];
+            adj = (int32_t *)al->alloc_fn(sizeof(int32_t) * (n_edges + 1), al->user);
+            if (!adj) goto done;
         }
     }
-    for (i = 0; i < n; i++) indeg[i] = 0;
-    for (i = 0; i < (int)n_edges; i++) indeg[adj[i]]++;
+    /* Kahn over the group graph, sources in creation order; stage = longest path */
+    for (i = 0; i < n; i++) fill[i] = 0;
+    for (k = 0; k < (int)n_edges; k++) fill[adj[k]]++;
     L->n_groups = 0;
-    for (i = 0; i < n; i++) if (L->group[i] == i) { L->n_groups++; if (!indeg[i]) queue[qt++] = i; }
-    while (qh < qt) {   /* Kahn: a founder leaves the queue once all its producers did */
-        int g = queue[qh++], e;
+    for (i = 0; i < n; i++) {
+        if (L->group[i] != i) continue;
+        L->n_groups++;
+        L->stage[i] = 0;
+        if (!fill[i]) queue[tail++] = i;
+    }
+    L->n_stages = 0;
+    while (head < tail) {
+        int g = queue[head++], e;
         L->order[n_order++] = g;
-        for (e = adj_first[g]; e < adj_first[g + 1]; e++) if (--indeg[adj[e]] == 0) queue[qt++] = adj[e];
+        if (L->stage[g] + 1 > L->n_stages) L->n_stages = L->stage[g] + 1;
+        for (e = first[g]; e < first[g + 1]; e++) {
+            int d = adj[e];
+            if (L->stage[d] < L->stage[g] + 1) L->stage[d] = L->stage[g] + 1;
+            if (--fill[d] == 0) queue[tail++] = d;
+        }
     }
     TFU_ASSERT(n_order == L->n_groups);
-
-    /* user memory written by copies: who touches which bytes */
-    for (i = 0; i < n; i++) if (gr->all[i]->op == TFU_OP_CPY) n_touch += 1 + n;
-    if (n_touch) {
-        int nt = 0;
-        TFU_X_TMP(touch, tfu_x_touch, n_touch);
-        for (i = 0; i < n; i++) {
-            const tfu_tensor *t = gr->all[i];
-            if (L->group[i] < 0) continue;
-            if (t->op == TFU_OP_CPY) {
-                touch[nt].grp = L->group[i]; touch[nt].write = 1; touch[nt].root = t->view_src;
-                touch[nt].lo = t->view_offs; touch[nt].hi = t->view_offs + tfu_nbytes(t); nt++;
-            }
-            for (s = 0; s < TFU_MAX_SRC; s++) {
-                const tfu_tensor *q = t->src[s];
-                if (!q || (t->op == TFU_OP_CPY && s == 1)) continue;
-                if (tfu_x_vroot(q)->op != TFU_OP_NONE) continue;
-                touch[nt].grp = L->group[i]; touch[nt].write = 0;
-                touch[nt].root = q->view_src ? q->view_src : q;
-                touch[nt].lo = q->view_src ? q->view_offs : 0; touch[nt].hi = touch[nt].lo + tfu_nbytes(q); nt++;
-            }
-        }
-        n_touch = nt;
-    }
-
-    /* stages: as soon as producers are done and no earlier group's bytes conflict */
-    L->n_stages = 0;
-    for (k = 0; k < n_order; k++) L->stage[L->order[k]] = 0;
-    for (k = 0; k < n_order; k++) {
-        int g = L->order[k], st = L->stage[g], e, a, b;
-        for (a = 0; a < n_touch; a++) {
-            if (touch[a].grp != g) continue;
-            for (b = 0; b < n_touch; b++) {
-                int pos_b, j;
-                if (touch[b].grp == g || touch[b].root != touch[a].root || !(touch[a].write || touch[b].write)) continue;
-                if (touch[a].lo >= touch[b].hi || touch[b].lo >= touch[a].hi) continue;
-                for (pos_b = -1, j = 0; j < k; j++) if (L->order[j] == touch[b].grp) pos_b = j;
-                if (pos_b >= 0 && L->stage[touch[b].grp] + 1 > st) st = L->stage[touch[b].grp] + 1;
-            }
-        }
-        L->stage[g] = st;
-        if (st + 1 > L->n_stages) L->n_stages = st + 1;
-        for (e = adj_first[g]; e < adj_first[g + 1]; e++) if (L->stage[adj[e]] < st + 1) L->stage[adj[e]] = st + 1;
-    }
     /* execution order: by stage, Kahn order inside a stage (a stable counting sort) */
-    {
-        int st2;
-        for (st2 = 0; st2 <= L->n_stages; st2++) indeg[st2] = 0;
-        for (k = 0; k < n_order; k++) indeg[L->stage[L->order[k]] + 1]++;
-        for (st2 = 0; st2 < L->n_stages; st2++) indeg[st2 + 1] += indeg[st2];
-        for (k = 0; k < n_order; k++) queue[indeg[L->stage[L->order[k]]]++] = L->order[k];
-        memcpy(L->order, queue, sizeof(int32_t) * (size_t)n_order);
-    }
+    for (s = 0; s <= L->n_stages; s++) fill[s] = 0;
+    for (k = 0; k < n_order; k++) fill[L->stage[L->order[k]] + 1]++;
+    for (s = 0; s < L->n_stages; s++) fill[s + 1] += fill[s];
+    for (k = 0; k < n_order; k++) queue[fill[L->stage[L->order[k]]]++] = L->order[k];
+    memcpy(L->order, queue, sizeof(int32_t) * (size_t)n_order);
+    ok = 1;
+done:
+    if (first) al->free_fn(first, al->user);
+    if (adj) al->free_fn(adj, al->user);
+    if (fill) al->free_fn(fill, al->user);
+    if (queue) al->free_fn(queue, al->user);
+    return ok;
+}
 
-    /* lifetimes: from the producing stage to the last reading stage; flagged values to the end */
-    for (i = 0; i < n; i++) { L->life0[i] = L->life1[i] = -1; L->offs[i] = -1; }
+/* Pass: lifetimes. A value lives from the stage that produces it to the
+   end of the last stage that reads it; flagged values to the end of the
+   run. So memory reuse never creates a dependency or a race. */
+static void tfu_x_lifetimes(const tfu_graph *gr, const int32_t *vr, tfu_x_layout *L) {
+    int n = gr->n_all, i, s;
     for (i = 0; i < n; i++) {
-        const tfu_tensor *t = gr->all[i];
-        if (L->mat[i] && tfu_x_is_value(t)) L->life0[i] = L->life1[i] = L->stage[L->group[i]];
+        L->life0[i] = -1;
+        L->life1[i] = -1;
+        L->offs[i] = -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (L->mat[i] && tfu_x_is_value(gr->all[i])) L->life0[i] = L->life1[i] = L->stage[L->group[i]];
     }
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
         if (t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) {
             int r = vr[i];
-            if (L->life0[r] >= 0) L->life1[r] = L->n_stages - 1;   /* alive until the run ends */
+            if (L->life0[r] >= 0) L->life1[r] = L->n_stages - 1;
         }
         if (L->group[i] < 0) continue;
-        for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) {
-            int r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
-            if (L->life0[r] >= 0 && L->group[r] != L->group[i] && L->life1[r] < L->stage[L->group[i]]) L->life1[r] = L->stage[L->group[i]];
+        for (s = 0; s < TFU_MAX_SRC; s++) {
+            int r, st = L->stage[L->group[i]];
+            if (!t->src[s]) continue;
+            r = vr[gr->srcs[(size_t)i * TFU_MAX_SRC + s]];
+            if (L->life0[r] >= 0 && L->group[r] != L->group[i] && L->life1[r] < st) L->life1[r] = st;
         }
     }
+}
 
-    /* offsets: largest first, lowest gap that no value alive at the same time covers */
-    {
-        int nv = 0, a, b, gap;
-        L->arena = 0;
-        for (i = 0; i < n; i++) if (L->life0[i] >= 0) vals[nv++] = i;
-        for (a = 0; a < nv; a++) bytes[a] = tfu_x_value_bytes(gr->all[vals[a]]);
-        for (gap = nv / 2; gap > 0; gap /= 2)   /* shell sort: size descending, index ascending */
-            for (a = gap; a < nv; a++) {
-                int v = vals[a]; size_t sv = bytes[a];
-                for (b = a; b >= gap && (bytes[b - gap] < sv || (bytes[b - gap] == sv && vals[b - gap] > v)); b -= gap) {
-                    vals[b] = vals[b - gap]; bytes[b] = bytes[b - gap];
+typedef struct tfu_x_gap { size_t off, size; } tfu_x_gap;
+
+/* value a before value b: earlier birth stage, then larger, then created first */
+static int tfu_x_value_before(int32_t a, int32_t b, const int32_t *life0, const size_t *bytes) {
+    if (life0[a] != life0[b]) return life0[a] < life0[b];
+    if (bytes[a] != bytes[b]) return bytes[a] > bytes[b];
+    return a < b;
+}
+
+/* sorts v[0..n) by tfu_x_value_before; tmp has room for n (bottom-up merge) */
+static void tfu_x_sort_values(int32_t *v, int32_t *tmp, int n, const int32_t *life0, const size_t *bytes) {
+    int w, i;
+    int32_t *src = v, *dst = tmp, *swap;
+    for (w = 1; w < n; w *= 2) {
+        for (i = 0; i < n; i += 2 * w) {
+            int l = i, m = i + w < n ? i + w : n, r = i + 2 * w < n ? i + 2 * w : n, j = l, k = m, o = l;
+            while (j < m && k < r) dst[o++] = tfu_x_value_before(src[k], src[j], life0, bytes) ? src[k++] : src[j++];
+            while (j < m) dst[o++] = src[j++];
+            while (k < r) dst[o++] = src[k++];
+        }
+        swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != v) memcpy(v, src, (size_t)n * sizeof *v);
+}
+
+/* returns a gap to the sorted free list, joined with its neighbours */
+static void tfu_x_gap_free(tfu_x_gap *gaps, int *n_gaps, size_t off, size_t size) {
+    int lo = 0, hi = *n_gaps, j;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (gaps[mid].off < off) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo > 0 && gaps[lo - 1].off + gaps[lo - 1].size == off) {
+        gaps[lo - 1].size += size;
+        if (lo < *n_gaps && gaps[lo - 1].off + gaps[lo - 1].size == gaps[lo].off) {
+            gaps[lo - 1].size += gaps[lo].size;
+            for (j = lo; j + 1 < *n_gaps; j++) gaps[j] = gaps[j + 1];
+            (*n_gaps)--;
+        }
+        return;
+    }
+    if (lo < *n_gaps && off + size == gaps[lo].off) {
+        gaps[lo].off = off;
+        gaps[lo].size += size;
+        return;
+    }
+    for (j = *n_gaps; j > lo; j--) gaps[j] = gaps[j - 1];
+    gaps[lo].off = off;
+    gaps[lo].size = size;
+    (*n_gaps)++;
+}
+
+/* Pass: offsets. A sweep over the stages: values whose lifetime ended go
+   back to a free list, values born in the stage take the best-fitting gap,
+   largest first, or the top of the arena. Guarantees: two values alive in
+   a common stage never share a byte; TFU_ERR_OVERFLOW if the arena size
+   does not fit size_t. */
+static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_layout *L) {
+    int n = gr->n_all, i, s, nv = 0, nv_sorted = 0, n_gaps = 0, b;
+    tfu_result r = TFU_ERR_NO_MEMORY;
+    int32_t *vals = NULL, *born = NULL, *dies = NULL, *by_death = NULL, *fill = NULL;
+    size_t *bytes = NULL, top = 0;
+    tfu_x_gap *gaps = NULL;
+    vals = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
+    by_death = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)n + 1), al->user);
+    born = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
+    dies = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
+    fill = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)L->n_stages + 2), al->user);
+    bytes = (size_t *)al->alloc_fn(sizeof(size_t) * ((size_t)n + 1), al->user);
+    gaps = (tfu_x_gap *)al->alloc_fn(sizeof(tfu_x_gap) * ((size_t)n + 2), al->user);
+    if (!vals || !by_death || !born || !dies || !fill || !bytes || !gaps) goto done;
+    L->arena = 0;
+    for (i = 0; i < n; i++) {
+        size_t nbytes;
+        if (L->life0[i] < 0) continue;
+        nbytes = tfu_nbytes(gr->all[i]);
+        if (nbytes > SIZE_MAX - TFU_X_ALIGN) {
+            r = TFU_ERR_OVERFLOW;
+            goto done;
+        }
+        bytes[i] = tfu_x_value_bytes(gr->all[i]);
+        nv++;
+    }
+    /* values by birth stage, largest first inside a stage (then creation
+       order); dies[] buckets them by the last stage they are alive in */
+    for (i = 0; i < n; i++) if (L->life0[i] >= 0) vals[nv_sorted++] = i;
+    tfu_x_sort_values(vals, by_death, nv_sorted, L->life0, bytes);
+    for (s = 0; s <= L->n_stages + 1; s++) born[s] = dies[s] = 0;
+    for (i = 0; i < nv_sorted; i++) {
+        born[L->life0[vals[i]] + 1]++;
+        dies[L->life1[vals[i]] + 1]++;
+    }
+    for (s = 0; s <= L->n_stages; s++) {
+        born[s + 1] += born[s];
+        dies[s + 1] += dies[s];
+    }
+    for (s = 0; s <= L->n_stages + 1; s++) fill[s] = dies[s];
+    for (i = 0; i < nv_sorted; i++) by_death[fill[L->life1[vals[i]]]++] = vals[i];
+    for (s = 0; s < L->n_stages; s++) {
+        if (s > 0) {
+            for (b = dies[s - 1]; b < dies[s]; b++) tfu_x_gap_free(gaps, &n_gaps, (size_t)L->offs[by_death[b]], bytes[by_death[b]]);
+            if (n_gaps && gaps[n_gaps - 1].off + gaps[n_gaps - 1].size == top) top = gaps[--n_gaps].off;
+        }
+        for (b = born[s]; b < born[s + 1]; b++) {
+            int v = vals[b], best = -1, j;
+            size_t need = bytes[v];
+            for (j = 0; j < n_gaps; j++)
+                if (gaps[j].size >= need && (best < 0 || gaps[j].size < gaps[best].size)) best = j;
+            if (best >= 0) {
+                L->offs[v] = (int64_t)gaps[best].off;
+                gaps[best].off += need;
+                gaps[best].size -= need;
+                if (!gaps[best].size) {
+                    for (j = best; j + 1 < n_gaps; j++) gaps[j] = gaps[j + 1];
+                    n_gaps--;
                 }
-                vals[b] = v; bytes[b] = sv;
+                continue;
             }
-        for (a = 0; a < nv; a++) {
-            int v = vals[a], nl = 0, c, d;
-            size_t sz = bytes[a], off = 0;
-            for (b = 0; b < a; b++) {   /* placed values alive at the same time, by offset */
-                int u = vals[b];
-                if (L->life1[u] < L->life0[v] || L->life1[v] < L->life0[u]) continue;
-                for (c = nl++; c > 0 && L->offs[vals[queue[c - 1]]] > L->offs[u]; c--) queue[c] = queue[c - 1];
-                queue[c] = b;
+            if (need > SIZE_MAX - top || top + need > (size_t)INT64_MAX) {
+                r = TFU_ERR_OVERFLOW;
+                goto done;
             }
-            for (d = 0; d < nl; d++) {  /* the lowest gap that fits */
-                size_t uo = (size_t)L->offs[vals[queue[d]]], ue = uo + bytes[queue[d]];
-                if (off + sz <= uo) break;
-                if (ue > off) off = ue;
-            }
-            L->offs[v] = (int64_t)off;
-            if (off + sz > L->arena) L->arena = off + sz;
+            L->offs[v] = (int64_t)top;
+            top += need;
+            if (top > L->arena) L->arena = top;
         }
     }
-    ok = 1;
+    (void)nv;
+    r = TFU_OK;
 done:
-    if (indeg) al->free_fn(indeg, al->user);
-    if (adj_first) al->free_fn(adj_first, al->user);
-    if (adj) al->free_fn(adj, al->user);
-    if (queue) al->free_fn(queue, al->user);
     if (vals) al->free_fn(vals, al->user);
+    if (by_death) al->free_fn(by_death, al->user);
+    if (born) al->free_fn(born, al->user);
+    if (dies) al->free_fn(dies, al->user);
+    if (fill) al->free_fn(fill, al->user);
     if (bytes) al->free_fn(bytes, al->user);
+    if (gaps) al->free_fn(gaps, al->user);
+    return r;
+}
+
+/* The shared planning passes, in order: memory-effect edges, fuse,
+   materialise, schedule, lifetimes, offsets. */
+static tfu_result tfu_x_plan_layout(const tfu_graph *gr, const tfu_x_caps *caps, tfu_allocator *al, tfu_x_layout *L) {
+    tfu_x_memdeps M;
+    int32_t *vr;
+    tfu_result r = TFU_ERR_NO_MEMORY;
+    M.first = M.pred = NULL;
+    vr = (int32_t *)al->alloc_fn(sizeof(int32_t) * ((size_t)gr->n_all + 1), al->user);
+    if (!vr || !tfu_x_mem_edges(gr, al, &M)) goto done;
+    tfu_x_view_roots(gr, vr);
+    if (!tfu_x_fuse(gr, caps, &M, L->group, al)) goto done;
+    tfu_x_materialise(gr, L);
+    if (!tfu_x_schedule(gr, &M, vr, al, L)) goto done;
+    tfu_x_lifetimes(gr, vr, L);
+    r = tfu_x_offsets(gr, al, L);
+done:
     if (vr) al->free_fn(vr, al->user);
-    if (touch) al->free_fn(touch, al->user);
-    return ok;
-#undef TFU_X_TMP
+    tfu_x_memdeps_free(&M, al);
+    return r;
 }
 
 /* >>cpu ================================================================== */
+
+/* The CPU executor's part of a plan: work splits, scratch slots, threads.
+   It reads the shared program (the view's groups, instructions, operands)
+   and keeps beside it, per group and per instruction, only what the CPU
+   decides. */
+typedef struct tfu_x_cpu_group {
+    int     n_slots, n_mm;
+    int64_t chunk;           /* columns per chunk (whole row for ROW groups)  */
+    int64_t rows_per_item, n_items;
+    int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
+    int64_t n_mblk, n_nblk;
+} tfu_x_cpu_group;
+
+/* per-thread scratch layout (byte offsets, computed at compile) */
+typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, total; } tfu_x_scratch_layout;
+
+#define TFU_X_MAX_MM 4        /* matrix products in one group (tiles in scratch) */
+
+/* what the CPU executor runs: every group kind, TFU_X_MAX_MM products in
+   one tile, rows and K up to INT_MAX (its kernels index rows with int) */
+static void tfu_x_cpu_caps(tfu_x_caps *caps, int fuse) {
+    caps->fuse = fuse;
+    caps->max_mm_per_group = TFU_X_MAX_MM;
+    caps->max_row = INT_MAX;
+}
+
+struct tfu_x_cpu {
+    tfu_x_cpu_group *groups;     /* per group of the plan                       */
+    int32_t         *slot;       /* per instruction: scratch slot, -1: memory   */
+    int64_t         *stage_items; /* per group: items of the earlier groups of its stage */
+    tfu_x_scratch_layout sl;     /* per thread                                  */
+    void            *scratch, *scratch_raw;
+    int             *scratch_busy;  /* caller's parallel-for: claimed areas     */
+    int              caller_sense;
+    int              n_threads;
+    struct tfu_x_pool *pool;
+};
 
 #define TFU_X_ELT_CHUNK 256   /* columns per chunk of an element-wise group: short phases keep memory streaming */
 #define TFU_X_MM_MB 32        /* rows of A (output columns) per matmul item  */
 #define TFU_X_MM_NB 64        /* rows of B (output rows) per matmul item     */
 
 
-static int tfu_x_ext_index(tfu_plan *p, tfu_x_group *G, int32_t tid, int32_t col_off) {
+/* the group's external operand (tid, col_off), added once; mark[tid] is
+   1 + the group that holds (tid, 0) at pos[tid] (so a group with many
+   external operands is indexed in linear time) */
+static int tfu_x_operand_index(tfu_plan *p, tfu_pv_group *G, int gi, int32_t tid, int32_t col_off, int32_t *mark, int32_t *pos) {
     int e;
-    for (e = 0; e < G->n_ext; e++)
-        if (p->ext[G->first_ext + e].tid == tid && p->ext[G->first_ext + e].col_off == col_off) return e;
-    e = G->n_ext++;
-    p->ext[G->first_ext + e].tid = tid; p->ext[G->first_ext + e].col_off = col_off;
+    if (col_off == 0 && mark[tid] == gi + 1) return pos[tid];
+    if (col_off != 0) {
+        for (e = 0; e < G->n_operands; e++)
+            if (p->ext[G->first_operand + e].tensor == tid && p->ext[G->first_operand + e].col_off == col_off) return e;
+    }
+    e = G->n_operands++;
+    p->ext[G->first_operand + e].tensor = tid;
+    p->ext[G->first_operand + e].col_off = col_off;
     p->n_ext++;
+    if (col_off == 0) {
+        mark[tid] = gi + 1;
+        pos[tid] = e;
+    }
     return e;
+}
+
+/* does t fit the backend's longest row? (element-wise groups walk rows in
+   chunks of any length; every other kind takes a whole row, or K) */
+static int tfu_x_row_fits(const tfu_tensor *t, int kind, int64_t max_row) {
+    int s;
+    if (kind == TFU_GROUP_ELTWISE && !(t->op == TFU_OP_GLU && !t->op_params_i[2])) return 1;
+    if (t->ne[0] > max_row) return 0;
+    for (s = 0; s < TFU_MAX_SRC; s++)
+        if (t->src[s] && t->src[s]->ne[0] > max_row) return 0;
+    return 1;
+}
+
+/* r = a * b * c, 0 on overflow */
+static int tfu_x_mul3_ok(size_t a, size_t b, size_t c, size_t *r) {
+    size_t ab;
+    return tfu_x_mul_ok(a, b, &ab) && tfu_x_mul_ok(ab, c, r);
 }
 
 /* row pointer of t at (i1,i2,i3), column c0 */
@@ -2970,9 +3817,9 @@ static char *tfu_x_rowp(const tfu_tensor *t, int64_t c0, int64_t i1, int64_t i2,
 /* an external operand as n contiguous f32 values, columns [c0, c0+n) of the
    group's row (i1,i2,i3): a pointer into memory when it already is, else
    converted, gathered or broadcast into buf */
-static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t gne0, int64_t c0, int n,
+static const float *tfu_x_operand_ptr(const tfu_plan *p, const tfu_pv_operand *e, int64_t gne0, int64_t c0, int n,
                                   int64_t i1, int64_t i2, int64_t i3, float *buf) {
-    const tfu_tensor *x = p->t[e->tid];
+    const tfu_tensor *x = p->t[e->tensor];
     const char *base = tfu_x_rowp(x, 0, i1 % x->ne[1], i2 % x->ne[2], i3 % x->ne[3]);
     int k;
     if (x->ne[0] == 1 && gne0 > 1) {
@@ -2983,7 +3830,7 @@ static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t
     if (x->ne[0] >= gne0) {
         const char *q = base + (size_t)(c0 + e->col_off) * x->nb[0];
         if (x->type == TFU_F32 && x->nb[0] == 4) return (const float *)(const void *)q;
-        tfu_x_k_load(x->type, n, buf, q, x->nb[0]);
+        tfu_x_k_load(!p->opt.no_simd, x->type, n, buf, q, x->nb[0]);
         return buf;
     }
     for (k = 0; k < n; k++) buf[k] = tfu_x_ld(x->type, base + (size_t)((c0 + k) % x->ne[0]) * x->nb[0]);
@@ -2992,111 +3839,113 @@ static const float *tfu_x_ext_ptr(const tfu_plan *p, const tfu_x_ext *e, int64_t
 
 /* runs the group program over columns [c0, c0+n) of row (i1,i2,i3); outp
    holds, on entry, the rows of any matmul members */
-static void tfu_x_run_chunk(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc,
+static void tfu_x_run_chunk(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc,
                             int64_t i1, int64_t i2, int64_t i3, int64_t c0, int n, const float **outp) {
-    const tfu_x_scratch_layout *SL = &p->sl;
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
     float *slots = (float *)(void *)(sc + SL->slots), *gather = (float *)(void *)(sc + SL->gather);
-    int k, s;
-    for (k = 0; k < G->n_ins; k++) {
-        const tfu_x_ins *I = &p->ins[G->first_ins + k];
-        tfu_tensor *t = p->t[I->tid];
+    int k, s, simd = !p->opt.no_simd;
+    for (k = 0; k < G->n_instr; k++) {
+        const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+        int32_t slot = p->cpu->slot[G->first_instr + k];
+        tfu_tensor *t = p->t[I->tensor];
         const float *src[TFU_MAX_SRC];
         float *dst;
         if (t->op == TFU_OP_MUL_MAT) continue;
         for (s = 0; s < I->n_src; s++) {
             int32_t r = I->src[s];
-            src[s] = r >= 0 ? outp[r] : tfu_x_ext_ptr(p, &p->ext[G->first_ext + (-1 - r)], G->ne[0], c0, n, i1, i2, i3,
-                                                        gather + (size_t)(-1 - r) * (size_t)G->chunk);
+            src[s] = r >= 0 ? outp[r] : tfu_x_operand_ptr(p, &p->ext[G->first_operand + (-1 - r)], G->ne[0], c0, n, i1, i2, i3,
+                                                        gather + (size_t)(-1 - r) * (size_t)C->chunk);
         }
         for (; s < TFU_MAX_SRC; s++) src[s] = NULL;
-        dst = I->slot >= 0 ? slots + (size_t)I->slot * (size_t)G->chunk : (float *)(void *)tfu_x_rowp(t, c0, i1, i2, i3);
+        dst = slot >= 0 ? slots + (size_t)slot * (size_t)C->chunk : (float *)(void *)tfu_x_rowp(t, c0, i1, i2, i3);
         switch (t->op) {
         case TFU_OP_ADD: case TFU_OP_SUB: case TFU_OP_MUL: case TFU_OP_DIV:
-            tfu_x_k_binary(t->op, n, dst, src[0], src[1]); break;
-        case TFU_OP_GLU: tfu_x_k_glu(t->op_params_i[0], n, dst, src[0], src[1]); break;
-        case TFU_OP_RMS_NORM: tfu_x_k_rms_norm(n, dst, src[0], t->op_params_f[0]); break;
-        case TFU_OP_NORM: tfu_x_k_norm(n, dst, src[0], t->op_params_f[0]); break;
-        case TFU_OP_SOFT_MAX: tfu_x_k_soft_max(n, dst, src[0], src[1], t->op_params_f[0]); break;
-        default: tfu_x_k_unary(t->op, n, dst, src[0], t->op_params_f); break;
+            tfu_x_k_binary(simd, t->op, n, dst, src[0], src[1]); break;
+        case TFU_OP_GLU: tfu_x_k_glu(simd, t->op_params_i[0], n, dst, src[0], src[1]); break;
+        case TFU_OP_RMS_NORM: tfu_x_k_rms_norm(simd, n, dst, src[0], t->op_params_f[0]); break;
+        case TFU_OP_NORM: tfu_x_k_norm(simd, n, dst, src[0], t->op_params_f[0]); break;
+        case TFU_OP_SOFT_MAX: tfu_x_k_soft_max(simd, n, dst, src[0], src[1], t->op_params_f[0]); break;
+        default: tfu_x_k_unary(simd, t->op, n, dst, src[0], t->op_params_f); break;
         }
-        if (I->store && I->slot >= 0) tfu_x_k_store(t->type, n, tfu_x_rowp(t, c0, i1, i2, i3), t->nb[0], dst);
+        if (I->store && slot >= 0) tfu_x_k_store(t->type, n, tfu_x_rowp(t, c0, i1, i2, i3), t->nb[0], dst);
         outp[k] = dst;
     }
 }
 
-static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t item) {
-    const tfu_x_scratch_layout *SL = &p->sl;
-    int64_t nblk = item % G->n_nblk, mblk = (item / G->n_nblk) % G->n_mblk, bi = item / (G->n_nblk * G->n_mblk);
+static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc, int64_t item) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
+    int64_t nblk = item % C->n_nblk, mblk = (item / C->n_nblk) % C->n_mblk, bi = item / (C->n_nblk * C->n_mblk);
     int64_t i2 = bi % G->ne[2], i3 = bi / G->ne[2];
-    int64_t m0 = mblk * G->mb, n0 = nblk * G->nbk;
-    int mm = (int)(G->ne[0] - m0 < G->mb ? G->ne[0] - m0 : G->mb);
-    int nn = (int)(G->ne[1] - n0 < G->nbk ? G->ne[1] - n0 : G->nbk);
+    int64_t m0 = mblk * C->mb, n0 = nblk * C->nbk;
+    int mm = (int)(G->ne[0] - m0 < C->mb ? G->ne[0] - m0 : C->mb);
+    int nn = (int)(G->ne[1] - n0 < C->nbk ? G->ne[1] - n0 : C->nbk);
     const float **outp = (const float **)(void *)(sc + SL->outp);
     const void **arow = (const void **)(void *)(sc + SL->ptrs);
-    const float **brow = (const float **)(void *)(arow + G->mb);
+    const float **brow = (const float **)(void *)(arow + C->mb);
     float *tiles = (float *)(void *)(sc + SL->tiles), *pack = (float *)(void *)(sc + SL->pack);
     float *cptr[TFU_X_MAX_MM]; size_t ldc[TFU_X_MAX_MM];
-    int k, j, nm = 0;
-    for (k = 0; k < G->n_ins; k++) {
-        const tfu_x_ins *I = &p->ins[G->first_ins + k];
-        tfu_tensor *t = p->t[I->tid], *a, *b;
+    int k, j, nm = 0, simd = !p->opt.no_simd;
+    for (k = 0; k < G->n_instr; k++) {
+        const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+        tfu_tensor *t = p->t[I->tensor], *a, *b;
         tfu_type at;
         int native;
         int64_t K, r2, r3;
         float *c;
         if (t->op != TFU_OP_MUL_MAT) continue;
-        a = p->t[p->ext[G->first_ext + (-1 - I->src[0])].tid];
-        b = p->t[p->ext[G->first_ext + (-1 - I->src[1])].tid];
+        a = p->t[p->ext[G->first_operand + (-1 - I->src[0])].tensor];
+        b = p->t[p->ext[G->first_operand + (-1 - I->src[1])].tensor];
         K = a->ne[0]; r2 = b->ne[2] / a->ne[2]; r3 = b->ne[3] / a->ne[3];
-        native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(a->type);
+        native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(simd, a->type);
         at = native ? a->type : TFU_F32;
         for (j = 0; j < mm; j++) {
             const char *q = tfu_x_rowp(a, 0, m0 + j, i2 / r2, i3 / r3);
             if (native) arow[j] = q;
-            else { float *d = pack + (size_t)j * (size_t)K; tfu_x_k_load(a->type, (int)K, d, q, a->nb[0]); arow[j] = d; }
+            else { float *d = pack + (size_t)j * (size_t)K; tfu_x_k_load(simd, a->type, (int)K, d, q, a->nb[0]); arow[j] = d; }
         }
         for (j = 0; j < nn; j++) {
             const char *q = tfu_x_rowp(b, 0, n0 + j, i2, i3);
             if (b->nb[0] == 4) brow[j] = (const float *)(const void *)q;
-            else { float *d = pack + (size_t)(G->mb + j) * (size_t)K; tfu_x_k_load(b->type, (int)K, d, q, b->nb[0]); brow[j] = d; }
+            else { float *d = pack + (size_t)(C->mb + j) * (size_t)K; tfu_x_k_load(simd, b->type, (int)K, d, q, b->nb[0]); brow[j] = d; }
         }
-        if (I->slot < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
-        else { c = tiles + (size_t)I->slot * (size_t)(G->mb * G->nbk); ldc[nm] = (size_t)mm; }
-        tfu_x_k_dot_block(at, (int)K, mm, arow, nn, brow, c, ldc[nm]);
+        if (p->cpu->slot[G->first_instr + k] < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
+        else { c = tiles + (size_t)p->cpu->slot[G->first_instr + k] * (size_t)(C->mb * C->nbk); ldc[nm] = (size_t)mm; }
+        tfu_x_k_dot_block(simd, at, (int)K, mm, arow, nn, brow, c, ldc[nm]);
         cptr[nm++] = c;
     }
-    if (G->n_ins > G->n_mm) {
+    if (G->n_instr > C->n_mm) {
         for (j = 0; j < nn; j++) {
             int q = 0;
-            for (k = 0; k < G->n_ins; k++)
-                if (p->t[p->ins[G->first_ins + k].tid]->op == TFU_OP_MUL_MAT) { outp[k] = cptr[q] + (size_t)j * ldc[q]; q++; }
-            tfu_x_run_chunk(p, G, sc, n0 + j, i2, i3, m0, mm, outp);
+            for (k = 0; k < G->n_instr; k++)
+                if (p->t[p->ins[G->first_instr + k].tensor]->op == TFU_OP_MUL_MAT) { outp[k] = cptr[q] + (size_t)j * ldc[q]; q++; }
+            tfu_x_run_chunk(p, G, C, sc, n0 + j, i2, i3, m0, mm, outp);
         }
     }
 }
 
 /* single-op groups with kernels of their own; an item is a range of rows */
-static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t r0, int64_t r1) {
-    const tfu_x_scratch_layout *SL = &p->sl;
-    const tfu_x_ins *I = &p->ins[G->first_ins];
-    tfu_tensor *t = p->t[I->tid];
+static void tfu_x_run_other(const tfu_plan *p, const tfu_pv_group *G, unsigned char *sc, int64_t r0, int64_t r1) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
+    const tfu_pv_instr *I = &p->ins[G->first_instr];
+    tfu_tensor *t = p->t[I->tensor];
     const tfu_tensor *a = t->src[0], *b = t->src[1];
     float *buf = (float *)(void *)(sc + SL->pack);
     int64_t r;
+    int simd = !p->opt.no_simd;
     for (r = r0; r < r1; r++) {
         int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]), i0;
         float *d = (float *)(void *)tfu_x_rowp(t, 0, i1, i2, i3);
         switch (t->op) {
         case TFU_OP_GET_ROWS: {
             int32_t row = tfu_x_row_index(b, i1, i2, i3, a->ne[1]);
-            tfu_x_k_load(a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, row, 0, 0), a->nb[0]);
+            tfu_x_k_load(simd, a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, row, 0, 0), a->nb[0]);
         } break;
         case TFU_OP_ROPE: {
             int nd = t->op_params_i[0], neox = t->op_params_i[1] == TFU_ROPE_NEOX, i;
             int32_t pos;
             double base = t->op_params_f[0];
             memcpy(&pos, (const char *)b->data + (size_t)i2 * b->nb[0], 4);
-            tfu_x_k_load(a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            tfu_x_k_load(simd, a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
             for (i0 = nd; i0 < t->ne[0]; i0++) d[i0] = buf[i0];
             for (i = 0; i < nd / 2; i++) {
                 double th = (double)pos * pow(base, -2.0 * i / nd);
@@ -3109,44 +3958,55 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_x_group *G, unsigned ch
         case TFU_OP_CONCAT: {
             int dim = t->op_params_i[0];
             if (dim == 0) {
-                tfu_x_k_load(a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
-                tfu_x_k_load(b->type, (int)b->ne[0], d + a->ne[0], tfu_x_rowp(b, 0, i1, i2, i3), b->nb[0]);
+                tfu_x_k_load(simd, a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+                tfu_x_k_load(simd, b->type, (int)b->ne[0], d + a->ne[0], tfu_x_rowp(b, 0, i1, i2, i3), b->nb[0]);
             } else {
                 int64_t ix[4];
                 const tfu_tensor *srct;
                 ix[1] = i1; ix[2] = i2; ix[3] = i3;
                 if (ix[dim] < a->ne[dim]) srct = a; else { ix[dim] -= a->ne[dim]; srct = b; }
-                tfu_x_k_load(srct->type, (int)t->ne[0], d, tfu_x_rowp(srct, 0, ix[1], ix[2], ix[3]), srct->nb[0]);
+                tfu_x_k_load(simd, srct->type, (int)t->ne[0], d, tfu_x_rowp(srct, 0, ix[1], ix[2], ix[3]), srct->nb[0]);
             }
         } break;
         default: {  /* SUM_ROWS, MEAN, ARGMAX: one value per row of a */
             int n = (int)a->ne[0], i, best = 0;
-            tfu_x_k_load(a->type, n, buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            tfu_x_k_load(simd, a->type, n, buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
             if (t->op == TFU_OP_ARGMAX) {
                 int32_t bi;
-                for (i = 1; i < n; i++) if (buf[i] > buf[best]) best = i;
-                bi = best; memcpy(d, &bi, 4);
+                for (i = 0; i < n; i++) {   /* the first NaN, else the first maximum (tfu_argmax) */
+                    if (buf[i] != buf[i]) {
+                        best = i;
+                        break;
+                    }
+                    if (buf[i] > buf[best]) best = i;
+                }
+                bi = best;
+                memcpy(d, &bi, 4);
             } else {
-                float sum = tfu_x_k_sum(n, buf);
-                d[0] = t->op == TFU_OP_MEAN ? sum / (float)n : sum;
+                float sum = tfu_x_k_sum(simd, n, buf);
+                if (tfu_x_finite(sum)) d[0] = t->op == TFU_OP_MEAN ? sum / (float)n : sum;
+                else {   /* overflowed in f32, or inf/NaN in the row: in double, as the reference */
+                    double s = tfu_x_k_sum_d(n, buf);
+                    d[0] = (float)(t->op == TFU_OP_MEAN ? s / (double)n : s);
+                }
             }
         } break;
         }
     }
 }
 
-static void tfu_x_run_item(const tfu_plan *p, const tfu_x_group *G, unsigned char *sc, int64_t item) {
-    const tfu_x_scratch_layout *SL = &p->sl;
+static void tfu_x_run_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc, int64_t item) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
     int64_t rows = G->ne[1] * G->ne[2] * G->ne[3];
-    int64_t r0 = item * G->rows_per_item, r1 = r0 + G->rows_per_item, r, c0;
-    if (G->kind == TFU_GROUP_MATMUL) { tfu_x_run_matmul_item(p, G, sc, item); return; }
+    int64_t r0 = item * C->rows_per_item, r1 = r0 + C->rows_per_item, r, c0;
+    if (G->kind == TFU_GROUP_MATMUL) { tfu_x_run_matmul_item(p, G, C, sc, item); return; }
     if (r1 > rows) r1 = rows;
     if (G->kind == TFU_GROUP_OTHER) { tfu_x_run_other(p, G, sc, r0, r1); return; }
     for (r = r0; r < r1; r++) {
         int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]);
-        for (c0 = 0; c0 < G->ne[0]; c0 += G->chunk) {
-            int n = (int)(G->ne[0] - c0 < G->chunk ? G->ne[0] - c0 : G->chunk);
-            tfu_x_run_chunk(p, G, sc, i1, i2, i3, c0, n, (const float **)(void *)(sc + SL->outp));
+        for (c0 = 0; c0 < G->ne[0]; c0 += C->chunk) {
+            int n = (int)(G->ne[0] - c0 < C->chunk ? G->ne[0] - c0 : C->chunk);
+            tfu_x_run_chunk(p, G, C, sc, i1, i2, i3, c0, n, (const float **)(void *)(sc + SL->outp));
         }
     }
 }
@@ -3154,13 +4014,13 @@ static void tfu_x_run_item(const tfu_plan *p, const tfu_x_group *G, unsigned cha
 /* item i of stage s -> its group and the item inside it */
 static void tfu_x_stage_item(const tfu_plan *p, int s, int64_t i, unsigned char *sc) {
     int g = p->stage_first[s], end = p->stage_first[s + 1];
-    while (g + 1 < end && p->stage_items[g + 1] <= i) g++;
-    tfu_x_run_item(p, &p->groups[g], sc, i - p->stage_items[g]);
+    while (g + 1 < end && p->cpu->stage_items[g + 1] <= i) g++;
+    tfu_x_run_item(p, &p->groups[g], &p->cpu->groups[g], sc, i - p->cpu->stage_items[g]);
 }
 
 static int64_t tfu_x_stage_n_items(const tfu_plan *p, int s) {
     int last = p->stage_first[s + 1] - 1;
-    return p->stage_items[last] + p->groups[last].n_items;
+    return p->cpu->stage_items[last] + p->cpu->groups[last].n_items;
 }
 
 /* --- threads: workers meet only at the barrier between two stages -------- */
@@ -3227,7 +4087,7 @@ static void tfu_x_barrier(tfu_x_pool *pl, int *local_sense) {
 
 static void tfu_x_pool_job(tfu_x_pool *pl, int id, int *local_sense) {
     const tfu_plan *p = pl->plan;
-    unsigned char *sc = (unsigned char *)p->scratch + (size_t)id * p->sl.total;
+    unsigned char *sc = (unsigned char *)p->cpu->scratch + (size_t)id * p->cpu->sl.total;
     int s, s0 = pl->s0, s1 = pl->s1;  /* read once: after the last barrier the caller may start the next job */
     for (s = s0; s < s1; s++) {
         int64_t n = tfu_x_stage_n_items(p, s), i;
@@ -3275,7 +4135,7 @@ static void tfu_x_thread_join(tfu_x_thread t) { pthread_join(t, NULL); }
 #endif
 
 static void tfu_x_pool_free(tfu_plan *p) {
-    tfu_x_pool *pl = p->pool;
+    tfu_x_pool *pl = p->cpu->pool;
     int i;
     if (!pl) return;
     tfu_x_mutex_lock(&pl->mu);
@@ -3285,7 +4145,7 @@ static void tfu_x_pool_free(tfu_plan *p) {
     for (i = 1; i < pl->n; i++) tfu_x_thread_join(pl->th[i]);
     tfu_x_mutex_destroy(&pl->mu);
     tfu_x_cond_destroy(&pl->cv);
-    p->pool = NULL;
+    p->cpu->pool = NULL;
 }
 
 static tfu_result tfu_x_pool_start(tfu_plan *p) {
@@ -3294,14 +4154,14 @@ static tfu_result tfu_x_pool_start(tfu_plan *p) {
     int i;
     if (!pl) return TFU_ERR_NO_MEMORY;
     pl->plan = p;
-    pl->n = p->n_threads;
+    pl->n = p->cpu->n_threads;
     pl->th = (tfu_x_thread *)tfu_x_palloc(p, sizeof(tfu_x_thread) * (size_t)pl->n);
     pl->next = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_stages + 1));
     w = (tfu_x_worker *)tfu_x_palloc(p, sizeof(tfu_x_worker) * (size_t)pl->n);
     if (!pl->th || !pl->next || !w) return TFU_ERR_NO_MEMORY;
     tfu_x_mutex_init(&pl->mu);
     tfu_x_cond_init(&pl->cv);
-    p->pool = pl;
+    p->cpu->pool = pl;
     for (i = 1; i < pl->n; i++) {
         w[i].pool = pl;
         w[i].id = i;
@@ -3315,7 +4175,7 @@ static tfu_result tfu_x_pool_start(tfu_plan *p) {
 }
 
 static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
-    tfu_x_pool *pl = p->pool;
+    tfu_x_pool *pl = p->cpu->pool;
     int s;
     for (s = s0; s < s1; s++) tfu_x_atomic_store64(&pl->next[s], 0, TFU_X_RELAXED);
     tfu_x_mutex_lock(&pl->mu);
@@ -3324,7 +4184,7 @@ static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
     tfu_x_atomic_add(&pl->gen, 1, TFU_X_RELEASE);
     tfu_x_cond_broadcast(&pl->cv);
     tfu_x_mutex_unlock(&pl->mu);
-    tfu_x_pool_job(pl, 0, &p->caller_sense);
+    tfu_x_pool_job(pl, 0, &p->cpu->caller_sense);
 }
 #endif
 
@@ -3335,18 +4195,18 @@ static void tfu_x_pf_task(void *arg, int i) {
     tfu_x_pf_ctx *c = (tfu_x_pf_ctx *)arg;
     tfu_plan *p = c->p;
     int k = 0;
-    while (!tfu_x_atomic_cas(&p->scratch_busy[k], 0, 1, TFU_X_ACQUIRE))   /* claim scratch k */
-        k = (k + 1) % p->n_threads;
-    tfu_x_stage_item(p, c->s, i, (unsigned char *)p->scratch + (size_t)k * p->sl.total);
-    tfu_x_atomic_store(&p->scratch_busy[k], 0, TFU_X_RELEASE);
+    while (!tfu_x_atomic_cas(&p->cpu->scratch_busy[k], 0, 1, TFU_X_ACQUIRE))   /* claim scratch k */
+        k = (k + 1) % p->cpu->n_threads;
+    tfu_x_stage_item(p, c->s, i, (unsigned char *)p->cpu->scratch + (size_t)k * p->cpu->sl.total);
+    tfu_x_atomic_store(&p->cpu->scratch_busy[k], 0, TFU_X_RELEASE);
 }
 
 static void tfu_x_call_eval(tfu_plan *p, int s) {
     int g, k, i;
     for (g = p->stage_first[s]; g < p->stage_first[s + 1]; g++) {
-        const tfu_x_group *G = &p->groups[g];
-        for (k = 0; k < G->n_ins && !p->run_stop; k++) {
-            const tfu_tensor *t = p->t[p->ins[G->first_ins + k].tid];
+        const tfu_pv_group *G = &p->groups[g];
+        for (k = 0; k < G->n_instr && !p->run_stop; k++) {
+            const tfu_tensor *t = p->t[p->ins[G->first_instr + k].tensor];
             if ((t->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT)) && p->opt.eval_cb(t, p->opt.eval_user)) p->run_stop = 1;
         }
     }
@@ -3364,11 +4224,38 @@ static void tfu_x_bind(tfu_plan *p) {
     }
 }
 
+/* the structure a plan was made for, recorded at compile and rebind */
+static void tfu_x_plan_snapshot(tfu_plan *p) {
+    int i;
+    p->ctx_gen = p->ctx->gen;
+    p->graph_gen = p->graph->gen;
+    for (i = 0; i < p->n_all; i++) p->flags[i] = p->t[i]->flags;
+}
+
+/* Has the graph changed since compile or rebind? Generations first (a
+   reset context may hold anything where the graph was), then the flags. */
+static const char *tfu_x_plan_gens(const tfu_plan *p) {
+    if (p->ctx->gen != p->ctx_gen) return "the context was reset after the plan was compiled";
+    if (p->graph->gen != p->graph_gen || p->graph->n_all != p->n_all) return "the graph grew after the plan was compiled";
+    return NULL;
+}
+
+static const char *tfu_x_plan_stale(const tfu_plan *p) {
+    int i;
+    const char *why = tfu_x_plan_gens(p);
+    if (why) return why;
+    for (i = 0; i < p->n_all; i++)
+        if (p->t[i]->flags != p->flags[i]) return "a tensor's flags changed after the plan was compiled";
+    return NULL;
+}
+
 TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
     int s, i;
+    const char *stale;
     if (!p) return TFU_ERR_NULL_ARG;
-    if (p->graph->n_all != p->n_all) {
-        tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_run", "the graph grew after the plan was compiled", NULL, NULL);
+    stale = tfu_x_plan_stale(p);
+    if (stale) {
+        tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_run", stale, NULL, NULL);
         return p->err = TFU_ERR_STALE;
     }
     if (!p->arena && p->arena_bytes) { p->err = TFU_ERR_NO_MEMORY; tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_run", "no arena bound (tfu_plan_set_arena)", NULL, NULL); return p->err; }
@@ -3391,12 +4278,12 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
             }
         }
 #if !defined(TFU_NO_THREADS)
-        else if (p->n_threads > 1) { tfu_x_pool_run(p, s, s1); s = s1; }
+        else if (p->cpu->n_threads > 1) { tfu_x_pool_run(p, s, s1); s = s1; }
 #endif
         else {
             for (; s < s1; s++) {
                 int64_t n = tfu_x_stage_n_items(p, s), k;
-                for (k = 0; k < n; k++) tfu_x_stage_item(p, s, k, (unsigned char *)p->scratch);
+                for (k = 0; k < n; k++) tfu_x_stage_item(p, s, k, (unsigned char *)p->cpu->scratch);
             }
         }
         if (p->opt.eval_cb) tfu_x_call_eval(p, s - 1);
@@ -3424,11 +4311,13 @@ static int tfu_x_env_flag(const char *name) {
 
 static void tfu_x_plan_release(tfu_plan *p) {
     tfu_allocator al = p->al;
+    if (p->cpu) {
 #if !defined(TFU_NO_THREADS)
-    tfu_x_pool_free(p);
+        tfu_x_pool_free(p);
 #endif
+        if (p->cpu->scratch_raw) al.free_fn(p->cpu->scratch_raw, al.user);
+    }
     if (p->arena_owned && p->arena_raw) al.free_fn(p->arena_raw, al.user);
-    if (p->scratch_raw) al.free_fn(p->scratch_raw, al.user);
     while (p->blocks) { tfu_x_block *b = p->blocks; p->blocks = b->next; al.free_fn(b, al.user); }
     al.free_fn(p, al.user);
 }
@@ -3446,130 +4335,252 @@ static int tfu_x_group_kind_of(const tfu_graph *gr, const int32_t *members, int 
 
 static size_t tfu_x_max(size_t a, size_t b) { return a > b ? a : b; }
 
-/* turns the layout into group programs and work items */
-static int tfu_x_lower(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L) {
-    int n = gr->n_all, i, gi, s, n_threads = p->n_threads;
-    int32_t *bucket_first, *members, *fill, *last_use, *free_slots;
-    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0;
-    p->groups = (tfu_x_group *)tfu_x_palloc(p, sizeof(tfu_x_group) * (size_t)(L->n_groups + 1));
-    p->ins = (tfu_x_ins *)tfu_x_palloc(p, sizeof(tfu_x_ins) * (size_t)(n + 1));
-    p->ext = (tfu_x_ext *)tfu_x_palloc(p, sizeof(tfu_x_ext) * (size_t)(3 * n + 1));
+/* Pass (shared): programs. Every group becomes a program over the view's
+   structs: its members in program order as instructions, sources inside
+   the group as instruction indices, everything else as operands read from
+   memory; groups in execution order with their stage. Refuses what the
+   backend's capabilities exclude (rows or K longer than max_row). */
+static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_layout *L, const tfu_x_caps *caps) {
+    int n = gr->n_all, i, gi, s;
+    int32_t *bucket_first, *members, *fill, *ext_mark, *ext_pos;
+    p->groups = (tfu_pv_group *)tfu_x_palloc(p, sizeof(tfu_pv_group) * (size_t)(L->n_groups + 1));
+    p->ins = (tfu_pv_instr *)tfu_x_palloc(p, sizeof(tfu_pv_instr) * (size_t)(n + 1));
+    p->ext = (tfu_pv_operand *)tfu_x_palloc(p, sizeof(tfu_pv_operand) * (size_t)(3 * n + 1));
     p->stage_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(L->n_stages + 2));
-    p->stage_items = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(L->n_groups + 1));
     bucket_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 2));
     members = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     fill = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    last_use = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    free_slots = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !p->stage_items || !bucket_first || !members || !fill || !last_use || !free_slots) return 0;
-    /* members of each group, in topological order (counting sort by founder) */
+    ext_mark = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    ext_pos = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    if (!p->groups || !p->ins || !p->ext || !p->stage_first || !bucket_first || !members || !fill || !ext_mark || !ext_pos)
+        return TFU_ERR_NO_MEMORY;
+    /* members of each group, in program order (counting sort by founder) */
     for (i = 0; i < n; i++) if (L->group[i] >= 0) bucket_first[L->group[i] + 1]++;
     for (i = 0; i < n; i++) bucket_first[i + 1] += bucket_first[i];
     for (i = 0; i < n; i++) if (L->group[i] >= 0) members[bucket_first[L->group[i]] + fill[L->group[i]]++] = i;
     for (i = 0; i < n; i++) p->ins_of[i] = -1;
-    p->n_groups = L->n_groups; p->n_stages = L->n_stages;
+    p->n_groups = L->n_groups;
+    p->n_stages = L->n_stages;
     for (gi = 0; gi < L->n_groups; gi++) {
-        int f = L->order[gi], nm = fill[f], k, n_slots = 0, n_free = 0, n_tiles = 0;
+        int f = L->order[gi], nm = fill[f], k;
         const int32_t *mem = members + bucket_first[f];
-        tfu_x_group *G = &p->groups[gi];
-        const tfu_tensor *last = gr->all[mem[nm - 1]];
-        int64_t rows, work;
-        G->kind = tfu_x_group_kind_of(gr, mem, nm);
+        tfu_pv_group *G = &p->groups[gi];
+        G->kind = (tfu_group_kind)tfu_x_group_kind_of(gr, mem, nm);
+        for (k = 0; k < nm; k++)
+            if (!tfu_x_row_fits(gr->all[mem[k]], G->kind, caps->max_row)) return TFU_ERR_INVALID_ARG;
         G->stage = L->stage[f];
-        G->first_ins = p->n_ins; G->n_ins = nm; G->first_ext = p->n_ext; G->first_node = mem[0];
-        memcpy(G->ne, last->ne, sizeof G->ne);
+        G->first_instr = p->n_ins;
+        G->n_instr = nm;
+        G->first_operand = p->n_ext;
+        G->n_operands = 0;
+        memcpy(G->ne, gr->all[mem[nm - 1]]->ne, sizeof G->ne);
         if (G->kind == TFU_GROUP_MATMUL) {
             for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT) { memcpy(G->ne, gr->all[mem[k]]->ne, sizeof G->ne); break; }
         }
         p->n_ins += nm;
-        for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_ins + k;
-        for (k = 0; k < nm; k++) last_use[k] = -1;
+        for (k = 0; k < nm; k++) p->ins_of[mem[k]] = G->first_instr + k;
         for (k = 0; k < nm; k++) {
             const tfu_tensor *t = gr->all[mem[k]];
-            tfu_x_ins *I = &p->ins[G->first_ins + k];
-            I->tid = mem[k]; I->store = L->mat[mem[k]]; I->slot = -1;
+            tfu_pv_instr *I = &p->ins[G->first_instr + k];
+            I->tensor = mem[k];
+            I->store = L->mat[mem[k]];
             if (t->op == TFU_OP_GLU && !t->op_params_i[2]) {   /* fused-row GLU: two halves of one operand */
                 int32_t h = (int32_t)t->ne[0], sw = t->op_params_i[1];
                 I->n_src = 2;
-                I->src[0] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0);
-                I->src[1] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h);
-            } else {
-                I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
-                for (s = 0; s < I->n_src; s++) {
-                    int q;
-                    if (!t->src[s]) { I->src[s] = -1 - tfu_x_ext_index(p, G, tfu_x_graph_find(gr, t->src[0]), 0); continue; }
-                    q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
-                    if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) { I->src[s] = p->ins_of[q] - G->first_ins; last_use[I->src[s]] = k; }
-                    else I->src[s] = -1 - tfu_x_ext_index(p, G, q, 0);
-                }
+                I->src[0] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? h : 0, ext_mark, ext_pos);
+                I->src[1] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
+                continue;
             }
-        }
-        /* scratch slots: reused once the last reader inside the group ran */
-        for (k = 0; k < nm; k++) {
-            const tfu_tensor *t = gr->all[mem[k]];
-            tfu_x_ins *I = &p->ins[G->first_ins + k];
-            int direct = (tfu_x_is_value(t) && I->store) || (t->op == TFU_OP_CPY && t->type == TFU_F32 && t->nb[0] == 4);
-            if (t->op == TFU_OP_MUL_MAT) { G->n_mm++; if (!I->store) I->slot = n_tiles++; continue; }
-            if (G->kind == TFU_GROUP_OTHER) continue;
-            if (!direct) I->slot = n_free ? free_slots[--n_free] : n_slots++;
+            I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
             for (s = 0; s < I->n_src; s++) {
-                int r = I->src[s];
-                if (r >= 0 && last_use[r] == k && p->ins[G->first_ins + r].slot >= 0 &&
-                    gr->all[mem[r]]->op != TFU_OP_MUL_MAT) {
-                    int dup = 0, j;
-                    for (j = 0; j < n_free; j++) if (free_slots[j] == p->ins[G->first_ins + r].slot) dup = 1;
-                    if (!dup && p->ins[G->first_ins + r].slot != I->slot) free_slots[n_free++] = p->ins[G->first_ins + r].slot;
+                int q;
+                if (!t->src[s]) {
+                    I->src[s] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), 0, ext_mark, ext_pos);
+                    continue;
                 }
+                q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
+                if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) I->src[s] = p->ins_of[q] - G->first_instr;
+                else I->src[s] = -1 - tfu_x_operand_index(p, G, gi, q, 0, ext_mark, ext_pos);
             }
         }
-        G->n_slots = n_slots;
+    }
+    for (gi = 0, s = 0; s <= p->n_stages; s++) {
+        p->stage_first[s] = gi;
+        while (gi < p->n_groups && p->groups[gi].stage == s) gi++;
+    }
+    return TFU_OK;
+}
+
+/* Pass (CPU): lowering. Per group: scratch slots for the values that stay
+   inside it (a slot is reused once its last reader inside the group ran),
+   the work split into items (matmul blocks of MB x NB, or ranges of rows),
+   and the per-thread scratch layout, sizes checked. */
+static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
+    struct tfu_x_cpu *cpu = p->cpu;
+    int gi, s, n_threads = cpu->n_threads;
+    int32_t *last_use, *free_slots;
+    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, sz;
+    cpu->groups = (tfu_x_cpu_group *)tfu_x_palloc(p, sizeof(tfu_x_cpu_group) * (size_t)(p->n_groups + 1));
+    cpu->slot = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
+    cpu->stage_items = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_groups + 1));
+    last_use = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
+    free_slots = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
+    if (!cpu->groups || !cpu->slot || !cpu->stage_items || !last_use || !free_slots) return TFU_ERR_NO_MEMORY;
+    for (gi = 0; gi < p->n_groups; gi++) {
+        const tfu_pv_group *G = &p->groups[gi];
+        tfu_x_cpu_group *C = &cpu->groups[gi];
+        const tfu_pv_instr *ins = p->ins + G->first_instr;
+        int32_t *slot = cpu->slot + G->first_instr;
+        int nm = G->n_instr, k, n_slots = 0, n_free = 0, n_tiles = 0;
+        int64_t rows, work;
+        for (k = 0; k < nm; k++) last_use[k] = -1;
+        for (k = 0; k < nm; k++)
+            for (s = 0; s < ins[k].n_src; s++)
+                if (ins[k].src[s] >= 0) last_use[ins[k].src[s]] = k;
+        for (k = 0; k < nm; k++) {
+            const tfu_tensor *t = p->t[ins[k].tensor];
+            int direct = (tfu_x_is_value(t) && ins[k].store) || (t->op == TFU_OP_CPY && t->type == TFU_F32 && t->nb[0] == 4);
+            slot[k] = -1;
+            if (t->op == TFU_OP_MUL_MAT) {
+                C->n_mm++;
+                if (!ins[k].store) slot[k] = n_tiles++;
+                continue;
+            }
+            if (G->kind == TFU_GROUP_OTHER) continue;
+            if (!direct) slot[k] = n_free ? free_slots[--n_free] : n_slots++;
+            for (s = 0; s < ins[k].n_src; s++) {
+                int r = ins[k].src[s], dup = 0, j;
+                if (r < 0 || last_use[r] != k || slot[r] < 0 || p->t[ins[r].tensor]->op == TFU_OP_MUL_MAT) continue;
+                for (j = 0; j < n_free; j++) if (free_slots[j] == slot[r]) dup = 1;
+                if (!dup && slot[r] != slot[k]) free_slots[n_free++] = slot[r];
+            }
+        }
+        C->n_slots = n_slots;
         rows = G->ne[1] * G->ne[2] * G->ne[3];
         work = rows * G->ne[0];
         if (G->kind == TFU_GROUP_MATMUL) {
             int64_t kmax = 1;
-            G->mb = G->ne[0] < TFU_X_MM_MB ? G->ne[0] : TFU_X_MM_MB;
-            G->nbk = G->ne[1] < TFU_X_MM_NB ? G->ne[1] : TFU_X_MM_NB;
-            G->n_mblk = (G->ne[0] + G->mb - 1) / G->mb;
-            G->n_nblk = (G->ne[1] + G->nbk - 1) / G->nbk;
-            G->n_items = G->n_mblk * G->n_nblk * G->ne[2] * G->ne[3];
-            G->chunk = G->mb;
-            for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT && gr->all[mem[k]]->src[0]->ne[0] > kmax) kmax = gr->all[mem[k]]->src[0]->ne[0];
-            tiles_b = tfu_x_max(tiles_b, (size_t)n_tiles * (size_t)(G->mb * G->nbk) * 4);
-            pack_b = tfu_x_max(pack_b, (size_t)(G->mb + G->nbk) * (size_t)kmax * 4);
-            ptrs_b = tfu_x_max(ptrs_b, (size_t)(G->mb + G->nbk) * sizeof(void *));
+            C->mb = G->ne[0] < TFU_X_MM_MB ? G->ne[0] : TFU_X_MM_MB;
+            C->nbk = G->ne[1] < TFU_X_MM_NB ? G->ne[1] : TFU_X_MM_NB;
+            C->n_mblk = (G->ne[0] + C->mb - 1) / C->mb;
+            C->n_nblk = (G->ne[1] + C->nbk - 1) / C->nbk;
+            C->n_items = C->n_mblk * C->n_nblk * G->ne[2] * G->ne[3];
+            C->chunk = C->mb;
+            for (k = 0; k < nm; k++) {
+                const tfu_tensor *t = p->t[ins[k].tensor];
+                if (t->op == TFU_OP_MUL_MAT && t->src[0]->ne[0] > kmax) kmax = t->src[0]->ne[0];
+            }
+            if (!tfu_x_mul3_ok((size_t)n_tiles, (size_t)(C->mb * C->nbk), 4, &sz)) return TFU_ERR_OVERFLOW;
+            tiles_b = tfu_x_max(tiles_b, sz);
+            if (!tfu_x_mul3_ok((size_t)(C->mb + C->nbk), (size_t)kmax, 4, &sz)) return TFU_ERR_OVERFLOW;
+            pack_b = tfu_x_max(pack_b, sz);
+            ptrs_b = tfu_x_max(ptrs_b, (size_t)(C->mb + C->nbk) * sizeof(void *));
         } else {
             int64_t target = n_threads > 1 ? 8 * (int64_t)n_threads : 1, by_work = (work + 16383) / 16384;
             if (target > by_work) target = by_work;
             if (target > rows) target = rows;
             if (target < 1) target = 1;
-            G->rows_per_item = (rows + target - 1) / target;
-            G->n_items = (rows + G->rows_per_item - 1) / G->rows_per_item;
-            G->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
+            C->rows_per_item = (rows + target - 1) / target;
+            C->n_items = (rows + C->rows_per_item - 1) / C->rows_per_item;
+            C->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
             if (G->kind == TFU_GROUP_OTHER) {
-                const tfu_tensor *t = gr->all[mem[0]];
-                pack_b = tfu_x_max(pack_b, (size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]) * 4);
+                const tfu_tensor *t = p->t[ins[0].tensor];
+                if (!tfu_x_mul_ok((size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]), 4, &sz)) return TFU_ERR_OVERFLOW;
+                pack_b = tfu_x_max(pack_b, sz);
             }
         }
-        slots_b = tfu_x_max(slots_b, (size_t)G->n_slots * (size_t)G->chunk * 4);
-        gather_b = tfu_x_max(gather_b, (size_t)G->n_ext * (size_t)G->chunk * 4);
+        if (!tfu_x_mul3_ok((size_t)C->n_slots, (size_t)C->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
+        slots_b = tfu_x_max(slots_b, sz);
+        if (!tfu_x_mul3_ok((size_t)G->n_operands, (size_t)C->chunk, 4, &sz)) return TFU_ERR_OVERFLOW;
+        gather_b = tfu_x_max(gather_b, sz);
         outp_b = tfu_x_max(outp_b, (size_t)nm * sizeof(void *));
     }
-    /* stages and items */
-    for (gi = 0, s = 0; s <= p->n_stages; s++) {
-        p->stage_first[s] = gi;
-        while (gi < p->n_groups && p->groups[gi].stage == s) {
-            p->stage_items[gi] = gi == p->stage_first[s] ? 0 : p->stage_items[gi - 1] + p->groups[gi - 1].n_items;
-            gi++;
+    /* items of a stage: a prefix sum over its groups */
+    for (s = 0; s < p->n_stages; s++)
+        for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++)
+            cpu->stage_items[gi] = gi == p->stage_first[s] ? 0 : cpu->stage_items[gi - 1] + cpu->groups[gi - 1].n_items;
+    /* per-thread scratch: each part 64-byte aligned, the sum checked */
+    if (slots_b > SIZE_MAX / 8 || gather_b > SIZE_MAX / 8 || tiles_b > SIZE_MAX / 8 || pack_b > SIZE_MAX / 8) return TFU_ERR_OVERFLOW;
+    cpu->sl.slots = 0;
+    cpu->sl.gather = tfu_x_align_up(cpu->sl.slots + slots_b, 64);
+    cpu->sl.tiles = tfu_x_align_up(cpu->sl.gather + gather_b, 64);
+    cpu->sl.pack = tfu_x_align_up(cpu->sl.tiles + tiles_b, 64);
+    cpu->sl.ptrs = tfu_x_align_up(cpu->sl.pack + pack_b, 64);
+    cpu->sl.outp = tfu_x_align_up(cpu->sl.ptrs + ptrs_b, 64);
+    cpu->sl.total = tfu_x_align_up(cpu->sl.outp + outp_b + 64, 64);
+    return TFU_OK;
+}
+
+/* --- the plan view (>>seam) ------------------------------------------------
+   The shared program itself (groups, instructions, operands, stages) plus
+   the memory roots and the bytes each stage touches; built once at compile,
+   kept by rebinding (the structure is the same). */
+
+/* appends the bytes tensor q occupies in its memory root */
+static void tfu_x_view_range(const tfu_plan *p, int32_t *root_of, int q, int write, tfu_pv_range *r) {
+    const tfu_tensor *t = p->t[q];
+    int root = root_of[q];
+    size_t lo = t->view_src ? t->view_offs : 0;
+    if (p->t[root]->op == TFU_OP_NONE) {
+        r->root = root;
+        r->lo = lo;
+    } else {
+        r->root = -1;
+        r->lo = (uint64_t)p->offs[root] + lo;
+    }
+    r->write = write;
+    r->hi = r->lo + tfu_nbytes(t);
+}
+
+static int tfu_x_build_view(tfu_plan *p) {
+    tfu_plan_view *v = &p->view;
+    int32_t *root, *range_first;
+    tfu_pv_range *ranges;
+    int i, gi, k, s, n_ranges = 0;
+    root = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_all + 1));
+    range_first = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_stages + 2));
+    ranges = (tfu_pv_range *)tfu_x_palloc(p, sizeof(tfu_pv_range) * (size_t)(p->n_ins + p->n_ext + 1));
+    if (!root || !range_first || !ranges) return 0;
+    for (i = 0; i < p->n_all; i++) root[i] = p->t[i]->view_src ? tfu_x_graph_find(p->graph, p->t[i]->view_src) : i;
+    /* bytes per stage: every operand read, every stored result written */
+    for (s = 0; s <= p->n_stages; s++) {
+        range_first[s] = n_ranges;
+        if (s == p->n_stages) break;
+        for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++) {
+            const tfu_pv_group *G = &p->groups[gi];
+            for (k = 0; k < G->n_operands; k++) tfu_x_view_range(p, root, p->ext[G->first_operand + k].tensor, 0, &ranges[n_ranges++]);
+            for (k = 0; k < G->n_instr; k++)
+                if (p->ins[G->first_instr + k].store) tfu_x_view_range(p, root, p->ins[G->first_instr + k].tensor, 1, &ranges[n_ranges++]);
         }
     }
-    p->sl.slots = 0;
-    p->sl.gather = tfu_x_align_up(p->sl.slots + slots_b, 64);
-    p->sl.tiles = tfu_x_align_up(p->sl.gather + gather_b, 64);
-    p->sl.pack = tfu_x_align_up(p->sl.tiles + tiles_b, 64);
-    p->sl.ptrs = tfu_x_align_up(p->sl.pack + pack_b, 64);
-    p->sl.outp = tfu_x_align_up(p->sl.ptrs + ptrs_b, 64);
-    p->sl.total = tfu_x_align_up(p->sl.outp + outp_b + 64, 64);
+    v->n_tensors = p->n_all;
+    v->tensors = p->t;
+    v->root = root;
+    v->offset = p->offs;
+    v->life_first = p->life0;
+    v->life_last = p->life1;
+    v->arena_bytes = p->arena_bytes;
+    v->n_groups = p->n_groups;
+    v->groups = p->groups;
+    v->instrs = p->ins;
+    v->operands = p->ext;
+    v->n_stages = p->n_stages;
+    v->stage_first = p->stage_first;
+    v->range_first = range_first;
+    v->ranges = ranges;
     return 1;
+}
+
+TFU_API tfu_result tfu_plan_get_view(const tfu_plan *p, tfu_plan_view *view) {
+    const char *stale;
+    if (!p || !view) return TFU_ERR_NULL_ARG;
+    stale = tfu_x_plan_stale(p);
+    if (stale) {
+        tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_get_view", stale, NULL, NULL);
+        return TFU_ERR_STALE;
+    }
+    *view = p->view;
+    return TFU_OK;
 }
 
 static tfu_plan *tfu_x_plan_fail(tfu_plan *p, tfu_context *ctx, tfu_result r, const char *what) {
@@ -3583,6 +4594,9 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     tfu_allocator al;
     tfu_plan *p;
     tfu_x_layout L;
+    tfu_x_caps caps;
+    tfu_result r;
+    size_t scratch_bytes;
     int n, i, fusion;
     if (!g) return NULL;
     if (o.n_threads <= 0) o.n_threads = 1;
@@ -3599,13 +4613,15 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
 #endif
     }
     fusion = !o.no_fusion && !tfu_x_env_flag("TFU_NO_FUSION");
-    TFU_X_SIMD_SET(!tfu_x_env_flag("TFU_NO_SIMD"));
+    o.no_simd = o.no_simd || tfu_x_env_flag("TFU_NO_SIMD");   /* the plan's kernel set: p->opt.no_simd */
     o.no_fusion = !fusion;
     p = (tfu_plan *)al.alloc_fn(sizeof *p, al.user);
     if (!p) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memset(p, 0, sizeof *p);
     p->al = al; p->opt = o; p->opt.allocator = al; p->ctx = g->ctx; p->graph = g;
-    p->n_threads = o.n_threads;
+    p->cpu = (struct tfu_x_cpu *)tfu_x_palloc(p, sizeof *p->cpu);
+    if (!p->cpu) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    p->cpu->n_threads = o.n_threads;
     n = p->n_all = g->n_all;
     p->hash = tfu_graph_hash(g);
     p->t = (tfu_tensor **)tfu_x_palloc(p, sizeof(void *) * (size_t)(n + 1));
@@ -3616,33 +4632,46 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     p->life0 = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     p->life1 = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     p->view_stage = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
+    p->flags = (uint32_t *)tfu_x_palloc(p, sizeof(uint32_t) * (size_t)(n + 1));
     L.group = p->group; L.mat = p->mat; L.offs = p->offs; L.life0 = p->life0; L.life1 = p->life1;
     L.order = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
     L.stage = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(n + 1));
-    if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !p->view_stage || !L.order || !L.stage)
+    if (!p->t || !p->group || !p->ins_of || !p->mat || !p->offs || !p->life0 || !p->life1 || !p->view_stage || !p->flags || !L.order || !L.stage)
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
-    if (!tfu_x_plan_layout(g, fusion, &al, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "planning memory exhausted");
+    tfu_x_plan_snapshot(p);
+    tfu_x_cpu_caps(&caps, fusion);
+    r = tfu_x_plan_layout(g, &caps, &al, &L);
+    if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, r == TFU_ERR_OVERFLOW ? "the arena size overflows" : "planning memory exhausted");
     p->arena_unfused = fusion ? TFU_X_UNKNOWN : L.arena;   /* computed when first asked for */
     p->arena_bytes = L.arena;
-    if (!tfu_x_lower(p, g, &L)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
-    p->scratch_raw = al.alloc_fn(p->sl.total * (size_t)p->n_threads + 64, al.user);
-    p->scratch = p->scratch_raw ? (void *)tfu_x_align_ptr(p->scratch_raw) : NULL;
-    p->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->n_threads);
-    if (!p->scratch || !p->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
+    r = tfu_x_programs(p, g, &L, &caps);
+    if (r == TFU_ERR_INVALID_ARG) return tfu_x_plan_fail(p, g->ctx, r, "a row or matrix-product K of more than INT_MAX elements (not supported by the CPU executor)");
+    if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
+    if (!tfu_x_build_view(p)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    r = tfu_x_cpu_lower(p);
+    if (r == TFU_ERR_OVERFLOW) return tfu_x_plan_fail(p, g->ctx, r, "the scratch size overflows");
+    if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
+    if (!tfu_x_mul_ok(p->cpu->sl.total, (size_t)p->cpu->n_threads, &scratch_bytes) || !tfu_x_add_ok(scratch_bytes, 64, &scratch_bytes))
+        return tfu_x_plan_fail(p, g->ctx, TFU_ERR_OVERFLOW, "the scratch size overflows");
+    p->cpu->scratch_raw = al.alloc_fn(scratch_bytes, al.user);
+    p->cpu->scratch = p->cpu->scratch_raw ? (void *)tfu_x_align_ptr(p->cpu->scratch_raw) : NULL;
+    p->cpu->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->cpu->n_threads);
+    if (!p->cpu->scratch || !p->cpu->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
     if (o.arena) {
         if (o.arena_size < p->arena_bytes) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "options.arena is smaller than tfu_plan_arena_bytes()");
         if ((uintptr_t)o.arena % 16) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, "options.arena must be aligned to 16 bytes");
         p->arena = (unsigned char *)o.arena;
     } else if (p->arena_bytes) {
+        if (p->arena_bytes > SIZE_MAX - 64) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_OVERFLOW, "the arena size overflows");
         p->arena_raw = al.alloc_fn(p->arena_bytes + 64, al.user);
         if (!p->arena_raw) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "arena allocation failed");
         p->arena = tfu_x_align_ptr(p->arena_raw);   /* rows on cache-line boundaries */
         p->arena_owned = 1;
     }
 #if !defined(TFU_NO_THREADS)
-    if (p->n_threads > 1 && !o.parallel_for) {
-        tfu_result r = tfu_x_pool_start(p);
+    if (p->cpu->n_threads > 1 && !o.parallel_for) {
+        r = tfu_x_pool_start(p);
         if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "could not start worker threads");
     }
 #endif
@@ -3655,7 +4684,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         S->arena_bytes = p->arena_bytes;
         for (gi = 0; gi < p->n_groups; gi++) {
             S->n_groups_kind[p->groups[gi].kind]++;
-            if (p->groups[gi].n_ins > 1) S->n_nodes_fused += p->groups[gi].n_ins;
+            if (p->groups[gi].n_instr > 1) S->n_nodes_fused += p->groups[gi].n_instr;
         }
         for (i = 0; i < n; i++) if (p->group[i] >= 0 && tfu_x_is_value(g->all[i])) {
             S->value_bytes_total += tfu_x_value_bytes(g->all[i]);
@@ -3667,13 +4696,13 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         int gi, k;
         for (i = 0; i < n; i++) p->group[i] = -1;
         for (gi = 0; gi < p->n_groups; gi++)
-            for (k = 0; k < p->groups[gi].n_ins; k++) p->group[p->ins[p->groups[gi].first_ins + k].tid] = gi;
+            for (k = 0; k < p->groups[gi].n_instr; k++) p->group[p->ins[p->groups[gi].first_instr + k].tensor] = gi;
         for (i = 0; i < n; i++) {   /* the eval callback's flagged views, decided here once */
-            int r = i;
+            int root = i;
             p->view_stage[i] = -1;
             if (g->all[i]->op != TFU_OP_VIEW || !(g->all[i]->flags & (TFU_FLAG_KEEP | TFU_FLAG_OUTPUT))) continue;
-            while (g->all[r]->op == TFU_OP_VIEW) r = g->srcs[(size_t)r * TFU_MAX_SRC];
-            if (p->group[r] >= 0) p->view_stage[i] = p->groups[p->group[r]].stage;
+            while (g->all[root]->op == TFU_OP_VIEW) root = g->srcs[(size_t)root * TFU_MAX_SRC];
+            if (p->group[root] >= 0) p->view_stage[i] = p->groups[p->group[root]].stage;
         }
     }
     tfu_x_bind(p);
@@ -3685,7 +4714,11 @@ TFU_API tfu_result tfu_plan_last_error(const tfu_plan *p) { return p ? p->err : 
 TFU_API size_t tfu_plan_arena_bytes(const tfu_plan *p) { return p ? p->arena_bytes : 0; }
 
 TFU_API tfu_result tfu_plan_set_arena(tfu_plan *p, void *mem, size_t size) {
-    if (!p || !mem) return TFU_ERR_NULL_ARG;
+    if (!p) return TFU_ERR_NULL_ARG;
+    if (!mem) {
+        tfu_x_err(p->ctx, TFU_ERR_NULL_ARG, NULL, "plan_set_arena", "mem is NULL", NULL, NULL);
+        return TFU_ERR_NULL_ARG;
+    }
     if (size < p->arena_bytes) { tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_set_arena", "arena smaller than tfu_plan_arena_bytes()", NULL, NULL); return TFU_ERR_NO_MEMORY; }
     if ((uintptr_t)mem % 16) { tfu_x_err(p->ctx, TFU_ERR_INVALID_ARG, NULL, "plan_set_arena", "arena must be aligned to 16 bytes", NULL, NULL); return TFU_ERR_INVALID_ARG; }
     if (p->arena_owned) { p->al.free_fn(p->arena_raw, p->al.user); p->arena_owned = 0; p->arena_raw = NULL; }
@@ -3701,7 +4734,9 @@ TFU_API tfu_result tfu_plan_rebind(tfu_plan *p, tfu_graph *g) {
         return p->err = TFU_ERR_STALE;
     }
     memcpy(p->t, g->all, sizeof(void *) * (size_t)p->n_all);
-    p->graph = g; p->ctx = g->ctx;
+    p->graph = g;
+    p->ctx = g->ctx;
+    tfu_x_plan_snapshot(p);
     tfu_x_bind(p);
     return TFU_OK;
 }
@@ -3768,6 +4803,10 @@ TFU_API void tfu_plan_cache_free(tfu_plan_cache *c) {
 static int tfu_x_plan_find(const tfu_plan *p, const tfu_tensor *t) {
     int i;
     if (!p || !t) return -1;
+    if (!tfu_x_plan_gens(p)) {   /* the bound graph's map */
+        i = tfu_x_graph_find(p->graph, t);
+        return i >= 0 && i < p->n_all && p->t[i] == t ? i : -1;
+    }
     for (i = 0; i < p->n_all; i++) if (p->t[i] == t) return i;
     return -1;
 }
@@ -3784,7 +4823,9 @@ static size_t tfu_x_unfused_arena(const tfu_plan *cp) {
         if (ints && mat && offs) {
             U.group = ints; U.order = ints + n; U.stage = ints + 2 * n; U.life0 = ints + 3 * n; U.life1 = ints + 4 * n;
             U.mat = mat; U.offs = offs;
-            if (tfu_x_plan_layout(p->graph, 0, &p->al, &U)) p->arena_unfused = U.arena;
+            tfu_x_caps caps;
+            tfu_x_cpu_caps(&caps, 0);
+            if (tfu_x_plan_layout(p->graph, &caps, &p->al, &U) == TFU_OK) p->arena_unfused = U.arena;
         }
         if (ints) p->al.free_fn(ints, p->al.user);
         if (mat) p->al.free_fn(mat, p->al.user);
@@ -3802,7 +4843,7 @@ TFU_API tfu_plan_stats tfu_plan_get_stats(const tfu_plan *p) {
 TFU_API int tfu_plan_n_groups(const tfu_plan *p) { return p ? p->n_groups : 0; }
 TFU_API int tfu_plan_group_of(const tfu_plan *p, const tfu_tensor *t) { int i = tfu_x_plan_find(p, t); return i < 0 ? -1 : p->group[i]; }
 TFU_API tfu_group_kind tfu_plan_group_kind(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? (tfu_group_kind)p->groups[g].kind : TFU_GROUP_KIND_COUNT; }
-TFU_API int tfu_plan_group_n_nodes(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].n_ins : 0; }
+TFU_API int tfu_plan_group_n_nodes(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].n_instr : 0; }
 TFU_API int tfu_plan_group_stage(const tfu_plan *p, int g) { return p && g >= 0 && g < p->n_groups ? p->groups[g].stage : -1; }
 TFU_API int tfu_plan_is_materialized(const tfu_plan *p, const tfu_tensor *t) {
     int i = tfu_x_plan_find(p, t);
@@ -3848,7 +4889,7 @@ TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
     tfu_x_catbytes(&b, tfu_x_unfused_arena(p)); tfu_x_cat(&b, ", all values: "); tfu_x_catbytes(&b, p->stats.value_bytes_total);
     tfu_x_cat(&b, ")\nstage group kind     items  ops (* = written to memory)\n");
     for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_x_group *G = &p->groups[gi];
+        const tfu_pv_group *G = &p->groups[gi];
         char col[24]; tfu_x_buf cb; size_t pad;
         cb.p = col; cb.size = sizeof col; cb.len = 0;
         tfu_x_cati(&cb, G->stage); for (pad = cb.len; pad < 6; pad++) tfu_x_cat(&cb, " ");
@@ -3857,13 +4898,13 @@ TFU_API size_t tfu_plan_report(const tfu_plan *p, char *buf, size_t size) {
         tfu_x_cat(&b, col); cb.len = 0;
         tfu_x_cat(&cb, tfu_x_kind_names[G->kind]); for (pad = cb.len; pad < 9; pad++) tfu_x_cat(&cb, " ");
         tfu_x_cat(&b, col); cb.len = 0;
-        tfu_x_cati(&cb, G->n_items); for (pad = cb.len; pad < 7; pad++) tfu_x_cat(&cb, " ");
+        tfu_x_cati(&cb, p->cpu->groups[gi].n_items); for (pad = cb.len; pad < 7; pad++) tfu_x_cat(&cb, " ");
         tfu_x_cat(&b, col);
-        for (k = 0; k < G->n_ins; k++) {
-            const tfu_x_ins *I = &p->ins[G->first_ins + k];
+        for (k = 0; k < G->n_instr; k++) {
+            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
             if (k) tfu_x_cat(&b, " ");
-            tfu_x_cat(&b, tfu_op_name(p->t[I->tid]->op)); tfu_x_cat(&b, "(");
-            tfu_x_catname(&b, p->t[I->tid], I->tid); tfu_x_cat(&b, ")");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "(");
+            tfu_x_catname(&b, p->t[I->tensor], I->tensor); tfu_x_cat(&b, ")");
             if (I->store) tfu_x_cat(&b, "*");
         }
         tfu_x_cat(&b, "\n");
@@ -3880,15 +4921,15 @@ TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size) {
     if (!p) return 0;
     tfu_x_cat(&b, "digraph tensorfuse {\n  rankdir=TB; node [shape=box, fontname=\"monospace\", fontsize=10];\n");
     for (gi = 0; gi < p->n_groups; gi++) {
-        const tfu_x_group *G = &p->groups[gi];
+        const tfu_pv_group *G = &p->groups[gi];
         tfu_x_cat(&b, "  subgraph cluster_"); tfu_x_cati(&b, gi); tfu_x_cat(&b, " {\n    label=\"group ");
         tfu_x_cati(&b, gi); tfu_x_cat(&b, " "); tfu_x_cat(&b, tfu_x_kind_names[G->kind]);
         tfu_x_cat(&b, ", stage "); tfu_x_cati(&b, G->stage); tfu_x_cat(&b, "\"; style=rounded; color=");
-        tfu_x_cat(&b, G->n_ins > 1 ? "blue" : "gray"); tfu_x_cat(&b, ";\n");
-        for (k = 0; k < G->n_ins; k++) {
-            const tfu_x_ins *I = &p->ins[G->first_ins + k];
-            tfu_x_cat(&b, "    n"); tfu_x_cati(&b, I->tid); tfu_x_cat(&b, " [label=\"");
-            tfu_x_cat(&b, tfu_op_name(p->t[I->tid]->op)); tfu_x_cat(&b, "\\n"); tfu_x_catname(&b, p->t[I->tid], I->tid);
+        tfu_x_cat(&b, G->n_instr > 1 ? "blue" : "gray"); tfu_x_cat(&b, ";\n");
+        for (k = 0; k < G->n_instr; k++) {
+            const tfu_pv_instr *I = &p->ins[G->first_instr + k];
+            tfu_x_cat(&b, "    n"); tfu_x_cati(&b, I->tensor); tfu_x_cat(&b, " [label=\"");
+            tfu_x_cat(&b, tfu_op_name(p->t[I->tensor]->op)); tfu_x_cat(&b, "\\n"); tfu_x_catname(&b, p->t[I->tensor], I->tensor);
             tfu_x_cat(&b, I->store ? "\", style=bold" : "\", style=dashed"); tfu_x_cat(&b, "];\n");
         }
         tfu_x_cat(&b, "  }\n");

@@ -4,7 +4,8 @@
    Build and run: `make bench` (BENCH_ARGS=--quick for a short run), or
        cc -std=c99 -O3 -march=native -I. bench/bench.c -o build/bench -lm -lpthread
 
-   usage: bench [--quick] [--csv FILE]   (default FILE: build/bench.csv)
+   usage: bench [--quick] [--planning] [--csv FILE]   (default FILE: build/bench.csv;
+   --planning: only the compile-time rows)
 
    First the limits of this machine, each with 1 and 2 threads:
      triad    a[i] = b[i] + s*c[i] over three 64 MiB arrays; bytes = 3 arrays
@@ -52,6 +53,7 @@
 #define MAX_SAMPLES 4096
 
 static int    g_quick;
+static int    g_planning_only;   /* --planning: only the compile-time rows */
 static FILE  *g_csv;
 static int    g_fail;
 static double g_triad[MAX_THREADS + 1], g_read[MAX_THREADS + 1], g_fma[MAX_THREADS + 1];
@@ -668,15 +670,9 @@ static void run_dispatch(void) {
     free_workload(&w);
 }
 
-static void run_planning(void) {
-    workload w;
+/* compile time of one graph, fused and unfused (median of repeated compiles) */
+static void plan_rows(const char *name, workload *w) {
     int fused;
-    memset(&w, 0, sizeof w);
-    if (build_dag(&w, 1000) != 0) {
-        fail_row("planning", "-", 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
-        free_workload(&w);
-        return;
-    }
     for (fused = 1; fused >= 0; fused--) {
         tfu_plan_options o = tfu_plan_default_options();
         int n = 0, groups = 0, stages = 0;
@@ -686,20 +682,36 @@ static void run_planning(void) {
         o.no_fusion = !fused;
         while (n < 200 && (n < (g_quick ? 3 : 10) || now_s() - start < (g_quick ? 0.2 : 1.0))) {
             double t0 = now_s();
-            tfu_plan *p = tfu_plan_compile(w.g, &o);
+            tfu_plan *p = tfu_plan_compile(w->g, &o);
             double dt = now_s() - t0;
             if (!p) break;
-            groups = tfu_plan_get_stats(p).n_groups;
+            groups = tfu_plan_n_groups(p);
             stages = tfu_plan_get_stats(p).n_stages;
             tfu_plan_free(p);
             g_samples[n++] = dt * 1e3;
         }
-        if (n == 0) { fail_row("planning", variant, 1, "compile", tfu_last_error_msg(w.ctx)); continue; }
+        if (n == 0) { fail_row(name, variant, 1, "compile", tfu_last_error_msg(w->ctx)); continue; }
         ms = median(g_samples, n);
-        snprintf(note, sizeof note, "%d nodes -> %d groups, %d stages", tfu_graph_n_nodes(w.g), groups, stages);
-        emit("planning", variant, 1, ms, NAN, NAN, NAN, note);
+        snprintf(note, sizeof note, "%d nodes -> %d groups, %d stages", tfu_graph_n_nodes(w->g), groups, stages);
+        emit(name, variant, 1, ms, NAN, NAN, NAN, note);
     }
-    free_workload(&w);
+}
+
+/* planning cost: a 1000-node DAG, and 100k-node graphs (a chain, a DAG with
+   long-range uses) that show the planner is not quadratic */
+static void run_planning(void) {
+    static const struct { const char *name; int n, dag; } rows[] = {
+        { "planning", 1000, 1 }, { "plan-chain", 100000, 0 }, { "plan-dag", 100000, 1 } };
+    int r;
+    for (r = 0; r < (int)(sizeof rows / sizeof rows[0]); r++) {
+        workload w;
+        int rc;
+        memset(&w, 0, sizeof w);
+        rc = rows[r].dag ? build_dag(&w, rows[r].n) : build_chain(&w, rows[r].n);
+        if (rc != 0) fail_row(rows[r].name, "-", 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
+        else plan_rows(rows[r].name, &w);
+        free_workload(&w);
+    }
 }
 
 int main(int argc, char **argv) {
@@ -711,7 +723,8 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
-        else { fprintf(stderr, "usage: %s [--quick] [--csv FILE]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--planning")) g_planning_only = 1;
+        else { fprintf(stderr, "usage: %s [--quick] [--planning] [--csv FILE]\n", argv[0]); return 2; }
     }
     g_csv = fopen(csv_path, "w");
     if (!g_csv && !strncmp(csv_path, "build/", 6)) {
@@ -729,6 +742,11 @@ int main(int argc, char **argv) {
     if (getenv("TFU_NO_SIMD")) printf("note: TFU_NO_SIMD is set: scalar kernels\n");
     printf("\n");
     table_header();
+    if (g_planning_only) {
+        run_planning();
+        if (g_csv) fclose(g_csv);
+        return g_fail;
+    }
     measure_limits();
 
     {

@@ -10,6 +10,15 @@
    internal to their group, producers run in earlier stages.
 
      test_random [--graphs N] [--seed S] [--only I] [--v 1]
+                 [--views-cpy 0] [--special 0] [--variants 0]
+
+   Features (each on by default, off with 0):
+     --views-cpy  copies into (possibly overlapping) views of leaves, and
+                  reads of those leaves before and after the copy
+     --special    NaN and infinities in some inputs; rows of huge values
+                  (1e20, 3e38) into rms_norm, norm and soft_max
+     --variants   two more plan variants: SIMD off (TFU_NO_SIMD=1 while
+                  compiling) and a caller arena given at compile time
 
    A failure prints "seed S graph I": rerun with --seed S --only I --v 1. */
 #define _POSIX_C_SOURCE 200809L
@@ -61,6 +70,7 @@ typedef struct gen_t {
 } gen_t;
 
 static int g_verbose;
+static int g_views_cpy = 1, g_special = 1, g_variants = 1;
 static const char *g_op_trace[256];
 static int g_n_trace;
 
@@ -81,6 +91,13 @@ static tfu_tensor *leaf(gen_t *g, tfu_type type, const int64_t *ne, float lo, fl
         memset(t->data, 0, tfu_nbytes(t));
     } else {
         tt_fill(t, lo, hi);
+        if (g_special && tt_int(0, 15) == 0) {
+            /* one NaN or infinity: IEEE rules on every path */
+            static const float special[3] = { NAN, INFINITY, -INFINITY };
+            int64_t n = tfu_nelements(t), e = tt_int(0, (int)n - 1);
+            tfu_set_f32(t, e % t->ne[0], (e / t->ne[0]) % t->ne[1], (e / (t->ne[0] * t->ne[1])) % t->ne[2],
+                        e / (t->ne[0] * t->ne[1] * t->ne[2]), special[tt_int(0, 2)]);
+        }
     }
     if (tt_int(0, 3) == 0) tfu_set_input(t);
     return t;
@@ -492,6 +509,46 @@ static void step_cpy(gen_t *g) {
     }
 }
 
+/* a copy of x into a view of a leaf L (a column window at offset 0 or 1 of
+   rows one longer, so another window overlaps it); reads of L's bytes
+   through an overlapping view before and after the copy */
+static void step_cpy_view(gen_t *g) {
+    int i = pick(g); val_t x = g->v[i]; tfu_tensor *L, *dst, *before, *after, *c, *t;
+    int64_t ne[4]; int off = tt_int(0, 1);
+    memcpy(ne, x.t->ne, sizeof ne);
+    ne[0] += 1;
+    g->cpy_into_input = 1;
+    CK(g, L = leaf(g, TFU_F32, ne, -1, 1));
+    /* a window shifted by one element against the destination */
+    CK(g, before = tfu_view(g->ctx, L, 4, x.t->ne, L->nb + 1, (size_t)(1 - off) * L->nb[0]));
+    CK(g, t = tfu_neg(g->ctx, before));
+    push(g, t, 1, 1);
+    CK(g, dst = tfu_view(g->ctx, L, 4, x.t->ne, L->nb + 1, (size_t)off * L->nb[0]));
+    CK(g, c = tfu_cpy(g->ctx, x.t, dst));
+    push(g, c, x.mag, x.tolf);
+    CK(g, after = tfu_view(g->ctx, L, 4, x.t->ne, L->nb + 1, (size_t)(1 - off) * L->nb[0]));
+    CK(g, t = tfu_add(g->ctx, after, c));
+    push(g, t, x.mag + 1, x.tolf);
+}
+
+/* rows of huge values (1e20 or 3e38) into rms_norm, norm or soft_max */
+static void step_huge(gen_t *g) {
+    int64_t ne[4] = {1, 1, 1, 1}; tfu_tensor *x, *t; int k = tt_int(0, 2);
+    float big = tt_int(0, 1) ? 1e20f : 3e38f;
+    ne[0] = tt_int(1, 40); ne[1] = tt_int(1, 3);
+    CK(g, x = leaf(g, TFU_F32, ne, -1, 1));
+    CK(g, t = tfu_scale(g->ctx, x, 1.0f));   /* the reduction reads a computed value: fusable */
+    {
+        /* scale of 1 keeps the leaf's values; write the huge ones into the leaf */
+        int64_t e, n = tfu_nelements(x);
+        for (e = 0; e < n; e++) ((float *)x->data)[e] = big * tt_rand(-1.0f, 1.0f);
+    }
+    if (k == 0) CK(g, t = tfu_rms_norm(g->ctx, t, 1e-5f));
+    else if (k == 1) CK(g, t = tfu_norm(g->ctx, t, 1e-5f));
+    else CK(g, t = tfu_soft_max_ext(g->ctx, t, NULL, 1.0f / big));
+    push(g, t, (float)sqrt((double)ne[0]) + 1, 4);
+}
+
 /* build one random graph; returns the graph or NULL (g->bad says where) */
 static tfu_graph *build(gen_t *g, uint64_t seed) {
     int64_t ne[4]; int n_steps, s, i; tfu_graph *gr;
@@ -525,7 +582,9 @@ static tfu_graph *build(gen_t *g, uint64_t seed) {
         else if (r < 83) { what = "glu"; step_glu(g); }
         else if (r < 91) { what = "view"; step_view(g); }
         else if (r < 96) { what = "other"; step_other(g); }
-        else             { what = "cpy"; step_cpy(g); }
+        else if (r < 98 || !g_views_cpy) { what = "cpy"; step_cpy(g); }
+        else             { what = "cpy_view"; step_cpy_view(g); }
+        if (g_special && tt_int(0, 79) == 0) { what = "huge"; step_huge(g); }
         if (g_n_trace < 256) g_op_trace[g_n_trace++] = what;
     }
     g->nops = s;
@@ -784,6 +843,9 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);   /* a crash still shows the graph */
     signal(SIGABRT, on_abort);
     g_verbose = tt_verbose = tt_arg_int(argc, argv, "--v", 0);
+    g_views_cpy = tt_arg_int(argc, argv, "--views-cpy", 1);
+    g_special = tt_arg_int(argc, argv, "--special", 1);
+    g_variants = tt_arg_int(argc, argv, "--variants", 1);
     (void)tt_max_err;
     ctx_size = (size_t)CTX_MB << 20;
     ctx_mem[0] = malloc(ctx_size); ctx_mem[1] = malloc(ctx_size);
@@ -795,7 +857,7 @@ int main(int argc, char **argv) {
         tfu_graph *gr[2];
         tfu_plan_options o = tfu_plan_default_options();
         tfu_plan *p;
-        int mode = gi % 3, k, fails = 0, nf, aborted = 0;
+        int mode = gi % (g_variants ? 5 : 3), k, fails = 0, nf, aborted = 0;
         char where[96];
         void *arena = NULL;
         tfu_result rr;
@@ -841,7 +903,14 @@ int main(int argc, char **argv) {
             o.arena = g_arena_buf; o.arena_size = sizeof g_arena_buf;
             tt_poison(g_arena_buf, sizeof g_arena_buf);
         }
+        if (mode == 4) {
+            /* the caller arena at compile time */
+            o.arena = g_arena_buf; o.arena_size = sizeof g_arena_buf;
+            tt_poison(g_arena_buf, sizeof g_arena_buf);
+        }
+        if (mode == 3) setenv("TFU_NO_SIMD", "1", 1);
         p = guarded_compile(gr[1], &o, &aborted);
+        if (mode == 3) unsetenv("TFU_NO_SIMD");
         if (aborted) {
             TT_CHECK(0, "%s: the library aborted inside tfu_plan_compile (mode %d; message on stderr)", where, mode);
             graph_fail++;
@@ -867,7 +936,7 @@ int main(int argc, char **argv) {
             tfu_plan_stats st = tfu_plan_get_stats(p);
             n_fused_groups += st.n_nodes_fused; n_elided += st.n_values_elided;
         }
-        if ((gi / 3) % 2 == 1) {
+        if ((gi / 3) % 2 == 1 && !o.arena) {
             /* a caller arena, all poisoned */
             size_t ab = tfu_plan_arena_bytes(p);
             unsigned char *al;

@@ -87,4 +87,29 @@ TT_FN int tt_arg_int(int argc, char **argv, const char *name, int def) {
     for (i = 1; i + 1 < argc; i++) if (!strcmp(argv[i], name)) return atoi(argv[i + 1]);
     return def;
 }
+
+/* NaN-aware comparison for IEEE results: NaN is expected exactly where the
+   reference has NaN, an infinity only as the same infinity, and a finite
+   value within tol (absolute) of the reference. */
+TT_FN int tt_ieee_same(double got, double want, double tol) {
+    if (want != want) return got != got;
+    if (got != got) return 0;
+    if (isinf(want) || isinf(got)) return got == want;
+    return fabs(got - want) <= tol;
+}
+
+/* mismatches of t (any type, read with tfu_get_f32, ne0 fastest) against
+   want and per-element absolute tolerances tol, both laid out contiguously;
+   *first gets the index of the first mismatch, -1 if none */
+TT_FN int64_t tt_ieee_mismatches(const tfu_tensor *t, const double *want, const double *tol, int64_t *first) {
+    int64_t i0, i1, i2, i3, k = 0, bad = 0;
+    *first = -1;
+    for (i3 = 0; i3 < t->ne[3]; i3++) for (i2 = 0; i2 < t->ne[2]; i2++)
+    for (i1 = 0; i1 < t->ne[1]; i1++) for (i0 = 0; i0 < t->ne[0]; i0++, k++) {
+        if (tt_ieee_same(tfu_get_f32(t, i0, i1, i2, i3), want[k], tol[k])) continue;
+        if (*first < 0) *first = k;
+        bad++;
+    }
+    return bad;
+}
 #endif
