@@ -33,6 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(_WIN32)   /* the CRT's environment, which getenv reads */
+#define setenv(name, value, overwrite) _putenv_s(name, value)
+#define unsetenv(name) _putenv_s(name, "")
+#endif
 
 #define FZ_CTX_BYTES (1u << 20)
 #define FZ_POOL 48

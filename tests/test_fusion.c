@@ -10,10 +10,6 @@
 #include "tensorfuse.h"
 #include "tfu_test.h"
 #include "examples/llama.h"
-#if defined(_WIN32)   /* no setenv: the CRT's own, which getenv sees */
-#define setenv(name, value, overwrite) _putenv_s(name, value)
-#define unsetenv(name) _putenv_s(name, "")
-#endif
 
 #define CTX_BYTES ((size_t)48 << 20)
 

@@ -28,11 +28,6 @@
 #include "tfu_gen.h"
 #include <setjmp.h>
 #include <signal.h>
-#if defined(_WIN32)   /* no sigsetjmp: the signal mask is not saved there anyway */
-#define sigjmp_buf jmp_buf
-#define sigsetjmp(env, save) setjmp(env)
-#define siglongjmp longjmp
-#endif
 
 /* an internal assertion (abort) inside tfu_plan_compile is reported as a
    failure of that graph, and the run goes on with the next one */

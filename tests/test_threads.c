@@ -16,10 +16,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
-#if defined(_WIN32)   /* no alarm(): no watchdog, the caller's timeout stands in */
-#define alarm(s) ((void)(s))
-#define SIGALRM SIGTERM
-#endif
 
 /* watchdog: a deadlocked run becomes a reported failure, not a hung suite */
 #define WATCHDOG_S 120

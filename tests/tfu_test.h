@@ -7,6 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Windows (mingw-w64): stand-ins for the POSIX calls the tests make. setenv
+   goes to the CRT's environment, which getenv reads; no signal mask to save;
+   no alarm(), so no watchdog: the caller's timeout stands in. */
+#if defined(_WIN32)
+#include <setjmp.h>
+#include <signal.h>
+#define setenv(name, value, overwrite) _putenv_s(name, value)
+#define unsetenv(name) _putenv_s(name, "")
+#define sigjmp_buf jmp_buf
+#define sigsetjmp(env, save) setjmp(env)
+#define siglongjmp longjmp
+#define alarm(s) ((void)(s))
+#define SIGALRM SIGTERM
+#endif
+
 #if defined(__GNUC__)
 #define TT_FN static __attribute__((unused))
 #else
