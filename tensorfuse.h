@@ -3574,11 +3574,6 @@ static float tfu_x_gelu_erf_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70
 static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 #ifdef TFU_X_VEC
-#if defined(__GNUC__)
-#define TFU_X_VINLINE static inline __attribute__((always_inline))
-#else
-#define TFU_X_VINLINE static inline
-#endif
 /* exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6
    polynomial for e^r (the classic Cephes coefficients, ~1 ulp), then the
    exponent bits; 2^n is applied as 2^(n-1) * 2 so n = 128 still fits.
@@ -3586,7 +3581,7 @@ static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
    NaN: the clamp takes x as its second operand, so NaN passes through it
    (x86 returns the second operand), the polynomial of NaN is NaN and both
    masks keep it. */
-TFU_X_VINLINE tfu_x_vf tfu_x_v_exp(tfu_x_vf x) {
+TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_exp(tfu_x_vf x) {
     tfu_x_vf xc = tfu_x_v_max(tfu_x_v_set1(-87.0f), tfu_x_v_min(tfu_x_v_set1(88.72283f), x));
     tfu_x_vf n = tfu_x_v_round(tfu_x_v_mul(xc, tfu_x_v_set1(1.44269504088896341f)));
     tfu_x_vf r = tfu_x_v_fma(n, tfu_x_v_set1(-0.693359375f), xc), p;
@@ -3604,7 +3599,7 @@ TFU_X_VINLINE tfu_x_vf tfu_x_v_exp(tfu_x_vf x) {
 }
 /* 1/a from the hardware estimate and Newton steps r' = r (2 - a r), each
    doubling the bits: cheaper than a division, within an ulp or two */
-TFU_X_VINLINE tfu_x_vf tfu_x_v_recip(tfu_x_vf a) {
+TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_recip(tfu_x_vf a) {
     tfu_x_vf r = tfu_x_v_rcp_est(a), two = tfu_x_v_set1(2.0f);
     r = tfu_x_v_mul(r, tfu_x_v_sub(two, tfu_x_v_mul(a, r)));
 #if !defined(TFU_X_AVX512)
@@ -3615,7 +3610,7 @@ TFU_X_VINLINE tfu_x_vf tfu_x_v_recip(tfu_x_vf a) {
 #endif
     return r;
 }
-TFU_X_VINLINE tfu_x_vf tfu_x_v_sigmoid(tfu_x_vf x) {
+TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_sigmoid(tfu_x_vf x) {
     tfu_x_vf d = tfu_x_v_add(tfu_x_v_set1(1.0f), tfu_x_v_exp(tfu_x_v_sub(tfu_x_v_set1(0.0f), x)));
     /* e^-x overflows to inf for x < -88.7: the estimate of 1/inf is 0, the
        Newton step would make it NaN; NaN x keeps its NaN. Above 88 the
@@ -3625,18 +3620,18 @@ TFU_X_VINLINE tfu_x_vf tfu_x_v_sigmoid(tfu_x_vf x) {
     return tfu_x_v_min(tfu_x_v_set1(1.0f), tfu_x_v_one_above(r, x, 88.0f));
 }
 /* tanh(|x|) = 1 - 2 / (e^(2|x|) + 1), sign restored */
-TFU_X_VINLINE tfu_x_vf tfu_x_v_tanh(tfu_x_vf x) {
+TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_tanh(tfu_x_vf x) {
     tfu_x_vf e = tfu_x_v_exp(tfu_x_v_mul(tfu_x_v_abs(x), tfu_x_v_set1(2.0f)));
     tfu_x_vf t = tfu_x_v_sub(tfu_x_v_set1(1.0f), tfu_x_v_div(tfu_x_v_set1(2.0f), tfu_x_v_add(e, tfu_x_v_set1(1.0f))));
     return tfu_x_v_copysign(t, x);
 }
 /* gelu (tanh form): 0.5 (1 + tanh z) == sigmoid(2z) */
-TFU_X_VINLINE tfu_x_vf tfu_x_v_gelu(tfu_x_vf x) {
+TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_gelu(tfu_x_vf x) {
     tfu_x_vf z2 = tfu_x_v_mul(tfu_x_v_fma(tfu_x_v_mul(tfu_x_v_mul(x, x), x), tfu_x_v_set1(0.044715f), x), tfu_x_v_set1(2.0f * 0.7978845608f));
     return tfu_x_v_mul(x, tfu_x_v_sigmoid(z2));
 }
 /* erf: Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7) */
-TFU_X_VINLINE tfu_x_vf tfu_x_v_erf(tfu_x_vf x) {
+TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_erf(tfu_x_vf x) {
     tfu_x_vf ax = tfu_x_v_abs(x), t, y;
     t = tfu_x_v_div(tfu_x_v_set1(1.0f), tfu_x_v_fma(ax, tfu_x_v_set1(0.3275911f), tfu_x_v_set1(1.0f)));
     y = tfu_x_v_set1(1.061405429f);
@@ -3648,7 +3643,7 @@ TFU_X_VINLINE tfu_x_vf tfu_x_v_erf(tfu_x_vf x) {
     y = tfu_x_v_sub(tfu_x_v_set1(1.0f), tfu_x_v_mul(y, tfu_x_v_exp(tfu_x_v_sub(tfu_x_v_set1(0.0f), tfu_x_v_mul(ax, ax)))));
     return tfu_x_v_copysign(y, x);
 }
-TFU_X_VINLINE tfu_x_vf tfu_x_v_gelu_erf(tfu_x_vf x) {
+TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_gelu_erf(tfu_x_vf x) {
     return tfu_x_v_mul(tfu_x_v_mul(x, tfu_x_v_set1(0.5f)), tfu_x_v_add(tfu_x_v_set1(1.0f), tfu_x_v_erf(tfu_x_v_mul(x, tfu_x_v_set1(0.70710678f)))));
 }
 #endif
@@ -3722,34 +3717,43 @@ static void tfu_x_k_unary(int simd, tfu_op op, int n, float *d, const float *a, 
     }
 }
 
+/* GLU: d = act(g) * v. Where g or v is infinite, the product depends on
+   whether act(g) is 0 or a value below f32's range (0 * inf is NaN,
+   1e-48 * inf is inf), so those elements take the reference's double. The
+   loops find them for free: x * 0 is 0 for a finite x and NaN otherwise,
+   summed into a flag. */
 static void tfu_x_k_glu(int simd, int kind, int n, float *d, const float *g, const float *v) {
-    int i = 0;
+    int i = 0, tail;
+    float special = 0.0f;
     (void)simd;
 #ifdef TFU_X_VEC
     if (simd) {
+        tfu_x_vf zero = tfu_x_v_set1(0.0f), flag = zero;
         for (; i + TFU_X_VW <= n; i += TFU_X_VW) {
-            tfu_x_vf x = tfu_x_v_load(g + i), a;
+            tfu_x_vf x = tfu_x_v_load(g + i), val = tfu_x_v_load(v + i), a;
             switch (kind) {
             case TFU_GLU_REGLU: a = tfu_x_v_max(tfu_x_v_set1(0.0f), x); break;   /* x second: NaN stays NaN */
             case TFU_GLU_GEGLU: a = tfu_x_v_gelu(x); break;
             case TFU_GLU_GEGLU_ERF: a = tfu_x_v_gelu_erf(x); break;
             default: a = tfu_x_v_mul(x, tfu_x_v_sigmoid(x)); break;
             }
-            tfu_x_v_store(d + i, tfu_x_v_mul(a, tfu_x_v_load(v + i)));
+            flag = tfu_x_v_fma(x, zero, tfu_x_v_fma(val, zero, flag));
+            tfu_x_v_store(d + i, tfu_x_v_mul(a, val));
         }
+        special = tfu_x_v_hsum(flag);
     }
 #endif
+    tail = i;
     switch (kind) {
     case TFU_GLU_REGLU: for (; i < n; i++) d[i] = (g[i] < 0.0f ? 0.0f : g[i]) * v[i]; break;   /* NaN stays NaN */
     case TFU_GLU_GEGLU: for (; i < n; i++) d[i] = tfu_x_gelu_f(g[i]) * v[i]; break;
     case TFU_GLU_GEGLU_ERF: for (; i < n; i++) d[i] = tfu_x_gelu_erf_f(g[i]) * v[i]; break;
     default: for (; i < n; i++) d[i] = g[i] * tfu_x_sigmoid_f(g[i]) * v[i]; break;
     }
-    /* an infinite gate or value: the product of act(g) and v depends on
-       whether act(g) is 0 or a value below f32's range (0 * inf is NaN,
-       1e-48 * inf is inf), so those elements take the reference's double */
-    for (i = 0; i < n; i++)
-        if (isinf(v[i]) || isinf(g[i])) d[i] = (float)tfu_x_glu_d(kind, g[i], v[i]);
+    for (i = tail; i < n; i++) special += g[i] * 0.0f + v[i] * 0.0f;
+    if (special != special)
+        for (i = 0; i < n; i++)
+            if (isinf(v[i]) || isinf(g[i])) d[i] = (float)tfu_x_glu_d(kind, g[i], v[i]);
 }
 
 /* Row reductions accumulate in f32 lanes: 8 partial sums on the scalar
@@ -4053,11 +4057,6 @@ TFU_X_DOT_FULL(tfu_x_k_dot_full_bf16, TFU_X_LDA_BF16, TFU_X_NR)
 /* one row of B (decoding a token): 4 rows of A, two vectors of k per step,
    eight independent accumulators to cover the FMA latency while the
    weights stream */
-#if defined(__GNUC__)
-#define TFU_X_PREFETCH(p) __builtin_prefetch((p), 0, 0)
-#else
-#define TFU_X_PREFETCH(p) ((void)0)
-#endif
 #define TFU_X_DOT_VEC(name, LOADA, ESZ)                                                                   \
 static void name(tfu_type at, int k, const void *const *a, const float *const *b, float *c, size_t ldc,    \
                  const void *const *an) {                                                                 \
@@ -4070,11 +4069,11 @@ static void name(tfu_type at, int k, const void *const *a, const float *const *b
         tfu_x_vf x = tfu_x_v_load(b0 + l), y = tfu_x_v_load(b0 + l + TFU_X_VW);                                   \
         if (an) {   /* the next four rows of weights stream in while these compute */                    \
             size_t o = (size_t)l * (ESZ);                                                                 \
-            TFU_X_PREFETCH((const char *)an[0] + o); TFU_X_PREFETCH((const char *)an[1] + o);             \
-            TFU_X_PREFETCH((const char *)an[2] + o); TFU_X_PREFETCH((const char *)an[3] + o);             \
+            TFU_X_PREFETCH_R((const char *)an[0] + o); TFU_X_PREFETCH_R((const char *)an[1] + o);             \
+            TFU_X_PREFETCH_R((const char *)an[2] + o); TFU_X_PREFETCH_R((const char *)an[3] + o);             \
             if ((ESZ) * 2 * TFU_X_VW > 64) {                                                                \
-                TFU_X_PREFETCH((const char *)an[0] + o + 64); TFU_X_PREFETCH((const char *)an[1] + o + 64); \
-                TFU_X_PREFETCH((const char *)an[2] + o + 64); TFU_X_PREFETCH((const char *)an[3] + o + 64); \
+                TFU_X_PREFETCH_R((const char *)an[0] + o + 64); TFU_X_PREFETCH_R((const char *)an[1] + o + 64); \
+                TFU_X_PREFETCH_R((const char *)an[2] + o + 64); TFU_X_PREFETCH_R((const char *)an[3] + o + 64); \
             }                                                                                             \
         }                                                                                                 \
         s0 = tfu_x_v_fma(LOADA(a0, l), x, s0); t0 = tfu_x_v_fma(LOADA(a0, l + TFU_X_VW), y, t0);                \
