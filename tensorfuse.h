@@ -2948,7 +2948,7 @@ static void tfu_x_gap_free(tfu_x_gap *gaps, int *n_gaps, size_t off, size_t size
    a common stage never share a byte; TFU_ERR_OVERFLOW if the arena size
    does not fit size_t. */
 static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_layout *L) {
-    int n = gr->n_all, i, s, nv = 0, nv_sorted = 0, n_gaps = 0, b;
+    int n = gr->n_all, i, s, nv = 0, n_gaps = 0, b;
     tfu_result r = TFU_ERR_NO_MEMORY;
     int32_t *vals = NULL, *born = NULL, *dies = NULL, *by_death = NULL, *fill = NULL;
     tfu_x_value_keys keys;
@@ -2972,16 +2972,15 @@ static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_la
             goto done;
         }
         bytes[i] = tfu_x_value_bytes(gr->all[i]);
-        nv++;
+        vals[nv++] = i;
     }
     /* values by birth stage, largest first inside a stage (then creation
        order); dies[] buckets them by the last stage they are alive in */
-    for (i = 0; i < n; i++) if (L->life0[i] >= 0) vals[nv_sorted++] = i;
     keys.life0 = L->life0;
     keys.bytes = bytes;
-    tfu_x_msort(vals, by_death, nv_sorted, sizeof(int32_t), tfu_x_value_before, &keys);
+    tfu_x_msort(vals, by_death, nv, sizeof(int32_t), tfu_x_value_before, &keys);
     for (s = 0; s <= L->n_stages + 1; s++) born[s] = dies[s] = 0;
-    for (i = 0; i < nv_sorted; i++) {
+    for (i = 0; i < nv; i++) {
         born[L->life0[vals[i]] + 1]++;
         dies[L->life1[vals[i]] + 1]++;
     }
@@ -2990,7 +2989,7 @@ static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_la
         dies[s + 1] += dies[s];
     }
     for (s = 0; s <= L->n_stages + 1; s++) fill[s] = dies[s];
-    for (i = 0; i < nv_sorted; i++) by_death[fill[L->life1[vals[i]]]++] = vals[i];
+    for (i = 0; i < nv; i++) by_death[fill[L->life1[vals[i]]]++] = vals[i];
     for (s = 0; s < L->n_stages; s++) {
         if (s > 0) {
             for (b = dies[s - 1]; b < dies[s]; b++) tfu_x_gap_free(gaps, &n_gaps, (size_t)L->offs[by_death[b]], bytes[by_death[b]]);
@@ -3020,7 +3019,6 @@ static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_la
             if (top > L->arena) L->arena = top;
         }
     }
-    (void)nv;
     r = TFU_OK;
 done:
     if (vals) al->free_fn(vals, al->user);
