@@ -2312,6 +2312,12 @@ typedef struct tfu_x_memdeps {
     size_t   n_edges;
 } tfu_x_memdeps;
 
+/* frees a pass's temporary (NULL: nothing), so every pass ends with one
+   line per buffer whatever failed */
+static void tfu_x_tmp_free(tfu_allocator *al, void *p) {
+    if (p) al->free_fn(p, al->user);
+}
+
 /* the leaf whose bytes a read of q touches, or -1 for a computed value */
 static int tfu_x_leaf_of(const tfu_graph *gr, const tfu_tensor *q) {
     const tfu_tensor *root = q->view_src ? q->view_src : q;
@@ -2441,13 +2447,13 @@ static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps
     M->n_edges = n_e;
     ok = 1;
 done:
-    if (written) al->free_fn(written, al->user);
-    if (acc) al->free_fn(acc, al->user);
-    if (by_root) al->free_fn(by_root, al->user);
-    if (root_first) al->free_fn(root_first, al->user);
-    if (live) al->free_fn(live, al->user);
-    if (mark) al->free_fn(mark, al->user);
-    if (edges) al->free_fn(edges, al->user);
+    tfu_x_tmp_free(al, written);
+    tfu_x_tmp_free(al, acc);
+    tfu_x_tmp_free(al, by_root);
+    tfu_x_tmp_free(al, root_first);
+    tfu_x_tmp_free(al, live);
+    tfu_x_tmp_free(al, mark);
+    tfu_x_tmp_free(al, edges);
     if (!ok) tfu_x_memdeps_free(M, al);
     return ok;
 }
@@ -2735,12 +2741,12 @@ static int tfu_x_fuse(const tfu_graph *gr, const tfu_x_caps *caps, const tfu_x_m
     }
     ok = 1;
 done:
-    if (st.next) al->free_fn(st.next, al->user);
-    if (st.seen) al->free_fn(st.seen, al->user);
-    if (st.stack) al->free_fn(st.stack, al->user);
-    if (st.has) al->free_fn(st.has, al->user);
-    if (st.lvl) al->free_fn(st.lvl, al->user);
-    if (st.e_to) al->free_fn(st.e_to, al->user);
+    tfu_x_tmp_free(al, st.next);
+    tfu_x_tmp_free(al, st.seen);
+    tfu_x_tmp_free(al, st.stack);
+    tfu_x_tmp_free(al, st.has);
+    tfu_x_tmp_free(al, st.lvl);
+    tfu_x_tmp_free(al, st.e_to);
     return ok;
 }
 
@@ -2863,10 +2869,10 @@ static int tfu_x_schedule(const tfu_graph *gr, const tfu_x_memdeps *M, const int
     memcpy(L->order, queue, sizeof(int32_t) * (size_t)n_order);
     ok = 1;
 done:
-    if (first) al->free_fn(first, al->user);
-    if (adj) al->free_fn(adj, al->user);
-    if (fill) al->free_fn(fill, al->user);
-    if (queue) al->free_fn(queue, al->user);
+    tfu_x_tmp_free(al, first);
+    tfu_x_tmp_free(al, adj);
+    tfu_x_tmp_free(al, fill);
+    tfu_x_tmp_free(al, queue);
     return ok;
 }
 
@@ -3021,13 +3027,13 @@ static tfu_result tfu_x_offsets(const tfu_graph *gr, tfu_allocator *al, tfu_x_la
     }
     r = TFU_OK;
 done:
-    if (vals) al->free_fn(vals, al->user);
-    if (by_death) al->free_fn(by_death, al->user);
-    if (born) al->free_fn(born, al->user);
-    if (dies) al->free_fn(dies, al->user);
-    if (fill) al->free_fn(fill, al->user);
-    if (bytes) al->free_fn(bytes, al->user);
-    if (gaps) al->free_fn(gaps, al->user);
+    tfu_x_tmp_free(al, vals);
+    tfu_x_tmp_free(al, by_death);
+    tfu_x_tmp_free(al, born);
+    tfu_x_tmp_free(al, dies);
+    tfu_x_tmp_free(al, fill);
+    tfu_x_tmp_free(al, bytes);
+    tfu_x_tmp_free(al, gaps);
     return r;
 }
 
@@ -3047,7 +3053,7 @@ static tfu_result tfu_x_plan_layout(const tfu_graph *gr, const tfu_x_caps *caps,
     tfu_x_lifetimes(gr, vr, L);
     r = tfu_x_offsets(gr, al, L);
 done:
-    if (vr) al->free_fn(vr, al->user);
+    tfu_x_tmp_free(al, vr);
     tfu_x_memdeps_free(&M, al);
     return r;
 }

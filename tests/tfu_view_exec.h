@@ -417,6 +417,13 @@ TT_FN double tv_src(tv_state *S, const tfu_pv_instr *I, int s, int64_t e, int64_
     return tv_load(S, x, i0 % x->t->ne[0] + col, i1 % x->t->ne[1], i2 % x->t->ne[2], i3 % x->t->ne[3]);
 }
 
+/* the work unit of element e: an element in element-wise and matmul
+   groups, a row (of ne0 elements) in row groups */
+TT_FN int tv_unit(const tv_state *S, int64_t e, int64_t ne0) {
+    if (S->G->kind == TFU_GROUP_ELTWISE || S->G->kind == TFU_GROUP_MATMUL) return (int)e;
+    return (int)(e / ne0);
+}
+
 /* an operand read by explicit index (products and other ops): source s
    must be an operand with col_off 0 */
 TT_FN tv_ref *tv_operand_src(tv_state *S, const tfu_pv_instr *I, int s) {
@@ -444,8 +451,7 @@ TT_FN void tv_run_eltwise(tv_state *S, const tfu_pv_instr *I, float *out) {
     for (i2 = 0; i2 < ne[2]; i2++)
     for (i1 = 0; i1 < ne[1]; i1++)
     for (i0 = 0; i0 < ne[0]; i0++, e++) {
-        if (S->G->kind == TFU_GROUP_ELTWISE || S->G->kind == TFU_GROUP_MATMUL) S->unit = (int)e;
-        else S->unit = (int)(e / ne[0]);
+        S->unit = tv_unit(S, e, ne[0]);
         for (s = 0; s < I->n_src; s++) x[s] = tv_src(S, I, s, e, i0, i1, i2, i3);
         out[e] = (float)tv_eltwise_op(t, x);
     }
@@ -594,8 +600,7 @@ TT_FN void tv_store_all(tv_state *S, int k, const float *vals) {
     for (i2 = 0; i2 < ne[2]; i2++)
     for (i1 = 0; i1 < ne[1]; i1++)
     for (i0 = 0; i0 < ne[0]; i0++, e++) {
-        if (S->G->kind == TFU_GROUP_ELTWISE || S->G->kind == TFU_GROUP_MATMUL) S->unit = (int)e;
-        else S->unit = (int)(e / ne[0]);
+        S->unit = tv_unit(S, e, ne[0]);
         tv_store(S, r, i0, i1, i2, i3, vals[e]);
     }
 }
