@@ -131,7 +131,10 @@ TFU_API const char *tfu_version(void);
     X(TFU_ERR_NO_DATA,     "an input tensor has no data")                      \
     X(TFU_ERR_GRAPH,       "graph is too large or not built from this context")\
     X(TFU_ERR_THREADS,     "could not start worker threads")                   \
-    X(TFU_ERR_STALE,       "the graph changed after the plan was compiled")
+    X(TFU_ERR_STALE,       "the graph changed after the plan was compiled")   \
+    X(TFU_ERR_BACKEND,     "backend unavailable (no Vulkan loader or device, or it lacks a needed feature)") \
+    X(TFU_ERR_DEVICE,      "the device failed (lost, or an API call failed)")\
+    X(TFU_ERR_DEVICE_MEMORY, "out of device memory")
 
 typedef enum tfu_result {
 #define TFU_X_ENUM(name, msg) name,
@@ -560,7 +563,9 @@ TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size);
    than one operation (0: no fusion at all); max_products, matrix products
    one group may hold; max_row, the longest row (or product K) one kernel
    takes, in elements; operand_types[kind], a bit (1u << type) per tensor
-   type a group of that kind may read. A graph the backend cannot run fails
+   type a group of that kind may read; max_group_ops, operations one group
+   may hold (0: any number; a kernel with a fixed number of instruction
+   slots says how many). A graph the backend cannot run fails
    to compile (TFU_ERR_INVALID_ARG for a row, TFU_ERR_TYPE for a type). A
    plan compiled by tfu_plan_compile runs on the CPU, so caps given there
    must be within tfu_cpu_caps() (a backend with less is tested that way). */
@@ -569,6 +574,7 @@ typedef struct tfu_backend_caps {
     int      max_products;
     int64_t  max_row;
     unsigned operand_types[TFU_GROUP_KIND_COUNT];
+    int      max_group_ops;
 } tfu_backend_caps;
 
 TFU_API tfu_backend_caps tfu_cpu_caps(void);
@@ -620,6 +626,17 @@ typedef struct tfu_plan_view {
 /* The view of a compiled plan; valid until the plan is freed or rebound.
    TFU_ERR_STALE if the graph changed since compile. */
 TFU_API tfu_result tfu_plan_get_view(const tfu_plan *p, tfu_plan_view *view);
+
+/* The shared passes only, for another backend: fusion with opts->caps
+   (which need not be within the CPU's), stages, memory, the view; no CPU
+   lowering, no arena, no threads. Queries, reports, tfu_plan_rebind and the
+   view work on it; tfu_plan_run returns TFU_ERR_INVALID_ARG. */
+TFU_API tfu_plan  *tfu_plan_compile_shared(tfu_graph *g, const tfu_plan_options *opts);
+/* What tfu_plan_run checks before it runs anything, for a backend to call
+   before its own run: TFU_ERR_STALE, TFU_ERR_NO_DATA (a leaf without data),
+   TFU_ERR_INVALID_ARG (an index held in a leaf out of range); message in
+   the graph's context. */
+TFU_API tfu_result tfu_plan_check(tfu_plan *p);
 
 #ifdef TFU_SELFTEST
 TFU_API int tfu_selftest(void);   /* number of failures */
@@ -2270,6 +2287,7 @@ struct tfu_plan {
     tfu_plan_stats  stats;
     tfu_x_block    *blocks;
     struct tfu_x_cpu *cpu;    /* the CPU executor's state (>>cpu)          */
+    int             shared;   /* compiled for another backend: not lowered */
     /* run state */
     int             run_stage;
     volatile int    run_stop;
@@ -2631,6 +2649,7 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, const tfu
     if ((has & 3) == 3) return 0;                 /* matmul tiles and whole rows do not mix */
     if ((has & 4) && h >= 0) return 0;            /* a write to user memory never merges groups */
     if (h >= 0 && st->n_mm[g] + st->n_mm[h] > caps->b.max_products) return 0;
+    if (caps->b.max_group_ops > 0 && st->size[g] + (h >= 0 ? st->size[h] : 0) + (x >= 0) > caps->b.max_group_ops) return 0;
     if (!(caps->b.fuse_kinds & (1u << ((has & 1) ? TFU_GROUP_MATMUL : (has & 2) ? TFU_GROUP_ROW : TFU_GROUP_ELTWISE)))) return 0;
     st->cand_g = g;
     st->cand_h = h;
@@ -4231,15 +4250,19 @@ TFU_API tfu_backend_caps tfu_cpu_caps(void) {
     c.max_products = TFU_X_MAX_MM;
     c.max_row = INT_MAX;
     for (k = 0; k < TFU_GROUP_KIND_COUNT; k++) c.operand_types[k] = (1u << TFU_TYPE_COUNT) - 1;
+    c.max_group_ops = 0;
     return c;
 }
 
-/* the backend's caps checked against the CPU's, which runs the plan */
-static tfu_result tfu_x_caps_of(const tfu_plan_options *o, int fuse, tfu_x_caps *caps) {
+/* the backend's caps checked against the CPU's, which runs the plan
+   (shared: another backend runs it, only sanity is checked) */
+static tfu_result tfu_x_caps_of(const tfu_plan_options *o, int fuse, int shared, tfu_x_caps *caps) {
     tfu_backend_caps cpu = tfu_cpu_caps();
     int k;
     caps->fuse = fuse;
     caps->b = o && o->caps ? *o->caps : cpu;
+    if (caps->b.max_group_ops < 0) return TFU_ERR_INVALID_ARG;
+    if (shared) return caps->b.max_products >= 1 && caps->b.max_row >= 1 ? TFU_OK : TFU_ERR_INVALID_ARG;
     if (caps->b.max_products < 1 || caps->b.max_products > cpu.max_products) return TFU_ERR_INVALID_ARG;
     if (caps->b.max_row < 1 || caps->b.max_row > cpu.max_row) return TFU_ERR_INVALID_ARG;
     if (caps->b.fuse_kinds & ~cpu.fuse_kinds) return TFU_ERR_INVALID_ARG;
@@ -4474,7 +4497,7 @@ static void tfu_x_stage_item(const tfu_plan *p, int s, int64_t i, unsigned char 
     tfu_x_run_item(p, &p->groups[g], &p->cpu->groups[g], sc, i - p->cpu->stage_items[g]);
 }
 
-static int64_t tfu_x_cpu_items(const tfu_plan *p, int g) { return p->cpu->groups[g].n_items; }
+static int64_t tfu_x_cpu_items(const tfu_plan *p, int g) { return p->shared ? 0 : p->cpu->groups[g].n_items; }
 
 static int64_t tfu_x_stage_n_items(const tfu_plan *p, int s) {
     int last = p->stage_first[s + 1] - 1;
@@ -4682,8 +4705,8 @@ static void tfu_x_bind(tfu_plan *p) {
     }
 }
 
-TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
-    int s, i;
+TFU_API tfu_result tfu_plan_check(tfu_plan *p) {
+    int i;
     const char *stale;
     if (!p) return TFU_ERR_NULL_ARG;
     stale = tfu_x_plan_stale(p);
@@ -4691,7 +4714,6 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
         tfu_x_err(p->ctx, TFU_ERR_STALE, NULL, "plan_run", stale, NULL, NULL);
         return p->err = TFU_ERR_STALE;
     }
-    if (!p->arena && p->arena_bytes) { p->err = TFU_ERR_NO_MEMORY; tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_run", "no arena bound (tfu_plan_set_arena)", NULL, NULL); return p->err; }
     for (i = 0; i < p->n_all; i++)
         if (p->t[i]->op == TFU_OP_NONE && !p->t[i]->data) {
             tfu_x_err(p->ctx, TFU_ERR_NO_DATA, p->t[i], "plan_run", "a leaf tensor has no data", NULL, NULL);
@@ -4699,6 +4721,20 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
         }
     for (i = 0; i < p->n_all; i++)
         if (p->t[i]->op == TFU_OP_GET_ROWS && tfu_x_check_rows(p->ctx, p->t[i]) != TFU_OK) return p->err = TFU_ERR_INVALID_ARG;
+    return TFU_OK;
+}
+
+TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
+    int s;
+    tfu_result r;
+    if (!p) return TFU_ERR_NULL_ARG;
+    if (p->shared) {
+        tfu_x_err(p->ctx, TFU_ERR_INVALID_ARG, NULL, "plan_run", "the plan was compiled for another backend (tfu_plan_compile_shared)", NULL, NULL);
+        return p->err = TFU_ERR_INVALID_ARG;
+    }
+    r = tfu_plan_check(p);
+    if (r != TFU_OK) return r;
+    if (!p->arena && p->arena_bytes) { p->err = TFU_ERR_NO_MEMORY; tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_run", "no arena bound (tfu_plan_set_arena)", NULL, NULL); return p->err; }
     tfu_x_bind(p);
     p->run_stop = 0;
     for (s = 0; s < p->n_stages && !p->run_stop; ) {
@@ -4855,13 +4891,17 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
     return TFU_OK;
 }
 
+static void tfu_x_plan_finish(tfu_plan *p, tfu_graph *g);
+
 static tfu_plan *tfu_x_plan_fail(tfu_plan *p, tfu_context *ctx, tfu_result r, const char *what) {
     tfu_x_err(ctx, r, NULL, "plan_compile", what, NULL, NULL);
     if (p) tfu_x_plan_release(p);
     return NULL;
 }
 
-TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
+/* tfu_plan_compile and tfu_plan_compile_shared (shared: the shared passes
+   only, for another backend) */
+static tfu_plan *tfu_x_plan_compile(tfu_graph *g, const tfu_plan_options *opts, int shared) {
     tfu_plan_options o = opts ? *opts : tfu_plan_default_options();
     tfu_allocator al;
     tfu_plan *p;
@@ -4869,7 +4909,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     tfu_x_caps caps;
     tfu_result r;
     size_t scratch_bytes;
-    int n, i, fusion;
+    int n, fusion;
     if (!g) return NULL;
     if (o.n_threads <= 0) o.n_threads = 1;
     if (o.n_threads > 256) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_INVALID_ARG, "n_threads must be 1..256");
@@ -4891,6 +4931,7 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     if (!p) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memset(p, 0, sizeof *p);
     p->al = al; p->opt = o; p->opt.allocator = al; p->ctx = g->ctx; p->graph = g;
+    p->shared = shared;
     p->cpu = (struct tfu_x_cpu *)tfu_x_palloc(p, sizeof *p->cpu);
     if (!p->cpu) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     p->cpu->n_threads = o.n_threads;
@@ -4912,8 +4953,8 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
     memcpy(p->t, g->all, sizeof(void *) * (size_t)n);
     tfu_x_plan_snapshot(p);
-    if (tfu_x_caps_of(&o, fusion, &caps) != TFU_OK)
-        return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, "options.caps ask for more than the CPU executor runs (tfu_cpu_caps)");
+    if (tfu_x_caps_of(&o, fusion, shared, &caps) != TFU_OK)
+        return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, shared ? "options.caps are not valid" : "options.caps ask for more than the CPU executor runs (tfu_cpu_caps)");
     p->caps = caps;
     r = tfu_x_plan_layout(g, &caps, &al, &L);
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, r == TFU_ERR_OVERFLOW ? "the arena size overflows" : "planning memory exhausted");
@@ -4924,6 +4965,10 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     if (r == TFU_ERR_TYPE) return tfu_x_plan_fail(p, g->ctx, r, "an operand type the backend does not read (caps.operand_types)");
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
     if (!tfu_x_build_view(p)) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+    if (shared) {
+        tfu_x_plan_finish(p, g);
+        return p;
+    }
     r = tfu_x_cpu_lower(p);
     if (r == TFU_ERR_OVERFLOW) return tfu_x_plan_fail(p, g->ctx, r, "the scratch size overflows");
     if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "plan allocation failed");
@@ -4950,6 +4995,18 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
         if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "could not start worker threads");
     }
 #endif
+    tfu_x_plan_finish(p, g);
+    tfu_x_bind(p);
+    return p;
+}
+
+TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) { return tfu_x_plan_compile(g, opts, 0); }
+TFU_API tfu_plan *tfu_plan_compile_shared(tfu_graph *g, const tfu_plan_options *opts) { return tfu_x_plan_compile(g, opts, 1); }
+
+/* the last step of compile: stats, the reported group of every tensor and
+   the eval callback's flagged views */
+static void tfu_x_plan_finish(tfu_plan *p, tfu_graph *g) {
+    int i, n = p->n_all;
     /* stats */
     {
         tfu_plan_stats *S = &p->stats;
@@ -4980,8 +5037,6 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
             if (p->group[root] >= 0) p->view_stage[i] = p->groups[p->group[root]].stage;
         }
     }
-    tfu_x_bind(p);
-    return p;
 }
 
 TFU_API void tfu_plan_free(tfu_plan *p) { if (p) tfu_x_plan_release(p); }
