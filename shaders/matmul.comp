@@ -1,0 +1,112 @@
+#version 450
+// matmul.comp - matrix-product groups: out(m, n) = sum_k a(k, m) * b(k, n)
+// for up to two products of one output shape (gate and up of a GLU), then
+// the group's element-wise epilogue on the results in registers. Tiles of
+// 64 x 64 outputs, 16 values of k at a time in shared memory; 256
+// invocations, 4 x 4 outputs each. Workgroup z: the batch (dims 2 and 3;
+// a's broadcast over b's by division). An output that comes out inf or NaN
+// from finite inputs (an f32 partial sum overflowed) is summed again,
+// scaled by the largest magnitudes of its two rows.
+// K0: products (1 or 2).
+#include "common.glsl"
+#define BM 64
+#define BN 64
+#define BK 16
+layout(local_size_x = 256) in;
+
+float mmv[2];
+float row_value(int k, float x, float m) { return f_nan(); }
+float mm_value(int product) { return mmv[product]; }
+#include "program.glsl"
+
+shared float As[BK][BM];
+shared float Bs[BK][BN];
+
+// the descriptors of product p's operands a and b (from its slot)
+int mm_slot(int p) {
+    int seen = 0;
+    for (int k = 0; k < NI; k++)
+        if (op_of(k) == OP_MUL_MAT) {
+            if (seen == p) return k;
+            seen++;
+        }
+    return 0;
+}
+
+uint desc_ne(int d, int i) { return P.p[DESC(d) + 2u + uint(i)]; }
+
+float ld(int d, uint i0, uint i1, uint i2, uint i3) {
+    return load_e(d_binding(d), type_of(d), d_at(d, i0, i1, i2, i3));
+}
+
+// out(m, n) of product p summed again, each term scaled to magnitude <= 1
+float mm_rescue(int da, int db, uint m, uint n, uint a2, uint a3, uint b2, uint b3, uint K, float acc) {
+    float ma = 0.0, mb = 0.0;
+    for (uint k = 0u; k < K; k++) {
+        float x = ld(da, k, m, a2, a3), y = ld(db, k, n, b2, b3);
+        if (!(abs(x) < f_inf()) || !(abs(y) < f_inf())) return acc;   // the inputs make it inf or NaN
+        ma = max(ma, abs(x));
+        mb = max(mb, abs(y));
+    }
+    if (ma == 0.0 || mb == 0.0) return 0.0;
+    float s = 0.0;
+    for (uint k = 0u; k < K; k++) s += (ld(da, k, m, a2, a3) / ma) * (ld(db, k, n, b2, b3) / mb);
+    return s * ma * mb;
+}
+
+void main() {
+    uvec4 ne = space();
+    uint t = gl_LocalInvocationID.x;
+    uint tx = t % 16u, ty = t / 16u;
+    uint m0 = gl_WorkGroupID.x * BM, n0 = gl_WorkGroupID.y * BN;
+    uint z = gl_WorkGroupID.z;
+    uint i2 = z % ne.z, i3 = z / ne.z;
+    float acc[2][16];
+    for (int p = 0; p < 2; p++)
+        for (int q = 0; q < 16; q++) acc[p][q] = 0.0;
+    for (int p = 0; p < K0; p++) {
+        int k = mm_slot(p);
+        int da = -1 - sa_of(k), db = -1 - sb_of(k);
+        uint K = desc_ne(da, 0);
+        uint a2 = i2 / (desc_ne(db, 2) / desc_ne(da, 2)), a3 = i3 / (desc_ne(db, 3) / desc_ne(da, 3));
+        for (uint k0 = 0u; k0 < K; k0 += BK) {
+            for (uint q = 0u; q < 4u; q++) {
+                uint l = t + 256u * q;
+                uint kk = l % BK, rr = l / BK;
+                uint kg = k0 + kk;
+                As[kk][rr] = (kg < K && m0 + rr < ne.x) ? ld(da, kg, m0 + rr, a2, a3) : 0.0;
+                Bs[kk][rr] = (kg < K && n0 + rr < ne.y) ? ld(db, kg, n0 + rr, i2, i3) : 0.0;
+            }
+            barrier();
+            for (uint kk = 0u; kk < BK; kk++) {
+                float av[4], bv[4];
+                for (uint i = 0u; i < 4u; i++) av[i] = As[kk][tx + 16u * i];
+                for (uint j = 0u; j < 4u; j++) bv[j] = Bs[kk][ty + 16u * j];
+                for (uint j = 0u; j < 4u; j++)
+                    for (uint i = 0u; i < 4u; i++) acc[p][j * 4u + i] += av[i] * bv[j];
+            }
+            barrier();
+        }
+    }
+    for (uint j = 0u; j < 4u; j++)
+        for (uint i = 0u; i < 4u; i++) {
+            uint m = m0 + tx + 16u * i, n = n0 + ty + 16u * j;
+            if (m >= ne.x || n >= ne.y) continue;
+            for (int p = 0; p < K0; p++) {
+                float a = acc[p][j * 4u + i];
+                if (!(abs(a) < f_inf())) {
+                    int k = mm_slot(p);
+                    int da = -1 - sa_of(k), db = -1 - sb_of(k);
+                    uint a2 = i2 / (desc_ne(db, 2) / desc_ne(da, 2)), a3 = i3 / (desc_ne(db, 3) / desc_ne(da, 3));
+                    a = mm_rescue(da, db, m, n, a2, a3, i2, i3, desc_ne(da, 0), a);
+                }
+                mmv[p] = a;
+            }
+            g_i0 = m;
+            g_i1 = n;
+            g_i2 = i2;
+            g_i3 = i3;
+            eval(MAXI);
+            store_all();
+        }
+}
