@@ -22,6 +22,8 @@ ARCH    ?= -march=native
 WARN    := -Wall -Wextra -Wpedantic -Werror
 CFLAGS  += -std=c99 $(OPT) $(ARCH) $(WARN) -I.
 LDLIBS  += -lm -lpthread
+# dlopen lives in libc from glibc 2.34 on; older systems need -ldl
+LDL     ?= $(shell printf 'int main(void){return 0;}' | $(CC) -x c - -ldl -o /dev/null 2>/dev/null && echo -ldl)
 B       := build
 EXE     :=
 # RUN runs a test program (qemu, wine); GRAPHS is test_random's --graphs
@@ -30,6 +32,9 @@ GRAPHS  :=
 PREFIX  ?= /usr/local
 
 TEST_SRC := $(wildcard tests/test_*.c)
+# test_vk needs <vulkan/vulkan_core.h> (Debian: libvulkan-dev) for this
+# compiler; without it a stub reports the Vulkan tests skipped
+VK_HDR   := $(shell printf '\043include <vulkan/vulkan_core.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
 # test_embedded builds a second time without SIMD
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/%$(EXE)) $(B)/test_embedded_nosimd$(EXE)
 # the fuzz harness built without libFuzzer: replays tests/fuzz_corpus in make test
@@ -50,6 +55,16 @@ $(B)/%$(EXE): tests/%.c $(HDR) tests/*.h | $(B)
 
 # test_seam runs test_fusion's cases (it includes test_fusion.c)
 $(B)/test_seam$(EXE): tests/test_fusion.c examples/llama.h
+
+# the Vulkan tests (skipped, with the reason, where there are no headers)
+ifeq ($(VK_HDR),1)
+$(B)/test_vk$(EXE): tests/test_vk.c tests/test_fusion.c tensorfuse_vk.h $(HDR) tests/*.h | $(B)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS) $(LDL)
+else
+$(B)/test_vk$(EXE): | $(B)
+	printf '#include <stdio.h>\nint main(void){puts("vk: skipped: no <vulkan/vulkan_core.h> for this compiler (Debian: libvulkan-dev)");puts("0 passed, 0 failed, 1 skipped");return 0;}\n' > $(B)/test_vk_stub.c
+	$(CC) -o $@ $(B)/test_vk_stub.c
+endif
 
 $(B)/test_embedded_nosimd$(EXE): tests/test_embedded.c $(HDR) | $(B)
 	$(CC) $(CFLAGS) -DTFU_NO_SIMD -o $@ $< $(LDLIBS)

@@ -148,6 +148,7 @@ typedef struct tfvk_plan_stats {
     int    n_pipelines;         /* distinct pipelines the plan uses              */
     size_t device_bytes;        /* device memory the plan holds                  */
     double last_run_us;         /* GPU time of the last run (profile), else 0    */
+    double last_host_us;        /* host time of the last run, not waiting for the GPU */
 } tfvk_plan_stats;
 
 TFVK_API tfvk_plan_stats tfvk_plan_get_stats(const tfvk_plan *p);
@@ -177,6 +178,7 @@ TFVK_API size_t tfvk_plan_report(const tfvk_plan *p, char *buf, size_t size);
 #include <windows.h>
 #else
 #include <dlfcn.h>
+#include <time.h>
 #endif
 
 /* >>table =================================================================
@@ -12511,6 +12513,7 @@ typedef struct tfvk_x_pipe {   /* a pipeline, shared by the plans of a context *
 
 struct tfvk_context {
     tfu_result       err;
+    int              broken;           /* tfvk_init failed: only the message is left */
     char             msg[512];
     int              n_messages;
     tfvk_options     opt;
@@ -12972,11 +12975,19 @@ static tfu_result tfvk_x_create_common(tfvk_context *vk) {
     return TFU_OK;
 }
 
+static tfvk_context *tfvk_x_init(tfvk_context *vk);
+static tfvk_context *tfvk_x_init_done(tfvk_context *vk);
+
 TFVK_API tfvk_context *tfvk_init(const tfvk_options *opts) {
     tfvk_context *vk = (tfvk_context *)calloc(1, sizeof *vk);
-    int caller = 0;
     if (!vk) return NULL;
     vk->opt = opts ? *opts : tfvk_default_options();
+    return tfvk_x_init_done(tfvk_x_init(vk));
+}
+
+/* loader, instance, device, the kernels' modules and layouts */
+static tfvk_context *tfvk_x_init(tfvk_context *vk) {
+    int caller = 0;
     caller = vk->opt.instance != VK_NULL_HANDLE;
     if (caller && (!vk->opt.physical_device || !vk->opt.device || !vk->opt.queue)) {
         tfvk_x_fail(vk, TFU_ERR_INVALID_ARG, "options: give instance, physical_device, device and queue together, or none%s", NULL);
@@ -13008,6 +13019,12 @@ TFVK_API tfvk_context *tfvk_init(const tfvk_options *opts) {
         if (tfvk_x_create_device(vk) != TFU_OK) return vk;
     }
     tfvk_x_create_common(vk);
+    return vk;
+}
+
+/* tfvk_init ends here: a context that failed keeps its error for good */
+static tfvk_context *tfvk_x_init_done(tfvk_context *vk) {
+    vk->broken = vk->err != TFU_OK;
     return vk;
 }
 
@@ -13126,6 +13143,22 @@ static tfu_result tfvk_x_buf_new(tfvk_context *vk, tfvk_x_buf *b, VkDeviceSize s
     return TFU_OK;
 }
 
+/* microseconds of a monotonic clock (host time per run) */
+static double tfvk_x_clock_us(void) {
+#if defined(_WIN32)
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (double)c.QuadPart * 1e6 / (double)f.QuadPart;
+#elif defined(CLOCK_MONOTONIC)
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+#else
+    return (double)clock() * (1e6 / CLOCKS_PER_SEC);   /* strict C: no POSIX clock in sight */
+#endif
+}
+
 /* >>plan ================================================================== */
 
 /* where a tensor's bytes are on the device: a buffer and an offset */
@@ -13143,6 +13176,12 @@ typedef struct tfvk_x_group {
     uint32_t param_off;           /* bytes into the params buffer        */
     uint32_t param_words;
 } tfvk_x_group;
+
+typedef struct tfvk_x_fix {       /* a view or copy's data pointer after a run */
+    int          tensor;
+    int          down;            /* its root's copy out, -1: a leaf     */
+    VkDeviceSize inner;
+} tfvk_x_fix;
 
 typedef struct tfvk_x_copy {      /* bytes moved at run time             */
     int          tensor;          /* the leaf or value                   */
@@ -13167,6 +13206,8 @@ struct tfvk_plan {
     size_t          n_params;
     tfvk_x_copy    *up, *down;    /* leaves in; values and written leaves out */
     int             n_up, n_down;
+    tfvk_x_fix     *fix;
+    int             n_fix;
     VkDescriptorPool dpool;
     VkCommandBuffer cmd;
     VkFence         fence;
@@ -13197,6 +13238,7 @@ static void tfvk_x_plan_destroy(tfvk_plan *p) {
     free(p->params);
     free(p->up);
     free(p->down);
+    free(p->fix);
     free(p->stamps);
     free(p);
 }
@@ -13320,6 +13362,22 @@ static tfu_result tfvk_x_plan_memory(tfvk_plan *p) {
             c->host_off = down_bytes;
             down_bytes += (c->size + 255) & ~(VkDeviceSize)255;
         }
+    }
+    /* the data pointers of views and copies after a run: into their leaf,
+       or into their root's copy out */
+    p->fix = (tfvk_x_fix *)calloc((size_t)n + 1, sizeof *p->fix);
+    if (!p->fix) return tfvk_x_fail(vk, TFU_ERR_NO_MEMORY, "no memory for the plan%s", NULL);
+    for (i = 0; i < n; i++) {
+        int root = v->root[i], k, down = -1;
+        if (root == i || tfvk_x_is_leaf(v->tensors[i])) continue;
+        if (!tfvk_x_is_leaf(v->tensors[root])) {
+            for (k = 0; k < p->n_down; k++) if (p->down[k].tensor == root) down = k;
+            if (down < 0) continue;
+        }
+        p->fix[p->n_fix].tensor = i;
+        p->fix[p->n_fix].down = down;
+        p->fix[p->n_fix].inner = tfvk_x_inner(v, i);
+        p->n_fix++;
     }
     p->b_staging = -1;
     if (!p->zero_copy && up_bytes) {
@@ -13807,17 +13865,20 @@ static tfu_result tfvk_x_record(tfvk_plan *p) {
 }
 
 /* submits a one-time command buffer filled by fill(p, cmd, user) and waits */
-static tfu_result tfvk_x_submit_wait(tfvk_plan *p, VkCommandBuffer cmd) {
+static tfu_result tfvk_x_submit_wait(tfvk_plan *p, VkCommandBuffer cmd, double *waited_us) {
     tfvk_context *vk = p->vk;
     VkSubmitInfo si;
     VkResult r;
+    double t0;
     memset(&si, 0, sizeof si);
     si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cmd;
     r = vk->vk.vkQueueSubmit(vk->queue, 1, &si, p->fence);
     if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkQueueSubmit");
+    t0 = tfvk_x_clock_us();
     r = vk->vk.vkWaitForFences(vk->device, 1, &p->fence, VK_TRUE, UINT64_MAX);
+    *waited_us = tfvk_x_clock_us() - t0;
     if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkWaitForFences");
     r = vk->vk.vkResetFences(vk->device, 1, &p->fence);
     if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkResetFences");
@@ -13887,7 +13948,10 @@ TFVK_API tfu_result tfvk_plan_upload_params(tfvk_plan *p) {
         r = vk->vk.vkEndCommandBuffer(cmd);
     }
     if (r != VK_SUCCESS) res = tfvk_x_vkfail(vk, r, "recording the weights' upload");
-    else res = tfvk_x_submit_wait(p, cmd);
+    else {
+        double waited;
+        res = tfvk_x_submit_wait(p, cmd, &waited);
+    }
     vk->vk.vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &cmd);
     tfvk_x_buf_free(vk, &st);
     return res;
@@ -13904,8 +13968,8 @@ TFVK_API tfvk_plan *tfvk_plan_compile(tfvk_context *vk, tfu_graph *g, const tfvk
     tfu_plan_options po = tfu_plan_default_options();
     tfu_backend_caps caps;
     int i;
-    if (!vk) return NULL;
-    if (vk->err != TFU_OK) return NULL;   /* a context that failed to start */
+    if (!vk || vk->broken) return NULL;   /* a context that failed to start */
+    vk->err = TFU_OK;
     if (!g) {
         tfvk_x_fail(vk, TFU_ERR_NULL_ARG, "graph is NULL%s", NULL);
         return NULL;
@@ -13967,11 +14031,13 @@ TFVK_API tfu_result tfvk_plan_run(tfvk_plan *p) {
     tfvk_context *vk;
     const tfu_plan_view *v;
     tfu_result r;
-    int k, i;
+    double t0, t_wait;
+    int k;
     if (!p) return TFU_ERR_NULL_ARG;
     vk = p->vk;
     v = &p->view;
     vk->err = TFU_OK;
+    t0 = tfvk_x_clock_us();
     r = tfu_plan_check(p->plan);
     if (r != TFU_OK) {
         tfu_context *ctx = tfu_graph_context(p->graph);
@@ -13989,7 +14055,7 @@ TFVK_API tfu_result tfvk_plan_run(tfvk_plan *p) {
                                                : (unsigned char *)p->bufs[c->buf].map + c->off;
         memcpy(dst, v->tensors[c->tensor]->data, (size_t)c->size);
     }
-    r = tfvk_x_submit_wait(p, p->cmd);
+    r = tfvk_x_submit_wait(p, p->cmd, &t_wait);
     if (r != TFU_OK) return r;
     /* results: written leaves back to their data; values' data pointers
        into the readback buffer */
@@ -14000,16 +14066,11 @@ TFVK_API tfu_result tfvk_plan_run(tfvk_plan *p) {
         if (tfvk_x_is_leaf(t)) memcpy(t->data, src, (size_t)c->size);
         else t->data = src;
     }
-    for (i = 0; i < v->n_tensors; i++) {
-        tfu_tensor *t = v->tensors[i];
-        const tfu_tensor *root = v->tensors[v->root[i]];
-        if (v->root[i] == i || tfvk_x_is_leaf(t)) continue;
-        if (tfvk_x_is_leaf(root)) {
-            t->data = (unsigned char *)root->data + tfvk_x_inner(v, i);
-        } else {
-            for (k = 0; k < p->n_down; k++)
-                if (p->down[k].tensor == v->root[i]) t->data = (unsigned char *)p->bufs[p->b_readback].map + p->down[k].host_off + tfvk_x_inner(v, i);
-        }
+    for (k = 0; k < p->n_fix; k++) {
+        const tfvk_x_fix *f = &p->fix[k];
+        tfu_tensor *t = v->tensors[f->tensor];
+        if (f->down < 0) t->data = (unsigned char *)v->tensors[v->root[f->tensor]]->data + f->inner;
+        else t->data = (unsigned char *)p->bufs[p->b_readback].map + p->down[f->down].host_off + f->inner;
     }
     if (p->queries) {
         VkResult vr = vk->vk.vkGetQueryPoolResults(vk->device, p->queries, 0, p->n_queries, sizeof(uint64_t) * p->n_queries, p->stamps,
@@ -14017,6 +14078,7 @@ TFVK_API tfu_result tfvk_plan_run(tfvk_plan *p) {
         if (vr != VK_SUCCESS) return tfvk_x_vkfail(vk, vr, "vkGetQueryPoolResults");
         p->stats.last_run_us = (double)(p->stamps[v->n_stages] - p->stamps[0]) * vk->props.limits.timestampPeriod * 1e-3;
     }
+    p->stats.last_host_us = tfvk_x_clock_us() - t0 - t_wait;
     return TFU_OK;
 }
 

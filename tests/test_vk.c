@@ -1,0 +1,545 @@
+/* test_vk.c - the Vulkan backend (tensorfuse_vk.h) against the reference
+   executor, every run under the Khronos validation layer with
+   synchronisation validation on: any message it prints fails the test.
+
+   1. random graphs of the generator (tfu_gen.h), built twice from a seed:
+      the reference runs on one, the other is compiled for Vulkan fused and
+      unfused; every OUTPUT and KEEP tensor and every leaf a copy writes is
+      compared. The fused Vulkan plan has the groups a CPU plan compiled
+      with the same capabilities has (fusion is decided once, for both).
+   2. every case of test_fusion.c (included, through its case hook), on
+      Vulkan, against the case's reference.
+   3. a barrier the plan needs left out (tfvk_plan_options.drop_barrier):
+      synchronisation validation must report it.
+   4. one plan replayed 1000 times with new inputs, each result checked;
+      host time per replay for a small and a 1000-node graph (printed).
+   5. errors: no loader, no such device, an allocation larger than the
+      device has, a tensor wider than maxStorageBufferRange.
+   6. staging: the same graphs with staging buffers (no zero-copy).
+
+     test_vk [--graphs N] [--seed S] [--only I] [--v 1]
+
+   With no Vulkan loader or device every check is skipped, with the reason;
+   TFVK_REQUIRE=1 (CI) makes that a failure. */
+#define TEST_FUSION_NO_MAIN
+#include "test_fusion.c"
+#include "tfu_gen.h"
+#define TFVK_IMPLEMENTATION
+#include "../tensorfuse_vk.h"
+
+#define VK_CTX_MB 24
+
+static tfvk_context *g_vk;          /* with validation                    */
+static int g_verbose;
+static int g_msgs_seen;             /* validation messages already counted */
+static long g_n_compared, g_n_plans, g_n_groups_same;
+
+static void on_message(void *user, const char *m) {
+    (void)user;
+    if (g_verbose || tfvk_validation_messages(g_vk) < 4) printf("  validation: %.600s\n", m);
+}
+
+/* every validation message since the last call fails the check */
+static void check_validation(const char *where) {
+    int n = tfvk_validation_messages(g_vk) - g_msgs_seen;
+    g_msgs_seen += n;
+    TT_CHECK(n == 0, "%s: %d validation messages", where, n);
+}
+
+/* t's twin in ref (same position among nodes or leaves), or NULL */
+static tfu_tensor *twin(tfu_graph *ref, tfu_graph *g, const tfu_tensor *t) {
+    int i;
+    for (i = 0; i < tfu_graph_n_nodes(g) && i < tfu_graph_n_nodes(ref); i++)
+        if (tfu_graph_node(g, i) == t) return tfu_graph_node(ref, i);
+    for (i = 0; i < tfu_graph_n_leafs(g) && i < tfu_graph_n_leafs(ref); i++)
+        if (tfu_graph_leaf(g, i) == t) return tfu_graph_leaf(ref, i);
+    return NULL;
+}
+
+/* every leaf a copy wrote, against its twin in ref */
+static int compare_written(tfu_graph *ref, tfu_graph *g, float tolf, const char *where) {
+    int i, bad = 0;
+    for (i = 0; i < tfu_graph_n_leafs(g); i++) {
+        tfu_tensor *L = tfu_graph_leaf(g, i), *R;
+        int j, written = 0;
+        for (j = 0; j < tfu_graph_n_nodes(g); j++) {
+            tfu_tensor *t = tfu_graph_node(g, j);
+            if (t->op == TFU_OP_CPY && (t->view_src == L || (t->view_src && t->view_src->view_src == L))) written = 1;
+        }
+        if (!written) continue;
+        R = twin(ref, g, L);
+        if (!R) continue;
+        bad += compare(R, L, tolf, where, 100 + i);
+        g_n_compared++;
+    }
+    return bad;
+}
+
+/* the Vulkan plan groups the graph as a CPU plan given the same caps does */
+static int same_groups(tfvk_plan *vp, tfu_graph *g, const char *where) {
+    tfu_plan_options o = tfu_plan_default_options();
+    tfu_backend_caps caps = tfvk_caps(g_vk);
+    const tfu_plan *a = tfvk_plan_shared(vp);
+    tfu_plan *b;
+    int i, bad = 0;
+    o.caps = &caps;
+    b = tfu_plan_compile(g, &o);
+    if (!b) {
+        printf("  %s: CPU compile with the Vulkan caps failed\n", where);
+        return 1;
+    }
+    if (tfu_plan_n_groups(a) != tfu_plan_n_groups(b)) bad = 1;
+    for (i = 0; i < tfu_graph_n_nodes(g) && !bad; i++) {
+        const tfu_tensor *t = tfu_graph_node(g, i);
+        if (tfu_plan_is_materialized(a, t) != tfu_plan_is_materialized(b, t)) bad = 1;
+    }
+    if (bad) printf("  %s: the Vulkan plan's groups differ from the CPU plan's (%d vs %d groups)\n", where, tfu_plan_n_groups(a), tfu_plan_n_groups(b));
+    else g_n_groups_same++;
+    tfu_plan_free(b);
+    return bad;
+}
+
+/* outputs poisoned where the plan will put them is not possible before a
+   Vulkan run (they live on the device); the readback memory is fresh per
+   plan and the device arena is never cleared, so an unwritten element
+   shows as whatever the device held: stale, and caught by the comparison
+   with fresh random data. The data pointers are poisoned here. */
+static void poison_pointers(tfu_graph *g) {
+    int i;
+    for (i = 0; i < tfu_graph_n_nodes(g); i++) {
+        tfu_tensor *t = tfu_graph_node(g, i);
+        if (t->op != TFU_OP_CPY) t->data = NULL;
+    }
+}
+
+static void report_plan(tfvk_plan *p) {
+    size_t need = tfvk_plan_report(p, NULL, 0);
+    char *buf = (char *)malloc(need + 1);
+    if (!buf) return;
+    tfvk_plan_report(p, buf, need + 1);
+    printf("%s", buf);
+    free(buf);
+}
+
+/* --- 1. random graphs ------------------------------------------------------ */
+
+static void *g_ctx_mem[2];
+
+static int vk_random_one(gen_t *gen, tfu_graph *ref, uint64_t gseed, int no_fusion, const char *where) {
+    tfu_context_params cp;
+    tfvk_plan_options o = tfvk_plan_default_options();
+    tfu_graph *g;
+    tfvk_plan *p;
+    tfu_result r;
+    int k, bad = 0;
+    float leaf_tol = 1;
+    cp.mem = g_ctx_mem[1];
+    cp.mem_size = (size_t)VK_CTX_MB << 20;
+    cp.no_alloc = 0;
+    gen[1].ctx = tfu_init(cp);
+    g = gen[1].ctx ? build(&gen[1], gseed) : NULL;
+    if (!g) {
+        TT_CHECK(0, "%s: the second build failed", where);
+        return 1;
+    }
+    o.no_fusion = no_fusion;
+    p = tfvk_plan_compile(g_vk, g, &o);
+    if (!p) {
+        TT_CHECK(0, "%s: compile: %s", where, tfvk_last_error_msg(g_vk));
+        return 1;
+    }
+    g_n_plans++;
+    poison_pointers(g);
+    r = tfvk_plan_run(p);
+    TT_CHECK(r == TFU_OK, "%s: run: %s", where, tfvk_last_error_msg(g_vk));
+    if (r == TFU_OK) {
+        for (k = 0; k < gen[0].nchk; k++) {
+            if (!tfu_graph_contains(ref, gen[0].chk[k])) continue;
+            if (gen[1].chk_tol[k] > leaf_tol) leaf_tol = gen[1].chk_tol[k];
+            bad += compare(gen[0].chk[k], gen[1].chk[k], gen[1].chk_tol[k], where, k);
+            g_n_compared++;
+        }
+        for (k = 0; k < gen[1].nv; k++)
+            if (gen[1].v[k].tolf > leaf_tol) leaf_tol = gen[1].v[k].tolf;
+        bad += compare_written(ref, g, leaf_tol, where);
+    }
+    if (!no_fusion) bad += same_groups(p, g, where);
+    if (bad && g_verbose) report_plan(p);
+    tfvk_plan_free(p);
+    check_validation(where);
+    return bad;
+}
+
+static void vk_random(int n_graphs, int seed, int only) {
+    static gen_t gen[2];
+    int gi, n_fail = 0, n_built = 0;
+    g_ctx_mem[0] = malloc((size_t)VK_CTX_MB << 20);
+    g_ctx_mem[1] = malloc((size_t)VK_CTX_MB << 20);
+    if (!g_ctx_mem[0] || !g_ctx_mem[1]) {
+        TT_CHECK(0, "no memory");
+        return;
+    }
+    if (only >= 0) n_graphs = only + 1;
+    for (gi = only >= 0 ? only : 0; gi < n_graphs && n_fail <= 20; gi++) {
+        uint64_t gseed = (uint64_t)seed * 1000003ull + (uint64_t)gi;
+        tfu_context_params cp;
+        tfu_graph *ref;
+        tfu_result r;
+        char where[96];
+        int mode, bad = 0;
+        snprintf(where, sizeof where, "vk seed %d graph %d", seed, gi);
+        cp.mem = g_ctx_mem[0];
+        cp.mem_size = (size_t)VK_CTX_MB << 20;
+        cp.no_alloc = 0;
+        gen[0].ctx = tfu_init(cp);
+        ref = gen[0].ctx ? build(&gen[0], gseed) : NULL;
+        if (!ref) {
+            TT_CHECK(0, "%s: build failed at test line %d", where, gen[0].bad);
+            n_fail++;
+            continue;
+        }
+        n_built++;
+        if (g_verbose) {
+            int q;
+            printf("%s: %d nodes, steps:", where, tfu_graph_n_nodes(ref));
+            for (q = 0; q < g_n_trace; q++) printf(" %s", g_op_trace[q]);
+            printf("\n");
+        }
+        r = tfu_graph_compute_ref(ref);
+        if (r != TFU_OK) {
+            TT_CHECK(0, "%s: compute_ref: %s", where, tfu_result_str(r));
+            n_fail++;
+            continue;
+        }
+        for (mode = 0; mode < 2; mode++) {
+            char w2[128];
+            int b;
+            snprintf(w2, sizeof w2, "%s (%s)", where, mode ? "unfused" : "fused");
+            b = vk_random_one(gen, ref, gseed, mode, w2);
+            TT_CHECK(b == 0, "%s: %d mismatches", w2, b);
+            bad += b;
+        }
+        if (bad) n_fail++;
+    }
+    if (n_fail > 20) printf("too many failing graphs, stopping\n");
+    printf("vk: %d random graphs, each fused and unfused\n", n_built);
+    free(g_ctx_mem[0]);
+    free(g_ctx_mem[1]);
+}
+
+/* --- 2. the cases of test_fusion ------------------------------------------ */
+
+static void vk_fusion_case(const char *name, build_fn fn, void *arg, const tfu_plan_options *opts, double tol, fx *ref) {
+    fx x;
+    tfvk_plan *p;
+    tfvk_plan_options o = tfvk_plan_default_options();
+    char where[160];
+    int i, bad = 0;
+    tfu_result r;
+    snprintf(where, sizeof where, "vk fusion case '%s'", name);
+    if (opts && opts->n_threads > 1) return;   /* the same graph as the one-thread case */
+    if (fx_make(&x, fn, arg, 7) != 0) {
+        TT_CHECK(0, "%s: build failed", where);
+        fx_free(&x);
+        return;
+    }
+    o.no_fusion = opts ? opts->no_fusion : 0;
+    p = tfvk_plan_compile(g_vk, x.g, &o);
+    if (!p && tfvk_last_error(g_vk) == TFU_ERR_INVALID_ARG && opts && opts->caps) {
+        fx_free(&x);   /* a case about the CPU's own caps */
+        return;
+    }
+    TT_CHECK(p != NULL, "%s: compile: %s", where, tfvk_last_error_msg(g_vk));
+    if (!p) {
+        fx_free(&x);
+        return;
+    }
+    poison_pointers(x.g);
+    r = tfvk_plan_run(p);
+    TT_CHECK(r == TFU_OK, "%s: run: %s", where, tfvk_last_error_msg(g_vk));
+    if (r == TFU_OK) {
+        for (i = 0; i < tfu_graph_n_nodes(x.g); i++) {
+            tfu_tensor *t = tfu_graph_node(x.g, i);
+            if (!(t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP))) continue;
+            bad += compare(tfu_graph_node(ref->g, i), t, (float)(tol * 1e4), where, i);
+            g_n_compared++;
+        }
+        bad += compare_written(ref->g, x.g, (float)(tol * 1e4), where);
+    }
+    TT_CHECK(bad == 0, "%s: %d mismatches", where, bad);
+    if (bad && g_verbose) report_plan(p);
+    tfvk_plan_free(p);
+    check_validation(where);
+    fx_free(&x);
+}
+
+/* --- 3. a missing barrier is caught -------------------------------------- */
+
+/* y = softmax(rms_norm(x) @ w): a product reads what the row group wrote */
+static tfu_graph *two_stage_graph(tfu_context *ctx, tfu_tensor **y_out) {
+    tfu_tensor *x = tfu_new_tensor_2d(ctx, TFU_F32, 96, 40), *w = tfu_new_tensor_2d(ctx, TFU_F32, 96, 70), *h, *y;
+    if (!x || !w) return NULL;
+    tt_fill(x, -1, 1);
+    tt_fill(w, -1, 1);
+    h = tfu_rms_norm(ctx, x, 1e-5f);
+    y = tfu_soft_max(ctx, tfu_mul_mat(ctx, w, h));
+    *y_out = y;
+    return tfu_graph_build(ctx, y);
+}
+
+static void vk_barriers(void) {
+    tfu_context *ctx = tfu_init_malloc(8 << 20, 0);
+    tfu_tensor *y = NULL;
+    tfu_graph *g = ctx ? two_stage_graph(ctx, &y) : NULL;
+    tfvk_plan_options o = tfvk_plan_default_options();
+    tfvk_plan *p;
+    tfvk_plan_stats st;
+    int n0, n1;
+    if (!g) {
+        TT_CHECK(0, "barriers: build failed");
+        tfu_free(ctx);
+        return;
+    }
+    p = tfvk_plan_compile(g_vk, g, &o);
+    TT_CHECK(p != NULL, "barriers: compile: %s", tfvk_last_error_msg(g_vk));
+    if (!p) {
+        tfu_free(ctx);
+        return;
+    }
+    st = tfvk_plan_get_stats(p);
+    TT_CHECK(st.n_stages >= 2 && st.n_barriers == st.n_stages - 1, "barriers: %d stages, %d barriers recorded", st.n_stages, st.n_barriers);
+    TT_CHECK(st.n_dispatches == st.n_groups, "barriers: %d dispatches for %d groups", st.n_dispatches, st.n_groups);
+    n0 = tfvk_validation_messages(g_vk);
+    TT_CHECK(tfvk_plan_run(p) == TFU_OK, "barriers: run: %s", tfvk_last_error_msg(g_vk));
+    TT_CHECK(tfvk_validation_messages(g_vk) == n0, "barriers: the full plan gives validation messages");
+    tfvk_plan_free(p);
+    /* the same plan without its first barrier (validation sees it when
+       the dispatch is recorded, at compile) */
+    o.drop_barrier = 1;
+    n0 = tfvk_validation_messages(g_vk);
+    p = tfvk_plan_compile(g_vk, g, &o);
+    TT_CHECK(p != NULL, "barriers: compile: %s", tfvk_last_error_msg(g_vk));
+    if (p) {
+        TT_CHECK(tfvk_plan_get_stats(p).n_barriers == st.n_barriers - 1, "barriers: one fewer recorded");
+        tfvk_plan_run(p);
+        n1 = tfvk_validation_messages(g_vk);
+        TT_CHECK(n1 > n0, "barriers: a missing barrier passed synchronisation validation unseen");
+        printf("barriers: %d stages, %d barriers; without one, validation reported %d message(s)\n", st.n_stages, st.n_barriers, n1 - n0);
+        tfvk_plan_free(p);
+    }
+    g_msgs_seen = tfvk_validation_messages(g_vk);
+    tfu_free(ctx);
+}
+
+/* --- 4. replay ----------------------------------------------------------- */
+
+/* y = silu(x * a + b) * rms_norm(x): new x every run */
+static void vk_replay(int n_runs) {
+    tfu_context *ctx = tfu_init_malloc(16 << 20, 0);
+    tfu_tensor *x, *a, *b, *y;
+    tfu_graph *g;
+    tfvk_plan *p;
+    int it, bad = 0, i;
+    double t0;
+    if (!ctx) return;
+    x = tfu_set_input(tfu_new_tensor_2d(ctx, TFU_F32, 64, 8));
+    a = tfu_set_flags(tfu_new_tensor_1d(ctx, TFU_F32, 64), TFU_FLAG_PARAM);
+    b = tfu_new_tensor_2d(ctx, TFU_F32, 64, 8);
+    tt_fill(a, 0.5f, 1.5f);
+    tt_fill(b, -1, 1);
+    tt_fill(x, -1, 1);
+    y = tfu_mul(ctx, tfu_silu(ctx, tfu_add(ctx, tfu_mul(ctx, x, a), b)), tfu_rms_norm(ctx, x, 1e-5f));
+    g = tfu_graph_build(ctx, y);
+    p = g ? tfvk_plan_compile(g_vk, g, NULL) : NULL;
+    TT_CHECK(p != NULL, "replay: compile: %s", tfvk_last_error_msg(g_vk));
+    if (!p) {
+        tfu_free(ctx);
+        return;
+    }
+    t0 = 0;
+    for (it = 0; it < n_runs && bad < 5; it++) {
+        const float *xs = (const float *)x->data, *as = (const float *)a->data, *bs = (const float *)b->data;
+        tt_fill(x, -2, 2);
+        if (tfvk_plan_run(p) != TFU_OK) {
+            bad++;
+            continue;
+        }
+        t0 += tfvk_plan_get_stats(p).last_host_us;
+        for (i = 0; i < 8 && bad < 5; i++) {
+            double ss = 0;
+            int j;
+            for (j = 0; j < 64; j++) ss += (double)xs[i * 64 + j] * xs[i * 64 + j];
+            for (j = 0; j < 64; j++) {
+                double u = (double)xs[i * 64 + j] * as[j] + bs[i * 64 + j];
+                double want = u / (1 + exp(-u)) * (xs[i * 64 + j] / sqrt(ss / 64 + 1e-5));
+                double got = ((const float *)y->data)[i * 64 + j];
+                if (fabs(got - want) > 1e-4 * (1 + fabs(want))) {
+                    if (bad < 3) printf("  replay %d: y[%d][%d] = %g, want %g\n", it, i, j, got, want);
+                    bad++;
+                    break;
+                }
+            }
+        }
+    }
+    TT_CHECK(bad == 0, "replay: %d wrong results in %d runs", bad, it);
+    printf("replay: %d runs, each result checked; host time per run %.1f us (a %d-dispatch plan, not waiting for the device)\n", it, t0 / it,
+           tfvk_plan_get_stats(p).n_dispatches);
+    tfvk_plan_free(p);
+    tfu_free(ctx);
+    check_validation("replay");
+}
+
+/* host time per replay of a 1000-node graph: a chain of small ops */
+static void vk_replay_big(void) {
+    tfu_context *ctx = tfu_init_malloc(32 << 20, 0);
+    tfu_tensor *x, *y;
+    tfu_graph *g;
+    tfvk_plan *p;
+    tfvk_plan_options o = tfvk_plan_default_options();
+    int i, n = 20;
+    double t0;
+    if (!ctx) return;
+    x = tfu_set_input(tfu_new_tensor_2d(ctx, TFU_F32, 32, 4));
+    tt_fill(x, -1, 1);
+    y = x;
+    for (i = 0; i < 1000; i++) {
+        tfu_tensor *k = y;
+        if (i % 5 == 4) tfu_set_keep(k);
+        y = (i % 3 == 0) ? tfu_scale(ctx, k, 0.999f) : (i % 3 == 1) ? tfu_add(ctx, k, x) : tfu_tanh(ctx, k);
+    }
+    g = tfu_graph_new(ctx, 4096);
+    if (!g || tfu_graph_build_expand(g, y) != TFU_OK) {
+        TT_CHECK(0, "replay-1000: build");
+        tfu_free(ctx);
+        return;
+    }
+    o.no_fusion = 1;   /* 1000 dispatches */
+    p = tfvk_plan_compile(g_vk, g, &o);
+    TT_CHECK(p != NULL, "replay-1000: compile: %s", tfvk_last_error_msg(g_vk));
+    if (p) {
+        tfvk_plan_run(p);
+        t0 = 0;
+        for (i = 0; i < n; i++) {
+            tfvk_plan_run(p);
+            t0 += tfvk_plan_get_stats(p).last_host_us;
+        }
+        printf("replay: %d nodes, %d dispatches, %d barriers: host time per run %.1f us (nothing re-recorded)\n",
+               tfu_graph_n_nodes(g), tfvk_plan_get_stats(p).n_dispatches, tfvk_plan_get_stats(p).n_barriers, t0 / n);
+        tfvk_plan_free(p);
+    }
+    tfu_free(ctx);
+    check_validation("replay-1000");
+}
+
+/* --- 5. errors ------------------------------------------------------------- */
+
+static void vk_errors(void) {
+    tfvk_options o = tfvk_default_options();
+    tfvk_context *vk;
+    tfu_context *ctx;
+    tfu_tensor *big, *y;
+    tfu_graph *g;
+    tfvk_plan *p;
+    o.loader = "/nonexistent/libvulkan.so.1";
+    vk = tfvk_init(&o);
+    TT_CHECK(vk && tfvk_last_error(vk) == TFU_ERR_BACKEND, "errors: no loader gives %s", tfu_result_str(tfvk_last_error(vk)));
+    TT_CHECK(vk && strstr(tfvk_last_error_msg(vk), "loader") != NULL, "errors: the message names the loader: %s", tfvk_last_error_msg(vk));
+    TT_CHECK(tfvk_plan_compile(vk, NULL, NULL) == NULL, "errors: a failed context compiles nothing");
+    tfvk_free(vk);
+    o = tfvk_default_options();
+    o.device_index = 99;
+    vk = tfvk_init(&o);
+    TT_CHECK(vk && tfvk_last_error(vk) == TFU_ERR_BACKEND, "errors: no device 99 gives %s", tfu_result_str(tfvk_last_error(vk)));
+    tfvk_free(vk);
+    /* more device memory than there is: a no_alloc leaf of 2^40 bytes */
+    vk = tfvk_init(NULL);
+    ctx = tfu_init_malloc(1 << 20, 1);
+    if (vk && tfvk_last_error(vk) == TFU_OK && ctx) {
+        static float small[16];
+        big = tfu_new_tensor_2d(ctx, TFU_F32, (int64_t)1 << 20, (int64_t)1 << 18);
+        y = big ? tfu_scale(ctx, tfu_view_1d(ctx, big, 16, 0), 2.0f) : NULL;
+        g = y ? tfu_graph_build(ctx, y) : NULL;
+        if (big) big->data = small;
+        p = g ? tfvk_plan_compile(vk, g, NULL) : NULL;
+        TT_CHECK(g && !p && (tfvk_last_error(vk) == TFU_ERR_DEVICE_MEMORY || tfvk_last_error(vk) == TFU_ERR_INVALID_ARG),
+                 "errors: a 4 TiB leaf gives %s (%s)", tfu_result_str(tfvk_last_error(vk)), tfvk_last_error_msg(vk));
+        tfvk_plan_free(p);
+        tfvk_free(vk);
+        /* a tensor wider than one binding may cover */
+        vk = tfvk_init(NULL);
+        tfu_reset(ctx);
+        big = tfu_new_tensor_1d(ctx, TFU_F32, (int64_t)tfvk_get_device_info(vk).max_storage_buffer_range / 4 + 64);
+        y = big ? tfu_scale(ctx, big, 2.0f) : NULL;
+        g = y ? tfu_graph_build(ctx, y) : NULL;
+        p = g ? tfvk_plan_compile(vk, g, NULL) : NULL;
+        TT_CHECK(g && !p && tfvk_last_error(vk) == TFU_ERR_INVALID_ARG && strstr(tfvk_last_error_msg(vk), "maxStorageBufferRange"),
+                 "errors: a tensor past maxStorageBufferRange gives %s (%s)", tfu_result_str(tfvk_last_error(vk)), tfvk_last_error_msg(vk));
+        tfvk_plan_free(p);
+        /* a leaf without data: the run says so, nothing is submitted */
+        tfu_reset(ctx);
+        big = tfu_new_tensor_1d(ctx, TFU_F32, 100);
+        y = big ? tfu_scale(ctx, big, 2.0f) : NULL;
+        g = y ? tfu_graph_build(ctx, y) : NULL;
+        p = g ? tfvk_plan_compile(vk, g, NULL) : NULL;
+        TT_CHECK(p && tfvk_plan_run(p) == TFU_ERR_NO_DATA, "errors: a leaf without data gives %s", tfu_result_str(tfvk_last_error(vk)));
+        tfvk_plan_free(p);
+    }
+    tfvk_free(vk);
+    tfu_free(ctx);
+}
+
+int main(int argc, char **argv) {
+    int n_graphs = tt_arg_int(argc, argv, "--graphs", 200);
+    int seed = tt_arg_int(argc, argv, "--seed", 1);
+    int only = tt_arg_int(argc, argv, "--only", -1);
+    tfvk_options o = tfvk_default_options();
+    const char *req = getenv("TFVK_REQUIRE");
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    g_verbose = tt_verbose = tt_arg_int(argc, argv, "--v", 0);
+    (void)tt_max_err;
+    o.validation = 1;
+    o.message_fn = on_message;
+    g_vk = tfvk_init(&o);
+    if (tfvk_last_error(g_vk) != TFU_OK) {
+        int required = req && req[0] == '1';
+        printf("vk: skipped: %s\n", tfvk_last_error_msg(g_vk));
+        tfvk_free(g_vk);
+        if (required) {
+            TT_CHECK(0, "TFVK_REQUIRE=1 but Vulkan with validation is not available");
+        } else {
+            tt_skipped++;
+        }
+        return tt_summary();
+    }
+    {
+        tfvk_device_info I = tfvk_get_device_info(g_vk);
+        printf("vk: %s, maxStorageBufferRange %llu, float64 %d, zero-copy %d, under validation with synchronisation checks\n", I.name,
+               (unsigned long long)I.max_storage_buffer_range, I.float64, I.zero_copy);
+    }
+    vk_random(n_graphs, seed, only);
+    if (only < 0) {
+        /* 6. staging buffers instead of zero-copy, on a second context */
+        tfvk_context *zc = g_vk;
+        o.no_zero_copy = 1;
+        g_vk = tfvk_init(&o);
+        if (tfvk_last_error(g_vk) == TFU_OK) {
+            g_msgs_seen = 0;
+            printf("vk: staging buffers:\n");
+            vk_random(n_graphs / 8, seed + 1, -1);
+        }
+        TT_CHECK(tfvk_last_error(g_vk) == TFU_OK, "staging context: %s", tfvk_last_error_msg(g_vk));
+        tfvk_free(g_vk);
+        g_vk = zc;
+        g_msgs_seen = tfvk_validation_messages(g_vk);
+        g_case_hook = vk_fusion_case;
+        fusion_cases();
+        g_case_hook = NULL;
+        vk_barriers();
+        vk_replay(1000);
+        vk_replay_big();
+        vk_errors();
+    }
+    printf("vk: %ld plans, %ld tensors compared, %ld fused plans grouped as the CPU's\n", g_n_plans, g_n_compared, g_n_groups_same);
+    tfvk_free(g_vk);
+    return tt_summary();
+}
