@@ -1,6 +1,10 @@
 # tensorfuse - the one build entry point.
 #   make            examples and tests
 #   make demo       run the llama-style demo (CPU only)
+#   make demo-vk    the same model on Vulkan (tensorfuse_vk.h): fused, unfused, CPU
+#   make deps       (Debian, root) the packages the Vulkan part needs
+#   make shaders    recompile shaders/ into tensorfuse_vk.h (glslc, spirv-opt)
+#   make shaders-check  fail if tensorfuse_vk.h is stale against shaders/
 #   make test       every test program; last line "N passed, N failed"
 #   make lint       headers with -Wall -Wextra -Wpedantic -Werror as C99, C11, C++
 #   make sanitize   the tests under ASan + UBSan
@@ -26,9 +30,11 @@ LDLIBS  += -lm -lpthread
 LDL     ?= $(shell printf 'int main(void){return 0;}' | $(CC) -x c - -ldl -o /dev/null 2>/dev/null && echo -ldl)
 B       := build
 EXE     :=
-# RUN runs a test program (qemu, wine); GRAPHS is test_random's --graphs
+# RUN runs a test program (qemu, wine); GRAPHS is test_random's --graphs,
+# VK_GRAPHS test_vk's
 RUN     :=
 GRAPHS  :=
+VK_GRAPHS :=
 PREFIX  ?= /usr/local
 
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -40,10 +46,13 @@ TESTS    := $(TEST_SRC:tests/%.c=$(B)/%$(EXE)) $(B)/test_embedded_nosimd$(EXE)
 # the fuzz harness built without libFuzzer: replays tests/fuzz_corpus in make test
 TESTS    += $(B)/fuzz_replay$(EXE)
 EX_SRC   := $(wildcard examples/*.c)
+ifneq ($(VK_HDR),1)
+EX_SRC   := $(filter-out examples/demo_vk.c,$(EX_SRC))
+endif
 EXAMPLES := $(EX_SRC:examples/%.c=$(B)/%$(EXE))
 HDR      := tensorfuse.h
 
-.PHONY: all demo test lint sanitize tsan bench clean selftest test-arm fuzz \
+.PHONY: all demo demo-vk deps shaders shaders-check test lint sanitize tsan bench clean selftest test-arm fuzz \
         cross cross-aarch64 cross-armhf cross-riscv64 windows test-atomics size install test-install
 all: $(EXAMPLES) $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE)
 
@@ -104,14 +113,37 @@ fuzz: $(B)/fuzz_tfu
 demo: $(B)/demo
 	./$(B)/demo
 
+$(B)/demo_vk$(EXE): examples/demo_vk.c examples/llama.h tensorfuse_vk.h $(HDR) | $(B)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS) $(LDL)
+
+# a smaller model than demo's: lavapipe (Vulkan on the CPU) is slow
+DEMO_VK_ARGS ?= --layers 2 --tokens 16 --reps 2
+demo-vk: $(B)/demo_vk$(EXE)
+	./$(B)/demo_vk $(DEMO_VK_ARGS)
+
+# what the Vulkan part needs on Debian: headers, a driver on the CPU, the
+# validation layer; glslc and spirv-opt only to change shaders/
+VK_DEBS := libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslc spirv-tools
+deps:
+	apt-get install -y --no-install-recommends $(VK_DEBS)
+
+shaders:
+	sh tools/embed_spirv.sh tensorfuse_vk.h
+
+shaders-check: | $(B)
+	cp tensorfuse_vk.h $(B)/tensorfuse_vk.check.h
+	sh tools/embed_spirv.sh $(B)/tensorfuse_vk.check.h
+	@cmp -s tensorfuse_vk.h $(B)/tensorfuse_vk.check.h || { echo "shaders-check: tensorfuse_vk.h is stale: run make shaders"; exit 1; }
+	@echo "shaders-check: tensorfuse_vk.h matches shaders/"
+
 test: $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE)
-	@RUN="$(RUN)" GRAPHS="$(GRAPHS)" EXE="$(EXE)" sh tools/run_tests.sh $(B) $(TESTS)
+	@RUN="$(RUN)" GRAPHS="$(GRAPHS)" VK_GRAPHS="$(VK_GRAPHS)" EXE="$(EXE)" sh tools/run_tests.sh $(B) $(TESTS)
 
 lint: | $(B)
 	@sh tools/lint.sh "$(CC)" "$(CXX)"
 
 sanitize:
-	$(MAKE) B=$(B)/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+	$(MAKE) B=$(B)/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" VK_GRAPHS=6 test
 
 tsan:
 	$(MAKE) B=$(B)/tsan OPT="-O1 -g -fsanitize=thread" $(B)/tsan/test_threads $(B)/tsan/test_random
@@ -129,7 +161,7 @@ $(B)/bench: bench/bench.c $(HDR) | $(B)
 # Debian: gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
 # qemu-user, and libc6-dev-{arm64,armhf,riscv64}-cross.
 CROSS_GRAPHS ?= 2000
-CROSS = $(MAKE) --no-print-directory OPT=-O2 ARCH= GRAPHS=$(CROSS_GRAPHS)
+CROSS = TFVK_REQUIRE= $(MAKE) --no-print-directory OPT=-O2 ARCH= GRAPHS=$(CROSS_GRAPHS)
 cross: cross-aarch64 cross-armhf cross-riscv64
 cross-aarch64:
 	$(CROSS) B=$(B)/aarch64 CC=aarch64-linux-gnu-gcc RUN="qemu-aarch64 -L /usr/aarch64-linux-gnu" test

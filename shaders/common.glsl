@@ -190,35 +190,38 @@ float op_gelu_erf(float x) { return 0.5 * x * (1.0 + op_erf(x * 0.70710678118654
 float op_relu(float x) { return x < 0.0 ? 0.0 : x; }
 
 // one element-wise operation; a, b: its sources; pa, pb: its float
-// parameters; aux: the GLU kind
+// parameters; aux: the GLU kind. The result is precise: drivers may not
+// fold x - x to 0 or x * 0 to 0 (wrong for inf and NaN) nor fuse into FMA.
 float elt(int op, int aux, float pa, float pb, float a, float b) {
+    precise float r = f_nan();
     switch (op) {
-    case OP_COPY: return a;
-    case OP_ADD: return a + b;
-    case OP_SUB: return a - b;
-    case OP_MUL: return a * b;
-    case OP_DIV: return a / b;
-    case OP_SCALE: return a * pa + pb;
-    case OP_CLAMP: return a < pa ? pa : (a > pb ? pb : a);
-    case OP_NEG: return -a;
-    case OP_ABS: return abs(a);
-    case OP_SQR: return a * a;
-    case OP_SQRT: return op_sqrt(a);
-    case OP_EXP: return op_exp(a);
-    case OP_LOG: return op_log(a);
-    case OP_SIN: return sin(a);
-    case OP_COS: return cos(a);
-    case OP_TANH: return op_tanh(a);
-    case OP_SIGMOID: return op_sigmoid(a);
-    case OP_RELU: return op_relu(a);
-    case OP_GELU: return op_gelu(a);
-    case OP_GELU_ERF: return op_gelu_erf(a);
-    case OP_SILU: return a * op_sigmoid(a);
+    case OP_COPY: r = a; break;
+    case OP_ADD: r = a + b; break;
+    case OP_SUB: r = a - b; break;
+    case OP_MUL: r = a * b; break;
+    case OP_DIV: r = a / b; break;
+    case OP_SCALE: r = a * pa + pb; break;
+    case OP_CLAMP: r = a < pa ? pa : (a > pb ? pb : a); break;
+    case OP_NEG: r = -a; break;
+    case OP_ABS: r = abs(a); break;
+    case OP_SQR: r = a * a; break;
+    case OP_SQRT: r = op_sqrt(a); break;
+    case OP_EXP: r = op_exp(a); break;
+    case OP_LOG: r = op_log(a); break;
+    case OP_SIN: r = sin(a); break;
+    case OP_COS: r = cos(a); break;
+    case OP_TANH: r = op_tanh(a); break;
+    case OP_SIGMOID: r = op_sigmoid(a); break;
+    case OP_RELU: r = op_relu(a); break;
+    case OP_GELU: r = op_gelu(a); break;
+    case OP_GELU_ERF: r = op_gelu_erf(a); break;
+    case OP_SILU: r = a * op_sigmoid(a); break;
     case OP_GLU:
-        if (aux == 0) return op_relu(a) * b;
-        if (aux == 1) return op_gelu(a) * b;
-        if (aux == 2) return op_gelu_erf(a) * b;
-        return a * op_sigmoid(a) * b;
+        if (aux == 0) r = op_relu(a) * b;
+        else if (aux == 1) r = op_gelu(a) * b;
+        else if (aux == 2) r = op_gelu_erf(a) * b;
+        else r = a * op_sigmoid(a) * b;
+        break;
     }
-    return f_nan();
+    return r;
 }

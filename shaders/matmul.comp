@@ -7,7 +7,8 @@
 // a's broadcast over b's by division). An output that comes out inf or NaN
 // from finite inputs (an f32 partial sum overflowed) is summed again,
 // scaled by the largest magnitudes of its two rows.
-// K0: products (1 or 2).
+// K0: products (1 or 2); K1, K2: product 0's descriptors a and b; K3, K4:
+// product 1's.
 #include "common.glsl"
 #define BM 64
 #define BN 64
@@ -21,17 +22,6 @@ float mm_value(int product) { return mmv[product]; }
 
 shared float As[BK][BM];
 shared float Bs[BK][BN];
-
-// the descriptors of product p's operands a and b (from its slot)
-int mm_slot(int p) {
-    int seen = 0;
-    for (int k = 0; k < NI; k++)
-        if (op_of(k) == OP_MUL_MAT) {
-            if (seen == p) return k;
-            seen++;
-        }
-    return 0;
-}
 
 uint desc_ne(int d, int i) { return P.p[DESC(d) + 2u + uint(i)]; }
 
@@ -54,6 +44,25 @@ float mm_rescue(int da, int db, uint m, uint n, uint a2, uint a3, uint b2, uint 
     return s * ma * mb;
 }
 
+// a tensor's addressing, read from the parameter block once
+struct Tens {
+    uint bnd, off, nb0, nb1, nb2, nb3;
+    int type;
+};
+
+Tens tens(int d) {
+    uint b = DESC(d);
+    Tens t;
+    t.bnd = P.p[b];
+    t.off = P.p[b + 1u] + P.p[b + 10u] * P.p[b + 6u];
+    t.nb0 = P.p[b + 6u];
+    t.nb1 = P.p[b + 7u];
+    t.nb2 = P.p[b + 8u];
+    t.nb3 = P.p[b + 9u];
+    t.type = type_of(d);
+    return t;
+}
+
 void main() {
     uvec4 ne = space();
     uint t = gl_LocalInvocationID.x;
@@ -62,41 +71,44 @@ void main() {
     uint z = gl_WorkGroupID.z;
     uint i2 = z % ne.z, i3 = z / ne.z;
     float acc[2][16];
-    for (int p = 0; p < 2; p++)
-        for (int q = 0; q < 16; q++) acc[p][q] = 0.0;
-    for (int p = 0; p < K0; p++) {
-        int k = mm_slot(p);
-        int da = -1 - sa_of(k), db = -1 - sb_of(k);
+    [[unroll]] for (int p = 0; p < 2; p++)
+        [[unroll]] for (int q = 0; q < 16; q++) acc[p][q] = 0.0;
+    [[unroll]] for (int p = 0; p < 2; p++) {
+        if (p >= K0) break;
+        int da = p == 0 ? K1 : K3, db = p == 0 ? K2 : K4;
+        Tens A = tens(da), B = tens(db);
         uint K = desc_ne(da, 0);
         uint a2 = i2 / (desc_ne(db, 2) / desc_ne(da, 2)), a3 = i3 / (desc_ne(db, 3) / desc_ne(da, 3));
+        uint abase = A.off + a2 * A.nb2 + a3 * A.nb3;
+        uint bbase = B.off + i2 * B.nb2 + i3 * B.nb3;
         for (uint k0 = 0u; k0 < K; k0 += BK) {
-            for (uint q = 0u; q < 4u; q++) {
+            [[unroll]] for (uint q = 0u; q < 4u; q++) {
                 uint l = t + 256u * q;
                 uint kk = l % BK, rr = l / BK;
                 uint kg = k0 + kk;
-                As[kk][rr] = (kg < K && m0 + rr < ne.x) ? ld(da, kg, m0 + rr, a2, a3) : 0.0;
-                Bs[kk][rr] = (kg < K && n0 + rr < ne.y) ? ld(db, kg, n0 + rr, i2, i3) : 0.0;
+                As[kk][rr] = (kg < K && m0 + rr < ne.x) ? load_e(A.bnd, A.type, abase + kg * A.nb0 + (m0 + rr) * A.nb1) : 0.0;
+                Bs[kk][rr] = (kg < K && n0 + rr < ne.y) ? load_e(B.bnd, B.type, bbase + kg * B.nb0 + (n0 + rr) * B.nb1) : 0.0;
             }
             barrier();
-            for (uint kk = 0u; kk < BK; kk++) {
+            [[unroll]] for (uint kk = 0u; kk < BK; kk++) {
                 float av[4], bv[4];
-                for (uint i = 0u; i < 4u; i++) av[i] = As[kk][tx + 16u * i];
-                for (uint j = 0u; j < 4u; j++) bv[j] = Bs[kk][ty + 16u * j];
-                for (uint j = 0u; j < 4u; j++)
-                    for (uint i = 0u; i < 4u; i++) acc[p][j * 4u + i] += av[i] * bv[j];
+                [[unroll]] for (uint i = 0u; i < 4u; i++) av[i] = As[kk][tx + 16u * i];
+                [[unroll]] for (uint j = 0u; j < 4u; j++) bv[j] = Bs[kk][ty + 16u * j];
+                [[unroll]] for (uint j = 0u; j < 4u; j++)
+                    [[unroll]] for (uint i = 0u; i < 4u; i++) acc[p][j * 4u + i] += av[i] * bv[j];
             }
             barrier();
         }
     }
-    for (uint j = 0u; j < 4u; j++)
-        for (uint i = 0u; i < 4u; i++) {
+    [[unroll]] for (uint j = 0u; j < 4u; j++)
+        [[unroll]] for (uint i = 0u; i < 4u; i++) {
             uint m = m0 + tx + 16u * i, n = n0 + ty + 16u * j;
             if (m >= ne.x || n >= ne.y) continue;
-            for (int p = 0; p < K0; p++) {
+            [[unroll]] for (int p = 0; p < 2; p++) {
+                if (p >= K0) break;
                 float a = acc[p][j * 4u + i];
                 if (!(abs(a) < f_inf())) {
-                    int k = mm_slot(p);
-                    int da = -1 - sa_of(k), db = -1 - sb_of(k);
+                    int da = p == 0 ? K1 : K3, db = p == 0 ? K2 : K4;
                     uint a2 = i2 / (desc_ne(db, 2) / desc_ne(da, 2)), a3 = i3 / (desc_ne(db, 3) / desc_ne(da, 3));
                     a = mm_rescue(da, db, m, n, a2, a3, i2, i3, desc_ne(da, 0), a);
                 }

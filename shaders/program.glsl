@@ -14,6 +14,9 @@ layout(constant_id = 1) const int K0 = 0;   // kernel-specific
 layout(constant_id = 2) const int K1 = 0;
 layout(constant_id = 3) const int K2 = 0;
 layout(constant_id = 4) const int K3 = 0;
+layout(constant_id = 5) const int K4 = 0;
+layout(constant_id = 6) const int K5 = 0;
+layout(constant_id = 7) const int K6 = 0;
 
 #define SLOT_CONSTS(k, base) \
     layout(constant_id = base + 0) const int OP##k = -1; \
@@ -34,6 +37,8 @@ TYPE_CONST(0) TYPE_CONST(1) TYPE_CONST(2) TYPE_CONST(3) TYPE_CONST(4) TYPE_CONST
 TYPE_CONST(6) TYPE_CONST(7) TYPE_CONST(8) TYPE_CONST(9) TYPE_CONST(10) TYPE_CONST(11)
 TYPE_CONST(12) TYPE_CONST(13) TYPE_CONST(14) TYPE_CONST(15) TYPE_CONST(16) TYPE_CONST(17)
 TYPE_CONST(18) TYPE_CONST(19) TYPE_CONST(20) TYPE_CONST(21) TYPE_CONST(22) TYPE_CONST(23)
+TYPE_CONST(24) TYPE_CONST(25) TYPE_CONST(26) TYPE_CONST(27) TYPE_CONST(28) TYPE_CONST(29)
+TYPE_CONST(30) TYPE_CONST(31)
 
 int type_of(int d) {
     switch (d) {
@@ -43,6 +48,8 @@ int type_of(int d) {
     case 12: return TY12; case 13: return TY13; case 14: return TY14; case 15: return TY15;
     case 16: return TY16; case 17: return TY17; case 18: return TY18; case 19: return TY19;
     case 20: return TY20; case 21: return TY21; case 22: return TY22; case 23: return TY23;
+    case 24: return TY24; case 25: return TY25; case 26: return TY26; case 27: return TY27;
+    case 28: return TY28; case 29: return TY29; case 30: return TY30; case 31: return TY31;
     }
     return 0;
 }

@@ -18,9 +18,28 @@ for f in api impl embedded; do
     $CXX -std=c++11 $W -Wno-old-style-cast $nd -O2 -I. -c "$tmp/$f.cpp" -o "$tmp/o.o" || { echo "lint: $f c++ $nd failed"; fail=1; }
   done
 done
+# tensorfuse_vk.h (where the Vulkan headers are): API only and with the
+# implementation, C99, C11 and C++
+if printf '#include <vulkan/vulkan_core.h>\n' | $CC -E -x c - >/dev/null 2>&1; then
+  printf '#include "tensorfuse_vk.h"\n#include "tensorfuse_vk.h"\nint tfvk_api_only;\n' > "$tmp/vkapi.c"
+  printf '#define TFU_IMPLEMENTATION\n#define TFVK_IMPLEMENTATION\n#include "tensorfuse.h"\n#include "tensorfuse_vk.h"\n' > "$tmp/vkimpl.c"
+  for f in vkapi vkimpl; do
+    for nd in "" "-DNDEBUG"; do
+      for std in c99 c11; do
+        $CC -std=$std $W $nd -O2 -I. -c "$tmp/$f.c" -o "$tmp/o.o" || { echo "lint: $f $std $nd failed"; fail=1; }
+      done
+      cp "$tmp/$f.c" "$tmp/$f.cpp"
+      $CXX -std=c++11 $W -Wno-old-style-cast $nd -O2 -I. -c "$tmp/$f.cpp" -o "$tmp/o.o" || { echo "lint: $f c++ $nd failed"; fail=1; }
+    done
+  done
+  vk="; tensorfuse_vk.h too"
+else
+  echo "lint: no <vulkan/vulkan_core.h>: tensorfuse_vk.h not checked (Debian: libvulkan-dev)"
+  vk=""
+fi
 # the C11 <stdatomic.h> path, which GCC would not take by itself
 $CC -std=c11 $W -DTFU_X_ATOMICS=3 -O2 -I. -c "$tmp/impl.c" -o "$tmp/o.o" || { echo "lint: impl c11 atomics failed"; fail=1; }
 # GNU extensions only where __GNUC__ selects them (MSVC and plain C compilers)
 awk -f tools/gnu_check.awk tensorfuse.h || { echo "lint: GNU extensions outside #if __GNUC__"; fail=1; }
-[ $fail -eq 0 ] && echo "lint: clean (C99, C11, C++11; with and without NDEBUG; C11 atomics; no GNU-only code outside __GNUC__)"
+[ $fail -eq 0 ] && echo "lint: clean (C99, C11, C++11; with and without NDEBUG; C11 atomics; no GNU-only code outside __GNUC__$vk)"
 exit $fail

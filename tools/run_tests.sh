@@ -6,7 +6,8 @@
 # the SIMD kernels switched off.
 # Environment: RUN, a command that runs a program (e.g. "qemu-arm -L /usr/arm-
 # linux-gnueabihf", or wine), word-split on purpose; GRAPHS, test_random's
-# --graphs (its own default when unset); EXE, the programs' suffix (.exe).
+# --graphs (its own default when unset); VK_GRAPHS, test_vk's; EXE, the
+# programs' suffix (.exe).
 b=$1; shift
 RUN=${RUN:-}
 passed=0; failed=0; skipped=0
@@ -31,6 +32,7 @@ run_rc() {  # run_rc LABEL CMD...: pass = exit status 0
 for t in "$@"; do
     case $t in
     *test_random*) run "$(basename "$t")" $RUN "$t" ${GRAPHS:+--graphs "$GRAPHS"} ;;
+    *test_vk*) run "$(basename "$t")" $RUN "$t" ${VK_GRAPHS:+--graphs "$VK_GRAPHS"} ;;
     *) run "$(basename "$t")" $RUN "$t" ;;
     esac
 done
