@@ -14,6 +14,13 @@
 // writes in separate arrays tell synchronisation validation which is which.
 
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_EXT_spirv_intrinsics : require
+
+// IEEE arithmetic on inf and NaN: the SignedZeroInfNanPreserve execution
+// mode (SPV_KHR_float_controls; the runtime requires the device's
+// shaderSignedZeroInfNanPreserveFloat32), so no driver folds x - x to 0,
+// max(x, 0) for x < 0 ? 0 : x, or NaN compares away
+spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4466], 4461, 32);
 
 #define TFVK_INPUTS 16
 #define TFVK_OUTPUTS 12
@@ -61,7 +68,8 @@ layout(set = 0, binding = 2) buffer Out { uint w[]; } O[TFVK_OUTPUTS];
 
 float f_nan() { return uintBitsToFloat(0x7FC00000u); }
 float f_inf() { return uintBitsToFloat(0x7F800000u); }
-bool is_nan(float x) { return x != x; }
+// on the bits, which no float rule can fold
+bool is_nan(float x) { return (floatBitsToUint(x) & 0x7FFFFFFFu) > 0x7F800000u; }
 
 // f32 -> f16 bits, round to nearest even (as tfu_f32_to_f16 does), so every
 // driver stores the same halves
@@ -187,7 +195,7 @@ float op_erf(float x) {
     return x < 0.0 ? -y : y;
 }
 float op_gelu_erf(float x) { return 0.5 * x * (1.0 + op_erf(x * 0.7071067811865476)); }
-float op_relu(float x) { return x < 0.0 ? 0.0 : x; }
+float op_relu(float x) { return is_nan(x) ? x : (x < 0.0 ? 0.0 : x); }
 
 // one element-wise operation; a, b: its sources; pa, pb: its float
 // parameters; aux: the GLU kind. The result is precise: drivers may not
@@ -201,7 +209,7 @@ float elt(int op, int aux, float pa, float pb, float a, float b) {
     case OP_MUL: r = a * b; break;
     case OP_DIV: r = a / b; break;
     case OP_SCALE: r = a * pa + pb; break;
-    case OP_CLAMP: r = a < pa ? pa : (a > pb ? pb : a); break;
+    case OP_CLAMP: r = is_nan(a) ? a : (a < pa ? pa : (a > pb ? pb : a)); break;
     case OP_NEG: r = -a; break;
     case OP_ABS: r = abs(a); break;
     case OP_SQR: r = a * a; break;
