@@ -195,6 +195,14 @@ float op_erf(float x) {
     return x < 0.0 ? -y : y;
 }
 float op_gelu_erf(float x) { return 0.5 * x * (1.0 + op_erf(x * 0.7071067811865476)); }
+// a / b, exact where the device's division is not: Vulkan promises 2.5 ulp
+// only for |b| in [2^-126, 2^126]; outside, both scale by a power of two
+float op_div(float a, float b) {
+    float ab = abs(b);
+    if (ab > 8.507059e37) return ldexp(a, -4) / ldexp(b, -4);
+    if (ab < 1.1754944e-38 && ab > 0.0) return ldexp(a, 24) / ldexp(b, 24);
+    return a / b;
+}
 float op_relu(float x) { return is_nan(x) ? x : (x < 0.0 ? 0.0 : x); }
 
 // one element-wise operation; a, b: its sources; pa, pb: its float
@@ -207,7 +215,7 @@ float elt(int op, int aux, float pa, float pb, float a, float b) {
     case OP_ADD: r = a + b; break;
     case OP_SUB: r = a - b; break;
     case OP_MUL: r = a * b; break;
-    case OP_DIV: r = a / b; break;
+    case OP_DIV: r = op_div(a, b); break;
     case OP_SCALE: r = a * pa + pb; break;
     case OP_CLAMP: r = is_nan(a) ? a : (a < pa ? pa : (a > pb ? pb : a)); break;
     case OP_NEG: r = -a; break;

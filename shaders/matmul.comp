@@ -29,9 +29,11 @@ float ld(int d, uint i0, uint i1, uint i2, uint i3) {
     return load_e(d_binding(d), type_of(d), d_at(d, i0, i1, i2, i3));
 }
 
-// out(m, n) of product p summed again, each term scaled to magnitude <= 1
+// out(m, n) of product p summed again, each term scaled by powers of two
+// to magnitude < 1 (exact; no division by a huge value)
 float mm_rescue(int da, int db, uint m, uint n, uint a2, uint a3, uint b2, uint b3, uint K, float acc) {
     float ma = 0.0, mb = 0.0;
+    int ea, eb;
     for (uint k = 0u; k < K; k++) {
         float x = ld(da, k, m, a2, a3), y = ld(db, k, n, b2, b3);
         if (!(abs(x) < f_inf()) || !(abs(y) < f_inf())) return acc;   // the inputs make it inf or NaN
@@ -39,9 +41,11 @@ float mm_rescue(int da, int db, uint m, uint n, uint a2, uint a3, uint b2, uint 
         mb = max(mb, abs(y));
     }
     if (ma == 0.0 || mb == 0.0) return 0.0;
+    frexp(ma, ea);
+    frexp(mb, eb);
     float s = 0.0;
-    for (uint k = 0u; k < K; k++) s += (ld(da, k, m, a2, a3) / ma) * (ld(db, k, n, b2, b3) / mb);
-    return s * ma * mb;
+    for (uint k = 0u; k < K; k++) s += ldexp(ld(da, k, m, a2, a3), -ea) * ldexp(ld(db, k, n, b2, b3), -eb);
+    return ldexp(s, ea + eb);
 }
 
 // a tensor's addressing, read from the parameter block once

@@ -105,10 +105,12 @@ void row_op(uvec4 ne) {
     }
     float sum = rv[0];
     if (!(abs(sum) < f_inf()) && (rn[0] & 0x80000000u) == 0u && rx[0] > 0.0) {
-        // f32 overflowed on finite values: sum x / max|x|, then scale back
-        float q = 0.0, m = rx[0];
-        for (uint i0 = 0u; i0 < n; i0++) q += ld(0, i0, i1, i2, i3) / m;
-        sum = K0 == 3 ? (q / float(n)) * m : q * m;
+        // f32 overflowed on finite values: sum x * 2^-e (|x * 2^-e| < 1), then scale back
+        float q = 0.0;
+        int e;
+        frexp(rx[0], e);
+        for (uint i0 = 0u; i0 < n; i0++) q += ldexp(ld(0, i0, i1, i2, i3), -e);
+        sum = K0 == 3 ? ldexp(q / float(n), e) : ldexp(q, e);
         st_out(0u, i1, i2, i3, sum);
         return;
     }

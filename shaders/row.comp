@@ -9,7 +9,9 @@
 #define WG 256
 layout(local_size_x = WG) in;
 
-// row statistics per slot: y = (x / st[0] - st[1]) * st[2] (norms);
+// row statistics per slot: y = (x * 2^-st[0] - st[1]) * st[2] (norms: a
+// power of two scales, exactly, where a division by a huge value would
+// not be exact on every device);
 // soft_max: y = exp(x - st[0]) / st[1], st[2] = 1 for a row of NaN
 shared float st[MAXI * 3];
 shared float red0[WG];
@@ -25,7 +27,7 @@ float row_value(int k, float x, float m) {
         if (st[k * 3 + 2] != 0.0) return f_nan();
         return exp(a - st[k * 3]) / st[k * 3 + 1];
     }
-    return (x / st[k * 3] - st[k * 3 + 1]) * st[k * 3 + 2];
+    return (ldexp(x, -int(st[k * 3])) - st[k * 3 + 1]) * st[k * 3 + 2];
 }
 float mm_value(int product) { return f_nan(); }
 #include "program.glsl"
@@ -71,17 +73,16 @@ void reduce3(inout float a, inout float b, inout float c, int mode) {
     barrier();
 }
 
-// c such that y = (x / d - mu) * c, from q = sum((x/d - mu)^2) over n
-float norm_scale(float q, float nf, float d, float eps) {
-    if (d == 1.0) return 1.0 / sqrt(q / nf + eps);
-    return 1.0 / sqrt(q / nf + eps / (d * d));
+// c such that y = (x * 2^-e - mu) * c, from q = sum((x * 2^-e - mu)^2) over n
+float norm_scale(float q, float nf, int e, float eps) {
+    return 1.0 / sqrt(q / nf + ldexp(eps, -2 * e));
 }
 
 // pass modes: what one pass over the row sums
 #define M_RMS 0        // x^2, max |x|, NaN/inf
 #define M_NORM 1       // x, max |x|, NaN/inf
-#define M_SQ 2         // (x/d - mu)^2
-#define M_SUM 3        // x / d
+#define M_SQ 2         // (x * 2^-e - mu)^2
+#define M_SUM 3        // x * 2^-e
 #define M_SOFT 4       // online max and sum of exp
 #define M_DONE 5
 
@@ -94,7 +95,8 @@ void reduce_slot(int r, uint n) {
     float scale = pa_of(r);
     uint t = gl_LocalInvocationID.x;
     int mode = op == OP_SOFT_MAX ? M_SOFT : op == OP_RMS_NORM ? M_RMS : M_NORM;
-    float d = 1.0, mu = 0.0, c = 1.0, mean = 0.0, mx = 0.0;
+    float mu = 0.0, c = 1.0, mean = 0.0, mx = 0.0;
+    int e = 0;                          // x is scaled by 2^-e
     int step = 0;                       // norm: 0 mean, 1 squares, 2 scaled squares
     for (int pass = 0; pass < 5 && mode != M_DONE; pass++) {
         float a = mode == M_SOFT ? -f_inf() : 0.0, b = 0.0, bad = 0.0, mk;
@@ -115,7 +117,7 @@ void reduce_slot(int r, uint n) {
                 else if (abs(x) == f_inf()) bad = max(bad, 1.0);
                 else b = max(b, abs(x));
             } else {
-                float y = x / d - mu;
+                float y = ldexp(x, -e) - mu;
                 a += mode == M_SQ ? y * y : y;
             }
         }
@@ -140,7 +142,7 @@ void reduce_slot(int r, uint n) {
                 c = 1.0 / sqrt(a / nf + eps);
                 mode = M_DONE;
             } else if (mode == M_RMS) {
-                d = mx;                              // redo scaled: |x / mx| <= 1
+                frexp(mx, e);                        // redo scaled: |x * 2^-e| < 1
                 mode = M_SQ;
                 step = 2;
             } else if (abs(a) < f_inf()) {
@@ -149,12 +151,12 @@ void reduce_slot(int r, uint n) {
                 mode = M_SQ;
                 step = 1;
             } else {
-                d = mx;                              // the sum overflowed: sum x / mx
+                frexp(mx, e);                        // the sum overflowed: sum x * 2^-e
                 mode = M_SUM;
             }
         } else if (mode == M_SUM) {
-            mean = a / nf * mx;
-            d = 1.0;
+            mean = ldexp(a / nf, e);
+            e = 0;
             mu = mean;
             mode = M_SQ;
             step = 1;
@@ -162,24 +164,24 @@ void reduce_slot(int r, uint n) {
             c = 1.0 / sqrt(a / nf + eps);            // norm: (x - mean) * c
             mode = M_DONE;
         } else if (step == 1) {
-            d = mx;                                  // norm: redo scaled
-            mu = mean / mx;
+            frexp(mx, e);                            // norm: redo scaled
+            mu = ldexp(mean, -e);
             step = 2;
         } else {
-            // scaled squares q = a: c for y = (x / d - mu) * c
+            // scaled squares q = a: c for y = (x * 2^-e - mu) * c
             if (mx * mx == 0.0 && eps > 0.0) {
                 // eps dominates mean(x^2): unscaled, (x - mean) / sqrt(eps)
-                c = 1.0 / sqrt(a / nf * (mx * mx) + eps);
-                mu = mu * d;
-                d = 1.0;
+                c = 1.0 / sqrt(ldexp(a / nf, 2 * e) + eps);
+                mu = ldexp(mu, e);
+                e = 0;
             } else {
-                c = norm_scale(a, nf, d, eps);
+                c = norm_scale(a, nf, e, eps);
             }
             mode = M_DONE;
         }
     }
     if (op != OP_SOFT_MAX && t == 0u) {
-        st[r * 3] = d;
+        st[r * 3] = float(e);
         st[r * 3 + 1] = mu;
         st[r * 3 + 2] = c;
     }

@@ -568,8 +568,8 @@ int main(int argc, char **argv) {
     }
     {
         tfvk_device_info I = tfvk_get_device_info(g_vk);
-        printf("vk: %s, maxStorageBufferRange %llu, float64 %d, zero-copy %d, under validation with synchronisation checks\n", I.name,
-               (unsigned long long)I.max_storage_buffer_range, I.float64, I.zero_copy);
+        printf("vk: %s, maxStorageBufferRange %llu, float64 %d, denormals %d, zero-copy %d, under validation with synchronisation checks\n", I.name,
+               (unsigned long long)I.max_storage_buffer_range, I.float64, I.denormals, I.zero_copy);
     }
     vk_random(n_graphs, seed, only);
     if (only < 0) {
