@@ -168,7 +168,7 @@ TFU_API size_t      tfu_type_size(tfu_type t);
     X(GLU, ELT, 2)                                                                          \
     X(RMS_NORM, ROW, 1) X(NORM, ROW, 1) X(SOFT_MAX, ROW, 2)                                 \
     X(MUL_MAT, MATMUL, 2) X(GET_ROWS, OTHER, 2) X(ROPE, OTHER, 2) X(CONCAT, OTHER, 2)       \
-    X(SUM_ROWS, OTHER, 1) X(MEAN, OTHER, 1) X(ARGMAX, OTHER, 1)
+    X(SUM_ROWS, OTHER, 1) X(MEAN, OTHER, 1) X(ARGMAX, OTHER, 1) X(SET_ROWS, OTHER, 3)
 
 typedef enum tfu_op {
 #define TFU_X_OP(name, cls, n_src) TFU_OP_##name,
@@ -303,6 +303,19 @@ TFU_API tfu_tensor *tfu_cont(tfu_context *ctx, tfu_tensor *a);        /* contigu
    results are expanded in. Overlapping a and dst behave as if a were read
    whole first. */
 TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst);
+/* set_rows: write the rows of src (any float type) into rows of the existing
+   tensor dst (a leaf or a view of one, elements not overlapping), converted
+   to dst's type: dst[:, idx[i, i2 % idx->ne1, i3 % idx->ne2], i2, i3] =
+   src[:, i, i2, i3]. dst is ne0 x R x ne2 x ne3, src ne0 x n x ne2 x ne3,
+   idx I32 n x (1 or a divisor of ne2) x (1 or a divisor of ne3). The rows
+   are data, not structure: one plan serves every index (a KV cache written
+   at positions held in a tensor). The result aliases dst; memory effects
+   follow program order as for tfu_cpy, with the whole of dst's bytes
+   counted as written (the indices are data). Indices held in a leaf are
+   checked before a run: one out of [0, R), or two equal ones in one row of
+   idx, is TFU_ERR_INVALID_ARG with nothing written; computed indices are
+   clamped (equal ones: one of the rows lands, unspecified which). */
+TFU_API tfu_tensor *tfu_set_rows(tfu_context *ctx, tfu_tensor *dst, tfu_tensor *src, tfu_tensor *idx);
 
 /* --- element-wise ops ----------------------------------------------------
    Results are F32. Inputs may be F32, F16 or BF16 and non-contiguous.
@@ -547,13 +560,19 @@ TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size);
    b->ne2 / a->ne2 consecutive batches share one of a's), the rest of a
    matrix-product group is an element-wise epilogue on its output, and an
    OTHER group is one op with its own kernel (GET_ROWS, ROPE, CONCAT,
-   SUM_ROWS, MEAN, ARGMAX) reading its operands as the reference executor
-   does (tfu_x_ref_node; argmax: first NaN, else first maximum). store = 1:
-   the result is written to its memory (arena value or, for a copy, its
-   root's bytes). Arena offsets are multiples of 64 bytes. Before a run a
-   backend checks what tfu_plan_run checks (leaves have data, get_rows
-   indices held in leaves are in range: else TFU_ERR_INVALID_ARG, nothing
-   written). tests/test_seam.c runs random graphs through such an executor
+   SUM_ROWS, MEAN, ARGMAX, SET_ROWS) reading its operands as the reference
+   executor does (tfu_x_ref_node; argmax: first NaN, else first maximum).
+   SET_ROWS has two sources, the rows then the I32 indices (tensor src[0]
+   and src[1]; its dst, src[2], is not read); its iteration space is the
+   rows' shape (one row of them per work item), it writes row
+   idx[i1, i2 % idx->ne1, i3 % idx->ne2] of its memory root at the result's
+   view_offs and strides, and its write range is the result's whole bytes.
+   store = 1: the result is written to its memory (arena value or, for a
+   copy or set_rows, its root's bytes). Arena offsets are multiples of 64
+   bytes. Before a run a backend checks what tfu_plan_run checks (leaves
+   have data; get_rows and set_rows indices held in leaves are in range,
+   and set_rows ones distinct in each row of idx: else TFU_ERR_INVALID_ARG,
+   nothing written). tests/test_seam.c runs random graphs through such an executor
    (tests/tfu_view_exec.h) against the reference. */
 /* What a backend can run, given to the one fusion pass before it forms
    groups: fuse_kinds, a bit (1u << kind) per group kind it runs with more
@@ -1660,6 +1679,59 @@ TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst) {
     return t;
 }
 
+/* the operand an op writes into (its dst, not read): 1 for a copy, 2 for
+   set_rows, -1 for an op that writes only its own value */
+static int tfu_x_dst_operand(const tfu_tensor *t) {
+    if (t->op == TFU_OP_CPY) return 1;
+    if (t->op == TFU_OP_SET_ROWS) return 2;
+    return -1;
+}
+
+/* set_rows: the operands as tfu_cpy takes them (dst a leaf or a view of
+   one, src read whole before the write); sources src, idx, dst */
+TFU_API tfu_tensor *tfu_set_rows(tfu_context *ctx, tfu_tensor *dst, tfu_tensor *src, tfu_tensor *idx) {
+    tfu_tensor *t;
+    size_t slo, shi, dlo, dhi;
+    if (tfu_x_null(ctx, "SET_ROWS", dst, src, 1)) return NULL;
+    if (tfu_x_null(ctx, "SET_ROWS", idx, NULL, 0)) return NULL;
+    if (!tfu_x_is_float(src->type) || !tfu_x_is_float(dst->type) || idx->type != TFU_I32) {
+        tfu_x_err(ctx, TFU_ERR_TYPE, dst, "SET_ROWS", "dst and src must be float and idx i32", NULL, NULL);
+        return NULL;
+    }
+    if (src->ne[0] != dst->ne[0] || src->ne[2] != dst->ne[2] || src->ne[3] != dst->ne[3]) {
+        tfu_x_err(ctx, TFU_ERR_SHAPE, dst, "SET_ROWS", "dst and src must agree in dims 0, 2 and 3:", dst, src);
+        return NULL;
+    }
+    if (idx->ne[0] != src->ne[1] || src->ne[2] % idx->ne[1] || src->ne[3] % idx->ne[2] || idx->ne[3] != 1) {
+        tfu_x_err(ctx, TFU_ERR_SHAPE, idx, "SET_ROWS", "idx must be n x (divisor of ne2) x (divisor of ne3), n = src->ne1:", idx, src);
+        return NULL;
+    }
+    if (tfu_x_root(dst)->op != TFU_OP_NONE) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "SET_ROWS", "dst must be a leaf tensor or a view of one", NULL, NULL);
+        return NULL;
+    }
+    if (!tfu_x_elements_disjoint(dst)) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "SET_ROWS", "dst elements overlap each other (a zero or too small stride)", NULL, NULL);
+        return NULL;
+    }
+    tfu_x_range(src, &slo, &shi);
+    tfu_x_range(dst, &dlo, &dhi);
+    if (tfu_x_root(src) == tfu_x_root(dst) && slo < dhi && dlo < shi) {
+        src = tfu_cont(ctx, src);
+        if (!src) return NULL;
+    }
+    t = tfu_x_new(ctx, dst->type, 4, dst->ne, 0, "SET_ROWS");
+    if (!t) return NULL;
+    memcpy(t->nb, dst->nb, sizeof t->nb);
+    t->n_dims = dst->n_dims;
+    t->op = TFU_OP_SET_ROWS;
+    t->src[0] = src;
+    t->src[1] = idx;
+    t->src[2] = dst;
+    tfu_x_alias(t, dst, 0);
+    return t;
+}
+
 /* >>graph ================================================================ */
 
 struct tfu_graph {
@@ -1982,22 +2054,39 @@ static double tfu_x_glu_d(int kind, double g, double v) {
     for (i3 = 0; i3 < (t)->ne[3]; i3++) for (i2 = 0; i2 < (t)->ne[2]; i2++) \
     for (i1 = 0; i1 < (t)->ne[1]; i1++) for (i0 = 0; i0 < (t)->ne[0]; i0++)
 
-/* checks get_rows indices held in a leaf or a view of one before anything
-   is written (computed indices are clamped by the kernels) */
+/* checks get_rows and set_rows indices held in a leaf or a view of one
+   before anything is written (computed indices are clamped by the
+   kernels): each in [0, rows of the table or dst); set_rows ones distinct
+   within a row of idx, so no two work items write one row */
 static tfu_result tfu_x_check_rows(tfu_context *ctx, const tfu_tensor *t) {
     const tfu_tensor *idx = t->src[1];
     const tfu_tensor *root = idx->view_src ? idx->view_src : idx;
     const char *base;
-    int64_t i0, i1, i2, i3, n = t->src[0]->ne[1];
+    int set = t->op == TFU_OP_SET_ROWS;
+    int64_t i0, i1, i2, i3, j, n = set ? t->ne[1] : t->src[0]->ne[1];
     if (root->op != TFU_OP_NONE || !root->data) return TFU_OK;
     base = (const char *)root->data + (idx->view_src ? idx->view_offs : 0);
     TFU_X_FOR4(idx) {
         int32_t r;
         memcpy(&r, base + tfu_x_offs(idx, i0, i1, i2, i3), 4);
-        if (r < 0 || r >= n) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, t, "GET_ROWS", "row index out of range", NULL, NULL); return TFU_ERR_INVALID_ARG; }
+        if (r < 0 || r >= n) {
+            tfu_x_err(ctx, TFU_ERR_INVALID_ARG, t, set ? "SET_ROWS" : "GET_ROWS", "row index out of range", NULL, NULL);
+            return TFU_ERR_INVALID_ARG;
+        }
+        for (j = 0; set && j < i0; j++) {
+            int32_t q;
+            memcpy(&q, base + tfu_x_offs(idx, j, i1, i2, i3), 4);
+            if (q == r) {
+                tfu_x_err(ctx, TFU_ERR_INVALID_ARG, t, "SET_ROWS", "two equal row indices in one row of idx", NULL, NULL);
+                return TFU_ERR_INVALID_ARG;
+            }
+        }
     }
     return TFU_OK;
 }
+
+/* does t read indices that tfu_x_check_rows checks? */
+static int tfu_x_has_row_indices(const tfu_tensor *t) { return t->op == TFU_OP_GET_ROWS || t->op == TFU_OP_SET_ROWS; }
 
 static int32_t tfu_x_row_index(const tfu_tensor *idx, int64_t i1, int64_t i2, int64_t i3, int64_t n) {
     int32_t r;
@@ -2089,6 +2178,12 @@ static void tfu_x_ref_node(tfu_tensor *t) {
     case TFU_OP_GET_ROWS:
         TFU_X_FOR4(t) tfu_set_f32(t, i0, i1, i2, i3, (float)TFU_X_AT(a, i0, tfu_x_row_index(b, i1, i2, i3, a->ne[1]), 0, 0));
         break;
+    case TFU_OP_SET_ROWS:   /* t aliases dst: row idx[i1] of dst takes row i1 of a */
+        TFU_X_FOR4(a) {
+            int32_t r = tfu_x_row_index(b, i1, i2 % b->ne[1], i3 % b->ne[2], t->ne[1]);
+            tfu_set_f32(t, i0, r, i2, i3, (float)TFU_X_AT(a, i0, i1, i2, i3));
+        }
+        break;
     case TFU_OP_ROPE: {
         int nd = t->op_params_i[0], neox = t->op_params_i[1] == TFU_ROPE_NEOX;
         double base = t->op_params_f[0];
@@ -2133,7 +2228,7 @@ static tfu_result tfu_x_check_leaves(tfu_graph *g) {
             return TFU_ERR_NO_DATA;
         }
     for (i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->op == TFU_OP_GET_ROWS && tfu_x_check_rows(g->ctx, g->nodes[i]) != TFU_OK) return TFU_ERR_INVALID_ARG;
+        if (tfu_x_has_row_indices(g->nodes[i]) && tfu_x_check_rows(g->ctx, g->nodes[i]) != TFU_OK) return TFU_ERR_INVALID_ARG;
     return TFU_OK;
 }
 
@@ -2294,8 +2389,8 @@ static void *tfu_x_palloc(tfu_plan *p, size_t n) {
 }
 
 /* --- memory effects -------------------------------------------------------
-   Copies write into leaves (tfu_cpy); other operations read leaves. Two
-   accesses to overlapping bytes of one leaf, at least one of them a write,
+   Copies write into leaves (tfu_cpy, tfu_set_rows); other operations read
+   leaves. Two accesses to overlapping bytes of one leaf, at least one of them a write,
    take effect in creation order (DESIGN.md, "program order"). This pass
    turns that rule into edges between nodes (earlier -> later), which join
    the data edges in the fusion legality test and in the scheduler; all[]
@@ -2370,7 +2465,7 @@ static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps
     for (i = 0; i <= n; i++) M->first[i] = 0;
     for (i = 0; i <= n; i++) written[i] = 0;
     for (i = 0; i < n; i++) {
-        if (gr->all[i]->op == TFU_OP_CPY) {
+        if (tfu_x_dst_operand(gr->all[i]) >= 0) {
             written[tfu_x_graph_find(gr, gr->all[i]->view_src)] = 1;
             n_acc++;
         }
@@ -2394,7 +2489,7 @@ static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps
         for (s = 0; s < TFU_MAX_SRC; s++) {
             const tfu_tensor *q = t->src[s];
             int r;
-            if (!q || (t->op == TFU_OP_CPY && s == 1)) continue;   /* a copy's dst operand is its write */
+            if (!q || s == tfu_x_dst_operand(t)) continue;   /* a copy's dst operand is its write */
             r = tfu_x_leaf_of(gr, q);
             if (r < 0 || !written[r]) continue;
             acc[n_acc].node = i;
@@ -2403,7 +2498,7 @@ static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps
             tfu_x_range(q, &acc[n_acc].lo, &acc[n_acc].hi);
             n_acc++;
         }
-        if (t->op == TFU_OP_CPY) {
+        if (tfu_x_dst_operand(t) >= 0) {   /* set_rows: all of dst (its rows are data) */
             acc[n_acc].node = i;
             acc[n_acc].root = tfu_x_graph_find(gr, t->view_src);
             acc[n_acc].write = 1;
@@ -2501,7 +2596,7 @@ static int tfu_x_in_u(const tfu_x_fuse_state *st, int v) {
 
 static unsigned char tfu_x_has_bits(const tfu_tensor *t) {
     int c = tfu_x_class(t);
-    return (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
+    return (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (tfu_x_dst_operand(t) >= 0 ? 4 : 0));
 }
 
 /* Would the candidate group depend on itself through something outside
@@ -2767,7 +2862,7 @@ typedef struct tfu_x_layout {
 
 static int tfu_x_is_value(const tfu_tensor *t) {  /* a computed tensor with memory of its own */
     int c = tfu_x_class(t);
-    return c != TFU_X_C_LEAF && c != TFU_X_C_VIEW && t->op != TFU_OP_CPY;
+    return c != TFU_X_C_LEAF && c != TFU_X_C_VIEW && tfu_x_dst_operand(t) < 0;
 }
 
 static size_t tfu_x_value_bytes(const tfu_tensor *t) { return tfu_x_align_up(tfu_nbytes(t), TFU_X_ALIGN); }
@@ -2785,7 +2880,7 @@ static void tfu_x_materialise(const tfu_graph *gr, tfu_x_layout *L) {
     for (i = 0; i < n; i++) L->mat[i] = 0;
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
-        if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || t->op == TFU_OP_CPY)) L->mat[i] = 1;
+        if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || tfu_x_dst_operand(t) >= 0)) L->mat[i] = 1;
         for (s = 0; s < TFU_MAX_SRC; s++) {
             int q;
             if (!t->src[s]) continue;
@@ -3150,6 +3245,7 @@ static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_l
         G->first_operand = p->n_ext;
         G->n_operands = 0;
         memcpy(G->ne, gr->all[mem[nm - 1]]->ne, sizeof G->ne);
+        if (gr->all[mem[nm - 1]]->op == TFU_OP_SET_ROWS) memcpy(G->ne, gr->all[mem[nm - 1]]->src[0]->ne, sizeof G->ne);   /* over the rows written */
         if (G->kind == TFU_GROUP_MATMUL) {
             for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT) { memcpy(G->ne, gr->all[mem[k]]->ne, sizeof G->ne); break; }
         }
@@ -3167,7 +3263,7 @@ static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_l
                 I->src[1] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
                 continue;
             }
-            I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
+            I->n_src = tfu_x_dst_operand(t) >= 0 ? tfu_x_dst_operand(t) : tfu_x_n_src(t);   /* a dst is written, not read */
             for (s = 0; s < I->n_src; s++) {
                 int q;
                 if (!t->src[s]) {
@@ -4388,6 +4484,15 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_pv_group *G, unsigned c
     float *buf = (float *)(void *)(sc + SL->pack);
     int64_t r;
     int simd = !p->opt.no_simd;
+    if (t->op == TFU_OP_SET_ROWS) {   /* items over the rows of a; row idx[i1] of t (dst) */
+        for (r = r0; r < r1; r++) {
+            int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]);
+            int32_t row = tfu_x_row_index(b, i1, i2 % b->ne[1], i3 % b->ne[2], t->ne[1]);
+            tfu_x_k_load(simd, a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            tfu_x_k_store(t->type, (int)t->ne[0], tfu_x_rowp(t, 0, row, i2, i3), t->nb[0], buf);
+        }
+        return;
+    }
     for (r = r0; r < r1; r++) {
         int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]), i0;
         float *d = (float *)(void *)tfu_x_rowp(t, 0, i1, i2, i3);
@@ -4698,7 +4803,7 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
             return p->err = TFU_ERR_NO_DATA;
         }
     for (i = 0; i < p->n_all; i++)
-        if (p->t[i]->op == TFU_OP_GET_ROWS && tfu_x_check_rows(p->ctx, p->t[i]) != TFU_OK) return p->err = TFU_ERR_INVALID_ARG;
+        if (tfu_x_has_row_indices(p->t[i]) && tfu_x_check_rows(p->ctx, p->t[i]) != TFU_OK) return p->err = TFU_ERR_INVALID_ARG;
     tfu_x_bind(p);
     p->run_stop = 0;
     for (s = 0; s < p->n_stages && !p->run_stop; ) {

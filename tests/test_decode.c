@@ -1,0 +1,237 @@
+/* test_decode - what a decoder needs: set_rows (rows written at positions
+   held in data, in program order with every other access), graphs over
+   several contexts, external leaves, a shared thread pool, one plan for a
+   whole generation. Every result is compared against plain loops written
+   here in double, on the reference executor and on plans (fused, unfused,
+   one and two threads). */
+#define TFU_IMPLEMENTATION
+#include "tensorfuse.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include "tests/tfu_test.h"
+
+/* the plan variants every graph runs on */
+#define N_VARIANTS 4
+
+static tfu_plan_options variant(int v) {
+    tfu_plan_options o = tfu_plan_default_options();
+    o.no_fusion = v == 2;
+    o.n_threads = v == 1 || v == 3 ? 2 : 1;
+#if defined(TFU_NO_THREADS)
+    o.n_threads = 1;
+#endif
+    return o;
+}
+
+/* runs g on variant v (v < 0: the reference) */
+static tfu_result run_variant(tfu_graph *g, int v) {
+    tfu_plan_options o;
+    tfu_plan *p;
+    tfu_result r;
+    if (v < 0) return tfu_graph_compute_ref(g);
+    o = variant(v);
+    p = tfu_plan_compile(g, &o);
+    if (!p) return tfu_last_error(tfu_graph_context(g));
+    r = tfu_plan_run(p);
+    tfu_plan_free(p);
+    return r;
+}
+
+static double max_diff(const tfu_tensor *t, const double *want) {
+    double w = 0;
+    int64_t i0, i1, i2, k = 0;
+    for (i2 = 0; i2 < t->ne[2]; i2++)
+        for (i1 = 0; i1 < t->ne[1]; i1++)
+            for (i0 = 0; i0 < t->ne[0]; i0++, k++) {
+                double d = fabs((double)tfu_get_f32(t, i0, i1, i2, 0) - want[k]);
+                if (!(d <= w)) w = d;
+            }
+    return w;
+}
+
+/* --- set_rows ------------------------------------------------------------ */
+
+/* rows of src into rows idx of a cache (f32 or f16, a leaf or a view of a
+   wider one), idx per batch or shared; reads of the cache created before
+   the write see the old rows, reads created after (not through the
+   result) the new ones */
+static void test_set_rows(void) {
+    int v, ty, per_batch, as_view;
+    for (ty = 0; ty < 2; ty++)
+    for (per_batch = 0; per_batch < 2; per_batch++)
+    for (as_view = 0; as_view < 2; as_view++)
+    for (v = -1; v < N_VARIANTS; v++) {
+        const int64_t D = 8, R = 10, N = 3, B = 2;
+        tfu_context *ctx = tfu_init_malloc(1 << 20, 0);
+        tfu_type type = ty ? TFU_F16 : TFU_F32;
+        tfu_tensor *L, *dst, *src, *idx, *before, *sr, *after, *through;
+        tfu_graph *g;
+        double *old_rows, *want, *want_before, *want_after;
+        int64_t i0, i1, i2, k;
+        tfu_result r;
+        char where[96];
+        snprintf(where, sizeof where, "set_rows %s%s%s variant %d", ty ? "f16" : "f32", per_batch ? " per batch" : "",
+                 as_view ? " into a view" : "", v);
+        tt_seed(7 + (uint64_t)(ty * 4 + per_batch * 2 + as_view));
+        L = tfu_new_tensor_3d(ctx, type, as_view ? D + 3 : D, R, B);
+        tt_fill(L, -1, 1);
+        dst = as_view ? tfu_view_3d(ctx, L, D, R, B, L->nb[1], L->nb[2], 2 * tfu_type_size(type)) : L;
+        src = tfu_new_tensor_3d(ctx, TFU_F32, D, N, B);
+        tt_fill(src, -2, 2);
+        idx = tfu_new_tensor_2d(ctx, TFU_I32, N, per_batch ? B : 1);
+        for (k = 0; k < N * (per_batch ? B : 1); k++) ((int32_t *)idx->data)[k] = (int32_t)((k * 7 + 3) % R);
+        if (per_batch) ((int32_t *)idx->data)[N] = 9;
+        before = tfu_sum_rows(ctx, dst);
+        sr = tfu_set_rows(ctx, dst, src, idx);
+        after = tfu_sum_rows(ctx, dst);              /* reads dst itself, not the result */
+        through = tfu_scale(ctx, sr, 2.0f);          /* reads through the result */
+        TT_CHECK(before && sr && after && through, "%s: build: %s", where, tfu_last_error_msg(ctx));
+        if (!through) { tfu_free(ctx); continue; }
+        g = tfu_graph_new(ctx, 64);
+        tfu_graph_build_expand(g, before);
+        tfu_graph_build_expand(g, after);
+        tfu_graph_build_expand(g, through);
+        old_rows = (double *)malloc(sizeof(double) * (size_t)(D * R * B));
+        want = (double *)malloc(sizeof(double) * (size_t)(D * R * B));
+        want_before = (double *)malloc(sizeof(double) * (size_t)(R * B));
+        want_after = (double *)malloc(sizeof(double) * (size_t)(R * B));
+        for (i2 = 0, k = 0; i2 < B; i2++)
+            for (i1 = 0; i1 < R; i1++)
+                for (i0 = 0; i0 < D; i0++, k++) old_rows[k] = want[k] = tfu_get_f32(dst, i0, i1, i2, 0);
+        for (i2 = 0; i2 < B; i2++)
+            for (i1 = 0; i1 < N; i1++) {
+                int32_t row = ((int32_t *)idx->data)[i1 + (per_batch ? i2 * N : 0)];
+                for (i0 = 0; i0 < D; i0++) {
+                    float x = tfu_get_f32(src, i0, i1, i2, 0);
+                    want[(i2 * R + row) * D + i0] = ty ? tfu_f16_to_f32(tfu_f32_to_f16(x)) : x;
+                }
+            }
+        for (i2 = 0; i2 < B; i2++)
+            for (i1 = 0; i1 < R; i1++) {
+                double sb = 0, sa = 0;
+                for (i0 = 0; i0 < D; i0++) {
+                    sb += old_rows[(i2 * R + i1) * D + i0];
+                    sa += want[(i2 * R + i1) * D + i0];
+                }
+                want_before[i2 * R + i1] = sb;
+                want_after[i2 * R + i1] = sa;
+            }
+        r = run_variant(g, v);
+        TT_CHECK(r == TFU_OK, "%s: run: %s (%s)", where, tfu_result_str(r), tfu_last_error_msg(ctx));
+        if (r == TFU_OK) {
+            TT_CHECK(max_diff(dst, want) == 0, "%s: dst differs by %g", where, max_diff(dst, want));
+            TT_CHECK(max_diff(before, want_before) < 1e-5, "%s: a read created before the write saw it (%g)", where,
+                     max_diff(before, want_before));
+            TT_CHECK(max_diff(after, want_after) < 1e-5, "%s: a read created after the write missed it (%g)", where,
+                     max_diff(after, want_after));
+            for (k = 0; k < D * R * B; k++) want[k] *= 2;
+            TT_CHECK(max_diff(through, want) < 1e-6, "%s: a read through the result differs (%g)", where,
+                     max_diff(through, want));
+        }
+        if (as_view) {   /* the columns outside the view keep their bytes */
+            int ok = 1;
+            for (i2 = 0; i2 < B; i2++)
+                for (i1 = 0; i1 < R; i1++) {
+                    float a = tfu_get_f32(L, 0, i1, i2, 0), b = tfu_get_f32(L, D + 2, i1, i2, 0);
+                    if (!(a >= -1 && a <= 1 && b >= -1 && b <= 1)) ok = 0;
+                }
+            TT_CHECK(ok, "%s: bytes outside the view were written", where);
+        }
+        free(old_rows);
+        free(want);
+        free(want_before);
+        free(want_after);
+        tfu_free(ctx);
+    }
+}
+
+/* an index out of range or two equal ones: TFU_ERR_INVALID_ARG before
+   anything is written, on the reference and on plans */
+static void test_set_rows_bad_index(void) {
+    int v, bad;
+    for (bad = 0; bad < 3; bad++)
+    for (v = -1; v < N_VARIANTS; v++) {
+        tfu_context *ctx = tfu_init_malloc(1 << 20, 0);
+        tfu_tensor *L = tfu_new_tensor_2d(ctx, TFU_F32, 4, 6), *src = tfu_new_tensor_2d(ctx, TFU_F32, 4, 3);
+        tfu_tensor *idx = tfu_new_tensor_1d(ctx, TFU_I32, 3), *sr, *y;
+        tfu_graph *g;
+        float keep[24];
+        int32_t *ix = (int32_t *)idx->data;
+        tfu_result r;
+        tt_fill(L, -1, 1);
+        tt_fill(src, -1, 1);
+        memcpy(keep, L->data, sizeof keep);
+        ix[0] = 1;
+        ix[1] = 4;
+        ix[2] = bad == 0 ? 6 : bad == 1 ? -1 : 1;
+        sr = tfu_set_rows(ctx, L, src, idx);
+        y = tfu_sum_rows(ctx, sr);
+        g = tfu_graph_build(ctx, y);
+        r = run_variant(g, v);
+        TT_CHECK(r == TFU_ERR_INVALID_ARG, "bad index %d variant %d: run gave %s", bad, v, tfu_result_str(r));
+        TT_CHECK(!memcmp(keep, L->data, sizeof keep), "bad index %d variant %d: dst written", bad, v);
+        TT_CHECK(strstr(tfu_last_error_msg(ctx), "SET_ROWS") != NULL, "bad index %d: message '%s'", bad, tfu_last_error_msg(ctx));
+        tfu_free(ctx);
+    }
+    {   /* builder checks */
+        tfu_context *ctx = tfu_init_malloc(1 << 20, 0);
+        tfu_tensor *L = tfu_new_tensor_2d(ctx, TFU_F32, 4, 6), *src = tfu_new_tensor_2d(ctx, TFU_F32, 4, 3);
+        tfu_tensor *idx = tfu_new_tensor_1d(ctx, TFU_I32, 3), *fidx = tfu_new_tensor_1d(ctx, TFU_F32, 3);
+        tfu_tensor *wide = tfu_new_tensor_2d(ctx, TFU_F32, 5, 3), *val = tfu_scale(ctx, L, 1.0f);
+        TT_CHECK(!tfu_set_rows(ctx, L, src, fidx) && tfu_last_error(ctx) == TFU_ERR_TYPE, "f32 indices accepted");
+        tfu_clear_error(ctx);
+        TT_CHECK(!tfu_set_rows(ctx, L, wide, idx) && tfu_last_error(ctx) == TFU_ERR_SHAPE, "rows of another length accepted");
+        tfu_clear_error(ctx);
+        TT_CHECK(!tfu_set_rows(ctx, val, src, idx) && tfu_last_error(ctx) == TFU_ERR_INVALID_ARG, "a computed dst accepted");
+        tfu_clear_error(ctx);
+        TT_CHECK(!tfu_set_rows(ctx, L, NULL, idx) && tfu_last_error(ctx) == TFU_ERR_NULL_ARG, "NULL src accepted");
+        tfu_free(ctx);
+    }
+}
+
+/* one plan, the position as data: a cache written one row per run at the
+   row an I32 leaf holds, every run checked; the structure never changes */
+static void test_set_rows_one_plan(void) {
+    const int64_t D = 16, R = 12;
+    tfu_context *ctx = tfu_init_malloc(1 << 20, 0);
+    tfu_tensor *cache = tfu_new_tensor_2d(ctx, TFU_F32, D, R), *x = tfu_new_tensor_2d(ctx, TFU_F32, D, 1);
+    tfu_tensor *pos = tfu_new_tensor_1d(ctx, TFU_I32, 1), *sr, *y;
+    tfu_graph *g;
+    tfu_plan_options o = variant(1);
+    tfu_plan *p;
+    uint64_t h;
+    int step, ok = 1;
+    tt_fill(cache, -1, 1);
+    sr = tfu_set_rows(ctx, cache, tfu_tanh(ctx, x), pos);
+    y = tfu_sum_rows(ctx, sr);
+    g = tfu_graph_build(ctx, y);
+    p = tfu_plan_compile(g, &o);
+    TT_CHECK(p != NULL, "one plan: compile: %s", tfu_last_error_msg(ctx));
+    if (!p) { tfu_free(ctx); return; }
+    h = tfu_graph_hash(g);
+    for (step = 0; step < R; step++) {
+        int64_t i, j;
+        double s;
+        ((int32_t *)pos->data)[0] = (int32_t)((step * 5) % R);
+        tt_fill(x, -3, 3);
+        if (tfu_plan_run(p) != TFU_OK) { ok = 0; break; }
+        for (j = 0; j < R; j++) {
+            s = 0;
+            for (i = 0; i < D; i++) s += tfu_get_f32(cache, i, j, 0, 0);
+            if (fabs(s - tfu_get_f32(y, 0, j, 0, 0)) > 1e-4) ok = 0;
+        }
+        for (i = 0; i < D; i++)
+            if (fabs(tfu_get_f32(cache, i, (step * 5) % R, 0, 0) - tanh(tfu_get_f32(x, i, 0, 0, 0))) > 1e-6) ok = 0;
+    }
+    TT_CHECK(ok, "one plan: a step's row or sums differ");
+    TT_CHECK(tfu_graph_hash(g) == h, "one plan: the structure changed with the position");
+    tfu_plan_free(p);
+    tfu_free(ctx);
+}
+
+int main(void) {
+    test_set_rows();
+    test_set_rows_bad_index();
+    test_set_rows_one_plan();
+    return tt_summary();
+}
