@@ -23,18 +23,23 @@ static tfu_plan_options variant(int v) {
     return o;
 }
 
+/* the plan of the last run_variant: its values live until drop_plan */
+static tfu_plan *g_plan;
+
+static void drop_plan(void) {
+    tfu_plan_free(g_plan);
+    g_plan = NULL;
+}
+
 /* runs g on variant v (v < 0: the reference) */
 static tfu_result run_variant(tfu_graph *g, int v) {
     tfu_plan_options o;
-    tfu_plan *p;
-    tfu_result r;
+    drop_plan();
     if (v < 0) return tfu_graph_compute_ref(g);
     o = variant(v);
-    p = tfu_plan_compile(g, &o);
-    if (!p) return tfu_last_error(tfu_graph_context(g));
-    r = tfu_plan_run(p);
-    tfu_plan_free(p);
-    return r;
+    g_plan = tfu_plan_compile(g, &o);
+    if (!g_plan) return tfu_last_error(tfu_graph_context(g));
+    return tfu_plan_run(g_plan);
 }
 
 static double max_diff(const tfu_tensor *t, const double *want) {
@@ -141,6 +146,7 @@ static void test_set_rows(void) {
         free(want);
         free(want_before);
         free(want_after);
+        drop_plan();
         tfu_free(ctx);
     }
 }
@@ -171,6 +177,7 @@ static void test_set_rows_bad_index(void) {
         TT_CHECK(r == TFU_ERR_INVALID_ARG, "bad index %d variant %d: run gave %s", bad, v, tfu_result_str(r));
         TT_CHECK(!memcmp(keep, L->data, sizeof keep), "bad index %d variant %d: dst written", bad, v);
         TT_CHECK(strstr(tfu_last_error_msg(ctx), "SET_ROWS") != NULL, "bad index %d: message '%s'", bad, tfu_last_error_msg(ctx));
+        drop_plan();
         tfu_free(ctx);
     }
     {   /* builder checks */
@@ -229,7 +236,208 @@ static void test_set_rows_one_plan(void) {
     tfu_free(ctx);
 }
 
+/* --- several contexts, external leaves ------------------------------------ */
+
+/* weights in a persistent context (one of them an external leaf over
+   caller memory, one a view made there), each step's graph in a scratch
+   context that is reset; program order across the contexts (a write into
+   a weight-context cache, then a read of it); a computed tensor of the
+   other context refused with a message naming the cause */
+static void test_contexts(void) {
+    const int64_t K = 24, M = 10;
+    tfu_context *wctx = tfu_init_malloc(1 << 20, 0), *sctx = tfu_init_malloc(1 << 20, 1);
+    float *ext = (float *)malloc(sizeof(float) * (size_t)(K * M));
+    int64_t ne[2];
+    tfu_tensor *w, *we, *wv, *cache, *bad;
+    int step, v;
+    ne[0] = K;
+    ne[1] = M;
+    tt_seed(99);
+    for (step = 0; step < K * M; step++) ext[step] = tt_rand(-1, 1);
+    w = tfu_new_tensor_2d(wctx, TFU_F32, K, M);
+    tt_fill(w, -1, 1);
+    we = tfu_new_tensor_ext(wctx, TFU_F32, 2, ne, ext);
+    wv = tfu_view_2d(wctx, w, K, M / 2, w->nb[1], 0);
+    cache = tfu_new_tensor_2d(wctx, TFU_F32, M, 4);
+    tt_fill(cache, -1, 1);
+    bad = tfu_scale(wctx, w, 2.0f);
+    TT_CHECK(w && we && wv && cache && bad && we->data == ext, "contexts: weights: %s", tfu_last_error_msg(wctx));
+    TT_CHECK(tfu_new_tensor_ext(wctx, TFU_F32, 2, ne, NULL) == NULL && tfu_last_error(wctx) == TFU_ERR_NULL_ARG,
+             "contexts: an external leaf over NULL accepted");
+    tfu_clear_error(wctx);
+    for (step = 0; step < 6; step++) {
+        static unsigned char xmem[4096];
+        tfu_tensor *x, *y, *z, *pos, *sr, *after;
+        tfu_graph *g;
+        int64_t xe[2];
+        double want_y[10], want_z[5], want_a[4];
+        int64_t i, j;
+        int32_t pv = step % 4;
+        tfu_reset(sctx);
+        xe[0] = K;
+        xe[1] = 1;
+        x = tfu_new_tensor_ext(sctx, TFU_F32, 2, xe, xmem);   /* a no_alloc context: every leaf external */
+        for (i = 0; i < K; i++) ((float *)xmem)[i] = tt_rand(-1, 1);
+        pos = tfu_new_tensor_ext(sctx, TFU_I32, 1, xe + 1, &pv);
+        y = tfu_add(sctx, tfu_mul_mat(sctx, w, x), tfu_mul_mat(sctx, we, x));
+        z = tfu_mul_mat(sctx, wv, x);
+        sr = tfu_set_rows(sctx, cache, tfu_reshape_2d(sctx, y, M, 1), pos);
+        after = tfu_sum_rows(sctx, cache);   /* created after the write: sees it */
+        g = tfu_graph_new(sctx, 64);
+        TT_CHECK(g && tfu_graph_build_expand(g, z) == TFU_OK && tfu_graph_build_expand(g, sr) == TFU_OK &&
+                     tfu_graph_build_expand(g, after) == TFU_OK,
+                 "contexts step %d: build: %s", step, tfu_last_error_msg(sctx));
+        for (j = 0; j < M; j++) {
+            double a = 0;
+            for (i = 0; i < K; i++) a += ((double)tfu_get_f32(w, i, j, 0, 0) + ext[j * K + i]) * ((float *)xmem)[i];
+            want_y[j] = a;
+            if (j < M / 2) {
+                double c = 0;
+                for (i = 0; i < K; i++) c += (double)tfu_get_f32(w, i, j, 0, 0) * ((float *)xmem)[i];
+                want_z[j] = c;
+            }
+        }
+        for (j = 0; j < 4; j++) {
+            double a = 0;
+            for (i = 0; i < M; i++) a += j == pv ? want_y[i] : tfu_get_f32(cache, i, j, 0, 0);
+            want_a[j] = a;
+        }
+        v = step % N_VARIANTS;
+        {
+            tfu_result r = run_variant(g, v);
+            double ey = 0, ez = 0, ea = 0;
+            TT_CHECK(r == TFU_OK, "contexts step %d: run: %s (%s)", step, tfu_result_str(r), tfu_last_error_msg(sctx));
+            for (j = 0; j < M; j++) ey = fmax(ey, fabs(tfu_get_f32(cache, j, pv, 0, 0) - want_y[j]));
+            for (j = 0; j < M / 2; j++) ez = fmax(ez, fabs(tfu_get_f32(z, 0, j, 0, 0) - want_z[j]));
+            for (j = 0; j < 4; j++) ea = fmax(ea, fabs(tfu_get_f32(after, 0, j, 0, 0) - want_a[j]));
+            TT_CHECK(ey < 1e-4 && ez < 1e-4 && ea < 1e-4, "contexts step %d variant %d: errors %g %g %g", step, v, ey, ez, ea);
+        }
+        g = tfu_graph_new(sctx, 64);
+        TT_CHECK(tfu_graph_build_expand(g, bad) == TFU_ERR_GRAPH &&
+                     strstr(tfu_last_error_msg(sctx), "computed tensor of another context") != NULL,
+                 "contexts: a computed tensor of another context: '%s'", tfu_last_error_msg(sctx));
+        tfu_clear_error(sctx);
+        drop_plan();
+    }
+    {   /* tfu_graph_build: more tensors than its context holds */
+        tfu_context *c = tfu_init_malloc(1 << 16, 0);
+        tfu_tensor *x = tfu_new_tensor_2d(c, TFU_F32, K, 1), *y;
+        tfu_graph *g;
+        tt_fill(x, -1, 1);
+        y = tfu_mul_mat(c, tfu_view_2d(wctx, w, K, M, w->nb[1], 0), x);
+        y = tfu_add(c, y, tfu_mul_mat(c, w, x));
+        y = tfu_add(c, y, tfu_mul_mat(c, we, x));
+        g = tfu_graph_build(c, tfu_sum_rows(c, y));
+        TT_CHECK(g != NULL, "graph_build over two contexts: %s", tfu_last_error_msg(c));
+        tfu_free(c);
+    }
+    {   /* causal mask in a no_alloc context */
+        static float mem[6 * 4];
+        int64_t me[2], i, j;
+        tfu_tensor *m;
+        int ok = 1;
+        me[0] = 6;
+        me[1] = 4;
+        tfu_reset(sctx);
+        TT_CHECK(tfu_causal_mask(sctx, 6, 4) == NULL && strstr(tfu_last_error_msg(sctx), "tfu_fill_causal_mask") != NULL,
+                 "causal_mask in no_alloc: '%s'", tfu_last_error_msg(sctx));
+        tfu_clear_error(sctx);
+        m = tfu_new_tensor_ext(sctx, TFU_F32, 2, me, mem);
+        TT_CHECK(tfu_fill_causal_mask(m, 1) == TFU_OK, "fill_causal_mask failed");
+        for (j = 0; j < 4; j++)
+            for (i = 0; i < 6; i++)
+                if ((mem[j * 6 + i] == 0.0f) != (i <= 1 + j) || (i > 1 + j && !(mem[j * 6 + i] < -1e30f))) ok = 0;
+        TT_CHECK(ok, "fill_causal_mask: wrong values");
+    }
+    free(ext);
+    tfu_free(wctx);
+    tfu_free(sctx);
+}
+
+/* --- a shared thread pool, the plan cache -------------------------------- */
+
+/* many plans (a cache of them) borrowing one pool, each checked against
+   the reference; a cache hit on the same graph or an identical one; a plan
+   may not run while another runs on the pool (tested from the callback) */
+static tfu_plan *g_other_plan;
+static tfu_result g_nested;
+static int nested_cb(const tfu_tensor *t, void *user) {
+    (void)t;
+    (void)user;
+    if (g_other_plan) g_nested = tfu_plan_run(g_other_plan);
+    g_other_plan = NULL;
+    return 0;
+}
+
+static void test_pool(void) {
+#if !defined(TFU_NO_THREADS)
+    tfu_threadpool *pool = tfu_threadpool_new(3);
+    tfu_plan_options o = tfu_plan_default_options();
+    tfu_plan_cache *cache;
+    tfu_context *ctx = tfu_init_malloc(1 << 22, 0);
+    tfu_tensor *w = tfu_new_tensor_2d(ctx, TFU_F32, 64, 48);
+    tfu_plan *first = NULL;
+    int n, hit, hits = 0;
+    TT_CHECK(pool != NULL && tfu_threadpool_n_threads(pool) == 3, "threadpool_new(3)");
+    if (!pool) { tfu_free(ctx); return; }
+    TT_CHECK(tfu_threadpool_new(0) == NULL && tfu_threadpool_new(257) == NULL, "threadpool_new: bad sizes accepted");
+    tt_fill(w, -1, 1);
+    o.pool = pool;
+    cache = tfu_plan_cache_new(&o, 64);
+    for (n = 1; n <= 40; n++) {
+        int rep;
+        for (rep = 0; rep < 2; rep++) {
+            tfu_tensor *x = tfu_new_tensor_2d(ctx, TFU_F32, 64, 1 + n % 20), *y;
+            tfu_graph *g;
+            tfu_plan *p;
+            double err = 0;
+            int64_t i, j, k;
+            tt_fill(x, -1, 1);
+            y = tfu_silu(ctx, tfu_mul_mat(ctx, w, x));
+            g = tfu_graph_build(ctx, y);
+            p = tfu_plan_cache_get(cache, g, &hit);
+            hits += hit;
+            if (!first) first = p;
+            TT_CHECK(p && tfu_plan_run(p) == TFU_OK, "pool: graph %d: %s", n, tfu_last_error_msg(ctx));
+            for (j = 0; j < y->ne[1]; j++)
+                for (i = 0; i < y->ne[0]; i++) {
+                    double s = 0, r;
+                    for (k = 0; k < 64; k++) s += (double)tfu_get_f32(w, k, i, 0, 0) * tfu_get_f32(x, k, j, 0, 0);
+                    r = s / (1 + exp(-s));
+                    err = fmax(err, fabs(r - tfu_get_f32(y, i, j, 0, 0)));
+                }
+            TT_CHECK(err < 1e-4, "pool: graph %d err %g", n, err);
+            if (p && rep == 1) {   /* the same graph again: a hit */
+                TT_CHECK(tfu_plan_cache_get(cache, g, &hit) == p && hit, "pool: the bound graph again missed");
+            }
+        }
+    }
+    TT_CHECK(hits == 40 + 20, "pool: %d cache hits (want 60: 20 shapes)", hits);
+    {   /* a second plan run while the first runs on the pool */
+        tfu_tensor *x = tfu_new_tensor_2d(ctx, TFU_F32, 64, 3);
+        tfu_graph *g;
+        tfu_plan *p;
+        tfu_plan_options o2 = o;
+        tt_fill(x, -1, 1);
+        g = tfu_graph_build(ctx, tfu_silu(ctx, tfu_mul_mat(ctx, w, x)));
+        o2.eval_cb = nested_cb;
+        p = tfu_plan_compile(g, &o2);
+        g_other_plan = first;
+        g_nested = TFU_OK;
+        TT_CHECK(p && tfu_plan_run(p) == TFU_OK, "pool: nested: outer run");
+        TT_CHECK(g_nested == TFU_ERR_THREADS, "pool: a plan ran while another ran on the pool (%s)", tfu_result_str(g_nested));
+        TT_CHECK(first && tfu_plan_run(first) == TFU_OK, "pool: a run after the refusal");
+        tfu_plan_free(p);
+    }
+    tfu_plan_cache_free(cache);
+    tfu_threadpool_free(pool);
+    tfu_free(ctx);
+#endif
+}
+
 int main(void) {
+    test_contexts();
+    test_pool();
     test_set_rows();
     test_set_rows_bad_index();
     test_set_rows_one_plan();
