@@ -40,7 +40,7 @@ HDR      := tensorfuse.h
 
 .PHONY: all demo test lint sanitize tsan bench clean selftest test-arm fuzz \
         cross cross-aarch64 cross-armhf cross-riscv64 windows test-atomics size install test-install
-all: $(EXAMPLES) $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE)
+all: $(EXAMPLES) $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE) $(B)/llama2_gen$(EXE)
 
 $(B):
 	@mkdir -p $(B)
@@ -66,6 +66,11 @@ $(B)/selftest$(EXE): $(HDR) | $(B)
 $(B)/readme_example$(EXE): README.md $(HDR) tools/readme_example.sh | $(B)
 	sh tools/readme_example.sh $(B)/readme_example.c
 	$(CC) $(CFLAGS) -o $@ $(B)/readme_example.c $(LDLIBS)
+
+# test_llama2 runs examples/llama2.c in-process; llama2_gen writes random checkpoints
+$(B)/test_llama2$(EXE): examples/llama2.c
+$(B)/llama2_gen$(EXE): tools/llama2_gen.c tests/llama2_gen.h | $(B)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 $(B)/fuzz_replay$(EXE): tests/fuzz_tfu.c $(HDR) | $(B)
 	$(CC) $(CFLAGS) -DFUZZ_REPLAY -o $@ $< $(LDLIBS)
