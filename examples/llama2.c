@@ -596,8 +596,9 @@ static tfu_tensor *l2_graph(const l2_model *m, tfu_context *c, int T, int L, int
         /* scores L x T x nh (query head h reads kv head h / (nh / nkv)) */
         att = tfu_mul_mat(c, kview, tfu_permute(c, q, 0, 2, 1, 3));
         att = tfu_soft_max_ext(c, att, mask, scale);
-        o = tfu_mul_mat(c, vview, att);   /* hs x T x nh */
-        o = tfu_reshape_2d(c, tfu_cont(c, tfu_permute(c, o, 0, 2, 1, 3)), D, T);
+        o = tfu_mul_mat(c, vview, att);   /* hs x T x nh; at T = 1 already laid out as hs x nh */
+        if (T > 1) o = tfu_cont(c, tfu_permute(c, o, 0, 2, 1, 3));
+        o = tfu_reshape_2d(c, o, D, T);
         x = tfu_add(c, x, tfu_mul_mat(c, Y->wo, o));
         h = tfu_mul(c, tfu_rms_norm(c, x, 1e-5f), Y->ffn_norm);
         f = tfu_swiglu_split(c, tfu_mul_mat(c, Y->w1, h), tfu_mul_mat(c, Y->w3, h));
