@@ -9,7 +9,7 @@
 #   make fuzz       libFuzzer (clang) for FUZZ_SECONDS (default 60); fails on a finding
 #   make cross      the tests on aarch64, armhf and riscv64 under qemu-user
 #   make windows    the tests built with mingw-w64, run under wine
-#   make test-atomics  test_threads on the C11 atomics under ThreadSanitizer
+#   make test-atomics  test_threads and test_decode on the C11 atomics under ThreadSanitizer
 #   make size       the embedded build's stripped size and the compile time
 #   make install    tensorfuse.h, pkg-config and CMake files under PREFIX
 #   make test-install  examples/mlp.c built against an install (pkg-config,
@@ -149,8 +149,9 @@ windows:
 # the C11 <stdatomic.h> atomics (a compiler that is neither GCC nor MSVC)
 # under ThreadSanitizer
 test-atomics:
-	$(MAKE) --no-print-directory B=$(B)/c11 OPT="-O1 -g -std=c11 -DTFU_X_ATOMICS=3 -fsanitize=thread" $(B)/c11/test_threads
+	$(MAKE) --no-print-directory B=$(B)/c11 OPT="-O1 -g -std=c11 -DTFU_X_ATOMICS=3 -fsanitize=thread" $(B)/c11/test_threads $(B)/c11/test_decode
 	TSAN_OPTIONS=halt_on_error=1 ./$(B)/c11/test_threads --iters 4
+	TSAN_OPTIONS=halt_on_error=1 ./$(B)/c11/test_decode
 
 # stripped size of the embedded build and compile time of the implementation
 size:

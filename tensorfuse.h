@@ -5246,9 +5246,9 @@ TFU_API tfu_plan *tfu_plan_compile(tfu_graph *g, const tfu_plan_options *opts) {
     if (p->cpu->n_threads > 1 && !o.parallel_for) {
         p->cpu->next = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_stages + 1));
         if (!p->cpu->next) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
-        if (o.pool) p->cpu->pool = o.pool;
-        else r = tfu_x_pool_start(p);
-        if (!o.pool && r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "could not start worker threads");
+        r = o.pool ? TFU_OK : tfu_x_pool_start(p);
+        if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "could not start worker threads");
+        if (o.pool) p->cpu->pool = o.pool;   /* borrowed: tfu_plan_free leaves its threads running */
     }
 #endif
     /* stats */
