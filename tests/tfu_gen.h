@@ -11,7 +11,8 @@
    Two builds from one seed in two contexts are identical (same data).
 
    Switches (set before build): g_views_cpy (copies into overlapping views
-   of leaves), g_special (NaN, infinities, rows of huge values).
+   of leaves), g_special (NaN, infinities, rows of huge values), g_set_rows
+   (set_rows steps; 0 gives the graphs of before the op existed).
    Include after tensorfuse.h and tfu_test.h. */
 #ifndef TFU_GEN_H
 #define TFU_GEN_H
@@ -42,6 +43,7 @@ typedef struct gen_t {
 } gen_t;
 
 TT_FN int g_views_cpy = 1, g_special = 1;
+TT_FN int g_set_rows = 1;   /* set_rows steps (0: for a backend without the op) */
 TT_FN const char *g_op_trace[256];
 TT_FN int g_n_trace;
 
@@ -589,7 +591,7 @@ static tfu_graph *build(gen_t *g, uint64_t seed) {
         else if (r < 91) { what = "view"; step_view(g); }
         else if (r < 96) { what = "other"; step_other(g); }
         else if (r < 98 || !g_views_cpy) { what = "cpy"; step_cpy(g); }
-        else if (s % 2)  { what = "cpy_view"; step_cpy_view(g); }
+        else if (s % 2 || !g_set_rows) { what = "cpy_view"; step_cpy_view(g); }
         else             { what = "set_rows"; step_set_rows(g); }
         if (g_special && tt_int(0, 79) == 0) { what = "huge"; step_huge(g); }
         if (g_n_trace < 256) g_op_trace[g_n_trace++] = what;
