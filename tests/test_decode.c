@@ -435,7 +435,67 @@ static void test_pool(void) {
 #endif
 }
 
+/* the per-step pattern: a scratch context reset every step, the graph
+   rebuilt there over weights and a cache of a persistent context, the
+   plan from a cache (one compile, then hits), the position as data */
+static void test_rebuild_each_step(void) {
+    const int64_t D = 16, R = 8;
+    tfu_context *wctx = tfu_init_malloc(1 << 18, 0), *sctx = tfu_init_malloc(1 << 18, 0);
+    tfu_tensor *w = tfu_new_tensor_2d(wctx, TFU_F32, D, D), *cache = tfu_new_tensor_2d(wctx, TFU_F32, D, R);
+    tfu_plan_options o = variant(1);
+    tfu_plan_cache *pc = tfu_plan_cache_new(&o, 4);
+    int step, hits = 0, ok = 1;
+    tt_seed(5);
+    tt_fill(w, -0.5f, 0.5f);
+    tt_fill(cache, -1, 1);
+    for (step = 0; step < 2 * R; step++) {
+        tfu_tensor *x, *pos, *y, *sr, *s;
+        tfu_graph *g;
+        tfu_plan *p;
+        int hit = 0;
+        int64_t i, j;
+        double want[16];
+        tfu_reset(sctx);
+        x = tfu_new_tensor_2d(sctx, TFU_F32, D, 1);
+        pos = tfu_new_tensor_1d(sctx, TFU_I32, 1);
+        tt_fill(x, -1, 1);
+        ((int32_t *)pos->data)[0] = (int32_t)(step % R);
+        y = tfu_mul_mat(sctx, w, x);
+        sr = tfu_set_rows(sctx, cache, y, pos);
+        s = tfu_sum_rows(sctx, tfu_mul_mat(sctx, sr, x));   /* reads the cache after the write */
+        g = tfu_graph_build(sctx, s);
+        p = g ? tfu_plan_cache_get(pc, g, &hit) : NULL;
+        hits += hit;
+        if (!p || tfu_plan_run(p) != TFU_OK) {
+            ok = 0;
+            break;
+        }
+        for (j = 0; j < D; j++) {
+            double a = 0;
+            for (i = 0; i < D; i++) a += (double)tfu_get_f32(w, i, j, 0, 0) * tfu_get_f32(x, i, 0, 0, 0);
+            want[j] = a;
+        }
+        for (j = 0; j < D; j++)
+            if (fabs(tfu_get_f32(cache, j, step % R, 0, 0) - want[j]) > 1e-5) ok = 0;
+        {
+            double t = 0;
+            for (j = 0; j < R; j++) {
+                double r = 0;
+                for (i = 0; i < D; i++) r += (double)tfu_get_f32(cache, i, j, 0, 0) * tfu_get_f32(x, i, 0, 0, 0);
+                t += r;
+            }
+            if (fabs(t - tfu_get_f32(s, 0, 0, 0, 0)) > 1e-4) ok = 0;
+        }
+    }
+    TT_CHECK(ok, "rebuild each step: a result differs: %s", tfu_last_error_msg(sctx));
+    TT_CHECK(hits == 2 * R - 1, "rebuild each step: %d cache hits of %d steps (want all but the first)", hits, (int)(2 * R));
+    tfu_plan_cache_free(pc);
+    tfu_free(sctx);
+    tfu_free(wctx);
+}
+
 int main(void) {
+    test_rebuild_each_step();
     test_contexts();
     test_pool();
     test_set_rows();
