@@ -13,7 +13,7 @@
 #   make fuzz       libFuzzer (clang) for FUZZ_SECONDS (default 60); fails on a finding
 #   make cross      the tests on aarch64, armhf and riscv64 under qemu-user
 #   make windows    the tests built with mingw-w64, run under wine
-#   make test-atomics  test_threads on the C11 atomics under ThreadSanitizer
+#   make test-atomics  test_threads and test_decode on the C11 atomics under ThreadSanitizer
 #   make size       the embedded build's stripped size and the compile time
 #   make install    tensorfuse.h, pkg-config and CMake files under PREFIX
 #   make test-install  examples/mlp.c built against an install (pkg-config,
@@ -54,7 +54,7 @@ HDR      := tensorfuse.h
 
 .PHONY: all demo demo-vk deps shaders shaders-check test lint sanitize tsan bench clean selftest test-arm fuzz \
         cross cross-aarch64 cross-armhf cross-riscv64 windows test-atomics size install test-install
-all: $(EXAMPLES) $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE)
+all: $(EXAMPLES) $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE) $(B)/llama2_gen$(EXE)
 
 $(B):
 	@mkdir -p $(B)
@@ -90,6 +90,11 @@ $(B)/selftest$(EXE): $(HDR) | $(B)
 $(B)/readme_example$(EXE): README.md $(HDR) tools/readme_example.sh | $(B)
 	sh tools/readme_example.sh $(B)/readme_example.c
 	$(CC) $(CFLAGS) -o $@ $(B)/readme_example.c $(LDLIBS)
+
+# test_llama2 runs examples/llama2.c in-process; llama2_gen writes random checkpoints
+$(B)/test_llama2$(EXE): examples/llama2.c
+$(B)/llama2_gen$(EXE): tools/llama2_gen.c tests/llama2_gen.h | $(B)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 $(B)/fuzz_replay$(EXE): tests/fuzz_tfu.c $(HDR) | $(B)
 	$(CC) $(CFLAGS) -DFUZZ_REPLAY -o $@ $< $(LDLIBS)
@@ -146,8 +151,9 @@ sanitize:
 	$(MAKE) B=$(B)/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" VK_GRAPHS=6 test
 
 tsan:
-	$(MAKE) B=$(B)/tsan OPT="-O1 -g -fsanitize=thread" $(B)/tsan/test_threads $(B)/tsan/test_random
+	$(MAKE) B=$(B)/tsan OPT="-O1 -g -fsanitize=thread" $(B)/tsan/test_threads $(B)/tsan/test_random $(B)/tsan/test_decode
 	TSAN_OPTIONS=halt_on_error=1 ./$(B)/tsan/test_threads
+	TSAN_OPTIONS=halt_on_error=1 ./$(B)/tsan/test_decode
 	TSAN_OPTIONS=halt_on_error=1 ./$(B)/tsan/test_random --graphs 200
 
 bench: $(B)/bench
@@ -190,8 +196,9 @@ windows:
 # the C11 <stdatomic.h> atomics (a compiler that is neither GCC nor MSVC)
 # under ThreadSanitizer
 test-atomics:
-	$(MAKE) --no-print-directory B=$(B)/c11 OPT="-O1 -g -std=c11 -DTFU_X_ATOMICS=3 -fsanitize=thread" $(B)/c11/test_threads
+	$(MAKE) --no-print-directory B=$(B)/c11 OPT="-O1 -g -std=c11 -DTFU_X_ATOMICS=3 -fsanitize=thread" $(B)/c11/test_threads $(B)/c11/test_decode
 	TSAN_OPTIONS=halt_on_error=1 ./$(B)/c11/test_threads --iters 4
+	TSAN_OPTIONS=halt_on_error=1 ./$(B)/c11/test_decode
 
 # stripped size of the embedded build and compile time of the implementation
 size:

@@ -171,7 +171,7 @@ TFU_API size_t      tfu_type_size(tfu_type t);
     X(GLU, ELT, 2)                                                                          \
     X(RMS_NORM, ROW, 1) X(NORM, ROW, 1) X(SOFT_MAX, ROW, 2)                                 \
     X(MUL_MAT, MATMUL, 2) X(GET_ROWS, OTHER, 2) X(ROPE, OTHER, 2) X(CONCAT, OTHER, 2)       \
-    X(SUM_ROWS, OTHER, 1) X(MEAN, OTHER, 1) X(ARGMAX, OTHER, 1)
+    X(SUM_ROWS, OTHER, 1) X(MEAN, OTHER, 1) X(ARGMAX, OTHER, 1) X(SET_ROWS, OTHER, 3)
 
 typedef enum tfu_op {
 #define TFU_X_OP(name, cls, n_src) TFU_OP_##name,
@@ -218,7 +218,9 @@ struct tfu_tensor {
     tfu_tensor *view_src;               /* VIEW/CPY: the tensor aliased    */
     size_t      view_offs;              /* byte offset into view_src        */
     uint32_t    flags;                  /* TFU_FLAG_*                      */
-    int32_t     index;                  /* creation index in its context   */
+    int64_t     index;                  /* creation sequence, one counter for
+                                           the process: program order across
+                                           contexts                         */
     void       *ref_data;               /* private: reference executor memory */
 };
 
@@ -263,6 +265,12 @@ TFU_API tfu_tensor *tfu_new_tensor_1d(tfu_context *ctx, tfu_type type, int64_t n
 TFU_API tfu_tensor *tfu_new_tensor_2d(tfu_context *ctx, tfu_type type, int64_t ne0, int64_t ne1);
 TFU_API tfu_tensor *tfu_new_tensor_3d(tfu_context *ctx, tfu_type type, int64_t ne0, int64_t ne1, int64_t ne2);
 TFU_API tfu_tensor *tfu_new_tensor_4d(tfu_context *ctx, tfu_type type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3);
+/* An external leaf: a contiguous tensor over caller memory (e.g. mapped
+   from a file), in any context, no_alloc or not; only the description takes
+   context memory. The caller keeps data valid (and at least 4-byte aligned
+   for I32/F32, 2 for F16/BF16) while graphs and plans use the tensor.
+   TFU_ERR_NULL_ARG for NULL data. */
+TFU_API tfu_tensor *tfu_new_tensor_ext(tfu_context *ctx, tfu_type type, int n_dims, const int64_t *ne, void *data);
 TFU_API tfu_tensor *tfu_set_name(tfu_tensor *t, const char *name);   /* truncates; returns t */
 TFU_API tfu_tensor *tfu_set_flags(tfu_tensor *t, uint32_t flags);    /* ORs flags; returns t */
 TFU_API tfu_tensor *tfu_set_input(tfu_tensor *t);
@@ -306,6 +314,19 @@ TFU_API tfu_tensor *tfu_cont(tfu_context *ctx, tfu_tensor *a);        /* contigu
    results are expanded in. Overlapping a and dst behave as if a were read
    whole first. */
 TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst);
+/* set_rows: write the rows of src (any float type) into rows of the existing
+   tensor dst (a leaf or a view of one, elements not overlapping), converted
+   to dst's type: dst[:, idx[i, i2 % idx->ne1, i3 % idx->ne2], i2, i3] =
+   src[:, i, i2, i3]. dst is ne0 x R x ne2 x ne3, src ne0 x n x ne2 x ne3,
+   idx I32 n x (1 or a divisor of ne2) x (1 or a divisor of ne3). The rows
+   are data, not structure: one plan serves every index (a KV cache written
+   at positions held in a tensor). The result aliases dst; memory effects
+   follow program order as for tfu_cpy, with the whole of dst's bytes
+   counted as written (the indices are data). Indices held in a leaf are
+   checked before a run: one out of [0, R), or two equal ones in one row of
+   idx, is TFU_ERR_INVALID_ARG with nothing written; computed indices are
+   clamped (equal ones: one of the rows lands, unspecified which). */
+TFU_API tfu_tensor *tfu_set_rows(tfu_context *ctx, tfu_tensor *dst, tfu_tensor *src, tfu_tensor *idx);
 
 /* --- element-wise ops ----------------------------------------------------
    Results are F32. Inputs may be F32, F16 or BF16 and non-contiguous.
@@ -361,8 +382,15 @@ TFU_API tfu_tensor *tfu_norm(tfu_context *ctx, tfu_tensor *a, float eps);      /
 TFU_API tfu_tensor *tfu_soft_max(tfu_context *ctx, tfu_tensor *a);
 TFU_API tfu_tensor *tfu_soft_max_ext(tfu_context *ctx, tfu_tensor *a, tfu_tensor *mask, float scale);
 /* causal mask helper: a new F32 leaf (n_kv x n_q), 0 where kv <= q + (n_kv - n_q), -inf elsewhere;
-   filled now (needs context data: not with no_alloc). */
+   filled now (needs context data: in a no_alloc context make the leaf with
+   tfu_new_tensor_ext and fill it with tfu_fill_causal_mask). */
 TFU_API tfu_tensor *tfu_causal_mask(tfu_context *ctx, int64_t n_kv, int64_t n_q);
+/* fills an existing F32 mask (ne0 = n_kv keys, ne1 = n_q queries, any
+   strides, dims 2 and 3 alike): 0 where kv <= n_past + q, -inf elsewhere.
+   With the mask an input of the graph, the number of valid keys is data:
+   a decoder attends over a cache of fixed capacity (or a few length
+   buckets) and one plan serves every position. */
+TFU_API tfu_result tfu_fill_causal_mask(tfu_tensor *mask, int64_t n_past);
 TFU_API tfu_tensor *tfu_sum_rows(tfu_context *ctx, tfu_tensor *a);   /* ne0 -> 1 */
 TFU_API tfu_tensor *tfu_mean(tfu_context *ctx, tfu_tensor *a);       /* ne0 -> 1 */
 /* argmax: ne0 -> 1, I32: the index of the first NaN if the row has one (as
@@ -389,7 +417,16 @@ TFU_API tfu_tensor *tfu_concat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b, i
    A graph holds every tensor the results depend on, in creation order
    (program order, also a topological order: sources before users). Use counts: the number of
    (consumer, operand) edges pointing at each tensor inside the graph, kept
-   exact by tfu_graph_build_expand. A graph lives in its context's memory. */
+   exact by tfu_graph_build_expand. A graph lives in its context's memory.
+   Several contexts: a graph may use leaves (external or not) and views of
+   them from other contexts, e.g. weights in a persistent context and each
+   step's graph in a scratch one that is reset; a computed tensor of another
+   context is refused (TFU_ERR_GRAPH: its memory would come from the graph's
+   context). Creation order is one counter for the process, so program
+   order holds across contexts. The graph holds pointers only: those
+   contexts (and external memory) must outlive the graph and its plans and
+   must not be reset while they are in use (that is not detected; a reset
+   of the graph's own context is: TFU_ERR_STALE). */
 typedef struct tfu_graph tfu_graph;
 
 TFU_API tfu_graph  *tfu_graph_new(tfu_context *ctx, int max_nodes);
@@ -404,7 +441,7 @@ TFU_API tfu_tensor *tfu_graph_leaf(const tfu_graph *g, int i);
 TFU_API int         tfu_graph_use_count(const tfu_graph *g, const tfu_tensor *t); /* -1: not in g */
 TFU_API int         tfu_graph_contains(const tfu_graph *g, const tfu_tensor *t);
 TFU_API tfu_context *tfu_graph_context(const tfu_graph *g);
-TFU_API uint64_t    tfu_graph_hash(const tfu_graph *g);  /* structure: ops, shapes, types, flags, params */
+TFU_API uint64_t    tfu_graph_hash(const tfu_graph *g);  /* structure: ops, shapes, types, strides, view offsets, flags, params */
 TFU_API tfu_tensor *tfu_graph_get_tensor(const tfu_graph *g, const char *name);
 
 /* --- reference executor ---------------------------------------------------
@@ -447,9 +484,24 @@ typedef struct tfu_plan_options {
     tfu_eval_fn         eval_cb;
     void               *eval_user;
     const struct tfu_backend_caps *caps; /* NULL: the CPU's (>>seam)     */
+    struct tfu_threadpool *pool;       /* borrowed workers (n_threads is then
+                                          the pool's); NULL: a pool of the
+                                          plan's own when n_threads > 1  */
 } tfu_plan_options;
 
 TFU_API tfu_plan_options tfu_plan_default_options(void);
+
+/* A shared thread pool: n_threads including the caller (1..256); plans
+   borrow it through tfu_plan_options.pool instead of starting threads of
+   their own, so a plan cache of any size holds the pool's threads only.
+   It runs one plan at a time: tfu_plan_run of a second plan while one runs
+   on it returns TFU_ERR_THREADS. Free it after every plan that borrows it.
+   NULL if threads cannot start (always with TFU_NO_THREADS or
+   TFU_NO_MALLOC). */
+typedef struct tfu_threadpool tfu_threadpool;
+TFU_API tfu_threadpool *tfu_threadpool_new(int n_threads);
+TFU_API void            tfu_threadpool_free(tfu_threadpool *pool);
+TFU_API int             tfu_threadpool_n_threads(const tfu_threadpool *pool);   /* 0 for NULL */
 
 /* compile: NULL on error (see the context's error): TFU_ERR_INVALID_ARG for a
    row or matrix-product K above INT_MAX elements, TFU_ERR_OVERFLOW when the
@@ -463,7 +515,10 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p);
 TFU_API void       tfu_plan_free(tfu_plan *p);   /* the graph's computed tensors then point at freed memory */
 TFU_API tfu_result tfu_plan_last_error(const tfu_plan *p);
 /* Rebind an existing plan to a structurally identical graph (same
-   tfu_graph_hash): no re-planning. TFU_ERR_STALE if the structure differs. */
+   tfu_graph_hash: ops, sources, shapes, types, strides, view offsets,
+   flags, params, use counts): no re-planning. TFU_ERR_STALE if the
+   structure differs. Data is not structure: indices (set_rows, get_rows),
+   positions (rope) and masks (valid lengths) change between runs freely. */
 TFU_API tfu_result tfu_plan_rebind(tfu_plan *p, tfu_graph *g);
 /* Arena: bytes the plan needs for intermediate values (known after
    compile, before any is allocated); bind caller memory before running. */
@@ -471,7 +526,9 @@ TFU_API size_t     tfu_plan_arena_bytes(const tfu_plan *p);
 TFU_API tfu_result tfu_plan_set_arena(tfu_plan *p, void *mem, size_t size);
 
 /* Plan cache: hands back a compiled plan for a graph of the same structure,
-   rebound to the new graph's tensors. Owns its plans. */
+   rebound to the new graph's tensors; a hit hashes the graph once, and the
+   graph a plan is bound to, unchanged, not at all. Owns its plans (with
+   options.pool they share its threads). */
 typedef struct tfu_plan_cache tfu_plan_cache;
 TFU_API tfu_plan_cache *tfu_plan_cache_new(const tfu_plan_options *opts, int capacity);
 TFU_API tfu_plan       *tfu_plan_cache_get(tfu_plan_cache *c, tfu_graph *g, int *was_cached);
@@ -550,13 +607,19 @@ TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size);
    b->ne2 / a->ne2 consecutive batches share one of a's), the rest of a
    matrix-product group is an element-wise epilogue on its output, and an
    OTHER group is one op with its own kernel (GET_ROWS, ROPE, CONCAT,
-   SUM_ROWS, MEAN, ARGMAX) reading its operands as the reference executor
-   does (tfu_x_ref_node; argmax: first NaN, else first maximum). store = 1:
-   the result is written to its memory (arena value or, for a copy, its
-   root's bytes). Arena offsets are multiples of 64 bytes. Before a run a
-   backend checks what tfu_plan_run checks (leaves have data, get_rows
-   indices held in leaves are in range: else TFU_ERR_INVALID_ARG, nothing
-   written). tests/test_seam.c runs random graphs through such an executor
+   SUM_ROWS, MEAN, ARGMAX, SET_ROWS) reading its operands as the reference
+   executor does (tfu_x_ref_node; argmax: first NaN, else first maximum).
+   SET_ROWS has two sources, the rows then the I32 indices (tensor src[0]
+   and src[1]; its dst, src[2], is not read); its iteration space is the
+   rows' shape (one row of them per work item), it writes row
+   idx[i1, i2 % idx->ne1, i3 % idx->ne2] of its memory root at the result's
+   view_offs and strides, and its write range is the result's whole bytes.
+   store = 1: the result is written to its memory (arena value or, for a
+   copy or set_rows, its root's bytes). Arena offsets are multiples of 64
+   bytes. Before a run a backend checks what tfu_plan_run checks (leaves
+   have data; get_rows and set_rows indices held in leaves are in range,
+   and set_rows ones distinct in each row of idx: else TFU_ERR_INVALID_ARG,
+   nothing written). tests/test_seam.c runs random graphs through such an executor
    (tests/tfu_view_exec.h) against the reference. */
 /* What a backend can run, given to the one fusion pass before it forms
    groups: fuse_kinds, a bit (1u << kind) per group kind it runs with more
@@ -877,6 +940,13 @@ static inline void tfu_x_atomic_store64(int64_t *p, int64_t v, int order) {
 #endif
 
 TFU_API const char *tfu_version(void) { return TFU_VERSION_STRING; }
+
+/* Program order across contexts (DESIGN.md): every tensor takes the next
+   number of one process-wide counter, so tensors of several contexts
+   compare by creation. Relaxed: only uniqueness and per-thread order
+   matter (one context is used by one thread at a time). */
+static int64_t tfu_x_seq;
+static int64_t tfu_x_next_seq(void) { return tfu_x_atomic_fetch_add64(&tfu_x_seq, 1, TFU_X_RELAXED); }
 
 #define TFU_X_ALIGN 64
 #define TFU_X_MSG 192
@@ -1252,12 +1322,24 @@ static tfu_tensor *tfu_x_new(tfu_context *ctx, tfu_type type, int n_dims, const 
     memset(t, 0, sizeof *t);
     t->type = type; t->n_dims = n_dims; t->data = data;
     memcpy(t->ne, ne4, sizeof ne4); memcpy(t->nb, nb, sizeof nb);
-    t->index = ctx->n_tensors++;
+    t->index = tfu_x_next_seq();
+    ctx->n_tensors++;
     return t;
 }
 
 TFU_API tfu_tensor *tfu_new_tensor(tfu_context *ctx, tfu_type type, int n_dims, const int64_t *ne) {
     return tfu_x_new(ctx, type, n_dims, ne, 1, "new_tensor");
+}
+TFU_API tfu_tensor *tfu_new_tensor_ext(tfu_context *ctx, tfu_type type, int n_dims, const int64_t *ne, void *data) {
+    tfu_tensor *t;
+    if (!ctx) return NULL;
+    if (!data) {
+        tfu_x_err(ctx, TFU_ERR_NULL_ARG, NULL, "new_tensor_ext", "data is NULL", NULL, NULL);
+        return NULL;
+    }
+    t = tfu_x_new(ctx, type, n_dims, ne, 0, "new_tensor_ext");
+    if (t) t->data = data;
+    return t;
 }
 TFU_API tfu_tensor *tfu_new_tensor_1d(tfu_context *ctx, tfu_type type, int64_t ne0) {
     int64_t ne[1]; ne[0] = ne0;
@@ -1429,16 +1511,31 @@ TFU_API tfu_tensor *tfu_soft_max(tfu_context *ctx, tfu_tensor *a) { return tfu_s
 
 TFU_API tfu_tensor *tfu_causal_mask(tfu_context *ctx, int64_t n_kv, int64_t n_q) {
     tfu_tensor *t;
-    int64_t i, j;
     if (!ctx) return NULL;
-    if (ctx->no_alloc) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, NULL, "causal_mask", "needs a context with data (no_alloc is set)", NULL, NULL); return NULL; }
+    if (ctx->no_alloc) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, NULL, "causal_mask",
+                  "needs a context with data (no_alloc is set): use tfu_new_tensor_ext and tfu_fill_causal_mask", NULL, NULL);
+        return NULL;
+    }
     if (n_q > n_kv) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, NULL, "causal_mask", "n_q must be <= n_kv", NULL, NULL); return NULL; }
     t = tfu_new_tensor_2d(ctx, TFU_F32, n_kv, n_q);
     if (!t) return NULL;
-    for (j = 0; j < n_q; j++)
-        for (i = 0; i < n_kv; i++)
-            ((float *)t->data)[j * n_kv + i] = i <= j + (n_kv - n_q) ? 0.0f : -INFINITY;
+    tfu_fill_causal_mask(t, n_kv - n_q);
     return tfu_set_name(t, "causal_mask");
+}
+
+TFU_API tfu_result tfu_fill_causal_mask(tfu_tensor *mask, int64_t n_past) {
+    int64_t i0, i1, i2, i3;
+    if (!mask || !mask->data) return TFU_ERR_NULL_ARG;
+    if (mask->type != TFU_F32) return TFU_ERR_TYPE;
+    for (i3 = 0; i3 < mask->ne[3]; i3++)
+        for (i2 = 0; i2 < mask->ne[2]; i2++)
+            for (i1 = 0; i1 < mask->ne[1]; i1++)
+                for (i0 = 0; i0 < mask->ne[0]; i0++) {
+                    float v = i0 <= n_past + i1 ? 0.0f : -INFINITY;
+                    memcpy((char *)mask->data + tfu_x_offs(mask, i0, i1, i2, i3), &v, 4);
+                }
+    return TFU_OK;
 }
 
 static tfu_tensor *tfu_x_reduce(tfu_context *ctx, tfu_op op, tfu_tensor *a) {
@@ -1677,6 +1774,59 @@ TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst) {
     return t;
 }
 
+/* the operand an op writes into (its dst, not read): 1 for a copy, 2 for
+   set_rows, -1 for an op that writes only its own value */
+static int tfu_x_dst_operand(const tfu_tensor *t) {
+    if (t->op == TFU_OP_CPY) return 1;
+    if (t->op == TFU_OP_SET_ROWS) return 2;
+    return -1;
+}
+
+/* set_rows: the operands as tfu_cpy takes them (dst a leaf or a view of
+   one, src read whole before the write); sources src, idx, dst */
+TFU_API tfu_tensor *tfu_set_rows(tfu_context *ctx, tfu_tensor *dst, tfu_tensor *src, tfu_tensor *idx) {
+    tfu_tensor *t;
+    size_t slo, shi, dlo, dhi;
+    if (tfu_x_null(ctx, "SET_ROWS", dst, src, 1)) return NULL;
+    if (tfu_x_null(ctx, "SET_ROWS", idx, NULL, 0)) return NULL;
+    if (!tfu_x_is_float(src->type) || !tfu_x_is_float(dst->type) || idx->type != TFU_I32) {
+        tfu_x_err(ctx, TFU_ERR_TYPE, dst, "SET_ROWS", "dst and src must be float and idx i32", NULL, NULL);
+        return NULL;
+    }
+    if (src->ne[0] != dst->ne[0] || src->ne[2] != dst->ne[2] || src->ne[3] != dst->ne[3]) {
+        tfu_x_err(ctx, TFU_ERR_SHAPE, dst, "SET_ROWS", "dst and src must agree in dims 0, 2 and 3:", dst, src);
+        return NULL;
+    }
+    if (idx->ne[0] != src->ne[1] || src->ne[2] % idx->ne[1] || src->ne[3] % idx->ne[2] || idx->ne[3] != 1) {
+        tfu_x_err(ctx, TFU_ERR_SHAPE, idx, "SET_ROWS", "idx must be n x (divisor of ne2) x (divisor of ne3), n = src->ne1:", idx, src);
+        return NULL;
+    }
+    if (tfu_x_root(dst)->op != TFU_OP_NONE) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "SET_ROWS", "dst must be a leaf tensor or a view of one", NULL, NULL);
+        return NULL;
+    }
+    if (!tfu_x_elements_disjoint(dst)) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "SET_ROWS", "dst elements overlap each other (a zero or too small stride)", NULL, NULL);
+        return NULL;
+    }
+    tfu_x_range(src, &slo, &shi);
+    tfu_x_range(dst, &dlo, &dhi);
+    if (tfu_x_root(src) == tfu_x_root(dst) && slo < dhi && dlo < shi) {
+        src = tfu_cont(ctx, src);
+        if (!src) return NULL;
+    }
+    t = tfu_x_new(ctx, dst->type, 4, dst->ne, 0, "SET_ROWS");
+    if (!t) return NULL;
+    memcpy(t->nb, dst->nb, sizeof t->nb);
+    t->n_dims = dst->n_dims;
+    t->op = TFU_OP_SET_ROWS;
+    t->src[0] = src;
+    t->src[1] = idx;
+    t->src[2] = dst;
+    tfu_x_alias(t, dst, 0);
+    return t;
+}
+
 /* >>graph ================================================================ */
 
 struct tfu_graph {
@@ -1744,14 +1894,22 @@ TFU_API tfu_graph *tfu_graph_new(tfu_context *ctx, int max_nodes) {
     return g;
 }
 
+/* may the graph hold t? Its own context's tensors, and leaves and views
+   of other contexts (a computed value of another context would take its
+   reference memory from this one, which may be reset under it) */
+static int tfu_x_graph_may_hold(const tfu_graph *g, const tfu_tensor *t) {
+    const unsigned char *lo = g->ctx->mem, *hi = g->ctx->mem + g->ctx->size;
+    if ((const unsigned char *)t >= lo && (const unsigned char *)t < hi) return 1;
+    return t->op == TFU_OP_NONE || t->op == TFU_OP_VIEW;
+}
+
 /* Depth-first from result with an explicit stack (a chain of any length
    fits): every tensor not yet in the graph is appended to all[] after its
-   operands. Refuses tensors of another context and more than max tensors;
-   the caller rolls back. */
+   operands. Refuses computed tensors of another context (TFU_ERR_GRAPH)
+   and more than max tensors (TFU_ERR_NO_MEMORY); the caller rolls back. */
 static tfu_result tfu_x_graph_visit(tfu_graph *g, tfu_tensor *result, tfu_tensor **bad) {
     int sp = 0, pushed = g->n_all;
     size_t h = tfu_x_graph_slot(g, result);
-    const unsigned char *lo = g->ctx->mem, *hi = g->ctx->mem + g->ctx->size;
     if (g->hkey[h]) return TFU_OK;
     g->hkey[h] = result;
     g->hval[h] = -1;   /* on the stack */
@@ -1760,7 +1918,7 @@ static tfu_result tfu_x_graph_visit(tfu_graph *g, tfu_tensor *result, tfu_tensor
     sp++;
     pushed++;
     *bad = result;
-    if ((const unsigned char *)result < lo || (const unsigned char *)result >= hi) return TFU_ERR_GRAPH;
+    if (!tfu_x_graph_may_hold(g, result)) return TFU_ERR_GRAPH;
     if (pushed > g->max) return TFU_ERR_NO_MEMORY;
     while (sp) {
         tfu_tensor *t = g->work[sp - 1];
@@ -1778,7 +1936,7 @@ static tfu_result tfu_x_graph_visit(tfu_graph *g, tfu_tensor *result, tfu_tensor
         h = tfu_x_graph_slot(g, q);
         if (g->hkey[h]) continue;
         *bad = q;
-        if ((const unsigned char *)q < lo || (const unsigned char *)q >= hi) return TFU_ERR_GRAPH;
+        if (!tfu_x_graph_may_hold(g, q)) return TFU_ERR_GRAPH;
         if (++pushed > g->max) return TFU_ERR_NO_MEMORY;
         g->hkey[h] = q;
         g->hval[h] = -1;
@@ -1862,22 +2020,15 @@ static void tfu_x_graph_rollback(tfu_graph *g, int n_all) {
    which is program order (DESIGN.md: order of memory effects) and a
    topological order: new tensors created after every tensor already in the
    graph are appended; otherwise the graph is merged and re-indexed. */
-TFU_API tfu_result tfu_graph_build_expand(tfu_graph *g, tfu_tensor *result) {
-    int n0, n_new;
-    tfu_tensor *bad = NULL;
-    tfu_result r;
-    if (!g) return TFU_ERR_NULL_ARG;
-    if (!result) {
-        tfu_x_err(g->ctx, TFU_ERR_NULL_ARG, NULL, "graph_build", "result is NULL (an earlier builder failed?)", NULL, NULL);
-        return TFU_ERR_NULL_ARG;
-    }
-    n0 = g->n_all;
-    r = tfu_x_graph_visit(g, result, &bad);
+/* expand without recording an error: TFU_ERR_GRAPH for a computed tensor
+   of another context, TFU_ERR_NO_MEMORY for more than max_nodes (the
+   graph then as it was; *bad the tensor met) */
+static tfu_result tfu_x_graph_expand(tfu_graph *g, tfu_tensor *result, tfu_tensor **bad) {
+    int n0 = g->n_all, n_new;
+    tfu_result r = tfu_x_graph_visit(g, result, bad);
     if (r != TFU_OK) {
         tfu_x_graph_rollback(g, n0);
-        if (r == TFU_ERR_GRAPH) tfu_x_err(g->ctx, r, bad, "graph_build", "a tensor belongs to another context", NULL, NULL);
-        else tfu_x_err(g->ctx, TFU_ERR_GRAPH, bad, "graph_build", "more tensors than the graph's max_nodes", NULL, NULL);
-        return TFU_ERR_GRAPH;
+        return r;
     }
     n_new = g->n_all - n0;
     tfu_x_msort(g->all + n0, g->work, n_new, sizeof(void *), tfu_x_created_before, NULL);
@@ -1898,13 +2049,52 @@ TFU_API tfu_result tfu_graph_build_expand(tfu_graph *g, tfu_tensor *result) {
     return TFU_OK;
 }
 
+static void tfu_x_graph_expand_err(tfu_context *ctx, tfu_result r, const tfu_tensor *bad) {
+    if (r == TFU_ERR_GRAPH)
+        tfu_x_err(ctx, r, bad, "graph_build",
+                  "a computed tensor of another context (only leaves and views may come from other contexts: build the operations in the graph's context)",
+                  NULL, NULL);
+    else
+        tfu_x_err(ctx, TFU_ERR_GRAPH, bad, "graph_build", "more tensors than the graph's max_nodes (tensors of other contexts count too)", NULL, NULL);
+}
+
+TFU_API tfu_result tfu_graph_build_expand(tfu_graph *g, tfu_tensor *result) {
+    tfu_tensor *bad = NULL;
+    tfu_result r;
+    if (!g) return TFU_ERR_NULL_ARG;
+    if (!result) {
+        tfu_x_err(g->ctx, TFU_ERR_NULL_ARG, NULL, "graph_build", "result is NULL (an earlier builder failed?)", NULL, NULL);
+        return TFU_ERR_NULL_ARG;
+    }
+    r = tfu_x_graph_expand(g, result, &bad);
+    if (r == TFU_OK) return TFU_OK;
+    tfu_x_graph_expand_err(g->ctx, r, bad);
+    return TFU_ERR_GRAPH;
+}
+
+/* Sized for every tensor of the context; tensors of other contexts may
+   need more: then the context memory of the attempt is given back and a
+   graph twice the size tried (each attempt linear, the sum too). */
 TFU_API tfu_graph *tfu_graph_build(tfu_context *ctx, tfu_tensor *result) {
     tfu_graph *g;
+    tfu_tensor *bad = NULL;
+    tfu_result r;
+    int max;
     if (!ctx) return NULL;
     if (!result) { tfu_x_err(ctx, TFU_ERR_NULL_ARG, NULL, "graph_build", "result is NULL (an earlier builder failed?)", NULL, NULL); return NULL; }
-    g = tfu_graph_new(ctx, ctx->n_tensors > 0 ? ctx->n_tensors : 1);  /* a graph holds at most every tensor of its context */
-    if (!g) return NULL;
-    return tfu_graph_build_expand(g, result) == TFU_OK ? g : NULL;
+    max = ctx->n_tensors > 0 ? ctx->n_tensors : 1;
+    for (;;) {
+        size_t used = ctx->used;
+        g = tfu_graph_new(ctx, max);
+        if (!g) return NULL;
+        r = tfu_x_graph_expand(g, result, &bad);
+        if (r == TFU_OK) return g;
+        ctx->used = used;
+        if (r != TFU_ERR_NO_MEMORY || max > (1 << 25)) break;
+        max *= 2;
+    }
+    tfu_x_graph_expand_err(ctx, r, bad);
+    return NULL;
 }
 
 TFU_API int tfu_graph_n_nodes(const tfu_graph *g) { return g ? g->n_nodes : 0; }
@@ -1999,22 +2189,39 @@ static double tfu_x_glu_d(int kind, double g, double v) {
     for (i3 = 0; i3 < (t)->ne[3]; i3++) for (i2 = 0; i2 < (t)->ne[2]; i2++) \
     for (i1 = 0; i1 < (t)->ne[1]; i1++) for (i0 = 0; i0 < (t)->ne[0]; i0++)
 
-/* checks get_rows indices held in a leaf or a view of one before anything
-   is written (computed indices are clamped by the kernels) */
+/* checks get_rows and set_rows indices held in a leaf or a view of one
+   before anything is written (computed indices are clamped by the
+   kernels): each in [0, rows of the table or dst); set_rows ones distinct
+   within a row of idx, so no two work items write one row */
 static tfu_result tfu_x_check_rows(tfu_context *ctx, const tfu_tensor *t) {
     const tfu_tensor *idx = t->src[1];
     const tfu_tensor *root = idx->view_src ? idx->view_src : idx;
     const char *base;
-    int64_t i0, i1, i2, i3, n = t->src[0]->ne[1];
+    int set = t->op == TFU_OP_SET_ROWS;
+    int64_t i0, i1, i2, i3, j, n = set ? t->ne[1] : t->src[0]->ne[1];
     if (root->op != TFU_OP_NONE || !root->data) return TFU_OK;
     base = (const char *)root->data + (idx->view_src ? idx->view_offs : 0);
     TFU_X_FOR4(idx) {
         int32_t r;
         memcpy(&r, base + tfu_x_offs(idx, i0, i1, i2, i3), 4);
-        if (r < 0 || r >= n) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, t, "GET_ROWS", "row index out of range", NULL, NULL); return TFU_ERR_INVALID_ARG; }
+        if (r < 0 || r >= n) {
+            tfu_x_err(ctx, TFU_ERR_INVALID_ARG, t, set ? "SET_ROWS" : "GET_ROWS", "row index out of range", NULL, NULL);
+            return TFU_ERR_INVALID_ARG;
+        }
+        for (j = 0; set && j < i0; j++) {
+            int32_t q;
+            memcpy(&q, base + tfu_x_offs(idx, j, i1, i2, i3), 4);
+            if (q == r) {
+                tfu_x_err(ctx, TFU_ERR_INVALID_ARG, t, "SET_ROWS", "two equal row indices in one row of idx", NULL, NULL);
+                return TFU_ERR_INVALID_ARG;
+            }
+        }
     }
     return TFU_OK;
 }
+
+/* does t read indices that tfu_x_check_rows checks? */
+static int tfu_x_has_row_indices(const tfu_tensor *t) { return t->op == TFU_OP_GET_ROWS || t->op == TFU_OP_SET_ROWS; }
 
 static int32_t tfu_x_row_index(const tfu_tensor *idx, int64_t i1, int64_t i2, int64_t i3, int64_t n) {
     int32_t r;
@@ -2106,6 +2313,12 @@ static void tfu_x_ref_node(tfu_tensor *t) {
     case TFU_OP_GET_ROWS:
         TFU_X_FOR4(t) tfu_set_f32(t, i0, i1, i2, i3, (float)TFU_X_AT(a, i0, tfu_x_row_index(b, i1, i2, i3, a->ne[1]), 0, 0));
         break;
+    case TFU_OP_SET_ROWS:   /* t aliases dst: row idx[i1] of dst takes row i1 of a */
+        TFU_X_FOR4(a) {
+            int32_t r = tfu_x_row_index(b, i1, i2 % b->ne[1], i3 % b->ne[2], t->ne[1]);
+            tfu_set_f32(t, i0, r, i2, i3, (float)TFU_X_AT(a, i0, i1, i2, i3));
+        }
+        break;
     case TFU_OP_ROPE: {
         int nd = t->op_params_i[0], neox = t->op_params_i[1] == TFU_ROPE_NEOX;
         double base = t->op_params_f[0];
@@ -2150,7 +2363,7 @@ static tfu_result tfu_x_check_leaves(tfu_graph *g) {
             return TFU_ERR_NO_DATA;
         }
     for (i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->op == TFU_OP_GET_ROWS && tfu_x_check_rows(g->ctx, g->nodes[i]) != TFU_OK) return TFU_ERR_INVALID_ARG;
+        if (tfu_x_has_row_indices(g->nodes[i]) && tfu_x_check_rows(g->ctx, g->nodes[i]) != TFU_OK) return TFU_ERR_INVALID_ARG;
     return TFU_OK;
 }
 
@@ -2312,8 +2525,8 @@ static void *tfu_x_palloc(tfu_plan *p, size_t n) {
 }
 
 /* --- memory effects -------------------------------------------------------
-   Copies write into leaves (tfu_cpy); other operations read leaves. Two
-   accesses to overlapping bytes of one leaf, at least one of them a write,
+   Copies write into leaves (tfu_cpy, tfu_set_rows); other operations read
+   leaves. Two accesses to overlapping bytes of one leaf, at least one of them a write,
    take effect in creation order (DESIGN.md, "program order"). This pass
    turns that rule into edges between nodes (earlier -> later), which join
    the data edges in the fusion legality test and in the scheduler; all[]
@@ -2388,7 +2601,7 @@ static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps
     for (i = 0; i <= n; i++) M->first[i] = 0;
     for (i = 0; i <= n; i++) written[i] = 0;
     for (i = 0; i < n; i++) {
-        if (gr->all[i]->op == TFU_OP_CPY) {
+        if (tfu_x_dst_operand(gr->all[i]) >= 0) {
             written[tfu_x_graph_find(gr, gr->all[i]->view_src)] = 1;
             n_acc++;
         }
@@ -2412,7 +2625,7 @@ static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps
         for (s = 0; s < TFU_MAX_SRC; s++) {
             const tfu_tensor *q = t->src[s];
             int r;
-            if (!q || (t->op == TFU_OP_CPY && s == 1)) continue;   /* a copy's dst operand is its write */
+            if (!q || s == tfu_x_dst_operand(t)) continue;   /* a copy's dst operand is its write */
             r = tfu_x_leaf_of(gr, q);
             if (r < 0 || !written[r]) continue;
             acc[n_acc].node = i;
@@ -2421,7 +2634,7 @@ static int tfu_x_mem_edges(const tfu_graph *gr, tfu_allocator *al, tfu_x_memdeps
             tfu_x_range(q, &acc[n_acc].lo, &acc[n_acc].hi);
             n_acc++;
         }
-        if (t->op == TFU_OP_CPY) {
+        if (tfu_x_dst_operand(t) >= 0) {   /* set_rows: all of dst (its rows are data) */
             acc[n_acc].node = i;
             acc[n_acc].root = tfu_x_graph_find(gr, t->view_src);
             acc[n_acc].write = 1;
@@ -2519,7 +2732,7 @@ static int tfu_x_in_u(const tfu_x_fuse_state *st, int v) {
 
 static unsigned char tfu_x_has_bits(const tfu_tensor *t) {
     int c = tfu_x_class(t);
-    return (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (t->op == TFU_OP_CPY ? 4 : 0));
+    return (unsigned char)((c == TFU_X_C_MM ? 1 : 0) | (c == TFU_X_C_ROW ? 2 : 0) | (tfu_x_dst_operand(t) >= 0 ? 4 : 0));
 }
 
 /* Would the candidate group depend on itself through something outside
@@ -2786,7 +2999,7 @@ typedef struct tfu_x_layout {
 
 static int tfu_x_is_value(const tfu_tensor *t) {  /* a computed tensor with memory of its own */
     int c = tfu_x_class(t);
-    return c != TFU_X_C_LEAF && c != TFU_X_C_VIEW && t->op != TFU_OP_CPY;
+    return c != TFU_X_C_LEAF && c != TFU_X_C_VIEW && tfu_x_dst_operand(t) < 0;
 }
 
 static size_t tfu_x_value_bytes(const tfu_tensor *t) { return tfu_x_align_up(tfu_nbytes(t), TFU_X_ALIGN); }
@@ -2804,7 +3017,7 @@ static void tfu_x_materialise(const tfu_graph *gr, tfu_x_layout *L) {
     for (i = 0; i < n; i++) L->mat[i] = 0;
     for (i = 0; i < n; i++) {
         const tfu_tensor *t = gr->all[i];
-        if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || t->op == TFU_OP_CPY)) L->mat[i] = 1;
+        if (L->group[i] >= 0 && ((t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || gr->uses[i] == 0 || tfu_x_dst_operand(t) >= 0)) L->mat[i] = 1;
         for (s = 0; s < TFU_MAX_SRC; s++) {
             int q;
             if (!t->src[s]) continue;
@@ -3169,6 +3382,7 @@ static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_l
         G->first_operand = p->n_ext;
         G->n_operands = 0;
         memcpy(G->ne, gr->all[mem[nm - 1]]->ne, sizeof G->ne);
+        if (gr->all[mem[nm - 1]]->op == TFU_OP_SET_ROWS) memcpy(G->ne, gr->all[mem[nm - 1]]->src[0]->ne, sizeof G->ne);   /* over the rows written */
         if (G->kind == TFU_GROUP_MATMUL) {
             for (k = 0; k < nm; k++) if (gr->all[mem[k]]->op == TFU_OP_MUL_MAT) { memcpy(G->ne, gr->all[mem[k]]->ne, sizeof G->ne); break; }
         }
@@ -3186,7 +3400,7 @@ static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_l
                 I->src[1] = -1 - tfu_x_operand_index(p, G, gi, tfu_x_graph_find(gr, t->src[0]), sw ? 0 : h, ext_mark, ext_pos);
                 continue;
             }
-            I->n_src = t->op == TFU_OP_CPY ? 1 : tfu_x_n_src(t);
+            I->n_src = tfu_x_dst_operand(t) >= 0 ? tfu_x_dst_operand(t) : tfu_x_n_src(t);   /* a dst is written, not read */
             for (s = 0; s < I->n_src; s++) {
                 int q;
                 if (!t->src[s]) {
@@ -4278,9 +4492,9 @@ struct tfu_x_cpu {
     tfu_x_scratch_layout sl;     /* per thread                                  */
     void            *scratch, *scratch_raw;
     int             *scratch_busy;  /* caller's parallel-for: claimed areas     */
-    int              caller_sense;
     int              n_threads;
-    struct tfu_x_pool *pool;
+    struct tfu_threadpool *pool;  /* its own, or borrowed (options.pool)     */
+    int64_t         *next;       /* per stage: next item on the pool, atomics */
 };
 
 #define TFU_X_ELT_CHUNK 256   /* columns per chunk of an element-wise group: short phases keep memory streaming */
@@ -4411,6 +4625,15 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_pv_group *G, unsigned c
     float *buf = (float *)(void *)(sc + SL->pack);
     int64_t r;
     int simd = !p->opt.no_simd;
+    if (t->op == TFU_OP_SET_ROWS) {   /* items over the rows of a; row idx[i1] of t (dst) */
+        for (r = r0; r < r1; r++) {
+            int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]);
+            int32_t row = tfu_x_row_index(b, i1, i2 % b->ne[1], i3 % b->ne[2], t->ne[1]);
+            tfu_x_k_load(simd, a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
+            tfu_x_k_store(t->type, (int)t->ne[0], tfu_x_rowp(t, 0, row, i2, i3), t->nb[0], buf);
+        }
+        return;
+    }
     for (r = r0; r < r1; r++) {
         int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]), i0;
         float *d = (float *)(void *)tfu_x_rowp(t, 0, i1, i2, i3);
@@ -4536,17 +4759,26 @@ static void tfu_x_cond_broadcast(tfu_x_cond *c) { pthread_cond_broadcast(c); }
 static void tfu_x_yield(void) { sched_yield(); }
 #endif
 
-typedef struct tfu_x_pool {
-    tfu_plan       *plan;
+/* A pool runs one plan's stages at a time: the plan, its per-stage item
+   counters and the stages are set by the caller under mu before the
+   workers wake, and read by each worker once per job. Owned by one plan
+   (the built-in pool, in plan memory) or shared (tfu_threadpool_new). */
+struct tfu_threadpool {
+    const tfu_plan *plan;         /* the current job's                     */
+    int64_t        *next;         /* its per stage: next item, atomics     */
     int             n;            /* threads, the caller's included        */
     tfu_x_thread   *th;
+    struct tfu_x_worker *w;
     tfu_x_mutex     mu;
     tfu_x_cond      cv;
     int             gen, quit;    /* under mu                               */
     int             s0, s1;       /* stages of the current job              */
     int             count, sense; /* barrier, atomics                       */
-    int64_t        *next;         /* per stage: next item to take, atomics  */
-} tfu_x_pool;
+    int             caller_sense; /* the running caller's side of the barrier */
+    int             busy;         /* a plan runs on it (atomics)            */
+    int             shared;       /* made by tfu_threadpool_new             */
+};
+typedef struct tfu_threadpool tfu_x_pool;
 
 typedef struct tfu_x_worker { tfu_x_pool *pool; int id; } tfu_x_worker;
 
@@ -4568,11 +4800,12 @@ static void tfu_x_barrier(tfu_x_pool *pl, int *local_sense) {
 
 static void tfu_x_pool_job(tfu_x_pool *pl, int id, int *local_sense) {
     const tfu_plan *p = pl->plan;
+    int64_t *next = pl->next;
     unsigned char *sc = (unsigned char *)p->cpu->scratch + (size_t)id * p->cpu->sl.total;
     int s, s0 = pl->s0, s1 = pl->s1;  /* read once: after the last barrier the caller may start the next job */
     for (s = s0; s < s1; s++) {
         int64_t n = tfu_x_stage_n_items(p, s), i;
-        while ((i = tfu_x_atomic_fetch_add64(&pl->next[s], 1, TFU_X_RELAXED)) < n) tfu_x_stage_item(p, s, i, sc);
+        while ((i = tfu_x_atomic_fetch_add64(&next[s], 1, TFU_X_RELAXED)) < n) tfu_x_stage_item(p, s, i, sc);
         tfu_x_barrier(pl, local_sense);
     }
 }
@@ -4615,10 +4848,9 @@ static int tfu_x_thread_start(tfu_x_thread *t, void *arg) { return pthread_creat
 static void tfu_x_thread_join(tfu_x_thread t) { pthread_join(t, NULL); }
 #endif
 
-static void tfu_x_pool_free(tfu_plan *p) {
-    tfu_x_pool *pl = p->cpu->pool;
+/* stops and joins the workers of a started pool (its memory stays) */
+static void tfu_x_pool_stop(tfu_x_pool *pl) {
     int i;
-    if (!pl) return;
     tfu_x_mutex_lock(&pl->mu);
     pl->quit = 1;
     tfu_x_cond_broadcast(&pl->cv);
@@ -4626,48 +4858,103 @@ static void tfu_x_pool_free(tfu_plan *p) {
     for (i = 1; i < pl->n; i++) tfu_x_thread_join(pl->th[i]);
     tfu_x_mutex_destroy(&pl->mu);
     tfu_x_cond_destroy(&pl->cv);
-    p->cpu->pool = NULL;
 }
 
-static tfu_result tfu_x_pool_start(tfu_plan *p) {
-    tfu_x_pool *pl = (tfu_x_pool *)tfu_x_palloc(p, sizeof *pl);
-    tfu_x_worker *w;
+/* starts n - 1 workers on zeroed pl with th and w of n entries */
+static tfu_result tfu_x_pool_init(tfu_x_pool *pl, int n) {
     int i;
-    if (!pl) return TFU_ERR_NO_MEMORY;
-    pl->plan = p;
-    pl->n = p->cpu->n_threads;
-    pl->th = (tfu_x_thread *)tfu_x_palloc(p, sizeof(tfu_x_thread) * (size_t)pl->n);
-    pl->next = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_stages + 1));
-    w = (tfu_x_worker *)tfu_x_palloc(p, sizeof(tfu_x_worker) * (size_t)pl->n);
-    if (!pl->th || !pl->next || !w) return TFU_ERR_NO_MEMORY;
+    pl->n = n;
     tfu_x_mutex_init(&pl->mu);
     tfu_x_cond_init(&pl->cv);
-    p->cpu->pool = pl;
-    for (i = 1; i < pl->n; i++) {
-        w[i].pool = pl;
-        w[i].id = i;
-        if (!tfu_x_thread_start(&pl->th[i], &w[i])) {
+    for (i = 1; i < n; i++) {
+        pl->w[i].pool = pl;
+        pl->w[i].id = i;
+        if (!tfu_x_thread_start(&pl->th[i], &pl->w[i])) {
             pl->n = i;   /* join the ones that started */
-            tfu_x_pool_free(p);
+            tfu_x_pool_stop(pl);
             return TFU_ERR_THREADS;
         }
     }
     return TFU_OK;
 }
 
+/* the plan's own pool, if it has one (a borrowed one is the caller's) */
+static void tfu_x_pool_free(tfu_plan *p) {
+    tfu_x_pool *pl = p->cpu->pool;
+    if (!pl) return;
+    if (!pl->shared) tfu_x_pool_stop(pl);
+    p->cpu->pool = NULL;
+}
+
+static tfu_result tfu_x_pool_start(tfu_plan *p) {
+    tfu_x_pool *pl = (tfu_x_pool *)tfu_x_palloc(p, sizeof *pl);
+    tfu_result r;
+    if (!pl) return TFU_ERR_NO_MEMORY;
+    pl->th = (tfu_x_thread *)tfu_x_palloc(p, sizeof(tfu_x_thread) * (size_t)p->cpu->n_threads);
+    pl->w = (tfu_x_worker *)tfu_x_palloc(p, sizeof(tfu_x_worker) * (size_t)p->cpu->n_threads);
+    if (!pl->th || !pl->w) return TFU_ERR_NO_MEMORY;
+    r = tfu_x_pool_init(pl, p->cpu->n_threads);
+    if (r == TFU_OK) p->cpu->pool = pl;
+    return r;
+}
+
 static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
     tfu_x_pool *pl = p->cpu->pool;
     int s;
-    for (s = s0; s < s1; s++) tfu_x_atomic_store64(&pl->next[s], 0, TFU_X_RELAXED);
+    for (s = s0; s < s1; s++) tfu_x_atomic_store64(&p->cpu->next[s], 0, TFU_X_RELAXED);
     tfu_x_mutex_lock(&pl->mu);
+    pl->plan = p;
+    pl->next = p->cpu->next;
     pl->s0 = s0;
     pl->s1 = s1;
     tfu_x_atomic_add(&pl->gen, 1, TFU_X_RELEASE);
     tfu_x_cond_broadcast(&pl->cv);
     tfu_x_mutex_unlock(&pl->mu);
-    tfu_x_pool_job(pl, 0, &p->cpu->caller_sense);
+    tfu_x_pool_job(pl, 0, &pl->caller_sense);
 }
 #endif
+
+#if !defined(TFU_NO_THREADS) && !defined(TFU_NO_MALLOC)
+TFU_API tfu_threadpool *tfu_threadpool_new(int n_threads) {
+    tfu_x_pool *pl;
+    if (n_threads < 1 || n_threads > 256) return NULL;
+    pl = (tfu_x_pool *)calloc(1, sizeof *pl);
+    if (!pl) return NULL;
+    pl->th = (tfu_x_thread *)calloc((size_t)n_threads, sizeof(tfu_x_thread));
+    pl->w = (tfu_x_worker *)calloc((size_t)n_threads, sizeof(tfu_x_worker));
+    if (!pl->th || !pl->w || tfu_x_pool_init(pl, n_threads) != TFU_OK) {
+        free(pl->th);
+        free(pl->w);
+        free(pl);
+        return NULL;
+    }
+    pl->shared = 1;
+    return pl;
+}
+
+TFU_API void tfu_threadpool_free(tfu_threadpool *pool) {
+    if (!pool) return;
+    tfu_x_pool_stop(pool);
+    free(pool->th);
+    free(pool->w);
+    free(pool);
+}
+#else
+TFU_API tfu_threadpool *tfu_threadpool_new(int n_threads) {
+    (void)n_threads;
+    return NULL;
+}
+TFU_API void tfu_threadpool_free(tfu_threadpool *pool) { (void)pool; }
+#endif
+
+TFU_API int tfu_threadpool_n_threads(const tfu_threadpool *pool) {
+#if !defined(TFU_NO_THREADS)
+    return pool ? pool->n : 0;
+#else
+    (void)pool;
+    return 0;
+#endif
+}
 
 /* the caller's parallel-for: each task borrows a free scratch area */
 typedef struct tfu_x_pf_ctx { tfu_plan *p; int s; } tfu_x_pf_ctx;
@@ -4720,7 +5007,7 @@ TFU_API tfu_result tfu_plan_check(tfu_plan *p) {
             return p->err = TFU_ERR_NO_DATA;
         }
     for (i = 0; i < p->n_all; i++)
-        if (p->t[i]->op == TFU_OP_GET_ROWS && tfu_x_check_rows(p->ctx, p->t[i]) != TFU_OK) return p->err = TFU_ERR_INVALID_ARG;
+        if (tfu_x_has_row_indices(p->t[i]) && tfu_x_check_rows(p->ctx, p->t[i]) != TFU_OK) return p->err = TFU_ERR_INVALID_ARG;
     return TFU_OK;
 }
 
@@ -4737,6 +5024,12 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
     if (!p->arena && p->arena_bytes) { p->err = TFU_ERR_NO_MEMORY; tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_run", "no arena bound (tfu_plan_set_arena)", NULL, NULL); return p->err; }
     tfu_x_bind(p);
     p->run_stop = 0;
+#if !defined(TFU_NO_THREADS)
+    if (p->cpu->pool && !tfu_x_atomic_cas(&p->cpu->pool->busy, 0, 1, TFU_X_ACQUIRE)) {
+        tfu_x_err(p->ctx, TFU_ERR_THREADS, NULL, "plan_run", "the thread pool is running another plan", NULL, NULL);
+        return p->err = TFU_ERR_THREADS;
+    }
+#endif
     for (s = 0; s < p->n_stages && !p->run_stop; ) {
         int s1 = p->opt.eval_cb ? s + 1 : p->n_stages;
         if (p->opt.parallel_for) {
@@ -4757,6 +5050,9 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
         }
         if (p->opt.eval_cb) tfu_x_call_eval(p, s - 1);
     }
+#if !defined(TFU_NO_THREADS)
+    if (p->cpu->pool) tfu_x_atomic_store(&p->cpu->pool->busy, 0, TFU_X_RELEASE);
+#endif
     return p->err = TFU_OK;
 }
 
@@ -4911,6 +5207,8 @@ static tfu_plan *tfu_x_plan_compile(tfu_graph *g, const tfu_plan_options *opts, 
     size_t scratch_bytes;
     int n, fusion;
     if (!g) return NULL;
+    if (o.pool && o.parallel_for) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_INVALID_ARG, "options.pool and options.parallel_for exclude each other");
+    if (o.pool) o.n_threads = tfu_threadpool_n_threads(o.pool);   /* one scratch area per pool thread */
     if (o.n_threads <= 0) o.n_threads = 1;
     if (o.n_threads > 256) return tfu_x_plan_fail(NULL, g->ctx, TFU_ERR_INVALID_ARG, "n_threads must be 1..256");
 #if defined(TFU_NO_THREADS)
@@ -4991,8 +5289,11 @@ static tfu_plan *tfu_x_plan_compile(tfu_graph *g, const tfu_plan_options *opts, 
     }
 #if !defined(TFU_NO_THREADS)
     if (p->cpu->n_threads > 1 && !o.parallel_for) {
-        r = tfu_x_pool_start(p);
+        p->cpu->next = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_stages + 1));
+        if (!p->cpu->next) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "plan allocation failed");
+        r = o.pool ? TFU_OK : tfu_x_pool_start(p);
         if (r != TFU_OK) return tfu_x_plan_fail(p, g->ctx, r, "could not start worker threads");
+        if (o.pool) p->cpu->pool = o.pool;   /* borrowed: tfu_plan_free leaves its threads running */
     }
 #endif
     tfu_x_plan_finish(p, g);
@@ -5057,9 +5358,9 @@ TFU_API tfu_result tfu_plan_set_arena(tfu_plan *p, void *mem, size_t size) {
     return TFU_OK;
 }
 
-TFU_API tfu_result tfu_plan_rebind(tfu_plan *p, tfu_graph *g) {
-    if (!p || !g) return TFU_ERR_NULL_ARG;
-    if (g->n_all != p->n_all || tfu_graph_hash(g) != p->hash) {
+/* rebinds to g whose structural hash h the caller computed once */
+static tfu_result tfu_x_plan_rebind_hashed(tfu_plan *p, tfu_graph *g, uint64_t h) {
+    if (g->n_all != p->n_all || h != p->hash) {
         tfu_x_err(g->ctx, TFU_ERR_STALE, NULL, "plan_rebind", "graph structure differs from the plan's", NULL, NULL);
         return p->err = TFU_ERR_STALE;
     }
@@ -5069,6 +5370,11 @@ TFU_API tfu_result tfu_plan_rebind(tfu_plan *p, tfu_graph *g) {
     tfu_x_plan_snapshot(p);
     tfu_x_bind(p);
     return TFU_OK;
+}
+
+TFU_API tfu_result tfu_plan_rebind(tfu_plan *p, tfu_graph *g) {
+    if (!p || !g) return TFU_ERR_NULL_ARG;
+    return tfu_x_plan_rebind_hashed(p, g, g->n_all == p->n_all ? tfu_graph_hash(g) : 0);
 }
 
 struct tfu_plan_cache {
@@ -5106,9 +5412,16 @@ TFU_API tfu_plan *tfu_plan_cache_get(tfu_plan_cache *c, tfu_graph *g, int *was_c
     tfu_plan *p;
     if (was_cached) *was_cached = 0;
     if (!c || !g) return NULL;
-    h = tfu_graph_hash(g);
+    for (i = 0; i < c->n; i++)   /* the graph a plan is bound to, unchanged: no hashing */
+        if (c->plans[i]->graph == g && !tfu_x_plan_stale(c->plans[i])) {
+            c->stamp[i] = ++c->clock;
+            if (was_cached) *was_cached = 1;
+            tfu_x_bind(c->plans[i]);
+            return c->plans[i];
+        }
+    h = tfu_graph_hash(g);   /* once per lookup */
     for (i = 0; i < c->n; i++)
-        if (c->plans[i]->hash == h && c->plans[i]->n_all == g->n_all && tfu_plan_rebind(c->plans[i], g) == TFU_OK) {
+        if (c->plans[i]->hash == h && c->plans[i]->n_all == g->n_all && tfu_x_plan_rebind_hashed(c->plans[i], g, h) == TFU_OK) {
             c->stamp[i] = ++c->clock;
             if (was_cached) *was_cached = 1;
             return c->plans[i];

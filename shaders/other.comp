@@ -1,9 +1,10 @@
 #version 450
 // other.comp - the ops with their own kernel, as the reference executor
-// computes them. K0 picks the op: 0 get_rows, 1 concat (K1: the dim), one
-// invocation per output element; 2 sum_rows, 3 mean, 4 argmax, one
-// workgroup per row. Descriptors: 0 a, 1 b (get_rows: the indices;
-// concat: the second tensor), ST0 the result (type SY0).
+// computes them. K0 picks the op: 0 get_rows, 1 concat (K1: the dim), 5
+// set_rows, one invocation per output element (set_rows: per element of
+// the rows written); 2 sum_rows, 3 mean, 4 argmax, one workgroup per row.
+// Descriptors: 0 a, 1 b (get_rows, set_rows: the indices; concat: the
+// second tensor), ST0 the result (type SY0; set_rows: dst's bytes).
 #include "common.glsl"
 #define WG 256
 layout(local_size_x = WG) in;
@@ -28,6 +29,14 @@ void elementwise_op(uvec4 ne) {
     uint i1 = r % ne.y;
     r /= ne.y;
     uint i2 = r % ne.z, i3 = r / ne.z;
+    if (K0 == 5) {
+        // row i1 of a goes to row idx[i1, i2 % idx.ne1, i3 % idx.ne2] of the result
+        int row = int(ld(1, i1, i2 % dne(1, 1), i3 % dne(1, 2), 0u));
+        int rows = int(P.p[DESC(ST0) + 3u]);
+        row = row < 0 ? 0 : (row >= rows ? rows - 1 : row);
+        st_out(i0, uint(row), i2, i3, ld(0, i0, i1, i2, i3));
+        return;
+    }
     if (K0 == 0) {
         // index element (i1, i2, i3) picks a row of a; computed indices are clamped
         float fi = ld(1, i1, i2, i3, 0u);
@@ -119,6 +128,6 @@ void row_op(uvec4 ne) {
 
 void main() {
     uvec4 ne = space();
-    if (K0 <= 1) elementwise_op(ne);
+    if (K0 <= 1 || K0 == 5) elementwise_op(ne);
     else row_op(ne);
 }

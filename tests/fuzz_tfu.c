@@ -362,11 +362,18 @@ static void fz_rowop(fz_prog *p, fz_in *in) {
 
 static void fz_other(fz_prog *p, fz_in *in) {
     fz_val *a = fz_pick(p, in), *b = fz_pick(p, in);
-    unsigned k = fz_u8(in) % 4;
+    unsigned k = fz_u8(in) % 5;
     tfu_tensor *t;
     double mag = 1, tol;
     if (!a) return;
     tol = a->tol + b->tol + 1e-5;
+    if (k == 4) {   /* set_rows: rows of b into a (a leaf or a view of one) at indices of a third value */
+        fz_val *c = fz_pick(p, in);
+        if (g_no_cpy) return;
+        t = fz_check(p, tfu_set_rows(p->ctx, a->t, b->t, c->t), "set_rows");
+        fz_push(p, t, a->mag > b->mag ? a->mag : b->mag, (a->tol > b->tol ? a->tol : b->tol) + (a->t->type != TFU_F32 ? 4e-3 : 0));
+        return;
+    }
     if (k == 0) {
         t = fz_check(p, tfu_mul_mat(p->ctx, a->t, b->t), "mul_mat");
         mag = a->mag * b->mag * (double)a->t->ne[0];

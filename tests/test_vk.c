@@ -118,7 +118,8 @@ static int compare_written(tfu_graph *ref, tfu_graph *g, float tolf, const char 
         int j, written = 0;
         for (j = 0; j < tfu_graph_n_nodes(g); j++) {
             tfu_tensor *t = tfu_graph_node(g, j);
-            if (t->op == TFU_OP_CPY && (t->view_src == L || (t->view_src && t->view_src->view_src == L))) written = 1;
+            if ((t->op == TFU_OP_CPY || t->op == TFU_OP_SET_ROWS) && (t->view_src == L || (t->view_src && t->view_src->view_src == L)))
+                written = 1;
         }
         if (!written) continue;
         R = twin(ref, g, L);
@@ -162,7 +163,7 @@ static void poison_pointers(tfu_graph *g) {
     int i;
     for (i = 0; i < tfu_graph_n_nodes(g); i++) {
         tfu_tensor *t = tfu_graph_node(g, i);
-        if (t->op != TFU_OP_CPY) t->data = NULL;
+        if (t->op != TFU_OP_CPY && t->op != TFU_OP_SET_ROWS) t->data = NULL;
     }
 }
 

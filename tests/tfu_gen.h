@@ -4,14 +4,15 @@
    build(g, seed) makes one random graph in g->ctx from a seed: a pool of
    values grown by random steps (unary, binary with broadcasting, norms,
    softmax with masks, matmuls with epilogues, FFNs, GLUs, views, get_rows,
-   rope, concat, copies into leaves and views of leaves), with rough
+   rope, concat, copies into leaves and views of leaves, set_rows), with rough
    magnitude bounds and tolerance factors per value. g->chk[] lists the
    OUTPUT and KEEP tensors to compare, g->chk_tol[] their tolerance
    factors; compare() checks one of them against the reference.
    Two builds from one seed in two contexts are identical (same data).
 
    Switches (set before build): g_views_cpy (copies into overlapping views
-   of leaves), g_special (NaN, infinities, rows of huge values).
+   of leaves), g_special (NaN, infinities, rows of huge values), g_set_rows
+   (set_rows steps; 0 gives the graphs of before the op existed).
    Include after tensorfuse.h and tfu_test.h. */
 #ifndef TFU_GEN_H
 #define TFU_GEN_H
@@ -42,6 +43,7 @@ typedef struct gen_t {
 } gen_t;
 
 TT_FN int g_views_cpy = 1, g_special = 1;
+TT_FN int g_set_rows = 1;   /* set_rows steps (0: for a backend without the op) */
 TT_FN const char *g_op_trace[256];
 TT_FN int g_n_trace;
 
@@ -502,6 +504,41 @@ static void step_cpy_view(gen_t *g) {
     push(g, t, x.mag + 1, x.tolf);
 }
 
+/* set_rows: the rows of x into distinct rows of a leaf L with a few rows
+   more (some keep their data), at indices held in a leaf (per batch of
+   dim 2 or shared); L read before the write and through its result after */
+static void step_set_rows(gen_t *g) {
+    int i = pick(g); val_t x = g->v[i]; tfu_tensor *L, *idx, *t, *c;
+    int64_t ne[4], ine[4] = {1, 1, 1, 1}, n, R, j, k;
+    memcpy(ne, x.t->ne, sizeof ne);
+    n = ne[1];
+    if (n > 60) return;   /* perm[] */
+    R = n + tt_int(0, 3);
+    ne[1] = R;
+    g->cpy_into_input = 1;
+    CK(g, L = leaf(g, tt_int(0, 2) ? TFU_F32 : TFU_F16, ne, -1, 1));
+    ine[0] = n;
+    ine[1] = tt_int(0, 1) ? x.t->ne[2] : 1;
+    CK(g, idx = leaf(g, TFU_I32, ine, 0, 0));
+    for (j = 0; j < ine[1]; j++) {
+        int32_t *row = (int32_t *)idx->data + j * n, perm[64];
+        for (k = 0; k < R; k++) perm[k] = (int32_t)k;
+        for (k = 0; k < n; k++) {   /* n distinct rows of R: a partial shuffle */
+            int64_t q = k + tt_int(0, (int)(R - 1 - k));
+            int32_t tmp = perm[k];
+            perm[k] = perm[q];
+            perm[q] = tmp;
+            row[k] = perm[k];
+        }
+    }
+    CK(g, t = tfu_sum_rows(g->ctx, L));
+    push(g, t, (float)ne[0], 1);
+    CK(g, c = tfu_set_rows(g->ctx, L, x.t, idx));
+    push(g, c, fmaxf_(x.mag, 1), x.tolf * (L->type == TFU_F16 ? 25 : 1));
+    CK(g, t = tfu_scale(g->ctx, c, 0.5f));
+    push(g, t, fmaxf_(x.mag, 1), x.tolf * (L->type == TFU_F16 ? 25 : 1));
+}
+
 /* rows of huge values (1e20 or 3e38) into rms_norm, norm or soft_max */
 static void step_huge(gen_t *g) {
     int64_t ne[4] = {1, 1, 1, 1}; tfu_tensor *x, *t; int k = tt_int(0, 2);
@@ -554,7 +591,8 @@ static tfu_graph *build(gen_t *g, uint64_t seed) {
         else if (r < 91) { what = "view"; step_view(g); }
         else if (r < 96) { what = "other"; step_other(g); }
         else if (r < 98 || !g_views_cpy) { what = "cpy"; step_cpy(g); }
-        else             { what = "cpy_view"; step_cpy_view(g); }
+        else if (s % 2 || !g_set_rows) { what = "cpy_view"; step_cpy_view(g); }
+        else             { what = "set_rows"; step_set_rows(g); }
         if (g_special && tt_int(0, 79) == 0) { what = "huge"; step_huge(g); }
         if (g_n_trace < 256) g_op_trace[g_n_trace++] = what;
     }

@@ -124,7 +124,7 @@ TT_FN int tv_is_row(tfu_op op) { return op == TFU_OP_RMS_NORM || op == TFU_OP_NO
 
 TT_FN int tv_is_other(tfu_op op) {
     return op == TFU_OP_GET_ROWS || op == TFU_OP_ROPE || op == TFU_OP_CONCAT || op == TFU_OP_SUM_ROWS ||
-           op == TFU_OP_MEAN || op == TFU_OP_ARGMAX;
+           op == TFU_OP_MEAN || op == TFU_OP_ARGMAX || op == TFU_OP_SET_ROWS;
 }
 
 /* may an op of this kind stand in a group of that kind? */
@@ -591,6 +591,26 @@ TT_FN void tv_run_other(tv_state *S, const tfu_pv_instr *I, float *out) {
     }
 }
 
+/* SET_ROWS: the group's iteration space is the rows' shape; row i1 of
+   them (a work item) lands in row idx[i1, i2 % idx->ne1, i3 % idx->ne2]
+   of the result's memory (the dst's bytes); computed indices are clamped */
+TT_FN void tv_run_set_rows(tv_state *S, int k, const tfu_pv_instr *I) {
+    tv_ref *a = tv_operand_src(S, I, 0), *b = tv_operand_src(S, I, 1), *o = &S->out[k];
+    const int64_t *ne = S->G->ne;
+    int64_t i0, i1, i2, i3, row = 0;
+    if (!a || !b || !I->store || !tv_locate(S, I->tensor, 1, o)) return;
+    for (i3 = 0; i3 < ne[3]; i3++)
+    for (i2 = 0; i2 < ne[2]; i2++)
+    for (i1 = 0; i1 < ne[1]; i1++, row++) {
+        double ri = tv_load(S, b, i1, i2 % b->t->ne[1], i3 % b->t->ne[2], 0);
+        int64_t r = ri == ri ? (int64_t)ri : 0;
+        S->unit = (int)row;
+        if (r < 0) r = 0;
+        if (r >= o->t->ne[1]) r = o->t->ne[1] - 1;
+        for (i0 = 0; i0 < ne[0]; i0++) tv_store(S, o, i0, r, i2, i3, (float)tv_load(S, a, i0, i1, i2, i3));
+    }
+}
+
 /* writes instruction k's results to its memory, converting to its type */
 TT_FN void tv_store_all(tv_state *S, int k, const float *vals) {
     tv_ref *r = &S->out[k];
@@ -630,13 +650,14 @@ TT_FN int tv_check_program(tv_state *S, int gi) {
     }
     for (k = 0; k < G->n_instr; k++) {
         const tfu_pv_instr *I = &v->instrs[G->first_instr + k];
-        const tfu_tensor *t;
+        const tfu_tensor *t, *space;
         S->instr = G->first_instr + k;
         if (I->tensor < 0 || I->tensor >= v->n_tensors) {
             tv_fail(S, "tensor %d outside [0, %d)", I->tensor, v->n_tensors);
             return 0;
         }
         t = v->tensors[I->tensor];
+        space = t->op == TFU_OP_SET_ROWS ? t->src[0] : t;   /* set_rows iterates over the rows it writes */
         if (!tv_op_fits(G->kind, t->op)) {
             tv_fail(S, "%s in a group of kind %d", tfu_op_name(t->op), (int)G->kind);
             ok = 0;
@@ -647,9 +668,9 @@ TT_FN int tv_check_program(tv_state *S, int gi) {
         }
         S->computed_by[I->tensor] = G->first_instr + k;
         for (d = 0; d < TFU_MAX_DIMS; d++)
-            if (t->ne[d] != G->ne[d]) {
+            if (space->ne[d] != G->ne[d]) {
                 tv_fail(S, "%s of shape %lldx%lldx%lldx%lld in an iteration space %lldx%lldx%lldx%lld", tfu_op_name(t->op),
-                        (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                        (long long)space->ne[0], (long long)space->ne[1], (long long)space->ne[2], (long long)space->ne[3],
                         (long long)G->ne[0], (long long)G->ne[1], (long long)G->ne[2], (long long)G->ne[3]);
                 ok = 0;
                 break;
@@ -669,7 +690,7 @@ TT_FN int tv_check_program(tv_state *S, int gi) {
             tv_fail(S, "GLU with %d sources", I->n_src);
             ok = 0;
         }
-        if (t->op == TFU_OP_CPY) {
+        if (t->op == TFU_OP_CPY || t->op == TFU_OP_SET_ROWS) {
             if (!I->store) {
                 tv_fail(S, "a copy not stored");
                 ok = 0;
@@ -719,6 +740,10 @@ TT_FN void tv_run_group(tv_state *S, int gi) {
         if (!S->buf[k]) {
             tv_fail(S, "no memory");
             goto done;
+        }
+        if (t->op == TFU_OP_SET_ROWS) {
+            tv_run_set_rows(S, k, I);
+            continue;
         }
         if (tv_is_row(t->op)) tv_run_row(S, I, S->buf[k]);
         else if (t->op == TFU_OP_MUL_MAT) tv_run_matmul(S, I, S->buf[k]);
@@ -793,7 +818,9 @@ TT_FN int tv_run(const tfu_plan_view *v, void *arena) {
     for (i = 0; ok && i < v->n_tensors; i++) {
         const tfu_tensor *t = v->tensors[i];
         int r = v->root[i];
-        if (t->op != TFU_OP_CPY || r < 0 || r >= v->n_tensors || !tv_is_leaf(v->tensors[r]) || S.leaf_sh[r].size) continue;
+        if ((t->op != TFU_OP_CPY && t->op != TFU_OP_SET_ROWS) || r < 0 || r >= v->n_tensors || !tv_is_leaf(v->tensors[r]) ||
+            S.leaf_sh[r].size)
+            continue;
         if (!tv_shadow_init(&S.leaf_sh[r], tfu_nbytes(v->tensors[r]))) ok = 0;
     }
     if (ok && tv_check_layout(&S)) {

@@ -1,0 +1,368 @@
+/* test_llama2 - examples/llama2.c against a plain-loop forward pass.
+
+   Random checkpoints and tokenizers (tests/llama2_gen.h) of a few shapes:
+   shared and unshared classifiers, grouped-query heads, the prompt as one
+   batch, in chunks and token by token, one and two threads, f16 weights.
+   The example runs in-process (this file includes it, its main renamed);
+   every logit it writes with --logits is compared against run.c's forward
+   pass written here in plain loops in double, at every position processed,
+   and greedy decoding must pick the reference's argmax. Then the files are
+   damaged (truncated, a bad header, a NaN weight, a tokenizer of another
+   vocabulary) and the example must refuse them with a nonzero status. */
+#define main llama2_main
+#include "examples/llama2.c"
+#undef main
+#include "tests/tfu_test.h"
+#include "tests/llama2_gen.h"
+
+static char g_dir[512];   /* where the files go: the test binary's folder */
+
+static void path_of(char *out, size_t n, const char *name) { snprintf(out, n, "%s%s", g_dir, name); }
+
+/* --- run.c's forward pass, in double ------------------------------------- */
+
+typedef struct ref_model {
+    lg_config c;
+    int hs, kv;
+    float *w;        /* the checkpoint's floats after the header */
+    const float *emb, *rms_att, *wq, *wk, *wv, *wo, *rms_ffn, *w1, *w2, *w3, *rms_final, *wcls;
+    double *kcache, *vcache;
+} ref_model;
+
+static int ref_load(ref_model *r, const char *path, int f16) {
+    FILE *f = fopen(path, "rb");
+    int32_t h[7];
+    long n;
+    int64_t D, H, L, V, KV, i;
+    memset(r, 0, sizeof *r);
+    if (!f || fread(h, sizeof h, 1, f) != 1) return 0;
+    fseek(f, 0, SEEK_END);
+    n = (ftell(f) - 28) / 4;
+    fseek(f, 28, SEEK_SET);
+    r->w = (float *)malloc(sizeof(float) * (size_t)n);
+    if (!r->w || fread(r->w, sizeof(float), (size_t)n, f) != (size_t)n) return 0;
+    fclose(f);
+    r->c.dim = h[0];
+    r->c.hidden_dim = h[1];
+    r->c.n_layers = h[2];
+    r->c.n_heads = h[3];
+    r->c.n_kv_heads = h[4];
+    r->c.shared = h[5] > 0;
+    r->c.vocab_size = h[5] > 0 ? h[5] : -h[5];
+    r->c.seq_len = h[6];
+    D = h[0];
+    H = h[1];
+    L = h[2];
+    V = r->c.vocab_size;
+    r->hs = h[0] / h[3];
+    r->kv = r->hs * h[4];
+    KV = r->kv;
+    r->emb = r->w;
+    r->rms_att = r->emb + V * D;
+    r->wq = r->rms_att + L * D;
+    r->wk = r->wq + L * D * D;
+    r->wv = r->wk + L * KV * D;
+    r->wo = r->wv + L * KV * D;
+    r->rms_ffn = r->wo + L * D * D;
+    r->w1 = r->rms_ffn + L * D;
+    r->w2 = r->w1 + L * H * D;
+    r->w3 = r->w2 + L * D * H;
+    r->rms_final = r->w3 + L * H * D;
+    r->wcls = r->c.shared ? r->emb : r->rms_final + D + (int64_t)r->c.seq_len * r->hs;
+    if (f16) {   /* the matrices as the example converts them */
+        float *mats = (float *)r->wq;
+        int64_t n_mats = (int64_t)(r->rms_ffn - r->wq), n_ffn = L * H * D * 3;
+        for (i = 0; i < n_mats; i++) mats[i] = tfu_f16_to_f32(tfu_f32_to_f16(mats[i]));
+        for (i = 0; i < n_ffn; i++) ((float *)r->w1)[i] = tfu_f16_to_f32(tfu_f32_to_f16(r->w1[i]));
+        if (!r->c.shared)
+            for (i = 0; i < V * D; i++) ((float *)r->wcls)[i] = tfu_f16_to_f32(tfu_f32_to_f16(r->wcls[i]));
+    }
+    r->kcache = (double *)calloc((size_t)(L * r->c.seq_len * KV), sizeof(double));
+    r->vcache = (double *)calloc((size_t)(L * r->c.seq_len * KV), sizeof(double));
+    return r->kcache && r->vcache;
+}
+
+static void ref_free(ref_model *r) {
+    free(r->w);
+    free(r->kcache);
+    free(r->vcache);
+}
+
+static void ref_rmsnorm(double *o, const double *x, const float *w, int n) {
+    double ss = 0;
+    int i;
+    for (i = 0; i < n; i++) ss += x[i] * x[i];
+    ss = 1.0 / sqrt(ss / n + 1e-5);
+    for (i = 0; i < n; i++) o[i] = w[i] * (ss * x[i]);
+}
+
+/* xout (d) = W (d x n, row by row) x (n) */
+static void ref_matmul(double *xout, const double *x, const float *w, int n, int d) {
+    int i, j;
+    for (i = 0; i < d; i++) {
+        double s = 0;
+        for (j = 0; j < n; j++) s += (double)w[(int64_t)i * n + j] * x[j];
+        xout[i] = s;
+    }
+}
+
+/* run.c's forward(token, pos); logits: vocab_size values. shared_cls_f16:
+   the example's f16 classifier when it is the embedding (converted apart) */
+static void ref_forward(ref_model *r, int token, int pos, double *logits, int cls_f16) {
+    int D = r->c.dim, H = r->c.hidden_dim, hs = r->hs, KV = r->kv, S = r->c.seq_len, V = r->c.vocab_size;
+    int kv_mul = r->c.n_heads / r->c.n_kv_heads, l, i, h, t;
+    double *x = (double *)calloc((size_t)D, sizeof(double)), *xb = (double *)calloc((size_t)D, sizeof(double));
+    double *xb2 = (double *)calloc((size_t)D, sizeof(double)), *q = (double *)calloc((size_t)D, sizeof(double));
+    double *hb = (double *)calloc((size_t)H, sizeof(double)), *hb2 = (double *)calloc((size_t)H, sizeof(double));
+    double *att = (double *)calloc((size_t)S, sizeof(double));
+    for (i = 0; i < D; i++) x[i] = r->emb[(int64_t)token * D + i];
+    for (l = 0; l < r->c.n_layers; l++) {
+        double *k = r->kcache + ((int64_t)l * S + pos) * KV, *v = r->vcache + ((int64_t)l * S + pos) * KV;
+        ref_rmsnorm(xb, x, r->rms_att + (int64_t)l * D, D);
+        ref_matmul(q, xb, r->wq + (int64_t)l * D * D, D, D);
+        ref_matmul(k, xb, r->wk + (int64_t)l * KV * D, D, KV);
+        ref_matmul(v, xb, r->wv + (int64_t)l * KV * D, D, KV);
+        for (i = 0; i < D; i += 2) {
+            int head_dim = i % hs, rot;
+            double freq = 1.0 / pow(10000.0, head_dim / (double)hs), val = pos * freq, fcr = cos(val), fci = sin(val);
+            for (rot = 0; rot < (i < KV ? 2 : 1); rot++) {
+                double *vec = rot == 0 ? q : k, v0 = vec[i], v1 = vec[i + 1];
+                vec[i] = v0 * fcr - v1 * fci;
+                vec[i + 1] = v0 * fci + v1 * fcr;
+            }
+        }
+        for (h = 0; h < r->c.n_heads; h++) {
+            const double *qh = q + h * hs;
+            double mx = -1e300, sum = 0;
+            for (t = 0; t <= pos; t++) {
+                const double *kt = r->kcache + ((int64_t)l * S + t) * KV + (h / kv_mul) * hs;
+                double s = 0;
+                for (i = 0; i < hs; i++) s += qh[i] * kt[i];
+                att[t] = s / sqrt((double)hs);
+                if (att[t] > mx) mx = att[t];
+            }
+            for (t = 0; t <= pos; t++) {
+                att[t] = exp(att[t] - mx);
+                sum += att[t];
+            }
+            for (i = 0; i < hs; i++) {
+                double s = 0;
+                for (t = 0; t <= pos; t++) s += att[t] / sum * r->vcache[((int64_t)l * S + t) * KV + (h / kv_mul) * hs + i];
+                xb[h * hs + i] = s;
+            }
+        }
+        ref_matmul(xb2, xb, r->wo + (int64_t)l * D * D, D, D);
+        for (i = 0; i < D; i++) x[i] += xb2[i];
+        ref_rmsnorm(xb, x, r->rms_ffn + (int64_t)l * D, D);
+        ref_matmul(hb, xb, r->w1 + (int64_t)l * D * H, D, H);
+        ref_matmul(hb2, xb, r->w3 + (int64_t)l * D * H, D, H);
+        for (i = 0; i < H; i++) hb[i] = hb[i] / (1.0 + exp(-hb[i])) * hb2[i];
+        ref_matmul(xb, hb, r->w2 + (int64_t)l * D * H, H, D);
+        for (i = 0; i < D; i++) x[i] += xb[i];
+    }
+    ref_rmsnorm(xb, x, r->rms_final, D);
+    for (i = 0; i < V; i++) {
+        double s = 0;
+        int j;
+        for (j = 0; j < D; j++) {
+            float w = r->wcls[(int64_t)i * D + j];
+            if (cls_f16) w = tfu_f16_to_f32(tfu_f32_to_f16(w));
+            s += (double)w * xb[j];
+        }
+        logits[i] = s;
+    }
+    free(x);
+    free(xb);
+    free(xb2);
+    free(q);
+    free(hb);
+    free(hb2);
+    free(att);
+}
+
+/* --- one case ---------------------------------------------------------- */
+
+typedef struct tcase {
+    const char *name;
+    lg_config c;
+    const char *prompt;
+    int steps, max_batch, threads, f16;
+    int max_plans;
+} tcase;
+
+static void run_case(const tcase *tc) {
+    char ck[600], tk[600], lf[600], steps[16], threads[16];
+    const char *argv[20];
+    int argc = 0, rc, p;
+    ref_model r;
+    FILE *f;
+    float *got;
+    double *want;
+    int V = tc->c.vocab_size;
+    double worst = 0;
+    int worst_pos = -1, bad_greedy = -1;
+    path_of(ck, sizeof ck, "llama2_test.bin");
+    path_of(tk, sizeof tk, "llama2_test_tok.bin");
+    path_of(lf, sizeof lf, "llama2_test_logits.bin");
+    TT_CHECK(lg_write_checkpoint(ck, &tc->c) && lg_write_tokenizer(tk, &tc->c), "%s: cannot write the files in '%s'", tc->name, g_dir);
+    snprintf(steps, sizeof steps, "%d", tc->steps);
+    snprintf(threads, sizeof threads, "%d", tc->threads);
+    argv[argc++] = "llama2";
+    argv[argc++] = ck;
+    argv[argc++] = "--tokenizer";
+    argv[argc++] = tk;
+    argv[argc++] = "--prompt";
+    argv[argc++] = tc->prompt;
+    argv[argc++] = "--steps";
+    argv[argc++] = steps;
+    argv[argc++] = "--temperature";
+    argv[argc++] = "0";
+    argv[argc++] = "--threads";
+    argv[argc++] = threads;
+    argv[argc++] = "--logits";
+    argv[argc++] = lf;
+    if (tc->f16) argv[argc++] = "--f16";
+    argv[argc] = NULL;
+    llama2_max_batch = tc->max_batch;
+    rc = llama2_main(argc, (char **)argv);
+    TT_CHECK(rc == 0, "%s: llama2 returned %d", tc->name, rc);
+    if (rc != 0) return;
+    TT_CHECK(llama2_last.plans_compiled <= tc->max_plans, "%s: %d plans compiled (at most %d)", tc->name,
+             llama2_last.plans_compiled, tc->max_plans);
+    TT_CHECK(llama2_last.n_tokens == (tc->steps ? tc->steps : tc->c.seq_len), "%s: %d positions processed", tc->name, llama2_last.n_tokens);
+    got = (float *)malloc(sizeof(float) * (size_t)V * (size_t)llama2_last.n_tokens);
+    want = (double *)malloc(sizeof(double) * (size_t)V);
+    f = fopen(lf, "rb");
+    TT_CHECK(f && got && want && fread(got, sizeof(float), (size_t)V * (size_t)llama2_last.n_tokens, f) == (size_t)V * (size_t)llama2_last.n_tokens &&
+                 fgetc(f) == EOF,
+             "%s: the logits file does not hold %d positions", tc->name, llama2_last.n_tokens);
+    if (f) fclose(f);
+    TT_CHECK(ref_load(&r, ck, tc->f16), "%s: reference load", tc->name);
+    for (p = 0; p < llama2_last.n_tokens; p++) {
+        int i, best = 0, second = -1;
+        ref_forward(&r, llama2_last.tokens[p], p, want, tc->f16 && tc->c.shared);
+        for (i = 0; i < V; i++) {
+            double d = fabs(got[(size_t)p * V + i] - want[i]) / (fabs(want[i]) > 1 ? fabs(want[i]) : 1);
+            if (!(d <= worst)) {
+                worst = d;
+                worst_pos = p;
+            }
+            if (want[i] > want[best]) best = i;
+        }
+        for (i = 0; i < V; i++)
+            if (i != best && (second < 0 || want[i] > want[second])) second = i;
+        /* greedy: past the prompt, the next input is the reference's argmax (unless a near tie) */
+        if (p + 1 >= llama2_last.n_prompt && p + 1 < llama2_last.n_tokens && llama2_last.tokens[p + 1] != best &&
+            want[best] - want[second] > 1e-3 && bad_greedy < 0)
+            bad_greedy = p;
+    }
+    TT_CHECK(bad_greedy < 0, "%s: position %d: greedy decoding did not pick the argmax", tc->name, bad_greedy);
+    TT_CHECK(worst < 1e-3, "%s: logits differ by %g (relative) at position %d", tc->name, worst, worst_pos);
+    tt_passed += llama2_last.n_tokens - 1;
+    ref_free(&r);
+    free(got);
+    free(want);
+    remove(lf);
+}
+
+/* --- damaged files ------------------------------------------------------ */
+
+static int run_files(const char *ck, const char *tk) {
+    const char *argv[8];
+    argv[0] = "llama2";
+    argv[1] = ck;
+    argv[2] = "--tokenizer";
+    argv[3] = tk;
+    argv[4] = "--steps";
+    argv[5] = "4";
+    argv[6] = NULL;
+    return llama2_main(6, (char **)argv);
+}
+
+static void copy_damaged(const char *from, const char *to, long keep, long poke_at, const void *poke, size_t poke_n) {
+    FILE *f = fopen(from, "rb"), *g = fopen(to, "wb");
+    long n = 0;
+    int ch;
+    while (f && g && (ch = fgetc(f)) != EOF && (keep < 0 || n < keep)) {
+        fputc(ch, g);
+        n++;
+    }
+    if (f) fclose(f);
+    if (g) fclose(g);
+    if (poke && (g = fopen(to, "r+b")) != NULL) {
+        fseek(g, poke_at, SEEK_SET);
+        fwrite(poke, 1, poke_n, g);
+        fclose(g);
+    }
+}
+
+static void test_damaged(void) {
+    char ck[600], tk[600], bad[600], tk2[600];
+    lg_config c = { 32, 64, 1, 4, 2, 360, 40, 1, 5 };
+    int32_t neg = -7, big = 1 << 30;
+    float nan_v = NAN;
+    path_of(ck, sizeof ck, "llama2_dmg.bin");
+    path_of(tk, sizeof tk, "llama2_dmg_tok.bin");
+    path_of(bad, sizeof bad, "llama2_dmg_bad.bin");
+    path_of(tk2, sizeof tk2, "llama2_dmg_tok2.bin");
+    TT_CHECK(lg_write_checkpoint(ck, &c) && lg_write_tokenizer(tk, &c), "damaged: cannot write the files");
+    TT_CHECK(run_files(ck, tk) == 0, "damaged: the intact files refused");
+    copy_damaged(ck, bad, 20, 0, NULL, 0);
+    TT_CHECK(run_files(bad, tk) != 0, "damaged: a checkpoint shorter than its header accepted");
+    copy_damaged(ck, bad, 4000, 0, NULL, 0);
+    TT_CHECK(run_files(bad, tk) != 0, "damaged: a truncated checkpoint accepted");
+    copy_damaged(ck, bad, -1, 12, &neg, 4);
+    TT_CHECK(run_files(bad, tk) != 0, "damaged: n_heads -7 accepted");
+    copy_damaged(ck, bad, -1, 0, &big, 4);
+    TT_CHECK(run_files(bad, tk) != 0, "damaged: dim 2^30 accepted");
+    copy_damaged(ck, bad, -1, 28 + 4 * 100, &nan_v, 4);
+    TT_CHECK(run_files(bad, tk) != 0, "damaged: a NaN weight accepted");
+    copy_damaged(tk, tk2, 600, 0, NULL, 0);
+    TT_CHECK(run_files(ck, tk2) != 0, "damaged: a truncated tokenizer accepted");
+    c.vocab_size = 380;
+    TT_CHECK(lg_write_tokenizer(tk2, &c), "damaged: cannot write the second tokenizer");
+    TT_CHECK(run_files(ck, tk2) != 0, "damaged: a tokenizer of another vocabulary accepted");
+    {
+        const char *argv[8];
+        argv[0] = "llama2";
+        argv[1] = ck;
+        argv[2] = "--tokenizer";
+        argv[3] = tk;
+        argv[4] = "--backend";
+        argv[5] = "vulkan";
+        argv[6] = NULL;
+        TT_CHECK(llama2_main(6, (char **)argv) != 0, "damaged: --backend vulkan accepted without Vulkan");
+    }
+    remove(ck);
+    remove(tk);
+    remove(bad);
+    remove(tk2);
+}
+
+int main(int argc, char **argv) {
+    static const tcase cases[] = {
+        /* name, {dim, hidden, layers, heads, kv heads, vocab, seq_len, shared, seed}, prompt, steps, batch, threads, f16, plans */
+        { "shared, batch", { 64, 160, 2, 4, 4, 400, 200, 1, 1 }, "once upon a time", 150, 512, 1, 0, 4 },
+        { "unshared GQA, token by token", { 64, 160, 2, 4, 2, 420, 200, 0, 2 }, "once upon a time", 150, 1, 2, 0, 4 },
+        { "GQA 4:1 shared, chunks of 5, f16", { 48, 96, 3, 4, 1, 380, 100, 1, 3 }, "a story about a cat", 90, 5, 2, 1, 8 },
+        { "no prompt (BOS), seq_len 70", { 32, 64, 1, 2, 2, 360, 70, 0, 4 }, "", 0, 512, 1, 0, 3 },
+    };
+    size_t i;
+    const char *slash = NULL, *c;
+    (void)argc;
+    for (c = argv[0]; *c; c++)
+        if (*c == '/' || *c == '\\') slash = c;
+    if (slash && (size_t)(slash - argv[0] + 1) < sizeof g_dir) memcpy(g_dir, argv[0], (size_t)(slash - argv[0] + 1));
+    llama2_out = fopen(
+#if defined(_WIN32)
+        "NUL",
+#else
+        "/dev/null",
+#endif
+        "w");
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+    test_damaged();
+    if (llama2_out) fclose(llama2_out);
+    free(llama2_last.tokens);
+    return tt_summary();
+}
