@@ -3501,6 +3501,7 @@ typedef __m512 tfu_x_vf;
                              _mm512_and_si512(_mm512_castps_si512(sgn), _mm512_set1_epi32((int)0x80000000u))))
 #define tfu_x_v_load_f16(p)  _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define tfu_x_v_load_bf16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
+#define tfu_x_v_swap_pairs(a) _mm512_permute_ps((a), 0xB1)           /* (x1, x0, x3, x2, ...) */
 #define TFU_X_MR 4   /* micro-kernel: rows of A (weights) */
 #define TFU_X_NR 4   /* micro-kernel: rows of B (activations) */
 #elif defined(TFU_X_AVX2)
@@ -3540,6 +3541,7 @@ static float tfu_x_v_hmax(__m256 v) {
 #define tfu_x_v_load_f16(p)  _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #endif
 #define tfu_x_v_load_bf16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+#define tfu_x_v_swap_pairs(a) _mm256_permute_ps((a), 0xB1)
 #define TFU_X_MR 4
 #define TFU_X_NR 2
 #elif defined(TFU_X_NEON) && defined(__aarch64__)
@@ -3569,6 +3571,7 @@ typedef float32x4_t tfu_x_vf;
 #define tfu_x_v_copysign(mag, sgn) vbslq_f32(vdupq_n_u32(0x80000000u), (sgn), (mag))
 #define tfu_x_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
 #define tfu_x_v_load_bf16(p) vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(vld1_u16((const uint16_t *)(const void *)(p))), 16))
+#define tfu_x_v_swap_pairs(a) vrev64q_f32(a)
 #define TFU_X_MR 4
 #define TFU_X_NR 4
 #endif
@@ -4004,6 +4007,98 @@ static void tfu_x_k_store(tfu_type type, int n, char *dst, size_t stride, const 
     for (i = 0; i < n; i++) tfu_x_st(type, dst + (size_t)i * stride, s[i]);
 }
 
+/* sin and cos of x in double, for rope's tables: x = k pi/2 + r with pi/2
+   in three parts of 33 bits (k * part exact for |k| < 2^20, so r is good to
+   an ulp for |x| < 2^19 pi/2), then fdlibm's kernel polynomials on
+   [-pi/4, pi/4]. Within an ulp or two of double, so that rounded to f32
+   they give what (float)sin(x), (float)cos(x) give; larger |x| (positions
+   near a million) take libm's. */
+static void tfu_x_sincos_d(double x, double *s, double *c) {
+    double k, r, z, sr, cr;
+    int q;
+    if (!(fabs(x) < 823549.0)) {
+        *s = sin(x);
+        *c = cos(x);
+        return;
+    }
+    k = floor(x * 0.63661977236758134308 + 0.5);
+    r = x - k * 1.57079632673412561417e+00;
+    r = r - k * 6.07710050630396597660e-11;
+    r = r - k * 2.02226624871116645580e-21;
+    z = r * r;
+    sr = r + r * z * (-1.66666666666666324348e-01 + z * (8.33333333332248946124e-03 + z * (-1.98412698298579493134e-04
+         + z * (2.75573137070700676789e-06 + z * (-2.50507602534068634195e-08 + z * 1.58969099521155010221e-10)))));
+    cr = 1.0 - 0.5 * z + z * z * (4.16666666666666019037e-02 + z * (-1.38888888888741095749e-03 + z * (2.48015872894767294178e-05
+         + z * (-2.75573143513906633035e-07 + z * (2.08757232129817482790e-09 + z * -1.13596475577881948265e-11)))));
+    q = (int)k & 3;   /* two's complement: k mod 4 for negative k too */
+    switch (q) {
+    case 0: *s = sr; *c = cr; break;
+    case 1: *s = cr; *c = -sr; break;
+    case 2: *s = -sr; *c = -cr; break;
+    default: *s = -cr; *c = sr; break;
+    }
+}
+
+/* Rope's table for one position, shared by every head of the token:
+   theta_i = pos * freq[i] (freq[i] = base^(-2i/nd), computed once at
+   compile), cos and sin rounded to f32. Laid out as the rotation reads it:
+   NORMAL rotates adjacent pairs, so tc = (c0, c0, c1, c1, ...) and
+   ts = (-s0, s0, -s1, s1, ...); NEOX rotates x[i] with x[i + nd/2], so
+   tc = (c0, c1, ...), ts = (s0, s1, ...), nd/2 of each. */
+static void tfu_x_rope_table(int nd, int neox, const double *freq, int32_t pos, float *tc, float *ts) {
+    int i;
+    for (i = 0; i < nd / 2; i++) {
+        double s, c;
+        tfu_x_sincos_d((double)pos * freq[i], &s, &c);
+        if (neox) {
+            tc[i] = (float)c;
+            ts[i] = (float)s;
+        } else {
+            tc[2 * i] = (float)c;
+            tc[2 * i + 1] = (float)c;
+            ts[2 * i] = -(float)s;
+            ts[2 * i + 1] = (float)s;
+        }
+    }
+}
+
+/* d[0..nd) = x[0..nd) rotated by a table of tfu_x_rope_table; d may be x.
+   d0 = x0 c - x1 s, d1 = x1 c + x0 s: the vector body rounds as the
+   scalar tail does (two products, one sum), so both give the same bits. */
+static void tfu_x_k_rope(int simd, int nd, int neox, float *d, const float *x, const float *tc, const float *ts) {
+    int i = 0, h = nd / 2;
+    (void)simd;
+    if (neox) {
+#ifdef TFU_X_VEC
+        if (simd)
+            for (; i + TFU_X_VW <= h; i += TFU_X_VW) {
+                tfu_x_vf x0 = tfu_x_v_load(x + i), x1 = tfu_x_v_load(x + h + i);
+                tfu_x_vf c = tfu_x_v_load(tc + i), s = tfu_x_v_load(ts + i);
+                tfu_x_v_store(d + i, tfu_x_v_sub(tfu_x_v_mul(x0, c), tfu_x_v_mul(x1, s)));
+                tfu_x_v_store(d + h + i, tfu_x_v_add(tfu_x_v_mul(x0, s), tfu_x_v_mul(x1, c)));
+            }
+#endif
+        for (; i < h; i++) {
+            float x0 = x[i], x1 = x[h + i];
+            d[i] = x0 * tc[i] - x1 * ts[i];
+            d[h + i] = x0 * ts[i] + x1 * tc[i];
+        }
+        return;
+    }
+#ifdef TFU_X_VEC
+    if (simd)
+        for (; i + TFU_X_VW <= nd; i += TFU_X_VW) {
+            tfu_x_vf v = tfu_x_v_load(x + i);
+            tfu_x_v_store(d + i, tfu_x_v_add(tfu_x_v_mul(v, tfu_x_v_load(tc + i)), tfu_x_v_mul(tfu_x_v_swap_pairs(v), tfu_x_v_load(ts + i))));
+        }
+#endif
+    for (; i < nd; i += 2) {
+        float x0 = x[i], x1 = x[i + 1];
+        d[i] = x0 * tc[i] + x1 * ts[i];
+        d[i + 1] = x1 * tc[i + 1] + x0 * ts[i + 1];
+    }
+}
+
 /* Matrix-product kernel: c[j*ldc + i] = dot(a_i, b_j) over k for na rows of
    A (weights, any float type, contiguous rows) and nb rows of B (f32). The
    scalar path wants f32 rows of A (the caller converts); the SIMD path reads
@@ -4214,6 +4309,7 @@ typedef struct tfu_x_cpu_group {
     int64_t rows_per_item, n_items;
     int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
     int64_t n_mblk, n_nblk;
+    const double *rope_freq; /* ROPE: base^(-2i/n_dims), i < n_dims/2       */
 } tfu_x_cpu_group;
 
 /* per-thread scratch layout (byte offsets, computed at compile) */
@@ -4380,36 +4476,40 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, cons
 }
 
 /* single-op groups with kernels of their own; an item is a range of rows */
-static void tfu_x_run_other(const tfu_plan *p, const tfu_pv_group *G, unsigned char *sc, int64_t r0, int64_t r1) {
+static void tfu_x_run_other(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc,
+                            int64_t r0, int64_t r1) {
     const tfu_x_scratch_layout *SL = &p->cpu->sl;
     const tfu_pv_instr *I = &p->ins[G->first_instr];
     tfu_tensor *t = p->t[I->tensor];
     const tfu_tensor *a = t->src[0], *b = t->src[1];
     float *buf = (float *)(void *)(sc + SL->pack);
     int64_t r;
-    int simd = !p->opt.no_simd;
+    int simd = !p->opt.no_simd, have_table = 0;
+    int32_t table_pos = 0;
     for (r = r0; r < r1; r++) {
-        int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]), i0;
+        int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]);
         float *d = (float *)(void *)tfu_x_rowp(t, 0, i1, i2, i3);
         switch (t->op) {
         case TFU_OP_GET_ROWS: {
             int32_t row = tfu_x_row_index(b, i1, i2, i3, a->ne[1]);
             tfu_x_k_load(simd, a->type, (int)a->ne[0], d, tfu_x_rowp(a, 0, row, 0, 0), a->nb[0]);
         } break;
-        case TFU_OP_ROPE: {
-            int nd = t->op_params_i[0], neox = t->op_params_i[1] == TFU_ROPE_NEOX, i;
+        case TFU_OP_ROPE: {   /* buf: the row as f32 (ne0), then the table (2 n_dims) */
+            int nd = t->op_params_i[0], neox = t->op_params_i[1] == TFU_ROPE_NEOX;
+            float *tc = buf + t->ne[0], *ts = tc + nd;
+            const char *q = tfu_x_rowp(a, 0, i1, i2, i3);
+            const float *x = buf;
             int32_t pos;
-            double base = t->op_params_f[0];
             memcpy(&pos, (const char *)b->data + (size_t)i2 * b->nb[0], 4);
-            tfu_x_k_load(simd, a->type, (int)a->ne[0], buf, tfu_x_rowp(a, 0, i1, i2, i3), a->nb[0]);
-            for (i0 = nd; i0 < t->ne[0]; i0++) d[i0] = buf[i0];
-            for (i = 0; i < nd / 2; i++) {
-                double th = (double)pos * pow(base, -2.0 * i / nd);
-                float c = (float)cos(th), s = (float)sin(th);
-                int j0 = neox ? i : 2 * i, j1 = neox ? i + nd / 2 : 2 * i + 1;
-                float x0 = buf[j0], x1 = buf[j1];
-                d[j0] = x0 * c - x1 * s; d[j1] = x0 * s + x1 * c;
+            if (!have_table || pos != table_pos) {   /* rows run head by head: one table per token */
+                tfu_x_rope_table(nd, neox, C->rope_freq, pos, tc, ts);
+                have_table = 1;
+                table_pos = pos;
             }
+            if (a->type == TFU_F32 && a->nb[0] == 4) x = (const float *)(const void *)q;
+            else tfu_x_k_load(simd, a->type, (int)a->ne[0], buf, q, a->nb[0]);
+            tfu_x_k_rope(simd, nd, neox, d, x, tc, ts);
+            if (d != x && t->ne[0] > nd) memmove(d + nd, x + nd, (size_t)(t->ne[0] - nd) * sizeof(float));
         } break;
         case TFU_OP_CONCAT: {
             int dim = t->op_params_i[0];
@@ -4457,7 +4557,7 @@ static void tfu_x_run_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x
     int64_t r0 = item * C->rows_per_item, r1 = r0 + C->rows_per_item, r, c0;
     if (G->kind == TFU_GROUP_MATMUL) { tfu_x_run_matmul_item(p, G, C, sc, item); return; }
     if (r1 > rows) r1 = rows;
-    if (G->kind == TFU_GROUP_OTHER) { tfu_x_run_other(p, G, sc, r0, r1); return; }
+    if (G->kind == TFU_GROUP_OTHER) { tfu_x_run_other(p, G, C, sc, r0, r1); return; }
     for (r = r0; r < r1; r++) {
         int64_t i1 = r % G->ne[1], i2 = (r / G->ne[1]) % G->ne[2], i3 = r / (G->ne[1] * G->ne[2]);
         for (c0 = 0; c0 < G->ne[0]; c0 += C->chunk) {
@@ -4755,6 +4855,19 @@ static void tfu_x_plan_release(tfu_plan *p) {
     al.free_fn(p, al.user);
 }
 
+/* rope's frequencies, base^(-2i/n_dims) in double as the reference
+   computes them, once per plan; *row grows by the table (2 n_dims f32) */
+static tfu_result tfu_x_rope_lower(tfu_plan *p, const tfu_tensor *t, tfu_x_cpu_group *C, size_t *row) {
+    int nd = t->op_params_i[0], i;
+    double base = t->op_params_f[0];
+    double *freq = (double *)tfu_x_palloc(p, sizeof(double) * (size_t)(nd / 2 + 1));
+    if (!freq) return TFU_ERR_NO_MEMORY;
+    for (i = 0; i < nd / 2; i++) freq[i] = pow(base, -2.0 * i / nd);
+    C->rope_freq = freq;
+    if (!tfu_x_add_ok(*row, 2 * (size_t)nd, row)) return TFU_ERR_OVERFLOW;
+    return TFU_OK;
+}
+
 /* Pass (CPU): lowering. Per group: scratch slots for the values that stay
    inside it (a slot is reused once its last reader inside the group ran),
    the work split into items (matmul blocks of MB x NB, or ranges of rows),
@@ -4829,7 +4942,12 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
             C->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
             if (G->kind == TFU_GROUP_OTHER) {
                 const tfu_tensor *t = p->t[ins[0].tensor];
-                if (!tfu_x_mul_ok((size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]), 4, &sz)) return TFU_ERR_OVERFLOW;
+                size_t row = (size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]);
+                if (t->op == TFU_OP_ROPE) {
+                    tfu_result r = tfu_x_rope_lower(p, t, C, &row);
+                    if (r != TFU_OK) return r;
+                }
+                if (!tfu_x_mul_ok(row, 4, &sz)) return TFU_ERR_OVERFLOW;
                 pack_b = tfu_x_max(pack_b, sz);
             }
         }
