@@ -3502,6 +3502,18 @@ typedef __m512 tfu_x_vf;
 #define tfu_x_v_load_f16(p)  _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define tfu_x_v_load_bf16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
 #define tfu_x_v_swap_pairs(a) _mm512_permute_ps((a), 0xB1)           /* (x1, x0, x3, x2, ...) */
+/* doubles, for rope's tables: sel_eq / sel_lt give a where x == y / x < y, else b */
+#define TFU_X_VDW 8
+typedef __m512d tfu_x_vd;
+#define tfu_x_vd_load(p)     _mm512_loadu_pd(p)
+#define tfu_x_vd_store(p, v) _mm512_storeu_pd((p), (v))
+#define tfu_x_vd_set1(x)     _mm512_set1_pd(x)
+#define tfu_x_vd_add(a, b)   _mm512_add_pd((a), (b))
+#define tfu_x_vd_sub(a, b)   _mm512_sub_pd((a), (b))
+#define tfu_x_vd_mul(a, b)   _mm512_mul_pd((a), (b))
+#define tfu_x_vd_floor(a)    _mm512_roundscale_pd((a), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+#define tfu_x_vd_sel_eq(x, y, a, b) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((x), (y), _CMP_EQ_OQ), (b), (a))
+#define tfu_x_vd_sel_lt(x, y, a, b) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((x), (y), _CMP_LT_OQ), (b), (a))
 #define TFU_X_MR 4   /* micro-kernel: rows of A (weights) */
 #define TFU_X_NR 4   /* micro-kernel: rows of B (activations) */
 #elif defined(TFU_X_AVX2)
@@ -3542,6 +3554,17 @@ static float tfu_x_v_hmax(__m256 v) {
 #endif
 #define tfu_x_v_load_bf16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
 #define tfu_x_v_swap_pairs(a) _mm256_permute_ps((a), 0xB1)
+#define TFU_X_VDW 4
+typedef __m256d tfu_x_vd;
+#define tfu_x_vd_load(p)     _mm256_loadu_pd(p)
+#define tfu_x_vd_store(p, v) _mm256_storeu_pd((p), (v))
+#define tfu_x_vd_set1(x)     _mm256_set1_pd(x)
+#define tfu_x_vd_add(a, b)   _mm256_add_pd((a), (b))
+#define tfu_x_vd_sub(a, b)   _mm256_sub_pd((a), (b))
+#define tfu_x_vd_mul(a, b)   _mm256_mul_pd((a), (b))
+#define tfu_x_vd_floor(a)    _mm256_floor_pd(a)
+#define tfu_x_vd_sel_eq(x, y, a, b) _mm256_blendv_pd((b), (a), _mm256_cmp_pd((x), (y), _CMP_EQ_OQ))
+#define tfu_x_vd_sel_lt(x, y, a, b) _mm256_blendv_pd((b), (a), _mm256_cmp_pd((x), (y), _CMP_LT_OQ))
 #define TFU_X_MR 4
 #define TFU_X_NR 2
 #elif defined(TFU_X_NEON) && defined(__aarch64__)
@@ -3572,6 +3595,17 @@ typedef float32x4_t tfu_x_vf;
 #define tfu_x_v_load_f16(p)  vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
 #define tfu_x_v_load_bf16(p) vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(vld1_u16((const uint16_t *)(const void *)(p))), 16))
 #define tfu_x_v_swap_pairs(a) vrev64q_f32(a)
+#define TFU_X_VDW 2
+typedef float64x2_t tfu_x_vd;
+#define tfu_x_vd_load(p)     vld1q_f64(p)
+#define tfu_x_vd_store(p, v) vst1q_f64((p), (v))
+#define tfu_x_vd_set1(x)     vdupq_n_f64(x)
+#define tfu_x_vd_add(a, b)   vaddq_f64((a), (b))
+#define tfu_x_vd_sub(a, b)   vsubq_f64((a), (b))
+#define tfu_x_vd_mul(a, b)   vmulq_f64((a), (b))
+#define tfu_x_vd_floor(a)    vrndmq_f64(a)
+#define tfu_x_vd_sel_eq(x, y, a, b) vbslq_f64(vceqq_f64((x), (y)), (a), (b))
+#define tfu_x_vd_sel_lt(x, y, a, b) vbslq_f64(vcltq_f64((x), (y)), (a), (b))
 #define TFU_X_MR 4
 #define TFU_X_NR 4
 #endif
@@ -4010,13 +4044,23 @@ static void tfu_x_k_store(tfu_type type, int n, char *dst, size_t stride, const 
 /* sin and cos of x in double, for rope's tables: x = k pi/2 + r with pi/2
    in three parts of 33 bits (k * part exact for |k| < 2^20, so r is good to
    an ulp for |x| < 2^19 pi/2), then fdlibm's kernel polynomials on
-   [-pi/4, pi/4]. Within an ulp or two of double, so that rounded to f32
-   they give what (float)sin(x), (float)cos(x) give; larger |x| (positions
-   near a million) take libm's. */
+   [-pi/4, pi/4] (Estrin's scheme: three levels, not Horner's six, so that
+   the entries of a table overlap in the pipeline). Within an ulp or two of
+   double, so that rounded to f32 they give what (float)sin(x),
+   (float)cos(x) give; larger |x| (positions near a million) take libm's.
+   The vector twin below does the same operations in the same order. */
+#define TFU_X_SINCOS_MAX 823549.0   /* 2^19 pi/2 */
+#define TFU_X_SIN_POLY(z, z2, z4) ((-1.66666666666666324348e-01 + (z) * 8.33333333332248946124e-03) \
+        + (z2) * (-1.98412698298579493134e-04 + (z) * 2.75573137070700676789e-06)               \
+        + (z4) * (-2.50507602534068634195e-08 + (z) * 1.58969099521155010221e-10))
+#define TFU_X_COS_POLY(z, z2, z4) ((4.16666666666666019037e-02 + (z) * -1.38888888888741095749e-03) \
+        + (z2) * (2.48015872894767294178e-05 + (z) * -2.75573143513906633035e-07)               \
+        + (z4) * (2.08757232129817482790e-09 + (z) * -1.13596475577881948265e-11))
 static void tfu_x_sincos_d(double x, double *s, double *c) {
-    double k, r, z, sr, cr;
+    static const double sign[2] = { 1.0, -1.0 };
+    double k, r, z, z2, z4, v[2];
     int q;
-    if (!(fabs(x) < 823549.0)) {
+    if (!(fabs(x) < TFU_X_SINCOS_MAX)) {
         *s = sin(x);
         *c = cos(x);
         return;
@@ -4026,18 +4070,51 @@ static void tfu_x_sincos_d(double x, double *s, double *c) {
     r = r - k * 6.07710050630396597660e-11;
     r = r - k * 2.02226624871116645580e-21;
     z = r * r;
-    sr = r + r * z * (-1.66666666666666324348e-01 + z * (8.33333333332248946124e-03 + z * (-1.98412698298579493134e-04
-         + z * (2.75573137070700676789e-06 + z * (-2.50507602534068634195e-08 + z * 1.58969099521155010221e-10)))));
-    cr = 1.0 - 0.5 * z + z * z * (4.16666666666666019037e-02 + z * (-1.38888888888741095749e-03 + z * (2.48015872894767294178e-05
-         + z * (-2.75573143513906633035e-07 + z * (2.08757232129817482790e-09 + z * -1.13596475577881948265e-11)))));
-    q = (int)k & 3;   /* two's complement: k mod 4 for negative k too */
-    switch (q) {
-    case 0: *s = sr; *c = cr; break;
-    case 1: *s = cr; *c = -sr; break;
-    case 2: *s = -sr; *c = -cr; break;
-    default: *s = -cr; *c = sr; break;
-    }
+    z2 = z * z;
+    z4 = z2 * z2;
+    v[0] = r + r * z * TFU_X_SIN_POLY(z, z2, z4);
+    v[1] = 1.0 - 0.5 * z + z2 * TFU_X_COS_POLY(z, z2, z4);
+    /* quadrant q = k mod 4 (two's complement: negative k too) picks and
+       signs: (s, c) = (v0, v1), (v1, -v0), (-v0, -v1), (-v1, v0); by
+       index, not by branch, as q follows the position */
+    q = (int)k & 3;
+    *s = v[q & 1] * sign[q >> 1];
+    *c = v[(q & 1) ^ 1] * sign[((q + 1) >> 1) & 1];
 }
+
+#if defined(TFU_X_VEC) && defined(TFU_X_VDW)
+/* TFU_X_VDW entries of tfu_x_sincos_d for |x| < TFU_X_SINCOS_MAX: the
+   quadrant as a double, q = k - 4 floor(k/4), odd = q - 2 floor(q/2) */
+TFU_X_FORCE_INLINE void tfu_x_vd_sincos(const double *x, double *s, double *c) {
+    tfu_x_vd xv = tfu_x_vd_load(x), k, r, z, z2, z4, v0, v1, q, odd, sv, cv, one = tfu_x_vd_set1(1.0), q15;
+    k = tfu_x_vd_floor(tfu_x_vd_add(tfu_x_vd_mul(xv, tfu_x_vd_set1(0.63661977236758134308)), tfu_x_vd_set1(0.5)));
+    r = tfu_x_vd_sub(xv, tfu_x_vd_mul(k, tfu_x_vd_set1(1.57079632673412561417e+00)));
+    r = tfu_x_vd_sub(r, tfu_x_vd_mul(k, tfu_x_vd_set1(6.07710050630396597660e-11)));
+    r = tfu_x_vd_sub(r, tfu_x_vd_mul(k, tfu_x_vd_set1(2.02226624871116645580e-21)));
+    z = tfu_x_vd_mul(r, r);
+    z2 = tfu_x_vd_mul(z, z);
+    z4 = tfu_x_vd_mul(z2, z2);
+#define TFU_X_VD_POLY(c0, c1, c2, c3, c4, c5)                                                          \
+    tfu_x_vd_add(tfu_x_vd_add(tfu_x_vd_add(tfu_x_vd_set1(c0), tfu_x_vd_mul(z, tfu_x_vd_set1(c1))),     \
+                              tfu_x_vd_mul(z2, tfu_x_vd_add(tfu_x_vd_set1(c2), tfu_x_vd_mul(z, tfu_x_vd_set1(c3))))), \
+                 tfu_x_vd_mul(z4, tfu_x_vd_add(tfu_x_vd_set1(c4), tfu_x_vd_mul(z, tfu_x_vd_set1(c5)))))
+    v0 = tfu_x_vd_add(r, tfu_x_vd_mul(tfu_x_vd_mul(r, z), TFU_X_VD_POLY(-1.66666666666666324348e-01, 8.33333333332248946124e-03,
+        -1.98412698298579493134e-04, 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)));
+    v1 = tfu_x_vd_add(tfu_x_vd_sub(one, tfu_x_vd_mul(tfu_x_vd_set1(0.5), z)), tfu_x_vd_mul(z2, TFU_X_VD_POLY(4.16666666666666019037e-02,
+        -1.38888888888741095749e-03, 2.48015872894767294178e-05, -2.75573143513906633035e-07, 2.08757232129817482790e-09,
+        -1.13596475577881948265e-11)));
+#undef TFU_X_VD_POLY
+    q = tfu_x_vd_sub(k, tfu_x_vd_mul(tfu_x_vd_set1(4.0), tfu_x_vd_floor(tfu_x_vd_mul(k, tfu_x_vd_set1(0.25)))));
+    odd = tfu_x_vd_sub(q, tfu_x_vd_mul(tfu_x_vd_set1(2.0), tfu_x_vd_floor(tfu_x_vd_mul(q, tfu_x_vd_set1(0.5)))));
+    sv = tfu_x_vd_sel_eq(odd, one, v1, v0);
+    cv = tfu_x_vd_sel_eq(odd, one, v0, v1);
+    sv = tfu_x_vd_sel_lt(q, tfu_x_vd_set1(2.0), sv, tfu_x_vd_mul(sv, tfu_x_vd_set1(-1.0)));    /* q 2, 3: -s */
+    q15 = tfu_x_vd_sub(q, tfu_x_vd_set1(1.5));
+    cv = tfu_x_vd_sel_lt(tfu_x_vd_mul(q15, q15), one, tfu_x_vd_mul(cv, tfu_x_vd_set1(-1.0)), cv);  /* q 1, 2: -c */
+    tfu_x_vd_store(s, sv);
+    tfu_x_vd_store(c, cv);
+}
+#endif
 
 /* Rope's table for one position, shared by every head of the token:
    theta_i = pos * freq[i] (freq[i] = base^(-2i/nd), computed once at
@@ -4045,19 +4122,33 @@ static void tfu_x_sincos_d(double x, double *s, double *c) {
    NORMAL rotates adjacent pairs, so tc = (c0, c0, c1, c1, ...) and
    ts = (-s0, s0, -s1, s1, ...); NEOX rotates x[i] with x[i + nd/2], so
    tc = (c0, c1, ...), ts = (s0, s1, ...), nd/2 of each. */
-static void tfu_x_rope_table(int nd, int neox, const double *freq, int32_t pos, float *tc, float *ts) {
-    int i;
-    for (i = 0; i < nd / 2; i++) {
-        double s, c;
-        tfu_x_sincos_d((double)pos * freq[i], &s, &c);
-        if (neox) {
-            tc[i] = (float)c;
-            ts[i] = (float)s;
-        } else {
-            tc[2 * i] = (float)c;
-            tc[2 * i + 1] = (float)c;
-            ts[2 * i] = -(float)s;
-            ts[2 * i + 1] = (float)s;
+static void tfu_x_rope_table(int simd, int nd, int neox, const double *freq, int32_t pos, float *tc, float *ts) {
+    double th[64], sn[64], cs[64];
+    int i0, i, n, big = 0;   /* big: an angle for libm (tfu_x_sincos_d) */
+    (void)simd;
+    for (i0 = 0; i0 < nd / 2; i0 += 64) {   /* 64 entries at a time: theta, sin and cos, then the layout */
+        n = nd / 2 - i0 < 64 ? nd / 2 - i0 : 64;
+        for (i = 0; i < n; i++) {
+            th[i] = (double)pos * freq[i0 + i];
+            big = big || !(fabs(th[i]) < TFU_X_SINCOS_MAX);
+        }
+        i = 0;
+#if defined(TFU_X_VEC) && defined(TFU_X_VDW)
+        if (simd && !big)
+            for (; i + TFU_X_VDW <= n; i += TFU_X_VDW) tfu_x_vd_sincos(th + i, sn + i, cs + i);
+#endif
+        for (; i < n; i++) tfu_x_sincos_d(th[i], &sn[i], &cs[i]);
+        for (i = 0; i < n; i++) {
+            int j = i0 + i;
+            if (neox) {
+                tc[j] = (float)cs[i];
+                ts[j] = (float)sn[i];
+            } else {
+                tc[2 * j] = (float)cs[i];
+                tc[2 * j + 1] = (float)cs[i];
+                ts[2 * j] = -(float)sn[i];
+                ts[2 * j + 1] = (float)sn[i];
+            }
         }
     }
 }
@@ -4502,7 +4593,7 @@ static void tfu_x_run_other(const tfu_plan *p, const tfu_pv_group *G, const tfu_
             int32_t pos;
             memcpy(&pos, (const char *)b->data + (size_t)i2 * b->nb[0], 4);
             if (!have_table || pos != table_pos) {   /* rows run head by head: one table per token */
-                tfu_x_rope_table(nd, neox, C->rope_freq, pos, tc, ts);
+                tfu_x_rope_table(simd, nd, neox, C->rope_freq, pos, tc, ts);
                 have_table = 1;
                 table_pos = pos;
             }

@@ -913,7 +913,8 @@ static void test_rope(void) {
 
 /* rope at far positions: both sides of where the kernel's own sin/cos hands
    over to libm's (|theta| = 2^19 pi/2), negative ones, int32's ends; tokens
-   that repeat a position (the table is kept) and heads of odd pair counts.
+   that repeat a position (the table is kept) and heads of odd pair counts;
+   a base below 1 makes frequencies above 1 (angles beyond the position).
    theta is the same double in the kernel and here, so the f32 rounding of
    cos and sin and of the rotation is all that remains. */
 static void test_rope_far(void) {
@@ -927,6 +928,7 @@ static void test_rope_far(void) {
         tfu_tensor *pos, *out;
         double *ref;
         int mode = c % 2 ? TFU_ROPE_NEOX : TFU_ROPE_NORMAL;
+        float base = c % 4 == 3 ? 0.5f : 10000.0f;
         begin_case(seed_base * 1000003u + 10500u + (uint64_t)c);
         hd = HD[tt_int(0, (int)(sizeof HD / sizeof HD[0]) - 1)];
         nd = tt_int(0, 1) ? hd : 2 * tt_int(1, (int)hd / 2);
@@ -941,15 +943,15 @@ static void test_rope_far(void) {
             ((int32_t *)pos->data)[i2] = v;
         }
         dstart(mode == TFU_ROPE_NEOX ? "rope far neox" : "rope far normal");
-        dcat("n_dims", (double)nd); dcat_in("a", &a);
-        out = tfu_rope(ctx, a.t, pos, (int)nd, (tfu_rope_mode)mode, 10000.0f);
+        dcat("n_dims", (double)nd); dcat("base", base); dcat_in("a", &a);
+        out = tfu_rope(ctx, a.t, pos, (int)nd, (tfu_rope_mode)mode, base);
         if (!check_meta(out, ne, TFU_F32, 1)) continue;
         ref = refbuf(ne);
         for (i3 = 0; i3 < ne[3]; i3++) for (i2 = 0; i2 < ne[2]; i2++) for (i1 = 0; i1 < ne[1]; i1++) {
             double p = (double)((int32_t *)pos->data)[i2], *r = ref + IDX(ne, 0, i1, i2, i3);
             for (i0 = 0; i0 < hd; i0++) r[i0] = inv(&a, i0, i1, i2, i3);
             for (i0 = 0; i0 < nd / 2; i0++) {
-                double th = p * pow(10000.0, -2.0 * (double)i0 / (double)nd);
+                double th = p * pow((double)base, -2.0 * (double)i0 / (double)nd);
                 int64_t j0 = mode == TFU_ROPE_NEOX ? i0 : 2 * i0;
                 int64_t j1 = mode == TFU_ROPE_NEOX ? i0 + nd / 2 : 2 * i0 + 1;
                 double x0 = inv(&a, j0, i1, i2, i3), x1 = inv(&a, j1, i1, i2, i3);
