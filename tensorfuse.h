@@ -3567,6 +3567,29 @@ typedef __m256d tfu_x_vd;
 #define tfu_x_vd_sel_lt(x, y, a, b) _mm256_blendv_pd((b), (a), _mm256_cmp_pd((x), (y), _CMP_LT_OQ))
 #define TFU_X_MR 4
 #define TFU_X_NR 2
+/* r[0..8) as the rows of an 8x8 block -> its columns (the packed products);
+   TFU_X_V_LANES(DO) names each lane index once, so that code over the
+   block's rows unrolls with constant indices and stays in registers */
+#define TFU_X_VT 1
+#define TFU_X_V_LANES(DO) DO(0) DO(1) DO(2) DO(3) DO(4) DO(5) DO(6) DO(7)
+TFU_X_FORCE_INLINE void tfu_x_v_transpose(__m256 *r) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
 #elif defined(TFU_X_NEON) && defined(__aarch64__)
 #define TFU_X_VEC 1
 #define TFU_X_VW 4
@@ -3608,6 +3631,15 @@ typedef float64x2_t tfu_x_vd;
 #define tfu_x_vd_sel_lt(x, y, a, b) vbslq_f64(vcltq_f64((x), (y)), (a), (b))
 #define TFU_X_MR 4
 #define TFU_X_NR 4
+#define TFU_X_VT 1
+#define TFU_X_V_LANES(DO) DO(0) DO(1) DO(2) DO(3)
+TFU_X_FORCE_INLINE void tfu_x_v_transpose(float32x4_t *r) {
+    float32x4x2_t p0 = vtrnq_f32(r[0], r[1]), p1 = vtrnq_f32(r[2], r[3]);
+    r[0] = vcombine_f32(vget_low_f32(p0.val[0]), vget_low_f32(p1.val[0]));
+    r[1] = vcombine_f32(vget_low_f32(p0.val[1]), vget_low_f32(p1.val[1]));
+    r[2] = vcombine_f32(vget_high_f32(p0.val[0]), vget_high_f32(p1.val[0]));
+    r[3] = vcombine_f32(vget_high_f32(p0.val[1]), vget_high_f32(p1.val[1]));
+}
 #endif
 
 static float tfu_x_gelu_f(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x))); }
@@ -4404,9 +4436,164 @@ static void tfu_x_k_dot_redo(tfu_type at, int k, int na, const void *const *a, i
         }
 }
 
-static void tfu_x_k_dot_block(int simd, tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
+#if defined(TFU_X_VEC) && defined(TFU_X_VT)
+/* Packed products (B of at least TFU_X_ONR rows): an outer-product
+   micro-kernel. A's rows are packed, TFU_X_KC of k at a time, into panels
+   of TFU_X_OMR rows laid out k-major (pa[l * OMR + r] = A[r][l0 + l], as
+   f32 whatever A's type: f16 and bf16 weights are converted once per item
+   and then run as fast as f32); each step of k loads two vectors of a panel
+   and broadcasts one value from each of TFU_X_ONR rows of B, 2 x 6
+   accumulators in registers, no horizontal sums. Sums run over k in order
+   within a block of TFU_X_KC, blocks added in order into C. */
+#define TFU_X_OMR (2 * TFU_X_VW)
+#define TFU_X_ONR 6
+#define TFU_X_KC 128   /* 128: NMSE 4-6e-14 for K 256..5632 (256: 8e-14 at K 256, 5 % faster) */
+
+/* A full panel (OMR rows), VW x VW blocks: VW vectors of k from VW rows,
+   transposed in registers; returns the l it reached (kc less its tail) */
+#define TFU_X_PACK_FULL(name)                                                                          \
+static int name(const void *const *a, int l0, int kc, float *pa) {                                       \
+    int l, r0;                                                                                            \
+    for (l = 0; l + TFU_X_VW <= kc; l += TFU_X_VW)                                                        \
+        for (r0 = 0; r0 < TFU_X_OMR; r0 += TFU_X_VW) {                                                    \
+            tfu_x_vf v[TFU_X_VW];                                                                         \
+            TFU_X_V_LANES(TFU_X_PACK_LD)                                                                  \
+            tfu_x_v_transpose(v);                                                                         \
+            TFU_X_V_LANES(TFU_X_PACK_ST)                                                                  \
+        }                                                                                                 \
+    return l;                                                                                             \
+}
+#define TFU_X_PACK_LD(t) v[t] = TFU_X_PACK_LOADA(a[r0 + (t)], l0 + l);
+#define TFU_X_PACK_ST(t) tfu_x_v_store(pa + (size_t)(l + (t)) * TFU_X_OMR + r0, v[t]);
+#define TFU_X_PACK_LOADA TFU_X_LDA_F32
+TFU_X_PACK_FULL(tfu_x_pack_full_f32)
+#undef TFU_X_PACK_LOADA
+#define TFU_X_PACK_LOADA TFU_X_LDA_BF16
+TFU_X_PACK_FULL(tfu_x_pack_full_bf16)
+#undef TFU_X_PACK_LOADA
+#if defined(tfu_x_v_load_f16)
+#define TFU_X_PACK_LOADA TFU_X_LDA_F16
+TFU_X_PACK_FULL(tfu_x_pack_full_f16)
+#undef TFU_X_PACK_LOADA
+#endif
+#undef TFU_X_PACK_LD
+#undef TFU_X_PACK_ST
+
+/* pa[l * OMR + r] = A[r][l0 + l] for l < kc, r < OMR; rows from nr on are 0.
+   Full panels by the type's block code, the rest (a k tail, an edge panel)
+   element by element */
+static void tfu_x_pack_panel(tfu_type at, const void *const *a, int nr, int l0, int kc, float *pa) {
+    size_t esz = tfu_type_size(at);
+    int l = 0, r;
+    if (nr == TFU_X_OMR) {
+        if (at == TFU_F32) l = tfu_x_pack_full_f32(a, l0, kc, pa);
+#if defined(tfu_x_v_load_f16)
+        else if (at == TFU_F16) l = tfu_x_pack_full_f16(a, l0, kc, pa);
+#endif
+        else if (at == TFU_BF16) l = tfu_x_pack_full_bf16(a, l0, kc, pa);
+    }
+    for (; l < kc; l++)
+        for (r = 0; r < TFU_X_OMR; r++) pa[(size_t)l * TFU_X_OMR + r] = r < nr ? tfu_x_ld(at, (const char *)a[r] + (size_t)(l0 + l) * esz) : 0.0f;
+}
+
+/* c[j * ldc + i] = (c[j * ldc + i] if add, else 0) + sum over l < kc of
+   pa[l * OMR + i] * b[j][l], for i < OMR, j < ONR */
+static void tfu_x_k_outer(int kc, const float *pa, const float *const *b, float *c, size_t ldc, int add) {
+    tfu_x_vf c00 = tfu_x_v_set1(0.0f), c10 = c00, c01 = c00, c11 = c00, c02 = c00, c12 = c00;
+    tfu_x_vf c03 = c00, c13 = c00, c04 = c00, c14 = c00, c05 = c00, c15 = c00;
+    const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3], *b4 = b[4], *b5 = b[5];
+    int l;
+    for (l = 0; l < kc; l++) {
+        tfu_x_vf a0 = tfu_x_v_load(pa + (size_t)l * TFU_X_OMR), a1 = tfu_x_v_load(pa + (size_t)l * TFU_X_OMR + TFU_X_VW), x;
+        x = tfu_x_v_set1(b0[l]);
+        c00 = tfu_x_v_fma(a0, x, c00);
+        c10 = tfu_x_v_fma(a1, x, c10);
+        x = tfu_x_v_set1(b1[l]);
+        c01 = tfu_x_v_fma(a0, x, c01);
+        c11 = tfu_x_v_fma(a1, x, c11);
+        x = tfu_x_v_set1(b2[l]);
+        c02 = tfu_x_v_fma(a0, x, c02);
+        c12 = tfu_x_v_fma(a1, x, c12);
+        x = tfu_x_v_set1(b3[l]);
+        c03 = tfu_x_v_fma(a0, x, c03);
+        c13 = tfu_x_v_fma(a1, x, c13);
+        x = tfu_x_v_set1(b4[l]);
+        c04 = tfu_x_v_fma(a0, x, c04);
+        c14 = tfu_x_v_fma(a1, x, c14);
+        x = tfu_x_v_set1(b5[l]);
+        c05 = tfu_x_v_fma(a0, x, c05);
+        c15 = tfu_x_v_fma(a1, x, c15);
+    }
+#define TFU_X_OUTER_ST(j, lo, hi)                                                                           \
+    do {                                                                                                  \
+        float *cj = c + (size_t)(j) * ldc;                                                                \
+        if (add) {                                                                                        \
+            lo = tfu_x_v_add(tfu_x_v_load(cj), lo);                                                       \
+            hi = tfu_x_v_add(tfu_x_v_load(cj + TFU_X_VW), hi);                                            \
+        }                                                                                                 \
+        tfu_x_v_store(cj, lo);                                                                            \
+        tfu_x_v_store(cj + TFU_X_VW, hi);                                                                 \
+    } while (0)
+    TFU_X_OUTER_ST(0, c00, c10);
+    TFU_X_OUTER_ST(1, c01, c11);
+    TFU_X_OUTER_ST(2, c02, c12);
+    TFU_X_OUTER_ST(3, c03, c13);
+    TFU_X_OUTER_ST(4, c04, c14);
+    TFU_X_OUTER_ST(5, c05, c15);
+#undef TFU_X_OUTER_ST
+}
+
+/* c[j * ldc + i] = dot(a_i, b_j) for i < na, j < nbr (nbr >= 1): k-blocks
+   outermost (the packed panels of a block, npanel x OMR x KC floats in
+   panel, stay in L1/L2 while every tile of B passes), B tiles of ONR rows,
+   then the panels. Edge tiles run through a local tile and copy out. */
+static void tfu_x_k_gemm(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc,
+                         float *panel) {
+    int np = (na + TFU_X_OMR - 1) / TFU_X_OMR, l0, p, j0, j, i;
+    for (l0 = 0; l0 < k; l0 += TFU_X_KC) {
+        int kc = k - l0 < TFU_X_KC ? k - l0 : TFU_X_KC;
+        for (p = 0; p < np; p++) {
+            int nr = na - p * TFU_X_OMR < TFU_X_OMR ? na - p * TFU_X_OMR : TFU_X_OMR;
+            tfu_x_pack_panel(at, a + p * TFU_X_OMR, nr, l0, kc, panel + (size_t)p * TFU_X_OMR * TFU_X_KC);
+        }
+        for (j0 = 0; j0 < nbr; j0 += TFU_X_ONR) {
+            const float *bt[TFU_X_ONR];
+            int nc = nbr - j0 < TFU_X_ONR ? nbr - j0 : TFU_X_ONR;
+            for (j = 0; j < TFU_X_ONR; j++) bt[j] = b[j0 + (j < nc ? j : 0)] + l0;   /* missing rows: any row, not stored */
+            for (p = 0; p < np; p++) {
+                int nr = na - p * TFU_X_OMR < TFU_X_OMR ? na - p * TFU_X_OMR : TFU_X_OMR;
+                const float *pa = panel + (size_t)p * TFU_X_OMR * TFU_X_KC;
+                float *cp = c + (size_t)j0 * ldc + (size_t)p * TFU_X_OMR;
+                float tile[TFU_X_ONR * TFU_X_OMR];
+                if (nr == TFU_X_OMR && nc == TFU_X_ONR) {
+                    tfu_x_k_outer(kc, pa, bt, cp, ldc, l0 > 0);
+                    continue;
+                }
+                tfu_x_k_outer(kc, pa, bt, tile, TFU_X_OMR, 0);
+                for (j = 0; j < nc; j++)
+                    for (i = 0; i < nr; i++) {
+                        float v = tile[j * TFU_X_OMR + i];
+                        cp[(size_t)j * ldc + (size_t)i] = l0 > 0 ? cp[(size_t)j * ldc + (size_t)i] + v : v;
+                    }
+            }
+        }
+    }
+}
+#endif
+
+/* panel: scratch of tfu_x_panel_floats(na) for the packed products, or NULL */
+static void tfu_x_k_dot_block(int simd, tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc,
+                              float *panel) {
     int i, j, l;
     (void)simd;
+    (void)panel;
+#if defined(TFU_X_VEC) && defined(TFU_X_VT)
+    if (simd && panel && nbr >= TFU_X_ONR) {
+        tfu_x_k_gemm(at, k, na, a, nbr, b, c, ldc, panel);
+        tfu_x_k_dot_redo(at, k, na, a, nbr, b, c, ldc);
+        return;
+    }
+#endif
 #ifdef TFU_X_VEC
     if (simd) {
         int i0 = 0;   /* rows done by the 8-row kernel */
@@ -4454,7 +4641,25 @@ typedef struct tfu_x_cpu_group {
 } tfu_x_cpu_group;
 
 /* per-thread scratch layout (byte offsets, computed at compile) */
-typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, total; } tfu_x_scratch_layout;
+typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, panel, panel_b, total; } tfu_x_scratch_layout;
+
+/* B rows from which a product runs packed (tfu_x_k_dot_block) */
+#if defined(TFU_X_VEC) && defined(TFU_X_VT)
+#define TFU_X_PACKED_MIN TFU_X_ONR
+#else
+#define TFU_X_PACKED_MIN INT_MAX
+#endif
+
+/* floats of the packed products' panels for blocks of na rows of A (0: the
+   build has no packed products) */
+static size_t tfu_x_panel_floats(int64_t na) {
+#if defined(TFU_X_VEC) && defined(TFU_X_VT)
+    return (size_t)((na + TFU_X_OMR - 1) / TFU_X_OMR) * TFU_X_OMR * TFU_X_KC;
+#else
+    (void)na;
+    return 0;
+#endif
+}
 
 #define TFU_X_MAX_MM 4        /* matrix products in one group (tiles in scratch) */
 
@@ -4500,6 +4705,7 @@ struct tfu_x_cpu {
 #define TFU_X_ELT_CHUNK 256   /* columns per chunk of an element-wise group: short phases keep memory streaming */
 #define TFU_X_MM_MB 32        /* rows of A (output columns) per matmul item  */
 #define TFU_X_MM_NB 64        /* rows of B (output rows) per matmul item     */
+#define TFU_X_MM_NB_PACKED 128 /* the same for packed products: a panel serves 128 rows of B */
 
 
 /* row pointer of t at (i1,i2,i3), column c0 */
@@ -4603,7 +4809,7 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, cons
         }
         if (p->cpu->slot[G->first_instr + k] < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
         else { c = tiles + (size_t)p->cpu->slot[G->first_instr + k] * (size_t)(C->mb * C->nbk); ldc[nm] = (size_t)mm; }
-        tfu_x_k_dot_block(simd, at, (int)K, mm, arow, nn, brow, c, ldc[nm]);
+        tfu_x_k_dot_block(simd, at, (int)K, mm, arow, nn, brow, c, ldc[nm], SL->panel_b ? (float *)(void *)(sc + SL->panel) : NULL);
         cptr[nm++] = c;
     }
     if (G->n_instr > C->n_mm) {
@@ -5017,7 +5223,7 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
     struct tfu_x_cpu *cpu = p->cpu;
     int gi, s, n_threads = cpu->n_threads;
     int32_t *last_use, *free_slots;
-    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, sz;
+    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, panel_b = 0, sz;
     cpu->groups = (tfu_x_cpu_group *)tfu_x_palloc(p, sizeof(tfu_x_cpu_group) * (size_t)(p->n_groups + 1));
     cpu->slot = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
     cpu->stage_items = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_groups + 1));
@@ -5058,8 +5264,10 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
         work = rows * G->ne[0];
         if (G->kind == TFU_GROUP_MATMUL) {
             int64_t kmax = 1;
+            int packed = !p->opt.no_simd && G->ne[1] >= TFU_X_PACKED_MIN;
+            int64_t nb_max = packed ? TFU_X_MM_NB_PACKED : TFU_X_MM_NB;
             C->mb = G->ne[0] < TFU_X_MM_MB ? G->ne[0] : TFU_X_MM_MB;
-            C->nbk = G->ne[1] < TFU_X_MM_NB ? G->ne[1] : TFU_X_MM_NB;
+            C->nbk = G->ne[1] < nb_max ? G->ne[1] : nb_max;
             C->n_mblk = (G->ne[0] + C->mb - 1) / C->mb;
             C->n_nblk = (G->ne[1] + C->nbk - 1) / C->nbk;
             C->n_items = C->n_mblk * C->n_nblk * G->ne[2] * G->ne[3];
@@ -5073,6 +5281,7 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
             if (!tfu_x_mul3_ok((size_t)(C->mb + C->nbk), (size_t)kmax, 4, &sz)) return TFU_ERR_OVERFLOW;
             pack_b = tfu_x_max(pack_b, sz);
             ptrs_b = tfu_x_max(ptrs_b, (size_t)(C->mb + C->nbk) * sizeof(void *));
+            if (!p->opt.no_simd) panel_b = tfu_x_max(panel_b, tfu_x_panel_floats(C->mb) * 4);
         } else {
             int64_t target = n_threads > 1 ? 8 * (int64_t)n_threads : 1, by_work = (work + 16383) / 16384;
             if (target > by_work) target = by_work;
@@ -5110,7 +5319,9 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
     cpu->sl.pack = tfu_x_align_up(cpu->sl.tiles + tiles_b, 64);
     cpu->sl.ptrs = tfu_x_align_up(cpu->sl.pack + pack_b, 64);
     cpu->sl.outp = tfu_x_align_up(cpu->sl.ptrs + ptrs_b, 64);
-    cpu->sl.total = tfu_x_align_up(cpu->sl.outp + outp_b + 64, 64);
+    cpu->sl.panel = tfu_x_align_up(cpu->sl.outp + outp_b, 64);
+    cpu->sl.panel_b = panel_b;
+    cpu->sl.total = tfu_x_align_up(cpu->sl.panel + panel_b + 64, 64);
     return TFU_OK;
 }
 
