@@ -4,16 +4,33 @@
    Build and run: `make bench` (BENCH_ARGS=--quick for a short run), or
        cc -std=c99 -O3 -march=native -I. bench/bench.c -o build/bench -lm -lpthread
 
-   usage: bench [--quick] [--planning] [--csv FILE]   (default FILE: build/bench.csv;
-   --planning: only the compile-time rows)
+   usage: bench [--quick] [--planning] [--only PREFIX] [--csv FILE]   (default
+   FILE: build/bench.csv; --planning: only the compile-time rows; --only: the
+   limits and the rows whose workload name starts with PREFIX)
+
+   The last-level cache (LLC) is read from sysfs (cpu0's largest data or
+   unified cache), else sysconf. Every array of the limits holds 64 MiB or
+   2 x the LLC, whichever is larger; a workload whose bytes (inputs and
+   output) are fewer than 2 x the LLC is flushed before every timed run (a
+   read of 2 x the LLC, not timed), so that every memory-bound ratio is
+   against memory, not cache. The "against" column names the limit and the
+   level: triad/DRAM (larger than 2 x the LLC), triad/flush, read/...,
+   fma/regs.
 
    First the limits of this machine, each with 1 and 2 threads:
-     triad    a[i] = b[i] + s*c[i] over three 64 MiB arrays; bytes = 3 arrays
+     triad    a[i] = b[i] + s*c[i] over three arrays; bytes = 3 arrays
               (each read or written once; write-allocate traffic not counted)
-     memcpy   64 MiB; bytes = read + written
-     read     a sum over one 64 MiB array; bytes = the array
+     memcpy   bytes = read + written
+     read     a sum over one array as 1, 4 and 8 sequential streams a
+              thread, the best of the three; bytes = the array
      fma      register-only fused multiply-adds, many independent
               accumulators (AVX-512, AVX2 or scalar); GFLOP/s = 2 * FMAs
+   Then single-plan rows on 1 and 2 threads (the 2-thread result checked
+   against the 1-thread one):
+     rope     rope of q 128 x 32 heads x 128 tokens, normal and neox, f32;
+              ratio: GB/s (q and the output) over triad
+     mv-K     a matrix-vector product, weights K x N (2048 x 5632 and
+              5632 x 2048), f32 and f16; ratio: GB/s (weights) over read
    Then workloads (f32, shapes ne0 x ne1), each fused and unfused
    (tfu_plan_options.no_fusion) on 1 and 2 threads:
      W1       rms_norm(x, 1e-6) * w            x 4096x512, w 4096
