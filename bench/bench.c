@@ -4,16 +4,33 @@
    Build and run: `make bench` (BENCH_ARGS=--quick for a short run), or
        cc -std=c99 -O3 -march=native -I. bench/bench.c -o build/bench -lm -lpthread
 
-   usage: bench [--quick] [--planning] [--csv FILE]   (default FILE: build/bench.csv;
-   --planning: only the compile-time rows)
+   usage: bench [--quick] [--planning] [--only PREFIX] [--csv FILE]   (default
+   FILE: build/bench.csv; --planning: only the compile-time rows; --only: the
+   limits and the rows whose workload name starts with PREFIX)
+
+   The last-level cache (LLC) is read from sysfs (cpu0's largest data or
+   unified cache), else sysconf. Every array of the limits holds 64 MiB or
+   2 x the LLC, whichever is larger; a workload whose bytes (inputs and
+   output) are fewer than 2 x the LLC is flushed before every timed run (a
+   read of 2 x the LLC, not timed), so that every memory-bound ratio is
+   against memory, not cache. The "against" column names the limit and the
+   level: triad/DRAM (larger than 2 x the LLC), triad/flush, read/...,
+   fma/regs.
 
    First the limits of this machine, each with 1 and 2 threads:
-     triad    a[i] = b[i] + s*c[i] over three 64 MiB arrays; bytes = 3 arrays
+     triad    a[i] = b[i] + s*c[i] over three arrays; bytes = 3 arrays
               (each read or written once; write-allocate traffic not counted)
-     memcpy   64 MiB; bytes = read + written
-     read     a sum over one 64 MiB array; bytes = the array
+     memcpy   bytes = read + written
+     read     a sum over one array as 1, 4 and 8 sequential streams a
+              thread, the best of the three; bytes = the array
      fma      register-only fused multiply-adds, many independent
               accumulators (AVX-512, AVX2 or scalar); GFLOP/s = 2 * FMAs
+   Then single-plan rows on 1 and 2 threads (the 2-thread result checked
+   against the 1-thread one):
+     rope     rope of q 128 x 32 heads x 128 tokens, normal and neox, f32;
+              ratio: GB/s (q and the output) over triad
+     mv-K     a matrix-vector product, weights K x N (2048 x 5632 and
+              5632 x 2048), f32 and f16; ratio: GB/s (weights) over read
    Then workloads (f32, shapes ne0 x ne1), each fused and unfused
    (tfu_plan_options.no_fusion) on 1 and 2 threads:
      W1       rms_norm(x, 1e-6) * w            x 4096x512, w 4096
@@ -45,6 +62,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
@@ -54,11 +72,18 @@
 
 static int    g_quick;
 static int    g_planning_only;   /* --planning: only the compile-time rows */
+static const char *g_only;       /* --only PREFIX: the limits and the workloads named PREFIX... */
 static FILE  *g_csv;
 static int    g_fail;
 static double g_triad[MAX_THREADS + 1], g_read[MAX_THREADS + 1], g_fma[MAX_THREADS + 1];
+static size_t g_llc;             /* bytes of the last-level cache (of one core's) */
+static char   g_llc_what[96];    /* where g_llc came from, for the header line */
+static float *g_flush;           /* FLUSH_LLCS x the LLC, read between timed runs */
+static size_t g_flush_n;
 static double g_samples[MAX_SAMPLES];
 static volatile double g_sink;
+
+static int wanted(const char *name) { return !g_only || !strncmp(name, g_only, strlen(g_only)); }
 
 static double now_s(void) {
     struct timespec ts;
@@ -91,22 +116,88 @@ static void fmt_num(char *buf, size_t n, double v, const char *fmt) {
     else snprintf(buf, n, fmt, v);
 }
 
+/* against: the limit the ratio is over and where the data came from
+   (triad/DRAM: inputs larger than the LLC; triad/flush: the LLC flushed
+   before every timed run; fma/regs: registers), "" for none */
 static void emit(const char *workload, const char *variant, int threads, double ms,
-                 double gbs, double gflops, double ratio, const char *note) {
+                 double gbs, double gflops, double ratio, const char *against, const char *note) {
     char a[32], b[32], c[32], d[32];
     fmt_num(a, sizeof a, ms, "%.4f");
     fmt_num(b, sizeof b, gbs, "%.2f");
     fmt_num(c, sizeof c, gflops, "%.2f");
     fmt_num(d, sizeof d, ratio, "%.3f");
-    printf("%-10s %-12s %3d %11s %9s %9s %7s  %s\n", workload, variant, threads, a, b, c, d, note ? note : "");
+    printf("%-10s %-12s %3d %11s %9s %9s %7s %-11s %s\n", workload, variant, threads, a, b, c, d, against, note ? note : "");
     fflush(stdout);
-    if (g_csv) fprintf(g_csv, "%s,%s,%d,%s,%s,%s,%s\n", workload, variant, threads, a, b, c, d);
+    if (g_csv) fprintf(g_csv, "%s,%s,%d,%s,%s,%s,%s,%s\n", workload, variant, threads, a, b, c, d, against);
 }
 
 static void table_header(void) {
-    printf("%-10s %-12s %3s %11s %9s %9s %7s  %s\n", "workload", "variant", "thr", "median_ms",
-           "GB/s", "GFLOP/s", "ratio", "note");
-    printf("---------------------------------------------------------------------------------\n");
+    printf("%-10s %-12s %3s %11s %9s %9s %7s %-11s %s\n", "workload", "variant", "thr", "median_ms",
+           "GB/s", "GFLOP/s", "ratio", "against", "note");
+    printf("---------------------------------------------------------------------------------------------\n");
+}
+
+/* --- the last-level cache: its size decides the sizes of the limit arrays
+   and which workloads are flushed between runs --------------------------- */
+
+/* the largest data or unified cache of cpu0 in sysfs, else sysconf, else 32 MiB */
+static void detect_llc(void) {
+    int idx, best_level = 0;
+    size_t best = 0;
+    for (idx = 0; idx < 16; idx++) {
+        char path[128], type[32] = "", unit = 0;
+        unsigned long kb = 0;
+        int level = 0;
+        FILE *f;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", idx);
+        if (!(f = fopen(path, "r"))) break;
+        if (fscanf(f, "%d", &level) != 1) level = 0;
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", idx);
+        if ((f = fopen(path, "r"))) { if (fscanf(f, "%31s", type) != 1) type[0] = 0; fclose(f); }
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", idx);
+        if ((f = fopen(path, "r"))) { if (fscanf(f, "%lu%c", &kb, &unit) < 1) kb = 0; fclose(f); }
+        if (unit == 'M') kb *= 1024;
+        if (!strcmp(type, "Instruction") || level < best_level) continue;
+        best_level = level;
+        best = (size_t)kb * 1024;
+    }
+    if (best) {
+        g_llc = best;
+        snprintf(g_llc_what, sizeof g_llc_what, "L%d %zu KiB (sysfs)", best_level, best >> 10);
+        return;
+    }
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    {
+        long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        if (l3 > 0 || l2 > 0) {
+            g_llc = (size_t)(l3 > 0 ? l3 : l2);
+            snprintf(g_llc_what, sizeof g_llc_what, "L%d %zu KiB (sysconf)", l3 > 0 ? 3 : 2, g_llc >> 10);
+            return;
+        }
+    }
+#endif
+    g_llc = (size_t)32 << 20;
+    snprintf(g_llc_what, sizeof g_llc_what, "unknown, taken as 32 MiB");
+}
+
+static float sum_range(const float *p, size_t n);
+
+#define FLUSH_LLCS 2   /* data of at least this many LLCs is not in cache when reread */
+
+/* reads FLUSH_LLCS x the LLC so that the next run finds its data in memory
+   (the lines it evicts were clean or are written back now, not timed) */
+static void flush_llc(void) {
+    size_t i;
+    float s = 0.0f;
+    if (!g_flush) {
+        g_flush_n = FLUSH_LLCS * g_llc / sizeof(float);
+        g_flush = (float *)malloc(g_flush_n * sizeof(float));
+        if (!g_flush) { fprintf(stderr, "bench: out of memory for the flush buffer\n"); exit(2); }
+        for (i = 0; i < g_flush_n; i++) g_flush[i] = (float)(i & 15);
+    }
+    s = sum_range(g_flush, g_flush_n);
+    g_sink += (double)s * 1e-30;
 }
 
 /* --- machine limits ------------------------------------------------------ */
@@ -118,9 +209,38 @@ typedef struct memjob {
     float *a, *b, *c;
     size_t lo, hi;
     long   iters;
+    int    streams;   /* K_READ: sequential streams per thread */
     double result;
     double keep;    /* a value computed by the FMA loop, so it is not removed */
 } memjob;
+
+/* a sum over n floats read as S interleaved sequential streams (S = 4 or 8,
+   each a contiguous part): more reads in flight than one stream keeps */
+#define SUM_STREAMS(S)                                                              \
+    static float sum_streams##S(const float *p, size_t n) {                         \
+        size_t q = n / S, i = 0, k;                                                 \
+        float s = 0.0f;                                                             \
+        SUM_BODY(S)                                                                 \
+        for (k = 0; k < S; k++) { size_t j; for (j = i; j < q; j++) s += p[k * q + j]; } \
+        for (k = S * q; k < n; k++) s += p[k];                                      \
+        return s;                                                                   \
+    }
+#if defined(TFU_X_VEC)
+#define SUM_BODY(S) {                                                               \
+        tfu_x_vf acc[S];                                                            \
+        float lanes[TFU_X_VW];                                                      \
+        for (k = 0; k < S; k++) acc[k] = tfu_x_v_set1(0.0f);                        \
+        for (; i + TFU_X_VW <= q; i += TFU_X_VW)                                    \
+            for (k = 0; k < S; k++) acc[k] = tfu_x_v_add(acc[k], tfu_x_v_load(p + k * q + i)); \
+        for (k = 1; k < S; k++) acc[0] = tfu_x_v_add(acc[0], acc[k]);               \
+        tfu_x_v_store(lanes, acc[0]);                                               \
+        for (k = 0; k < TFU_X_VW; k++) s += lanes[k];                               \
+    }
+#else
+#define SUM_BODY(S)
+#endif
+SUM_STREAMS(4)
+SUM_STREAMS(8)
 
 static float sum_range(const float *p, size_t n) {
     size_t i = 0;
@@ -236,7 +356,9 @@ static void *mem_thread(void *arg) {
         j->result = j->a[j->lo];
         break;
     case K_READ:
-        j->result = sum_range(j->b + j->lo, j->hi - j->lo);
+        if (j->streams == 8) j->result = sum_streams8(j->b + j->lo, j->hi - j->lo);
+        else if (j->streams == 4) j->result = sum_streams4(j->b + j->lo, j->hi - j->lo);
+        else j->result = sum_range(j->b + j->lo, j->hi - j->lo);
         break;
     case K_FMA: {
         double out = 0.0;
@@ -249,7 +371,7 @@ static void *mem_thread(void *arg) {
 }
 
 /* one timed run of kind on nthr threads (thread 0 is the caller); seconds */
-static double mem_run_once(int kind, int nthr, float *a, float *b, float *c, size_t n, long iters, double *work) {
+static double mem_run_once(int kind, int nthr, float *a, float *b, float *c, size_t n, long iters, int streams, double *work) {
     pthread_t th[MAX_THREADS];
     memjob jobs[MAX_THREADS];
     int t, started = 0;
@@ -259,6 +381,7 @@ static double mem_run_once(int kind, int nthr, float *a, float *b, float *c, siz
         jobs[t].lo = n * (size_t)t / (size_t)nthr;
         jobs[t].hi = n * (size_t)(t + 1) / (size_t)nthr;
         jobs[t].iters = iters;
+        jobs[t].streams = streams;
         jobs[t].result = 0.0;
         jobs[t].keep = 0.0;
     }
@@ -280,7 +403,8 @@ static double mem_run_once(int kind, int nthr, float *a, float *b, float *c, siz
 }
 
 static void measure_limits(void) {
-    const size_t n = (size_t)16 << 20;             /* 64 MiB of floats per array */
+    /* each array 64 MiB or FLUSH_LLCS x the LLC, whichever is larger */
+    const size_t n = ((size_t)64 << 20 > FLUSH_LLCS * g_llc ? (size_t)64 << 20 : FLUSH_LLCS * g_llc) / sizeof(float);
     const int reps = g_quick ? 5 : 20;
     const long fma_iters = g_quick ? 4000000L : 12000000L;
     float *a = (float *)malloc(n * sizeof(float));
@@ -294,20 +418,26 @@ static void measure_limits(void) {
     if (!a || !b || !c) { fprintf(stderr, "bench: out of memory for the limit arrays\n"); exit(2); }
     for (i = 0; i < n; i++) { a[i] = 0.0f; b[i] = 1.0f + (float)(i & 7); c[i] = 0.5f; }
 
+    /* read: the best of 1, 4 and 8 streams per thread */
     for (k = 0; k < 3; k++) {
         for (thr = 1; thr <= MAX_THREADS; thr++) {
-            double gbs;
-            char note[64];
-            mem_run_once(k, thr, a, b, c, n, 0, NULL);     /* warm-up */
-            for (r = 0; r < reps; r++) g_samples[r] = mem_run_once(k, thr, a, b, c, n, 0, NULL);
-            {
-                double med = median(g_samples, reps);
-                gbs = arrays[k] * (double)n * sizeof(float) / med * 1e-9;
-                if (k == K_TRIAD) g_triad[thr] = gbs;
-                if (k == K_READ) g_read[thr] = gbs;
-                snprintf(note, sizeof note, "limit: %d MiB x %d", (int)(n * sizeof(float) >> 20), (int)arrays[k]);
-                emit(names[k], "limit", thr, med * 1e3, gbs, NAN, NAN, note);
+            static const int stream_counts[3] = {1, 4, 8};
+            double gbs = 0.0, best_med = 0.0;
+            int si, best_s = 1;
+            char note[96];
+            for (si = 0; si < (k == K_READ ? 3 : 1); si++) {
+                double med, g;
+                mem_run_once(k, thr, a, b, c, n, 0, stream_counts[si], NULL);     /* warm-up */
+                for (r = 0; r < reps; r++) g_samples[r] = mem_run_once(k, thr, a, b, c, n, 0, stream_counts[si], NULL);
+                med = median(g_samples, reps);
+                g = arrays[k] * (double)n * sizeof(float) / med * 1e-9;
+                if (g > gbs) { gbs = g; best_med = med; best_s = stream_counts[si]; }
             }
+            if (k == K_TRIAD) g_triad[thr] = gbs;
+            if (k == K_READ) g_read[thr] = gbs;
+            if (k == K_READ) snprintf(note, sizeof note, "limit: %d MiB x 1, best of 1/4/8 streams a thread: %d", (int)(n * sizeof(float) >> 20), best_s);
+            else snprintf(note, sizeof note, "limit: %d MiB x %d", (int)(n * sizeof(float) >> 20), (int)arrays[k]);
+            emit(names[k], "limit", thr, best_med * 1e3, gbs, NAN, NAN, "", note);
         }
     }
     free(a); free(b); free(c);
@@ -315,14 +445,14 @@ static void measure_limits(void) {
     for (thr = 1; thr <= MAX_THREADS; thr++) {
         double flops = 0.0, med, gf;
         char note[64];
-        mem_run_once(K_FMA, thr, NULL, NULL, NULL, 0, fma_iters / 4, &flops);
+        mem_run_once(K_FMA, thr, NULL, NULL, NULL, 0, fma_iters / 4, 1, &flops);
         for (r = 0; r < (g_quick ? 3 : 5); r++)
-            g_samples[r] = mem_run_once(K_FMA, thr, NULL, NULL, NULL, 0, fma_iters, &flops);
+            g_samples[r] = mem_run_once(K_FMA, thr, NULL, NULL, NULL, 0, fma_iters, 1, &flops);
         med = median(g_samples, g_quick ? 3 : 5);
         gf = 2.0 * flops / med * 1e-9;
         g_fma[thr] = gf;
         snprintf(note, sizeof note, "limit: %s, 12 accumulators", simd_name());
-        emit("fma", "limit", thr, med * 1e3, NAN, gf, NAN, note);
+        emit("fma", "limit", thr, med * 1e3, NAN, gf, NAN, "", note);
     }
 }
 
@@ -330,7 +460,7 @@ static void measure_limits(void) {
 
 /* warm runs, then timed runs until min_reps are done and budget_s spent
    (or max_reps); median in ms, or -1 on a run error */
-static double time_plan(tfu_plan *p, int warm, int min_reps, int max_reps, double budget_s) {
+static double time_plan(tfu_plan *p, int warm, int min_reps, int max_reps, double budget_s, int flush) {
     double start, t0;
     int i, n = 0;
     if (max_reps > MAX_SAMPLES) max_reps = MAX_SAMPLES;
@@ -339,6 +469,7 @@ static double time_plan(tfu_plan *p, int warm, int min_reps, int max_reps, doubl
     start = now_s();
     while (n < max_reps && (n < min_reps || now_s() - start < budget_s)) {
         tfu_result r;
+        if (flush) flush_llc();
         t0 = now_s();
         r = tfu_plan_run(p);
         g_samples[n++] = (now_s() - t0) * 1e3;
@@ -359,7 +490,18 @@ typedef struct workload {
     double       bytes, flops;
     int          limit;
     int          max_nodes;   /* graph size: the tensors the context was sized for */
+    int          flush;       /* its data (bytes) fits in FLUSH_LLCS x the LLC: flushed before each timed run */
 } workload;
+
+/* what a workload's ratio is against, and from which memory level */
+static const char *against(const workload *w) {
+    switch (w->limit) {
+    case LIM_TRIAD: return w->flush ? "triad/flush" : "triad/DRAM";
+    case LIM_READ: return w->flush ? "read/flush" : "read/DRAM";
+    case LIM_FMA: return "fma/regs";
+    default: return "";
+    }
+}
 
 /* a context for n_tensors tensors (and a graph of that many) with
    data_bytes of leaf data */
@@ -390,6 +532,7 @@ static int finish(workload *w, tfu_tensor *out) {
     w->g = tfu_graph_new(w->ctx, w->max_nodes);
     if (!w->g || tfu_graph_build_expand(w->g, out) != TFU_OK) return -1;
     w->bytes += tbytes(out);
+    w->flush = w->bytes < (double)FLUSH_LLCS * (double)g_llc;
     return 0;
 }
 
@@ -451,6 +594,33 @@ static int build_w5(workload *w) {
     return finish(w, t);
 }
 
+/* rope of q: head_dim 128 x 32 heads x 128 tokens (positions 0..127) */
+static int build_rope(workload *w, int neox) {
+    tfu_tensor *q, *pos;
+    int i;
+    w->ctx = new_ctx(w, 32, 4.0 * (128.0 * 32 * 128 + 128));
+    NEED(q = rand_tensor(w->ctx, 128, 32, 128, "q", 71));
+    NEED(pos = tfu_new_tensor_1d(w->ctx, TFU_I32, 128));
+    for (i = 0; i < 128; i++) ((int32_t *)pos->data)[i] = i;
+    w->bytes = tbytes(q);
+    w->limit = LIM_TRIAD;
+    return finish(w, tfu_rope(w->ctx, q, pos, 128, neox ? TFU_ROPE_NEOX : TFU_ROPE_NORMAL, 10000.0f));
+}
+
+/* matrix-vector: weights K x N (ne0 x ne1) of type wtype times one f32 row of K */
+static int build_mv(workload *w, int64_t K, int64_t N, tfu_type wtype) {
+    tfu_tensor *a, *x;
+    uint32_t s = 81;
+    w->ctx = new_ctx(w, 32, (double)K * (double)N * (double)tfu_type_size(wtype) + 4.0 * (double)(K + N));
+    NEED(a = tfu_new_tensor_2d(w->ctx, wtype, K, N));
+    tfu_set_input(a);
+    llama_fill(a, &s, 0.0f, (float)sqrt(3.0 / (double)K));
+    NEED(x = rand_tensor(w->ctx, K, 1, 1, "x", 82));
+    w->bytes = tbytes(a) + tbytes(x);
+    w->limit = LIM_READ;
+    return finish(w, tfu_mul_mat(w->ctx, a, x));
+}
+
 static llama_config tinyllama(int T, tfu_type wtype) {
     llama_config c = llama_default_config();
     c.dim = 2048; c.n_heads = 32; c.n_kv_heads = 4; c.head_dim = 64; c.ffn = 5632;
@@ -469,6 +639,7 @@ static int build_w6(workload *w, int T, tfu_type wtype) {
     w->bytes = llama_weight_bytes(&c);
     w->flops = llama_matmul_flops(&c);
     w->limit = T == 1 ? LIM_READ : LIM_FMA;
+    w->flush = T == 1 && w->bytes < (double)FLUSH_LLCS * (double)g_llc;
     return 0;
 }
 
@@ -545,13 +716,13 @@ static double rel_diff(const float *a, const float *ref, int64_t n) {
 static void fail_row(const char *wl, const char *variant, int thr, const char *what, const char *msg) {
     char note[320];
     snprintf(note, sizeof note, "FAILED %.32s: %.240s", what, msg ? msg : "?");
-    emit(wl, variant, thr, NAN, NAN, NAN, NAN, note);
+    emit(wl, variant, thr, NAN, NAN, NAN, NAN, "", note);
     g_fail = 1;
 }
 
 /* the unfused and the fused plan of a workload, timed in turns (one run of
    each per round) so that both see the same machine; medians in ms, or -1 */
-static int time_pair(tfu_plan *pu, tfu_plan *pf, int warm, int min_reps, double budget_s,
+static int time_pair(tfu_plan *pu, tfu_plan *pf, int warm, int min_reps, double budget_s, int flush,
                      double *ms_u, double *ms_f) {
     static double su[MAX_SAMPLES], sf[MAX_SAMPLES];
     double start, t0;
@@ -560,9 +731,11 @@ static int time_pair(tfu_plan *pu, tfu_plan *pf, int warm, int min_reps, double 
         if (tfu_plan_run(pu) != TFU_OK || tfu_plan_run(pf) != TFU_OK) return -1;
     start = now_s();
     while (n < MAX_SAMPLES && (n < min_reps || now_s() - start < 2.0 * budget_s)) {
+        if (flush) flush_llc();
         t0 = now_s();
         if (tfu_plan_run(pu) != TFU_OK) return -1;
         su[n] = (now_s() - t0) * 1e3;
+        if (flush) flush_llc();
         t0 = now_s();
         if (tfu_plan_run(pf) != TFU_OK) return -1;
         sf[n] = (now_s() - t0) * 1e3;
@@ -595,7 +768,7 @@ static void run_workload(const char *name, workload *w, const char *prefix, int 
             plans[fused] = tfu_plan_compile(w->g, &o);
             if (!plans[fused]) { fail_row(name, variants[fused], thr, "compile", tfu_last_error_msg(w->ctx)); ok = 0; }
         }
-        if (ok && time_pair(plans[0], plans[1], warm, min_reps, budget_s, &ms[0], &ms[1]) < 0) {
+        if (ok && time_pair(plans[0], plans[1], warm, min_reps, budget_s, w->flush, &ms[0], &ms[1]) < 0) {
             fail_row(name, variants[0], thr, "run", tfu_result_str(tfu_plan_last_error(plans[0])));
             fail_row(name, variants[1], thr, "run", tfu_result_str(tfu_plan_last_error(plans[1])));
             ok = 0;
@@ -630,9 +803,48 @@ static void run_workload(const char *name, workload *w, const char *prefix, int 
                     g_fail = 1;
                 }
             }
-            emit(name, variants[fused], thr, ms[fused], gbs, gfs, ratio, note);
+            emit(name, variants[fused], thr, ms[fused], gbs, gfs, ratio, against(w), note);
         }
         for (fused = 0; fused <= 1; fused++) if (plans[fused]) tfu_plan_free(plans[fused]);
+    }
+    free(ref);
+    free(got);
+}
+
+/* one plan (the default: fused) of a workload on 1 and MAX_THREADS threads;
+   the threaded result checked against the single-threaded one */
+static void run_single(const char *name, workload *w, const char *variant, int warm, int min_reps, double budget_s) {
+    int64_t n_out = tfu_nelements(w->out);
+    float *ref = (float *)malloc((size_t)n_out * sizeof(float));
+    float *got = (float *)malloc((size_t)n_out * sizeof(float));
+    int thr;
+    if (!ref || !got) { fprintf(stderr, "bench: out of memory\n"); exit(2); }
+    for (thr = 1; thr <= MAX_THREADS; thr++) {
+        tfu_plan_options o = tfu_plan_default_options();
+        tfu_plan *p;
+        double ms, gbs, ratio;
+        char note[96] = "";
+        o.n_threads = thr;
+        p = tfu_plan_compile(w->g, &o);
+        if (!p) { fail_row(name, variant, thr, "compile", tfu_last_error_msg(w->ctx)); continue; }
+        ms = time_plan(p, warm, min_reps, MAX_SAMPLES, budget_s, w->flush);
+        if (ms < 0 || tfu_plan_run(p) != TFU_OK) {
+            fail_row(name, variant, thr, "run", tfu_result_str(tfu_plan_last_error(p)));
+            tfu_plan_free(p);
+            continue;
+        }
+        llama_copy_out(w->out, thr == 1 ? ref : got);
+        if (thr > 1) {
+            double d = rel_diff(got, ref, n_out);
+            if (!(d <= 1e-6)) {
+                snprintf(note, sizeof note, "MISMATCH against 1 thread %.2e", d);
+                g_fail = 1;
+            }
+        }
+        gbs = w->bytes / (ms * 1e6);
+        ratio = gbs / (w->limit == LIM_READ ? g_read[thr] : g_triad[thr]);
+        emit(name, variant, thr, ms, gbs, NAN, ratio, against(w), note);
+        tfu_plan_free(p);
     }
     free(ref);
     free(got);
@@ -660,12 +872,12 @@ static void run_dispatch(void) {
         p = tfu_plan_compile(w.g, &o);
         if (!p) { fail_row("dispatch", variant, o.n_threads, "compile", tfu_last_error_msg(w.ctx)); continue; }
         st = tfu_plan_get_stats(p);
-        ms = time_plan(p, 20, g_quick ? 20 : 100, 100000, g_quick ? 0.1 : 0.4);
+        ms = time_plan(p, 20, g_quick ? 20 : 100, 100000, g_quick ? 0.1 : 0.4, 0);
         tfu_plan_free(p);
         if (ms < 0) { fail_row("dispatch", variant, o.n_threads, "run", "plan run failed"); continue; }
         snprintf(note, sizeof note, "%.3f us/node, %d nodes, %d groups, %d stages",
                  ms * 1e3 / tfu_graph_n_nodes(w.g), tfu_graph_n_nodes(w.g), st.n_groups, st.n_stages);
-        emit("dispatch", variant, o.n_threads, ms, NAN, NAN, NAN, note);
+        emit("dispatch", variant, o.n_threads, ms, NAN, NAN, NAN, "", note);
     }
     free_workload(&w);
 }
@@ -693,7 +905,7 @@ static void plan_rows(const char *name, workload *w) {
         if (n == 0) { fail_row(name, variant, 1, "compile", tfu_last_error_msg(w->ctx)); continue; }
         ms = median(g_samples, n);
         snprintf(note, sizeof note, "%d nodes -> %d groups, %d stages", tfu_graph_n_nodes(w->g), groups, stages);
-        emit(name, variant, 1, ms, NAN, NAN, NAN, note);
+        emit(name, variant, 1, ms, NAN, NAN, NAN, "", note);
     }
 }
 
@@ -724,7 +936,8 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
         else if (!strcmp(argv[i], "--planning")) g_planning_only = 1;
-        else { fprintf(stderr, "usage: %s [--quick] [--planning] [--csv FILE]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) g_only = argv[++i];
+        else { fprintf(stderr, "usage: %s [--quick] [--planning] [--only PREFIX] [--csv FILE]\n", argv[0]); return 2; }
     }
     g_csv = fopen(csv_path, "w");
     if (!g_csv && !strncmp(csv_path, "build/", 6)) {
@@ -732,10 +945,13 @@ int main(int argc, char **argv) {
         g_csv = fopen(csv_path, "w");
     }
     if (!g_csv) fprintf(stderr, "bench: cannot write %s; table only\n", csv_path);
-    else fprintf(g_csv, "workload,variant,threads,median_ms,gb_s,gflop_s,ratio_to_limit\n");
+    else fprintf(g_csv, "workload,variant,threads,median_ms,gb_s,gflop_s,ratio_to_limit,against\n");
 
+    detect_llc();
     printf("tensorfuse bench%s: threads 1..%d, %s, medians of timed runs after warm-up\n",
            g_quick ? " (--quick)" : "", MAX_THREADS, simd_name());
+    printf("last-level cache: %s; workloads with less data than %d x that are flushed before every timed run\n",
+           g_llc_what, FLUSH_LLCS);
     if (load_avg() >= 0.5)
         printf("note: load average %.2f before the run: other work on this machine skews the figures\n", load_avg());
     if (getenv("TFU_NO_FUSION")) printf("note: TFU_NO_FUSION is set: \"fused\" plans are unfused too\n");
@@ -748,6 +964,21 @@ int main(int argc, char **argv) {
         return g_fail;
     }
     measure_limits();
+    {
+        static const struct { const char *name, *variant; int kind; int64_t K, N; tfu_type t; } rows[] = {
+            { "rope", "normal", 0, 0, 0, TFU_F32 }, { "rope", "neox", 1, 0, 0, TFU_F32 },
+            { "mv-2048", "f32", 2, 2048, 5632, TFU_F32 }, { "mv-2048", "f16", 2, 2048, 5632, TFU_F16 },
+            { "mv-5632", "f32", 2, 5632, 2048, TFU_F32 }, { "mv-5632", "f16", 2, 5632, 2048, TFU_F16 } };
+        for (i = 0; i < (int)(sizeof rows / sizeof rows[0]); i++) {
+            int rc;
+            if (!wanted(rows[i].name)) continue;
+            memset(&w, 0, sizeof w);
+            rc = rows[i].kind < 2 ? build_rope(&w, rows[i].kind) : build_mv(&w, rows[i].K, rows[i].N, rows[i].t);
+            if (rc != 0) fail_row(rows[i].name, rows[i].variant, 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
+            else run_single(rows[i].name, &w, rows[i].variant, g_quick ? 1 : 3, g_quick ? 5 : 20, g_quick ? 0.1 : 0.5);
+            free_workload(&w);
+        }
+    }
 
     {
         const int warm = g_quick ? 1 : 3, min_reps = g_quick ? 5 : 20;
@@ -755,6 +986,7 @@ int main(int argc, char **argv) {
         static const char *names[5] = {"W1", "W2", "W3", "W4", "W5"};
         for (i = 0; i < 5; i++) {
             int rc;
+            if (!wanted(names[i])) continue;
             memset(&w, 0, sizeof w);
             switch (i) {
             case 0: rc = build_w1(&w, 0); break;
@@ -776,6 +1008,7 @@ int main(int argc, char **argv) {
                 char name[16];
                 int T = Ts[ti];
                 snprintf(name, sizeof name, "W6-T%d", T);
+                if (!wanted(name)) continue;
                 memset(&w, 0, sizeof w);
                 if (build_w6(&w, T, wt ? TFU_F16 : TFU_F32) != 0)
                     fail_row(name, wt ? "f16" : "f32", 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
@@ -787,8 +1020,8 @@ int main(int argc, char **argv) {
             }
         }
     }
-    run_dispatch();
-    run_planning();
+    if (wanted("dispatch")) run_dispatch();
+    if (wanted("plan")) run_planning();
 
     if (g_csv) { fclose(g_csv); printf("\nCSV: %s\n", csv_path); }
     printf("total %.1f s, load average %.2f%s\n", now_s() - t_start, load_avg(),

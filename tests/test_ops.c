@@ -911,6 +911,59 @@ static void test_rope(void) {
     }
 }
 
+/* rope at far positions: both sides of where the kernel's own sin/cos hands
+   over to libm's (|theta| = 2^19 pi/2), negative ones, int32's ends; tokens
+   that repeat a position (the table is kept) and heads of odd pair counts;
+   a base below 1 makes frequencies above 1 (angles beyond the position).
+   theta is the same double in the kernel and here, so the f32 rounding of
+   cos and sin and of the rotation is all that remains. */
+static void test_rope_far(void) {
+    static const int32_t FAR[] = { 0, 1, -1, 823548, 823549, 823550, -823549, 1048576, 12345678,
+                                   2147483647, -2147483647, 999999999 };
+    static const int64_t HD[] = { 2, 6, 10, 34, 64, 128 };
+    int c;
+    for (c = 0; c < n_cases; c++) {
+        int64_t ne[4], hd, nd, T, i0, i1, i2, i3;
+        tin a;
+        tfu_tensor *pos, *out;
+        double *ref;
+        int mode = c % 2 ? TFU_ROPE_NEOX : TFU_ROPE_NORMAL;
+        float base = c % 4 == 3 ? 0.5f : 10000.0f;
+        begin_case(seed_base * 1000003u + 10500u + (uint64_t)c);
+        hd = HD[tt_int(0, (int)(sizeof HD / sizeof HD[0]) - 1)];
+        nd = tt_int(0, 1) ? hd : 2 * tt_int(1, (int)hd / 2);
+        T = 12;
+        ne[0] = hd; ne[1] = tt_int(1, 5); ne[2] = T; ne[3] = 1;
+        if (!mk_in(&a, c % 3 == 2 ? rand_ftype() : TFU_F32, ne, c < 2 ? IN_PLAIN : rand_kind(), -2, 2)) { TT_CHECK(0, "input build failed"); continue; }
+        pos = tfu_new_tensor_1d(ctx, TFU_I32, T);
+        if (!pos || !pos->data) { TT_CHECK(0, "pos build failed"); continue; }
+        for (i2 = 0; i2 < T; i2++) {
+            int32_t v = FAR[tt_int(0, (int)(sizeof FAR / sizeof FAR[0]) - 1)];
+            if (i2 > 0 && tt_int(0, 3) == 0) v = ((int32_t *)pos->data)[i2 - 1];   /* a repeated position */
+            ((int32_t *)pos->data)[i2] = v;
+        }
+        dstart(mode == TFU_ROPE_NEOX ? "rope far neox" : "rope far normal");
+        dcat("n_dims", (double)nd); dcat("base", base); dcat_in("a", &a);
+        out = tfu_rope(ctx, a.t, pos, (int)nd, (tfu_rope_mode)mode, base);
+        if (!check_meta(out, ne, TFU_F32, 1)) continue;
+        ref = refbuf(ne);
+        for (i3 = 0; i3 < ne[3]; i3++) for (i2 = 0; i2 < ne[2]; i2++) for (i1 = 0; i1 < ne[1]; i1++) {
+            double p = (double)((int32_t *)pos->data)[i2], *r = ref + IDX(ne, 0, i1, i2, i3);
+            for (i0 = 0; i0 < hd; i0++) r[i0] = inv(&a, i0, i1, i2, i3);
+            for (i0 = 0; i0 < nd / 2; i0++) {
+                double th = p * pow((double)base, -2.0 * (double)i0 / (double)nd);
+                int64_t j0 = mode == TFU_ROPE_NEOX ? i0 : 2 * i0;
+                int64_t j1 = mode == TFU_ROPE_NEOX ? i0 + nd / 2 : 2 * i0 + 1;
+                double x0 = inv(&a, j0, i1, i2, i3), x1 = inv(&a, j1, i1, i2, i3);
+                r[j0] = x0 * cos(th) - x1 * sin(th);
+                r[j1] = x0 * sin(th) + x1 * cos(th);
+            }
+        }
+        run3(out, ref, 1e-5);
+        free(ref);
+    }
+}
+
 /* ---- concat -------------------------------------------------------------------- */
 
 static void test_concat(void) {
@@ -1531,6 +1584,7 @@ int main(int argc, char **argv) {
     test_mul_mat();
     test_get_rows();
     test_rope();
+    test_rope_far();
     test_concat();
     test_cont();
     test_cpy();
