@@ -206,7 +206,8 @@ float op_div(float a, float b) {
 float op_relu(float x) { return is_nan(x) ? x : (x < 0.0 ? 0.0 : x); }
 
 // one element-wise operation; a, b: its sources; pa, pb: its float
-// parameters; aux: the GLU kind. The result is precise: drivers may not
+// parameters; aux: the GLU kind, or for SCALE the power of two a subnormal
+// pa was scaled by on the host (devices may flush subnormals). The result is precise: drivers may not
 // fold x - x to 0 or x * 0 to 0 (wrong for inf and NaN) nor fuse into FMA.
 float elt(int op, int aux, float pa, float pb, float a, float b) {
     precise float r = f_nan();
@@ -216,7 +217,7 @@ float elt(int op, int aux, float pa, float pb, float a, float b) {
     case OP_SUB: r = a - b; break;
     case OP_MUL: r = a * b; break;
     case OP_DIV: r = op_div(a, b); break;
-    case OP_SCALE: r = a * pa + pb; break;
+    case OP_SCALE: r = ldexp(a * pa, -aux) + pb; break;   // aux: a subnormal pa scaled by 2^aux
     case OP_CLAMP: r = is_nan(a) ? a : (a < pa ? pa : (a > pb ? pb : a)); break;
     case OP_NEG: r = -a; break;
     case OP_ABS: r = abs(a); break;

@@ -63,6 +63,7 @@ int sa_of(int k) { SLOT_FIELD(SA, k) return NO_SRC; }
 int sb_of(int k) { SLOT_FIELD(SB, k) return NO_SRC; }
 float pa_of(int k) { SLOT_FIELD(PA, k) return 0.0; }
 float pb_of(int k) { SLOT_FIELD(PB, k) return 0.0; }
+int ax_of(int k) { SLOT_FIELD(AX, k) return 0; }
 
 uint g_i0, g_i1, g_i2, g_i3;
 float v[MAXI];
@@ -77,7 +78,6 @@ float src_val(int s) {
 
 bool is_row_op(int op) { return op == OP_RMS_NORM || op == OP_NORM || op == OP_SOFT_MAX; }
 
-int ax_of(int k) { SLOT_FIELD(AX, k) return 0; }
 
 // evaluates slots [0, limit) at element (g_i0..g_i3); a loop over the
 // slots, which the driver unrolls once NI is known (keeping the shader

@@ -20,10 +20,11 @@ shared float red2[WG];
 
 int op_of(int k);
 float pa_of(int k);
+int ax_of(int k);
 float row_value(int k, float x, float m) {
     int op = op_of(k);
     if (op == OP_SOFT_MAX) {
-        float a = x * pa_of(k) + m;
+        float a = ldexp(x * pa_of(k), -ax_of(k)) + m;
         if (st[k * 3 + 2] != 0.0) return f_nan();
         return exp(a - st[k * 3]) / st[k * 3 + 1];
     }
@@ -93,6 +94,7 @@ void reduce_slot(int r, uint n) {
     float nf = float(n);
     float eps = pa_of(r);
     float scale = pa_of(r);
+    int scale_exp = ax_of(r);            // a subnormal scale, scaled up by 2^scale_exp
     uint t = gl_LocalInvocationID.x;
     int mode = op == OP_SOFT_MAX ? M_SOFT : op == OP_RMS_NORM ? M_RMS : M_NORM;
     float mu = 0.0, c = 1.0, mean = 0.0, mx = 0.0;
@@ -103,7 +105,7 @@ void reduce_slot(int r, uint n) {
         for (uint i0 = t; i0 < n; i0 += WG) {
             float x = input_of(r, i0, mk);
             if (mode == M_SOFT) {
-                x = x * scale + mk;
+                x = ldexp(x * scale, -scale_exp) + mk;
                 if (x > a) {
                     b = b * exp(a - x) + 1.0;
                     a = x;
