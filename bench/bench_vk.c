@@ -29,7 +29,8 @@
      dispatch  a chain of 1000 tiny element-wise nodes: GPU time
      host  host time per replay (tfvk_plan_stats.last_host_us: the inputs'
          bytes copied in, submit, results' pointers; not the wait) for the
-         1000-node chain and for G6
+         1000-node chain and for G6, of plans compiled without profile (so
+         no timestamps are read back)
    Every plan is compiled fused and unfused (tfvk_plan_options.no_fusion)
    and the two are replayed in turns; a row's time is the median GPU time
    of a replay (timestamp queries, tfvk_plan_stats.last_run_us: first
@@ -360,6 +361,32 @@ static int plan_note(char *note, size_t size, tfvk_plan *p) {
     return ok;
 }
 
+/* host rows: host time per replay of the graph's plans compiled without
+   profile (reading the timestamps back would count), unfused and fused */
+static void host_rows(const char *host_name, tfu_graph *g, int warm, int min_reps, double budget_s) {
+    tfvk_plan *p[2];
+    timing T;
+    int f;
+    for (f = 0; f < 2; f++) {
+        tfvk_plan_options o = tfvk_plan_default_options();
+        o.no_fusion = !f;
+        p[f] = tfvk_plan_compile(g_vk, g, &o);
+    }
+    if (!p[0] || !p[1]) fail_row("host", host_name, "compile", tfvk_last_error_msg(g_vk));
+    else if (time_pair(p, warm, min_reps, budget_s, &T) != 0) fail_row("host", host_name, "run", tfvk_last_error_msg(g_vk));
+    else {
+        for (f = 0; f < 2; f++) {
+            char variant[48], note[160];
+            tfvk_plan_stats st = tfvk_plan_get_stats(p[f]);
+            snprintf(variant, sizeof variant, "%s-%s", host_name, f ? "fused" : "unfused");
+            snprintf(note, sizeof note, "%.1f us per replay, %d dispatches, %d barriers, %d nodes", T.host_us[f], st.n_dispatches,
+                     st.n_barriers, tfu_graph_n_nodes(g));
+            emit("host", variant, T.host_us[f] * 1e-3, NAN, NAN, NAN, note);
+        }
+    }
+    for (f = 0; f < 2; f++) tfvk_plan_free(p[f]);
+}
+
 /* every variant of a workload: unfused and fused, timed in turns; host
    rows (host_name) for the graphs the issue asks host time of */
 static void run_workload(const char *name, workload *w, const char *host_name, int warm, int min_reps, double budget_s) {
@@ -419,14 +446,8 @@ static void run_workload(const char *name, workload *w, const char *host_name, i
         snprintf(note + l, sizeof note - l, ", %d replays", T.n);
         emit(name, f ? "fused" : "unfused", ms, gbs, gfs, ratio, note);
     }
-    for (f = 0; ok && host_name && f < 2; f++) {
-        char variant[48], note[160];
-        tfvk_plan_stats st = tfvk_plan_get_stats(p[f]);
-        snprintf(variant, sizeof variant, "%s-%s", host_name, f ? "fused" : "unfused");
-        snprintf(note, sizeof note, "%.1f us per replay, %d dispatches, %d barriers", T.host_us[f], st.n_dispatches, st.n_barriers);
-        emit("host", variant, T.host_us[f] * 1e-3, NAN, NAN, NAN, note);
-    }
     for (f = 0; f < 2; f++) tfvk_plan_free(p[f]);
+    if (ok && host_name) host_rows(host_name, w->g, warm, min_reps, budget_s);
     free(res[0]);
     free(res[1]);
 }
@@ -528,15 +549,9 @@ static void run_dispatch(int min_reps) {
                      tfu_graph_n_nodes(w.g));
             emit("dispatch", f ? "fused" : "unfused", T.gpu_ms[f], NAN, NAN, NAN, note);
         }
-        for (f = 0; f < 2; f++) {
-            char note[160];
-            tfvk_plan_stats st = tfvk_plan_get_stats(p[f]);
-            snprintf(note, sizeof note, "%.1f us per replay, %d dispatches, %d barriers, %d nodes", T.host_us[f], st.n_dispatches,
-                     st.n_barriers, tfu_graph_n_nodes(w.g));
-            emit("host", f ? "chain1000-fused" : "chain1000-unfused", T.host_us[f] * 1e-3, NAN, NAN, NAN, note);
-        }
     }
     for (f = 0; f < 2; f++) tfvk_plan_free(p[f]);
+    host_rows("chain1000", w.g, 3, min_reps, g_small ? 0.3 : 1.0);
     free_workload(&w);
 }
 
