@@ -26,7 +26,8 @@ weights); GFLOP/s is 2*M*N*K of the matrix products. ratio_to_limit is GB/s
 over a copy limit: G0's torch copy of this run, or with --vk-csv the G0
 shader-copy GB/s of a bench_vk CSV from the same machine (the issue's ratios:
 one ceiling for every backend). Times are medians of --reps timed calls
-(CUDA events on the GPU) after --warmup calls. Compiled results are checked
+(CUDA events on the GPU; a sample is a batch of back-to-back calls of at least
+1 ms, so a short kernel is not timed as its launch) after --warmup calls. Compiled results are checked
 against eager ones; the exit status is 1 if a row failed or mismatched.
 
 Runs on CPU too (--device cpu --small) to check the script itself: G6 then
@@ -58,33 +59,35 @@ def sync(dev):
         torch.cuda.synchronize(dev)
 
 
-def time_fn(fn, dev, warmup, reps, before=None):
-    """median ms of reps calls of fn after warmup calls; before() runs ahead
-    of every call, outside the timed span"""
-    for _ in range(warmup):
-        if before:
-            before()
+def time_fn(fn, dev, warmup, reps, min_batch_ms=1.0):
+    """median ms of one call of fn over reps samples, after warmup calls.
+    A sample times a batch of back-to-back calls lasting >= min_batch_ms
+    (found from the warm-up), so that a short kernel's time is not its
+    launch latency; on the GPU between CUDA events"""
+    for _ in range(max(warmup, 1)):
         fn()
     sync(dev)
+    t0 = time.perf_counter()
+    fn()
+    sync(dev)
+    one_ms = (time.perf_counter() - t0) * 1e3
+    batch = max(1, min(1000, int(math.ceil(min_batch_ms / max(one_ms, 1e-3)))))
     times = []
-    if dev.type == "cuda":
-        for _ in range(reps):
-            if before:
-                before()
+    for _ in range(reps):
+        if dev.type == "cuda":
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
             start.record()
-            fn()
+            for _ in range(batch):
+                fn()
             end.record()
             end.synchronize()
-            times.append(start.elapsed_time(end))
-    else:
-        for _ in range(reps):
-            if before:
-                before()
+            times.append(start.elapsed_time(end) / batch)
+        else:
             t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
+            for _ in range(batch):
+                fn()
+            times.append((time.perf_counter() - t0) * 1e3 / batch)
     return statistics.median(times)
 
 
