@@ -5,9 +5,12 @@
    in seconds on Mesa's lavapipe), or
        cc -std=c99 -O2 -I. bench/bench_vk.c -o build/bench_vk -lm -lpthread -ldl
 
-   usage: bench_vk [--small] [--csv FILE] [--reps N] [--validation] [--only G1,G6,...]
+   usage: bench_vk [--small] [--csv FILE] [--report FILE] [--reps N] [--validation] [--only G1,G6,...]
    (default FILE: build/bench-vk.csv; --reps: the least number of timed
-   replays per plan, default 50, --small 5; --validation: the Khronos layer
+   replays per plan and of G0's copies, default 50, --small 5;
+   --report FILE: every plan's tfvk_plan_report after its last run, with
+   the GPU time of each stage and group, default build/bench-vk-plans.txt;
+   --validation: the Khronos layer
    with synchronisation validation on, every message fails the run: slow,
    a check rather than a measurement; TFVK_DEVICE picks the device)
 
@@ -64,6 +67,7 @@ static int           g_small;
 static int           g_min_reps;
 static const char   *g_only;          /* comma-separated workloads, or NULL */
 static FILE         *g_csv;
+static FILE         *g_report;        /* the plans' reports, or NULL        */
 static int           g_fail;
 static tfvk_context *g_vk;
 static double        g_copy_gbs;      /* G0: the shader copy, GB/s          */
@@ -350,6 +354,19 @@ static int time_pair(tfvk_plan *p[2], int warm, int min_reps, double budget_s, t
     return 0;
 }
 
+/* the plan's report (stages, groups, their GPU times in the last run) */
+static void report_plan(const char *workload, const char *variant, const tfvk_plan *p) {
+    size_t n;
+    char *text;
+    if (!g_report || !p) return;
+    n = tfvk_plan_report(p, NULL, 0);
+    text = (char *)malloc(n + 1);
+    if (!text) return;
+    tfvk_plan_report(p, text, n + 1);
+    fprintf(g_report, "== %s %s\n%s\n", workload, variant, text);
+    free(text);
+}
+
 /* a row's note: groups, stages, barriers (and the check of one barrier
    per stage boundary) */
 static int plan_note(char *note, size_t size, tfvk_plan *p) {
@@ -423,6 +440,7 @@ static void run_workload(const char *name, workload *w, const char *host_name, i
             break;
         }
         llama_copy_out(w->out, res[f]);
+        report_plan(name, f ? "fused" : "unfused", p[f]);
     }
     for (f = 0; ok && f < 2; f++) {
         char note[200];
@@ -511,6 +529,7 @@ static void run_mm(int T, int warm, int min_reps, double budget_s) {
         else if (time_pair(p, warm, min_reps, budget_s, &Tm) != 0) fail_row("G6-mm", variant, "run", tfvk_last_error_msg(g_vk));
         else {
             plan_note(note, sizeof note, p[1]);
+            report_plan("G6-mm", variant, p[1]);
             emit("G6-mm", variant, Tm.gpu_ms[1], NAN, w.flops / (Tm.gpu_ms[1] * 1e6), NAN, note);
         }
         for (f = 0; f < 2; f++) tfvk_plan_free(p[f]);
@@ -557,6 +576,7 @@ static void run_dispatch(int min_reps) {
 
 int main(int argc, char **argv) {
     const char *csv_path = "build/bench-vk.csv";
+    const char *report_path = "build/bench-vk-plans.txt";
     tfvk_options vo = tfvk_default_options();
     tfvk_device_info info;
     double t_start = now_s(), budget;
@@ -566,11 +586,12 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--small")) g_small = 1;
         else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
+        else if (!strcmp(argv[i], "--report") && i + 1 < argc) report_path = argv[++i];
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) g_only = argv[++i];
         else if (!strcmp(argv[i], "--validation")) vo.validation = 1;
         else {
-            fprintf(stderr, "usage: %s [--small] [--csv FILE] [--reps N] [--validation] [--only G0,G1,...]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--small] [--csv FILE] [--report FILE] [--reps N] [--validation] [--only G0,G1,...]\n", argv[0]);
             return 2;
         }
     }
@@ -592,6 +613,8 @@ int main(int argc, char **argv) {
     }
     if (!g_csv) fprintf(stderr, "bench_vk: cannot write %s; table only\n", csv_path);
     else fprintf(g_csv, "workload,variant,threads,median_ms,gb_s,gflop_s,ratio_to_limit,backend\n");
+    g_report = fopen(report_path, "w");
+    if (!g_report) fprintf(stderr, "bench_vk: cannot write %s; no plan reports\n", report_path);
 
     info = tfvk_get_device_info(g_vk);
     printf("tensorfuse bench-vk%s: %s (vendor 0x%04x, driver version 0x%08x, Vulkan %u.%u.%u), %s memory, "
@@ -605,7 +628,7 @@ int main(int argc, char **argv) {
     printf("%-10s %-24s %11s %9s %10s %7s  %s\n", "workload", "variant", "median_ms", "GB/s", "GFLOP/s", "ratio", "note");
     printf("-------------------------------------------------------------------------------------------\n");
 
-    run_g0(g_small ? 5 : 50);
+    run_g0(g_min_reps < 1000 ? g_min_reps : 1000);
     {
         static const char *names[5] = {"G1", "G2", "G3", "G4", "G5"};
         for (i = 0; i < 5; i++) {
@@ -646,9 +669,10 @@ int main(int argc, char **argv) {
         g_fail = 1;
     }
     tfvk_free(g_vk);
+    if (g_report) fclose(g_report);
     if (g_csv) {
         fclose(g_csv);
-        printf("\nCSV: %s\n", csv_path);
+        printf("\nCSV: %s, plan reports: %s\n", csv_path, g_report ? report_path : "none");
     }
     printf("total %.1f s%s\n", now_s() - t_start, g_fail ? "; SOME ROWS FAILED OR MISMATCHED" : "");
     return g_fail;
