@@ -10,6 +10,7 @@
 #   make sanitize   the tests under ASan + UBSan
 #   make tsan       the threaded tests under ThreadSanitizer
 #   make bench      benchmarks, table on stdout and build/bench.csv
+#   make bench-vk   Vulkan benchmarks, table and build/bench-vk.csv
 #   make fuzz       libFuzzer (clang) for FUZZ_SECONDS (default 60); fails on a finding
 #   make cross      the tests on aarch64, armhf and riscv64 under qemu-user
 #   make windows    the tests built with mingw-w64, run under wine
@@ -52,7 +53,7 @@ endif
 EXAMPLES := $(EX_SRC:examples/%.c=$(B)/%$(EXE))
 HDR      := tensorfuse.h
 
-.PHONY: all demo demo-vk deps shaders shaders-check test lint sanitize tsan bench clean selftest test-arm fuzz \
+.PHONY: all demo demo-vk deps shaders shaders-check test lint sanitize tsan bench bench-vk clean selftest test-arm fuzz \
         cross cross-aarch64 cross-armhf cross-riscv64 windows test-atomics size install test-install
 all: $(EXAMPLES) $(TESTS) $(B)/selftest$(EXE) $(B)/readme_example$(EXE) $(B)/llama2_gen$(EXE)
 
@@ -161,6 +162,14 @@ bench: $(B)/bench
 
 $(B)/bench: bench/bench.c $(HDR) | $(B)
 	$(CC) -std=c99 -O3 $(ARCH) $(WARN) -I. -o $@ $< $(LDLIBS)
+
+# Vulkan benchmarks (issue 10): table on stdout and build/bench-vk.csv;
+# BENCH_VK_ARGS=--small for sizes that run in seconds on lavapipe
+bench-vk: $(B)/bench_vk
+	./$(B)/bench_vk $(BENCH_VK_ARGS)
+
+$(B)/bench_vk: bench/bench_vk.c tensorfuse_vk.h $(HDR) examples/llama.h | $(B)
+	$(CC) -std=c99 -O2 $(ARCH) $(WARN) -I. -o $@ $< $(LDLIBS) $(LDL)
 
 # The whole suite with Debian's cross compilers under qemu-user: aarch64 (the
 # NEON kernels), armhf (32-bit size_t and pointers), riscv64 (scalar kernels).

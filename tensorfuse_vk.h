@@ -13890,6 +13890,120 @@ static const uint32_t tfvk_x_spv_rope64[] = {
 0x00000271, 0x00000270, 0x000200fe, 0x00000271,
 0x00010038,
 };
+static const uint32_t tfvk_x_spv_copy[] = {
+0x07230203, 0x00010000, 0x000d000b, 0x0000004a,
+0x00000000, 0x00020011, 0x00000001, 0x0006000b,
+0x00000001, 0x4c534c47, 0x6474732e, 0x3035342e,
+0x00000000, 0x0003000e, 0x00000000, 0x00000001,
+0x0008000f, 0x00000005, 0x00000004, 0x6e69616d,
+0x00000000, 0x0000000b, 0x0000001e, 0x00000025,
+0x00060010, 0x00000004, 0x00000011, 0x00000100,
+0x00000001, 0x00000001, 0x00040047, 0x0000000b,
+0x0000000b, 0x0000001a, 0x00040047, 0x00000011,
+0x00000006, 0x00000004, 0x00040048, 0x00000012,
+0x00000000, 0x00000018, 0x00050048, 0x00000012,
+0x00000000, 0x00000023, 0x00000000, 0x00030047,
+0x00000012, 0x00000003, 0x00040047, 0x00000014,
+0x00000022, 0x00000000, 0x00040047, 0x00000014,
+0x00000021, 0x00000000, 0x00040047, 0x0000001e,
+0x0000000b, 0x00000018, 0x00040047, 0x00000025,
+0x0000000b, 0x0000001c, 0x00040047, 0x00000032,
+0x00000006, 0x00000010, 0x00040048, 0x00000033,
+0x00000000, 0x00000013, 0x00040048, 0x00000033,
+0x00000000, 0x00000019, 0x00050048, 0x00000033,
+0x00000000, 0x00000023, 0x00000000, 0x00030047,
+0x00000033, 0x00000003, 0x00040047, 0x00000037,
+0x00000022, 0x00000000, 0x00040047, 0x00000037,
+0x00000021, 0x00000002, 0x00040047, 0x0000003a,
+0x00000006, 0x00000010, 0x00040048, 0x0000003b,
+0x00000000, 0x00000013, 0x00040048, 0x0000003b,
+0x00000000, 0x00000018, 0x00050048, 0x0000003b,
+0x00000000, 0x00000023, 0x00000000, 0x00030047,
+0x0000003b, 0x00000003, 0x00040047, 0x0000003f,
+0x00000022, 0x00000000, 0x00040047, 0x0000003f,
+0x00000021, 0x00000001, 0x00040047, 0x00000049,
+0x0000000b, 0x00000019, 0x00020013, 0x00000002,
+0x00030021, 0x00000003, 0x00000002, 0x00040015,
+0x00000006, 0x00000020, 0x00000000, 0x00040020,
+0x00000007, 0x00000007, 0x00000006, 0x00040017,
+0x00000009, 0x00000006, 0x00000003, 0x00040020,
+0x0000000a, 0x00000001, 0x00000009, 0x0004003b,
+0x0000000a, 0x0000000b, 0x00000001, 0x0004002b,
+0x00000006, 0x0000000c, 0x00000002, 0x00040020,
+0x0000000d, 0x00000001, 0x00000006, 0x0003001d,
+0x00000011, 0x00000006, 0x0003001e, 0x00000012,
+0x00000011, 0x00040020, 0x00000013, 0x00000002,
+0x00000012, 0x0004003b, 0x00000013, 0x00000014,
+0x00000002, 0x00040015, 0x00000015, 0x00000020,
+0x00000001, 0x0004002b, 0x00000015, 0x00000016,
+0x00000000, 0x0004002b, 0x00000006, 0x00000017,
+0x00000001, 0x00040020, 0x0000001a, 0x00000002,
+0x00000006, 0x0004003b, 0x0000000a, 0x0000001e,
+0x00000001, 0x0004002b, 0x00000006, 0x0000001f,
+0x00000000, 0x0004002b, 0x00000006, 0x00000022,
+0x00000100, 0x0004003b, 0x0000000a, 0x00000025,
+0x00000001, 0x00020014, 0x0000002f, 0x00040017,
+0x00000031, 0x00000006, 0x00000004, 0x0003001d,
+0x00000032, 0x00000031, 0x0003001e, 0x00000033,
+0x00000032, 0x0004002b, 0x00000006, 0x00000034,
+0x0000000c, 0x0004001c, 0x00000035, 0x00000033,
+0x00000034, 0x00040020, 0x00000036, 0x00000002,
+0x00000035, 0x0004003b, 0x00000036, 0x00000037,
+0x00000002, 0x0003001d, 0x0000003a, 0x00000031,
+0x0003001e, 0x0000003b, 0x0000003a, 0x0004002b,
+0x00000006, 0x0000003c, 0x00000010, 0x0004001c,
+0x0000003d, 0x0000003b, 0x0000003c, 0x00040020,
+0x0000003e, 0x00000002, 0x0000003d, 0x0004003b,
+0x0000003e, 0x0000003f, 0x00000002, 0x00040020,
+0x00000042, 0x00000002, 0x00000031, 0x0006002c,
+0x00000009, 0x00000049, 0x00000022, 0x00000017,
+0x00000017, 0x00050036, 0x00000002, 0x00000004,
+0x00000000, 0x00000003, 0x000200f8, 0x00000005,
+0x0004003b, 0x00000007, 0x00000008, 0x00000007,
+0x0004003b, 0x00000007, 0x00000010, 0x00000007,
+0x0004003b, 0x00000007, 0x0000001d, 0x00000007,
+0x0004003b, 0x00000007, 0x00000024, 0x00000007,
+0x00050041, 0x0000000d, 0x0000000e, 0x0000000b,
+0x0000000c, 0x0004003d, 0x00000006, 0x0000000f,
+0x0000000e, 0x0003003e, 0x00000008, 0x0000000f,
+0x0004003d, 0x00000006, 0x00000018, 0x00000008,
+0x00050080, 0x00000006, 0x00000019, 0x00000017,
+0x00000018, 0x00060041, 0x0000001a, 0x0000001b,
+0x00000014, 0x00000016, 0x00000019, 0x0004003d,
+0x00000006, 0x0000001c, 0x0000001b, 0x0003003e,
+0x00000010, 0x0000001c, 0x00050041, 0x0000000d,
+0x00000020, 0x0000001e, 0x0000001f, 0x0004003d,
+0x00000006, 0x00000021, 0x00000020, 0x00050084,
+0x00000006, 0x00000023, 0x00000021, 0x00000022,
+0x0003003e, 0x0000001d, 0x00000023, 0x00050041,
+0x0000000d, 0x00000026, 0x00000025, 0x0000001f,
+0x0004003d, 0x00000006, 0x00000027, 0x00000026,
+0x0003003e, 0x00000024, 0x00000027, 0x000200f9,
+0x00000028, 0x000200f8, 0x00000028, 0x000400f6,
+0x0000002a, 0x0000002b, 0x00000000, 0x000200f9,
+0x0000002c, 0x000200f8, 0x0000002c, 0x0004003d,
+0x00000006, 0x0000002d, 0x00000024, 0x0004003d,
+0x00000006, 0x0000002e, 0x00000010, 0x000500b0,
+0x0000002f, 0x00000030, 0x0000002d, 0x0000002e,
+0x000400fa, 0x00000030, 0x00000029, 0x0000002a,
+0x000200f8, 0x00000029, 0x0004003d, 0x00000006,
+0x00000038, 0x00000008, 0x0004003d, 0x00000006,
+0x00000039, 0x00000024, 0x0004003d, 0x00000006,
+0x00000040, 0x00000008, 0x0004003d, 0x00000006,
+0x00000041, 0x00000024, 0x00070041, 0x00000042,
+0x00000043, 0x0000003f, 0x00000040, 0x00000016,
+0x00000041, 0x0004003d, 0x00000031, 0x00000044,
+0x00000043, 0x00070041, 0x00000042, 0x00000045,
+0x00000037, 0x00000038, 0x00000016, 0x00000039,
+0x0003003e, 0x00000045, 0x00000044, 0x000200f9,
+0x0000002b, 0x000200f8, 0x0000002b, 0x0004003d,
+0x00000006, 0x00000046, 0x0000001d, 0x0004003d,
+0x00000006, 0x00000047, 0x00000024, 0x00050080,
+0x00000006, 0x00000048, 0x00000047, 0x00000046,
+0x0003003e, 0x00000024, 0x00000048, 0x000200f9,
+0x00000028, 0x000200f8, 0x0000002a, 0x000100fd,
+0x00010038,
+};
 /* END GENERATED SPIR-V */
 
 /* the kernels, and the ABI they share with shaders/common.glsl */
@@ -15781,3 +15895,360 @@ TFVK_API size_t tfvk_plan_report(const tfvk_plan *p, char *buf, size_t size) {
 
 #endif /* TFVK_IMPLEMENTATION_DONE */
 #endif /* TFVK_IMPLEMENTATION */
+
+/* >>measure ===============================================================
+   The device's copy limits, for benchmarks (make bench-vk, G0): a plain
+   vec4 copy in a compute shader (shaders/copy.comp) and vkCmdCopyBuffer,
+   each timed with timestamp queries. Kept apart from the plans: its own
+   buffers, pipeline and command buffer, all freed before it returns. */
+#ifndef TENSORFUSE_VK_MEASURE_H
+#define TENSORFUSE_VK_MEASURE_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Copies bytes / 2 from one device-local buffer into another reps times
+   with the shader, then reps times with vkCmdCopyBuffer, after one
+   warm-up submission of the same work; bytes counts what is read plus
+   what is written (the copy of 1 GiB in issue 10 moves 512 MiB). Writes
+   the median GB/s (bytes / time of one copy) of each to the pointers that
+   are not NULL. The shader's copy is checked word by word. Errors:
+   TFU_ERR_NULL_ARG, TFU_ERR_INVALID_ARG (bytes < 32, above 2 GiB or more
+   than 12 bindings' worth, reps outside 1..1000), TFU_ERR_BACKEND (no
+   timestamps on the queue), TFU_ERR_DEVICE(_MEMORY); the message is in the
+   context. */
+TFVK_API tfu_result tfvk_measure_copy(tfvk_context *vk, size_t bytes, int reps, double *shader_gbps, double *copy_engine_gbps);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TENSORFUSE_VK_MEASURE_H */
+
+#if defined(TFVK_IMPLEMENTATION) && !defined(TFVK_X_MEASURE_DONE)
+#define TFVK_X_MEASURE_DONE
+
+typedef struct tfvk_x_measure {
+    tfvk_context    *vk;
+    tfvk_x_buf       src, dst, host, params;
+    VkShaderModule   module;
+    VkPipeline       pipeline;
+    VkDescriptorPool dpool;
+    VkDescriptorSet  set;
+    VkCommandBuffer  cmd[2];       /* the upload, the timed copies        */
+    VkFence          fence;
+    VkQueryPool      queries;
+    uint64_t        *stamps;       /* 4 per rep: shader, then copy engine */
+    double          *us;           /* one rep's time, for the median      */
+} tfvk_x_measure;
+
+static void tfvk_x_measure_free(tfvk_x_measure *M) {
+    tfvk_context *vk = M->vk;
+    vk->vk.vkDeviceWaitIdle(vk->device);
+    if (M->cmd[0]) vk->vk.vkFreeCommandBuffers(vk->device, vk->cmd_pool, 2, M->cmd);
+    if (M->fence) vk->vk.vkDestroyFence(vk->device, M->fence, NULL);
+    if (M->queries) vk->vk.vkDestroyQueryPool(vk->device, M->queries, NULL);
+    if (M->dpool) vk->vk.vkDestroyDescriptorPool(vk->device, M->dpool, NULL);
+    if (M->pipeline) vk->vk.vkDestroyPipeline(vk->device, M->pipeline, NULL);
+    if (M->module) vk->vk.vkDestroyShaderModule(vk->device, M->module, NULL);
+    tfvk_x_buf_free(vk, &M->src);
+    tfvk_x_buf_free(vk, &M->dst);
+    tfvk_x_buf_free(vk, &M->host);
+    tfvk_x_buf_free(vk, &M->params);
+    tfvk_x_free(vk, M->stamps);
+    tfvk_x_free(vk, M->us);
+}
+
+static void tfvk_x_measure_barrier(tfvk_context *vk, VkCommandBuffer cmd, VkPipelineStageFlags src_stage, VkAccessFlags src,
+                                   VkPipelineStageFlags dst_stage, VkAccessFlags dst) {
+    VkMemoryBarrier mb;
+    memset(&mb, 0, sizeof mb);
+    mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+    mb.srcAccessMask = src;
+    mb.dstAccessMask = dst;
+    vk->vk.vkCmdPipelineBarrier(cmd, src_stage, dst_stage, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+static tfu_result tfvk_x_measure_submit(tfvk_x_measure *M, VkCommandBuffer cmd) {
+    tfvk_context *vk = M->vk;
+    VkSubmitInfo si;
+    VkResult r;
+    memset(&si, 0, sizeof si);
+    si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd;
+    r = vk->vk.vkQueueSubmit(vk->queue, 1, &si, M->fence);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkQueueSubmit");
+    r = vk->vk.vkWaitForFences(vk->device, 1, &M->fence, VK_TRUE, UINT64_MAX);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkWaitForFences");
+    r = vk->vk.vkResetFences(vk->device, 1, &M->fence);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkResetFences");
+    return TFU_OK;
+}
+
+/* the word the source holds at index i (top bit clear: never the poison) */
+static uint32_t tfvk_x_measure_word(size_t i) { return ((uint32_t)i * 2654435761u) >> 1; }
+
+/* buffers, the copy pipeline and its descriptor set: chunk c of src binds
+   at input c, of dst at output c, each at most chunk bytes */
+static tfu_result tfvk_x_measure_setup(tfvk_x_measure *M, VkDeviceSize half, VkDeviceSize chunk, int n_chunks) {
+    tfvk_context *vk = M->vk;
+    VkBufferUsageFlags usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    VkDescriptorBufferInfo in[TFVK_X_INPUTS], out[TFVK_X_OUTPUTS], pinfo;
+    VkWriteDescriptorSet w[3];
+    VkShaderModuleCreateInfo mi;
+    VkComputePipelineCreateInfo ci;
+    VkDescriptorPoolSize ps;
+    VkDescriptorPoolCreateInfo pci;
+    VkDescriptorSetAllocateInfo ai;
+    uint32_t *par;
+    VkResult r;
+    int k;
+    if (tfvk_x_buf_new(vk, &M->src, half, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0) != TFU_OK) return vk->err;
+    if (tfvk_x_buf_new(vk, &M->dst, half, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0) != TFU_OK) return vk->err;
+    if (tfvk_x_buf_new(vk, &M->host, half, usage, host, VK_MEMORY_PROPERTY_HOST_CACHED_BIT) != TFU_OK) return vk->err;
+    if (tfvk_x_buf_new(vk, &M->params, 4 * (1 + TFVK_X_OUTPUTS), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, host, 0) != TFU_OK) return vk->err;
+    par = (uint32_t *)M->params.map;
+    memset(par, 0, 4 * (1 + TFVK_X_OUTPUTS));
+    par[0] = (uint32_t)n_chunks;
+    for (k = 0; k < n_chunks; k++) {
+        VkDeviceSize lo = chunk * (VkDeviceSize)k;
+        VkDeviceSize size = half - lo < chunk ? half - lo : chunk;
+        par[1 + k] = (uint32_t)(size / 16);
+        in[k].buffer = M->src.buffer;
+        in[k].offset = lo;
+        in[k].range = size;
+        out[k].buffer = M->dst.buffer;
+        out[k].offset = lo;
+        out[k].range = size;
+    }
+    /* unused bindings repeat chunk 0, as the plans' groups do */
+    for (k = n_chunks; k < TFVK_X_INPUTS; k++) in[k] = in[0];
+    for (k = n_chunks; k < TFVK_X_OUTPUTS; k++) out[k] = out[0];
+    memset(&mi, 0, sizeof mi);
+    mi.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO;
+    mi.codeSize = sizeof tfvk_x_spv_copy;
+    mi.pCode = tfvk_x_spv_copy;
+    r = vk->vk.vkCreateShaderModule(vk->device, &mi, NULL, &M->module);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkCreateShaderModule");
+    memset(&ci, 0, sizeof ci);
+    ci.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO;
+    ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+    ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    ci.stage.module = M->module;
+    ci.stage.pName = "main";
+    ci.layout = vk->pipe_layout;
+    r = vk->vk.vkCreateComputePipelines(vk->device, vk->cache, 1, &ci, NULL, &M->pipeline);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkCreateComputePipelines");
+    memset(&ps, 0, sizeof ps);
+    ps.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    ps.descriptorCount = 1 + TFVK_X_INPUTS + TFVK_X_OUTPUTS;
+    memset(&pci, 0, sizeof pci);
+    pci.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO;
+    pci.maxSets = 1;
+    pci.poolSizeCount = 1;
+    pci.pPoolSizes = &ps;
+    r = vk->vk.vkCreateDescriptorPool(vk->device, &pci, NULL, &M->dpool);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkCreateDescriptorPool");
+    memset(&ai, 0, sizeof ai);
+    ai.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
+    ai.descriptorPool = M->dpool;
+    ai.descriptorSetCount = 1;
+    ai.pSetLayouts = &vk->set_layout;
+    r = vk->vk.vkAllocateDescriptorSets(vk->device, &ai, &M->set);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkAllocateDescriptorSets");
+    pinfo.buffer = M->params.buffer;
+    pinfo.offset = 0;
+    pinfo.range = VK_WHOLE_SIZE;
+    memset(w, 0, sizeof w);
+    for (k = 0; k < 3; k++) {
+        w[k].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+        w[k].dstSet = M->set;
+        w[k].dstBinding = (uint32_t)k;
+        w[k].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    }
+    w[0].descriptorCount = 1;
+    w[0].pBufferInfo = &pinfo;
+    w[1].descriptorCount = TFVK_X_INPUTS;
+    w[1].pBufferInfo = in;
+    w[2].descriptorCount = TFVK_X_OUTPUTS;
+    w[2].pBufferInfo = out;
+    vk->vk.vkUpdateDescriptorSets(vk->device, 3, w, 0, NULL);
+    return TFU_OK;
+}
+
+/* the two command buffers: the source's pattern in; then the poisoned
+   destination, reps shader copies, the result out for the check, reps
+   engine copies; a barrier between any two copies, each between two
+   timestamps taken when all earlier work is done (bottom of pipe) */
+static tfu_result tfvk_x_measure_record(tfvk_x_measure *M, VkDeviceSize half, uint32_t wg_x, int n_chunks, int reps) {
+    tfvk_context *vk = M->vk;
+    const VkPipelineStageFlags CS = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, TR = VK_PIPELINE_STAGE_TRANSFER_BIT;
+    const VkPipelineStageFlagBits BOT = VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT;
+    const VkAccessFlags SRW = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+    const VkAccessFlags TRW = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    PFN_vkCmdFillBuffer fill;
+    PFN_vkVoidFunction fp = vk->vk.vkGetDeviceProcAddr(vk->device, "vkCmdFillBuffer");
+    VkCommandBufferAllocateInfo ai;
+    VkCommandBufferBeginInfo bi;
+    VkQueryPoolCreateInfo qi;
+    VkFenceCreateInfo fi;
+    VkBufferCopy c;
+    VkCommandBuffer cmd;
+    VkResult r;
+    int k;
+    memcpy(&fill, &fp, sizeof fp);
+    if (!fp) return tfvk_x_fail(vk, TFU_ERR_BACKEND, "the Vulkan driver lacks vkCmdFillBuffer%s", NULL);
+    memset(&fi, 0, sizeof fi);
+    fi.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
+    r = vk->vk.vkCreateFence(vk->device, &fi, NULL, &M->fence);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkCreateFence");
+    memset(&qi, 0, sizeof qi);
+    qi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
+    qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+    qi.queryCount = (uint32_t)(4 * reps);
+    r = vk->vk.vkCreateQueryPool(vk->device, &qi, NULL, &M->queries);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkCreateQueryPool");
+    memset(&ai, 0, sizeof ai);
+    ai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
+    ai.commandPool = vk->cmd_pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 2;
+    r = vk->vk.vkAllocateCommandBuffers(vk->device, &ai, M->cmd);
+    if (r != VK_SUCCESS) {
+        M->cmd[0] = VK_NULL_HANDLE;
+        return tfvk_x_vkfail(vk, r, "vkAllocateCommandBuffers");
+    }
+    memset(&bi, 0, sizeof bi);
+    bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+    c.srcOffset = 0;
+    c.dstOffset = 0;
+    c.size = half;
+    cmd = M->cmd[0];
+    r = vk->vk.vkBeginCommandBuffer(cmd, &bi);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkBeginCommandBuffer");
+    vk->vk.vkCmdCopyBuffer(cmd, M->host.buffer, M->src.buffer, 1, &c);
+    tfvk_x_measure_barrier(vk, cmd, TR, VK_ACCESS_TRANSFER_WRITE_BIT, CS | TR, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT);
+    r = vk->vk.vkEndCommandBuffer(cmd);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkEndCommandBuffer");
+    cmd = M->cmd[1];
+    r = vk->vk.vkBeginCommandBuffer(cmd, &bi);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkBeginCommandBuffer");
+    vk->vk.vkCmdResetQueryPool(cmd, M->queries, 0, (uint32_t)(4 * reps));
+    /* the warm-up submission's engine copies wrote dst */
+    tfvk_x_measure_barrier(vk, cmd, TR, TRW, TR, TRW);
+    fill(cmd, M->dst.buffer, 0, half, 0xFFFFFFFFu);
+    tfvk_x_measure_barrier(vk, cmd, TR, VK_ACCESS_TRANSFER_WRITE_BIT, CS, SRW);
+    vk->vk.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, M->pipeline);
+    vk->vk.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipe_layout, 0, 1, &M->set, 0, NULL);
+    for (k = 0; k < reps; k++) {
+        if (k > 0) tfvk_x_measure_barrier(vk, cmd, CS, SRW, CS, SRW);
+        vk->vk.vkCmdWriteTimestamp(cmd, BOT, M->queries, (uint32_t)(2 * k));
+        vk->vk.vkCmdDispatch(cmd, wg_x, 1, (uint32_t)n_chunks);
+        vk->vk.vkCmdWriteTimestamp(cmd, BOT, M->queries, (uint32_t)(2 * k + 1));
+    }
+    tfvk_x_measure_barrier(vk, cmd, CS, VK_ACCESS_SHADER_WRITE_BIT, TR, TRW);
+    vk->vk.vkCmdCopyBuffer(cmd, M->dst.buffer, M->host.buffer, 1, &c);
+    for (k = 0; k < reps; k++) {
+        tfvk_x_measure_barrier(vk, cmd, TR, TRW, TR, TRW);
+        vk->vk.vkCmdWriteTimestamp(cmd, BOT, M->queries, (uint32_t)(2 * reps + 2 * k));
+        vk->vk.vkCmdCopyBuffer(cmd, M->src.buffer, M->dst.buffer, 1, &c);
+        vk->vk.vkCmdWriteTimestamp(cmd, BOT, M->queries, (uint32_t)(2 * reps + 2 * k + 1));
+    }
+    tfvk_x_measure_barrier(vk, cmd, TR, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+    r = vk->vk.vkEndCommandBuffer(cmd);
+    if (r != VK_SUCCESS) return tfvk_x_vkfail(vk, r, "vkEndCommandBuffer");
+    return TFU_OK;
+}
+
+static int tfvk_x_measure_cmp(const void *a, const void *b) {
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* the median time of reps copies whose stamps start at first, in us */
+static double tfvk_x_measure_median(tfvk_x_measure *M, int first, int reps) {
+    double tick = M->vk->props.limits.timestampPeriod * 1e-3;
+    uint64_t mask = M->vk->timestamp_bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << M->vk->timestamp_bits) - 1);
+    int k;
+    for (k = 0; k < reps; k++) {
+        uint64_t t0 = M->stamps[first + 2 * k];
+        uint64_t t1 = M->stamps[first + 2 * k + 1];
+        M->us[k] = (double)((t1 - t0) & mask) * tick;
+    }
+    qsort(M->us, (size_t)reps, sizeof *M->us, tfvk_x_measure_cmp);
+    return reps % 2 ? M->us[reps / 2] : 0.5 * (M->us[reps / 2 - 1] + M->us[reps / 2]);
+}
+
+TFVK_API tfu_result tfvk_measure_copy(tfvk_context *vk, size_t bytes, int reps, double *shader_gbps, double *copy_engine_gbps) {
+    tfvk_x_measure M;
+    VkDeviceSize half, chunk;
+    uint64_t lim, vec4s;
+    uint32_t *words;
+    size_t i, n_words;
+    int n_chunks;
+    tfu_result res;
+    VkResult r;
+    if (!vk) return TFU_ERR_NULL_ARG;
+    if (vk->broken) return vk->err;
+    vk->err = TFU_OK;
+    if (bytes < 32 || bytes > ((size_t)1 << 31) || reps < 1 || reps > 1000)
+        return tfvk_x_fail(vk, TFU_ERR_INVALID_ARG, "tfvk_measure_copy: bytes 32 .. 2 GiB, reps 1 .. 1000%s", NULL);
+    if (!vk->timestamp_bits || vk->props.limits.timestampPeriod <= 0)
+        return tfvk_x_fail(vk, TFU_ERR_BACKEND, "tfvk_measure_copy: the queue has no timestamps%s", NULL);
+    half = (VkDeviceSize)(bytes / 2) & ~(VkDeviceSize)15;
+    chunk = vk->props.limits.maxStorageBufferRange & ~(VkDeviceSize)255;
+    n_chunks = (int)((half + chunk - 1) / chunk);
+    if (n_chunks > TFVK_X_OUTPUTS)
+        return tfvk_x_fail(vk, TFU_ERR_INVALID_ARG, "tfvk_measure_copy: more than 12 bindings of maxStorageBufferRange%s", NULL);
+    memset(&M, 0, sizeof M);
+    M.vk = vk;
+    M.stamps = (uint64_t *)tfvk_x_alloc_n(vk, (size_t)(4 * reps), sizeof *M.stamps);
+    M.us = (double *)tfvk_x_alloc_n(vk, (size_t)reps, sizeof *M.us);
+    if (!M.stamps || !M.us) {
+        tfvk_x_measure_free(&M);
+        return tfvk_x_fail(vk, TFU_ERR_NO_MEMORY, "no memory%s", NULL);
+    }
+    /* a workgroup of 256 per 256 vec4s of the largest chunk, at most the
+       device's (and 65535) workgroups; the shader loops over the rest */
+    vec4s = (half < chunk ? half : chunk) / 16;
+    lim = vk->props.limits.maxComputeWorkGroupCount[0] < 65535 ? vk->props.limits.maxComputeWorkGroupCount[0] : 65535;
+    vec4s = (vec4s + 255) / 256;
+    res = tfvk_x_measure_setup(&M, half, chunk, n_chunks);
+    if (res == TFU_OK) res = tfvk_x_measure_record(&M, half, (uint32_t)(vec4s < lim ? vec4s : lim), n_chunks, reps);
+    if (res != TFU_OK) {
+        tfvk_x_measure_free(&M);
+        return res;
+    }
+    words = (uint32_t *)M.host.map;
+    n_words = (size_t)(half / 4);
+    for (i = 0; i < n_words; i++) words[i] = tfvk_x_measure_word(i);
+    res = tfvk_x_measure_submit(&M, M.cmd[0]);
+    if (res == TFU_OK) res = tfvk_x_measure_submit(&M, M.cmd[1]);   /* warm-up */
+    if (res == TFU_OK) res = tfvk_x_measure_submit(&M, M.cmd[1]);
+    if (res != TFU_OK) {
+        tfvk_x_measure_free(&M);
+        return res;
+    }
+    r = vk->vk.vkGetQueryPoolResults(vk->device, M.queries, 0, (uint32_t)(4 * reps), sizeof(uint64_t) * 4 * (size_t)reps, M.stamps,
+                                     sizeof(uint64_t), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    if (r != VK_SUCCESS) {
+        tfvk_x_measure_free(&M);
+        return tfvk_x_vkfail(vk, r, "vkGetQueryPoolResults");
+    }
+    for (i = 0; i < n_words; i++)
+        if (words[i] != tfvk_x_measure_word(i)) break;
+    if (i < n_words) {
+        char m[96];
+        snprintf(m, sizeof m, "word %lu of %lu", (unsigned long)i, (unsigned long)n_words);
+        tfvk_x_measure_free(&M);
+        return tfvk_x_fail(vk, TFU_ERR_DEVICE, "tfvk_measure_copy: the shader's copy is wrong at %s", m);
+    }
+    if (shader_gbps) *shader_gbps = (double)(2 * half) / tfvk_x_measure_median(&M, 0, reps) * 1e-3;
+    if (copy_engine_gbps) *copy_engine_gbps = (double)(2 * half) / tfvk_x_measure_median(&M, 2 * reps, reps) * 1e-3;
+    tfvk_x_measure_free(&M);
+    return TFU_OK;
+}
+
+#endif /* TFVK_IMPLEMENTATION && !TFVK_X_MEASURE_DONE */

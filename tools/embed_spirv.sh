@@ -37,6 +37,7 @@ build matmul matmul.comp ""
 build other other.comp ""
 build rope rope.comp ""
 build rope64 rope.comp "-DTFVK_F64"
+build copy copy.comp ""
 echo "/* END GENERATED SPIR-V */" >> "$tmp/words.h"
 
 # splice: everything before the first marker, the words, everything after the second
