@@ -56,6 +56,16 @@
      >>selftest   tfu_selftest()
 
    CHANGES
+     0.3  Vulkan: tensorfuse_vk.h runs the same plans (tfu_plan_compile_shared,
+          tfu_plan_check, caps.max_group_ops; TFU_ERR_BACKEND, TFU_ERR_DEVICE,
+          TFU_ERR_DEVICE_MEMORY). Decoding: tfu_set_rows (rows written at
+          indices held in data), graphs over several contexts (one
+          process-wide creation counter), tfu_new_tensor_ext,
+          tfu_fill_causal_mask, tfu_threadpool shared by plans, plan cache
+          hits hash once; examples/llama2.c. CPU: rope with one sin/cos
+          table per token, packed f32 panels and an outer-product kernel for
+          products of 6+ rows (f16/bf16 as fast as f32), 8-row
+          matrix-vector; the bench sized from the last-level cache.
      0.2  reliability: memory effects in program order on every path (the
           graph in creation order; read/write edges on byte ranges in fusion
           and scheduling; overlapping copies read their source first); IEEE
@@ -100,7 +110,7 @@
 /* Version: tfu_version() returns TFU_VERSION_STRING, "MAJOR.MINOR.PATCH".
    The build files (CMake, pkg-config) read the three numbers from here. */
 #define TFU_VERSION_MAJOR 0
-#define TFU_VERSION_MINOR 2
+#define TFU_VERSION_MINOR 3
 #define TFU_VERSION_PATCH 0
 #define TFU_X_STR(x) #x
 #define TFU_X_XSTR(x) TFU_X_STR(x)
