@@ -92,7 +92,14 @@ $(B)/readme_example$(EXE): README.md $(HDR) tools/readme_example.sh | $(B)
 	sh tools/readme_example.sh $(B)/readme_example.c
 	$(CC) $(CFLAGS) -o $@ $(B)/readme_example.c $(LDLIBS)
 
-# test_llama2 runs examples/llama2.c in-process; llama2_gen writes random checkpoints
+# test_llama2 runs examples/llama2.c in-process; llama2_gen writes random checkpoints.
+# Where the Vulkan headers are, both take --backend vulkan (LLAMA2_VULKAN).
+ifeq ($(VK_HDR),1)
+$(B)/test_llama2$(EXE): tests/test_llama2.c examples/llama2.c tensorfuse_vk.h $(HDR) tests/*.h | $(B)
+	$(CC) $(CFLAGS) -DLLAMA2_VULKAN -o $@ $< $(LDLIBS) $(LDL)
+$(B)/llama2$(EXE): examples/llama2.c tensorfuse_vk.h $(HDR) | $(B)
+	$(CC) $(CFLAGS) -DLLAMA2_VULKAN -o $@ $< $(LDLIBS) $(LDL)
+endif
 $(B)/test_llama2$(EXE): examples/llama2.c
 $(B)/llama2_gen$(EXE): tools/llama2_gen.c tests/llama2_gen.h | $(B)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)

@@ -4,10 +4,11 @@
 
    Build (from the repository root; `make` builds it as build/llama2):
        cc -O2 -march=native -I. examples/llama2.c -o llama2 -lm -lpthread
+   (add -DLLAMA2_VULKAN -ldl for --backend vulkan: needs libvulkan-dev)
 
    Usage:
        llama2 CHECKPOINT --tokenizer FILE [--prompt TEXT] [--steps N]
-              [--temperature T] [--topp P] [--seed S] [--backend cpu]
+              [--temperature T] [--topp P] [--seed S] [--backend cpu|vulkan]
               [--threads N] [--f16] [--dot FILE] [--logits FILE] [--stats]
 
      --steps N        positions to process, prompt included (default 256,
@@ -49,6 +50,12 @@
 #endif
 #define TFU_IMPLEMENTATION
 #include "tensorfuse.h"
+/* LLAMA2_VULKAN (make defines it where the Vulkan headers are): --backend
+   vulkan runs every step's plan with tensorfuse_vk.h */
+#ifdef LLAMA2_VULKAN
+#define TFVK_IMPLEMENTATION
+#include "tensorfuse_vk.h"
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -184,7 +191,10 @@ static tfu_tensor *l2_leaf(l2_model *m, tfu_type type, int64_t ne0, int64_t ne1,
     int64_t ne[2];
     ne[0] = ne0;
     ne[1] = ne1;
-    return tfu_set_name(tfu_new_tensor_ext(m->ctx, type, ne1 > 1 ? 2 : 1, ne, data), name);
+    tfu_tensor *t = tfu_set_name(tfu_new_tensor_ext(m->ctx, type, ne1 > 1 ? 2 : 1, ne, data), name);
+    /* weights never change: PARAM (the Vulkan backend uploads them once) */
+    if (t && strcmp(name, "kcache") && strcmp(name, "vcache")) tfu_set_flags(t, TFU_FLAG_PARAM);
+    return t;
 }
 
 /* a matrix of the file: f32 over the file's bytes, or converted to f16 */
@@ -545,7 +555,10 @@ typedef struct l2_slot {
     int          T, L, all_logits;   /* tokens per step, attention length, logits of every token */
     tfu_context *ctx;
     tfu_graph   *g;
-    tfu_plan    *plan;
+    tfu_plan    *plan;               /* the CPU's; on Vulkan the shared plan of vplan */
+#ifdef LLAMA2_VULKAN
+    tfvk_plan   *vplan;
+#endif
     tfu_tensor  *logits, *mask_t;
     int32_t     *tokens, *pos;       /* inputs: T each                                  */
     float       *mask;               /* input: L x T                                    */
@@ -554,6 +567,9 @@ typedef struct l2_slot {
 typedef struct l2_decoder {
     l2_model        *m;
     tfu_plan_options opt;
+#ifdef LLAMA2_VULKAN
+    tfvk_context    *vk;             /* --backend vulkan                   */
+#endif
     l2_slot          slot[L2_MAX_SLOTS];
     int              n_slots, hits;
 } l2_decoder;
@@ -610,6 +626,12 @@ static tfu_tensor *l2_graph(const l2_model *m, tfu_context *c, int T, int L, int
 }
 
 static void l2_slot_free(l2_slot *s) {
+#ifdef LLAMA2_VULKAN
+    if (s->vplan) {
+        tfvk_plan_free(s->vplan);   /* frees its shared plan too */
+        s->plan = NULL;
+    }
+#endif
     tfu_plan_free(s->plan);
     tfu_free(s->ctx);
     free(s->tokens);
@@ -655,6 +677,20 @@ static l2_slot *l2_get_slot(l2_decoder *d, int T, int L, int all_logits) {
     s->mask_t = mask;
     s->logits = l2_graph(m, s->ctx, T, L, all_logits, tok, pos, mask);
     s->g = s->logits ? tfu_graph_build(s->ctx, s->logits) : NULL;
+#ifdef LLAMA2_VULKAN
+    if (d->vk) {
+        s->vplan = s->g ? tfvk_plan_compile(d->vk, s->g, NULL) : NULL;
+        if (!s->vplan) {
+            fprintf(stderr, "llama2: compiling the step graph for Vulkan (T %d, L %d): %s\n", T, L,
+                    s->g ? tfvk_last_error_msg(d->vk) : tfu_last_error_msg(s->ctx));
+            l2_slot_free(s);
+            return NULL;
+        }
+        s->plan = (tfu_plan *)tfvk_plan_shared(s->vplan);
+        d->n_slots++;
+        return s;
+    }
+#endif
     s->plan = s->g ? tfu_plan_compile(s->g, &d->opt) : NULL;
     if (!s->plan) {
         fprintf(stderr, "llama2: building the step graph (T %d, L %d): %s\n", T, L, tfu_last_error_msg(s->ctx));
@@ -678,6 +714,16 @@ static const float *l2_forward(l2_decoder *d, const int *tokens, int T, int p0, 
         s->pos[i] = p0 + i;
     }
     tfu_fill_causal_mask(s->mask_t, p0);   /* keys 0 .. p0 + t valid for token t */
+#ifdef LLAMA2_VULKAN
+    if (s->vplan) {
+        r = tfvk_plan_run(s->vplan);
+        if (r != TFU_OK) {
+            fprintf(stderr, "llama2: run on Vulkan: %s\n", tfvk_last_error_msg(d->vk));
+            return NULL;
+        }
+        return (const float *)s->logits->data;
+    }
+#endif
     r = tfu_plan_run(s->plan);
     if (r != TFU_OK) {
         fprintf(stderr, "llama2: run: %s\n", tfu_last_error_msg(s->ctx));
@@ -690,7 +736,7 @@ static const float *l2_forward(l2_decoder *d, const int *tokens, int T, int p0, 
 
 static void l2_usage(void) {
     fprintf(stderr, "usage: llama2 CHECKPOINT --tokenizer FILE [--prompt TEXT] [--steps N] [--temperature T] [--topp P]\n"
-                    "              [--seed S] [--backend cpu] [--threads N] [--f16] [--dot FILE] [--logits FILE] [--stats]\n");
+                    "              [--seed S] [--backend cpu|vulkan] [--threads N] [--f16] [--dot FILE] [--logits FILE] [--stats]\n");
 }
 
 typedef struct l2_args {
@@ -772,11 +818,13 @@ int main(int argc, char **argv) {
         l2_usage();
         return 1;
     }
+#ifndef LLAMA2_VULKAN
     if (!strcmp(a.backend, "vulkan")) {
         fprintf(stderr, "llama2: --backend vulkan: this build has no Vulkan backend (it was not built with tensorfuse_vk.h)\n");
         return 1;
     }
-    if (strcmp(a.backend, "cpu")) {
+#endif
+    if (strcmp(a.backend, "cpu") && strcmp(a.backend, "vulkan")) {
         fprintf(stderr, "llama2: unknown backend '%s' (cpu or vulkan)\n", a.backend);
         return 1;
     }
@@ -797,6 +845,15 @@ int main(int argc, char **argv) {
     d.m = &m;
     d.opt = tfu_plan_default_options();
     d.opt.pool = pool;
+#ifdef LLAMA2_VULKAN
+    if (!strcmp(a.backend, "vulkan")) {
+        d.vk = tfvk_init(NULL);
+        if (tfvk_last_error(d.vk) != TFU_OK) {
+            fprintf(stderr, "llama2: --backend vulkan: %s\n", tfvk_last_error_msg(d.vk));
+            goto done;
+        }
+    }
+#endif
     rng = a.seed ? a.seed : (unsigned long long)time(NULL);
     while (pos < steps) {
         int T = 1, V = m.cfg.vocab_size, all = lf != NULL;
@@ -860,6 +917,9 @@ done:
         rc = 1;
     }
     for (i = 0; i < d.n_slots; i++) l2_slot_free(&d.slot[i]);
+#ifdef LLAMA2_VULKAN
+    tfvk_free(d.vk);
+#endif
     tfu_threadpool_free(pool);
     l2_model_free(&m);
     l2_tokenizer_free(&tok);

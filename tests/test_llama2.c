@@ -188,6 +188,7 @@ typedef struct tcase {
     const char *prompt;
     int steps, max_batch, threads, f16;
     int max_plans;
+    int vulkan;                 /* --backend vulkan                      */
 } tcase;
 
 static void run_case(const tcase *tc) {
@@ -222,6 +223,27 @@ static void run_case(const tcase *tc) {
     argv[argc++] = "--logits";
     argv[argc++] = lf;
     if (tc->f16) argv[argc++] = "--f16";
+    if (tc->vulkan) {
+#ifdef LLAMA2_VULKAN
+        /* a device first: without one the case is skipped (TFVK_REQUIRE=1: failed) */
+        tfvk_context *vk = tfvk_init(NULL);
+        tfu_result vr = tfvk_last_error(vk);
+        const char *req = getenv("TFVK_REQUIRE");
+        if (vr != TFU_OK) printf("%s: skipped: %s\n", tc->name, tfvk_last_error_msg(vk));
+        tfvk_free(vk);
+        if (vr != TFU_OK) {
+            if (req && req[0] == '1') TT_CHECK(0, "%s: TFVK_REQUIRE=1 but no Vulkan", tc->name);
+            else tt_skipped++;
+            return;
+        }
+#else
+        printf("%s: skipped: built without the Vulkan headers\n", tc->name);
+        tt_skipped++;
+        return;
+#endif
+        argv[argc++] = "--backend";
+        argv[argc++] = "vulkan";
+    }
     argv[argc] = NULL;
     llama2_max_batch = tc->max_batch;
     rc = llama2_main(argc, (char **)argv);
@@ -329,9 +351,13 @@ static void test_damaged(void) {
         argv[2] = "--tokenizer";
         argv[3] = tk;
         argv[4] = "--backend";
-        argv[5] = "vulkan";
+        argv[5] = "metal";
         argv[6] = NULL;
+        TT_CHECK(llama2_main(6, (char **)argv) != 0, "damaged: an unknown backend accepted");
+#ifndef LLAMA2_VULKAN
+        argv[5] = "vulkan";
         TT_CHECK(llama2_main(6, (char **)argv) != 0, "damaged: --backend vulkan accepted without Vulkan");
+#endif
     }
     remove(ck);
     remove(tk);
@@ -341,11 +367,14 @@ static void test_damaged(void) {
 
 int main(int argc, char **argv) {
     static const tcase cases[] = {
-        /* name, {dim, hidden, layers, heads, kv heads, vocab, seq_len, shared, seed}, prompt, steps, batch, threads, f16, plans */
-        { "shared, batch", { 64, 160, 2, 4, 4, 400, 200, 1, 1 }, "once upon a time", 150, 512, 1, 0, 4 },
-        { "unshared GQA, token by token", { 64, 160, 2, 4, 2, 420, 200, 0, 2 }, "once upon a time", 150, 1, 2, 0, 4 },
-        { "GQA 4:1 shared, chunks of 5, f16", { 48, 96, 3, 4, 1, 380, 100, 1, 3 }, "a story about a cat", 90, 5, 2, 1, 8 },
-        { "no prompt (BOS), seq_len 70", { 32, 64, 1, 2, 2, 360, 70, 0, 4 }, "", 0, 512, 1, 0, 3 },
+        /* name, {dim, hidden, layers, heads, kv heads, vocab, seq_len, shared, seed}, prompt, steps, batch, threads, f16, plans, vulkan */
+        { "shared, batch", { 64, 160, 2, 4, 4, 400, 200, 1, 1 }, "once upon a time", 150, 512, 1, 0, 4, 0 },
+        { "unshared GQA, token by token", { 64, 160, 2, 4, 2, 420, 200, 0, 2 }, "once upon a time", 150, 1, 2, 0, 4, 0 },
+        { "GQA 4:1 shared, chunks of 5, f16", { 48, 96, 3, 4, 1, 380, 100, 1, 3 }, "a story about a cat", 90, 5, 2, 1, 8, 0 },
+        { "no prompt (BOS), seq_len 70", { 32, 64, 1, 2, 2, 360, 70, 0, 4 }, "", 0, 512, 1, 0, 3, 0 },
+        /* the same decoder on Vulkan (tensorfuse_vk.h): KV cache by set_rows, mask as data */
+        { "vulkan: unshared GQA, batch then token by token", { 32, 96, 2, 4, 2, 360, 80, 0, 5 }, "once upon a time", 40, 512, 1, 0, 3, 1 },
+        { "vulkan: shared, token by token, f16", { 32, 64, 1, 2, 1, 360, 80, 1, 6 }, "a cat", 30, 1, 1, 1, 3, 1 },
     };
     size_t i;
     const char *slash = NULL, *c;
