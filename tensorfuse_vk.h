@@ -46,6 +46,9 @@
    message is in the context (tfvk_last_error_msg). Nothing leaks on an
    error; the library never prints.
 
+   Threads: a context and its plans are used by one thread at a time (as a
+   tfu_context is); plans of one context share its pipelines.
+
    Environment: TFVK_DEVICE picks the device (an index, or a part of its
    name); TFU_NO_FUSION=1 as on the CPU.
    Macros: TFVK_IMPLEMENTATION, TFVK_API (default extern; TFU_STATIC makes
