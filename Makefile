@@ -112,9 +112,9 @@ $(B)/fuzz_replay$(EXE): tests/fuzz_tfu.c $(HDR) | $(B)
 # $(B)/fuzz_findings/ and its path printed.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_FLAGS   ?= -max_len=512 -timeout=10 -rss_limit_mb=2048
-$(B)/fuzz_tfu: tests/fuzz_tfu.c $(HDR) | $(B)
-	$(FUZZ_CC) -std=c99 -O1 -g $(ARCH) -Wall -Wextra -Werror -I. -fsanitize=fuzzer,address,undefined \
+FUZZ_FLAGS   ?= -max_len=512 -timeout=30 -rss_limit_mb=2048
+$(B)/fuzz_tfu: tests/fuzz_tfu.c tests/fuzz_coverage_ignore.txt $(HDR) | $(B)
+	$(FUZZ_CC) -std=c99 -O1 -g $(ARCH) -Wall -Wextra -Werror -I. -fsanitize=fuzzer,address,undefined -fsanitize-coverage-ignorelist=tests/fuzz_coverage_ignore.txt \
 	    -fno-sanitize-recover=undefined -o $@ $< $(LDLIBS)
 
 fuzz: $(B)/fuzz_tfu
