@@ -918,7 +918,7 @@ static void test_rope(void) {
    theta is the same double in the kernel and here, so the f32 rounding of
    cos and sin and of the rotation is all that remains. */
 static void test_rope_far(void) {
-    static const int32_t FAR[] = { 0, 1, -1, 823548, 823549, 823550, -823549, 1048576, 12345678,
+    static const int32_t FAR_POS[] = { 0, 1, -1, 823548, 823549, 823550, -823549, 1048576, 12345678,
                                    2147483647, -2147483647, 999999999 };
     static const int64_t HD[] = { 2, 6, 10, 34, 64, 128 };
     int c;
@@ -938,7 +938,7 @@ static void test_rope_far(void) {
         pos = tfu_new_tensor_1d(ctx, TFU_I32, T);
         if (!pos || !pos->data) { TT_CHECK(0, "pos build failed"); continue; }
         for (i2 = 0; i2 < T; i2++) {
-            int32_t v = FAR[tt_int(0, (int)(sizeof FAR / sizeof FAR[0]) - 1)];
+            int32_t v = FAR_POS[tt_int(0, (int)(sizeof FAR_POS / sizeof FAR_POS[0]) - 1)];
             if (i2 > 0 && tt_int(0, 3) == 0) v = ((int32_t *)pos->data)[i2 - 1];   /* a repeated position */
             ((int32_t *)pos->data)[i2] = v;
         }
