@@ -2158,8 +2158,10 @@ TFU_API uint64_t tfu_graph_hash(const tfu_graph *g) {
 
 /* >>ref ================================================================== */
 
-static double tfu_x_gelu_d(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
-static double tfu_x_gelu_erf_d(double x) { return 0.5 * x * (1.0 + erf(x * 0.7071067811865476)); }
+/* 0.5 x (1 + tanh z) as x sigmoid(2z), 0.5 x (1 + erf u) as 0.5 x erfc(-u):
+   the same values without the cancellation for negative x */
+static double tfu_x_gelu_d(double x) { return x / (1.0 + exp(-2.0 * 0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+static double tfu_x_gelu_erf_d(double x) { return 0.5 * x * erfc(x * -0.7071067811865476); }
 static double tfu_x_sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 static double tfu_x_unary_d(tfu_op op, double x, const float *p) {
@@ -3885,8 +3887,11 @@ TFU_X_FORCE_INLINE void tfu_x_v_transpose(float32x4_t *r) {
 }
 #endif
 
-static float tfu_x_gelu_f(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x))); }
-static float tfu_x_gelu_erf_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678f)); }
+/* gelu in forms that do not cancel for negative x (1 + tanh z and 1 + erf u
+   lose every digit below x = -5): 0.5 (1 + tanh z) = sigmoid(2z) and
+   1 + erf u = erfc(-u), the forms the SIMD kernels and the shaders use */
+static float tfu_x_gelu_f(float x) { return x / (1.0f + expf(-2.0f * 0.7978845608f * (x + 0.044715f * x * x * x))); }
+static float tfu_x_gelu_erf_f(float x) { return 0.5f * x * erfcf(x * -0.70710678f); }
 static float tfu_x_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 #ifdef TFU_X_VEC
@@ -3946,21 +3951,26 @@ TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_gelu(tfu_x_vf x) {
     tfu_x_vf z2 = tfu_x_v_mul(tfu_x_v_fma(tfu_x_v_mul(tfu_x_v_mul(x, x), x), tfu_x_v_set1(0.044715f), x), tfu_x_v_set1(2.0f * 0.7978845608f));
     return tfu_x_v_mul(x, tfu_x_v_sigmoid(z2));
 }
-/* erf: Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7) */
-TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_erf(tfu_x_vf x) {
-    tfu_x_vf ax = tfu_x_v_abs(x), t, y;
-    t = tfu_x_v_div(tfu_x_v_set1(1.0f), tfu_x_v_fma(ax, tfu_x_v_set1(0.3275911f), tfu_x_v_set1(1.0f)));
-    y = tfu_x_v_set1(1.061405429f);
-    y = tfu_x_v_fma(y, t, tfu_x_v_set1(-1.453152027f));
-    y = tfu_x_v_fma(y, t, tfu_x_v_set1(1.421413741f));
-    y = tfu_x_v_fma(y, t, tfu_x_v_set1(-0.284496736f));
-    y = tfu_x_v_fma(y, t, tfu_x_v_set1(0.254829592f));
-    y = tfu_x_v_mul(y, t);
-    y = tfu_x_v_sub(tfu_x_v_set1(1.0f), tfu_x_v_mul(y, tfu_x_v_exp(tfu_x_v_sub(tfu_x_v_set1(0.0f), tfu_x_v_mul(ax, ax)))));
-    return tfu_x_v_copysign(y, x);
-}
+/* gelu_erf = 0.5 x (1 + erf u), u = x / sqrt 2, with 1 + erf u formed
+   without cancellation: q = erfc |u| = t exp(-u^2 + P(t)), t = 1 / (1 + |u|/2),
+   P of degree 9 (the Chebyshev fit in Numerical Recipes, relative error
+   < 1.2e-7 for every |u|), then q for u < 0 and 2 - q otherwise (NaN stays) */
 TFU_X_FORCE_INLINE tfu_x_vf tfu_x_v_gelu_erf(tfu_x_vf x) {
-    return tfu_x_v_mul(tfu_x_v_mul(x, tfu_x_v_set1(0.5f)), tfu_x_v_add(tfu_x_v_set1(1.0f), tfu_x_v_erf(tfu_x_v_mul(x, tfu_x_v_set1(0.70710678f)))));
+    tfu_x_vf ax = tfu_x_v_abs(tfu_x_v_mul(x, tfu_x_v_set1(0.70710678f))), t, q;
+    t = tfu_x_v_div(tfu_x_v_set1(1.0f), tfu_x_v_fma(ax, tfu_x_v_set1(0.5f), tfu_x_v_set1(1.0f)));
+    q = tfu_x_v_set1(0.17087277f);
+    q = tfu_x_v_fma(q, t, tfu_x_v_set1(-0.82215223f));
+    q = tfu_x_v_fma(q, t, tfu_x_v_set1(1.48851587f));
+    q = tfu_x_v_fma(q, t, tfu_x_v_set1(-1.13520398f));
+    q = tfu_x_v_fma(q, t, tfu_x_v_set1(0.27886807f));
+    q = tfu_x_v_fma(q, t, tfu_x_v_set1(-0.18628806f));
+    q = tfu_x_v_fma(q, t, tfu_x_v_set1(0.09678418f));
+    q = tfu_x_v_fma(q, t, tfu_x_v_set1(0.37409196f));
+    q = tfu_x_v_fma(q, t, tfu_x_v_set1(1.00002368f));
+    q = tfu_x_v_fma(q, t, tfu_x_v_set1(-1.26551223f));
+    q = tfu_x_v_mul(t, tfu_x_v_exp(tfu_x_v_fma(tfu_x_v_sub(tfu_x_v_set1(0.0f), ax), ax, q)));
+    q = tfu_x_v_add(q, tfu_x_v_zero_below(tfu_x_v_fma(q, tfu_x_v_set1(-2.0f), tfu_x_v_set1(2.0f)), x, 0.0f));
+    return tfu_x_v_mul(tfu_x_v_mul(x, tfu_x_v_set1(0.5f)), q);
 }
 #endif
 

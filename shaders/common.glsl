@@ -164,6 +164,14 @@ void store_e(uint bnd, int type, uint e, float v) {
 
 // --- element-wise arithmetic, IEEE on the definitions (NaN in, NaN out) ---
 
+// a / b, exact where the device's division is not: Vulkan promises 2.5 ulp
+// only for |b| in [2^-126, 2^126]; outside, both scale by a power of two
+float op_div(float a, float b) {
+    float ab = abs(b);
+    if (ab > 8.507059e37) return ldexp(a, -4) / ldexp(b, -4);
+    if (ab < 1.1754944e-38 && ab > 0.0) return ldexp(a, 24) / ldexp(b, 24);
+    return a / b;
+}
 float op_exp(float x) { return exp(x); }
 float op_log(float x) {
     if (x < 0.0) return f_nan();
@@ -181,28 +189,34 @@ float op_tanh(float x) {
         float x2 = x * x;
         return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0 + x2 * (62.0 / 2835.0)))));
     }
-    float t = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+    // above 10, tanh is 1 in f32 (and 2 / inf is left unspecified by Vulkan)
+    float t = a > 10.0 ? 1.0 : 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
     return x < 0.0 ? -t : t;
 }
-float op_sigmoid(float x) { return 1.0 / (1.0 + exp(-x)); }
-float op_gelu(float x) { return 0.5 * x * (1.0 + op_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
-// erf by Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7), odd
-float op_erf(float x) {
-    float a = abs(x);
-    float t = 1.0 / (1.0 + 0.3275911 * a);
-    float y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+// 1 / (1 + e^-x), with e^-x = inf (x < -88.7) giving 0 rather than a
+// division by inf, which Vulkan leaves unspecified
+float op_sigmoid(float x) {
+    float e = exp(-x);
+    if (e == f_inf()) return 0.0;
+    return op_div(1.0, 1.0 + e);
+}
+// gelu in forms that do not cancel for negative x (1 + tanh z and 1 + erf u
+// lose every digit below x = -5), as the CPU kernels do:
+// 0.5 (1 + tanh z) = sigmoid(2z), and 1 + erf u = erfc(-u)
+float op_gelu(float x) { return x * op_sigmoid(2.0 * 0.7978845608028654 * (x + 0.044715 * x * x * x)); }
+// erfc |u| = t exp(-u^2 + P(t)), t = 1 / (1 + |u|/2), P of degree 9 (the
+// Chebyshev fit in Numerical Recipes, relative error < 1.2e-7 for every |u|);
+// then 1 + erf u is that for u < 0 and 2 - that otherwise
+float op_gelu_erf(float x) {
+    float a = abs(x * 0.7071067811865476);
+    float t = 1.0 / (1.0 + 0.5 * a);
+    float p = ((((((((0.17087277 * t - 0.82215223) * t + 1.48851587) * t - 1.13520398) * t + 0.27886807) * t - 0.18628806) * t
+                + 0.09678418) * t + 0.37409196) * t + 1.00002368) * t - 1.26551223;
+    float q = t * exp(p - a * a);
     if (is_nan(x)) return x;
-    return x < 0.0 ? -y : y;
+    return 0.5 * x * (x < 0.0 ? q : 2.0 - q);
 }
-float op_gelu_erf(float x) { return 0.5 * x * (1.0 + op_erf(x * 0.7071067811865476)); }
-// a / b, exact where the device's division is not: Vulkan promises 2.5 ulp
-// only for |b| in [2^-126, 2^126]; outside, both scale by a power of two
-float op_div(float a, float b) {
-    float ab = abs(b);
-    if (ab > 8.507059e37) return ldexp(a, -4) / ldexp(b, -4);
-    if (ab < 1.1754944e-38 && ab > 0.0) return ldexp(a, 24) / ldexp(b, 24);
-    return a / b;
-}
+
 float op_relu(float x) { return is_nan(x) ? x : (x < 0.0 ? 0.0 : x); }
 
 // one element-wise operation; a, b: its sources; pa, pb: its float

@@ -65,6 +65,10 @@ typedef struct fz_val {
     tfu_tensor *t;
     double mag;      /* bound of |value| (inf: unknown)                    */
     double tol;      /* relative tolerance against max(1, |ref|, mag)      */
+    double ltol, lmag;   /* ltol >= 0: a LOG, judged as exp(value) against its
+                            input's tolerance and bound (log of a value near 0
+                            magnifies any error without bound); what is computed
+                            from it is not judged */
 } fz_val;
 
 typedef struct fz_prog {
@@ -77,6 +81,7 @@ typedef struct fz_prog {
     tfu_tensor *out[FZ_OUT];
     double out_tol[FZ_OUT];
     double out_mag[FZ_OUT];
+    double out_ltol[FZ_OUT], out_lmag[FZ_OUT];
     int nout;
     int finding;
     char what[256];
@@ -144,6 +149,8 @@ static int fz_push(fz_prog *p, tfu_tensor *t, double mag, double tol) {
     p->v[p->nv].t = t;
     p->v[p->nv].mag = mag;
     p->v[p->nv].tol = tol;
+    p->v[p->nv].ltol = -1;
+    p->v[p->nv].lmag = 0;
     return p->nv++;
 }
 
@@ -288,8 +295,22 @@ static void fz_unary(fz_prog *p, fz_in *in) {
         if (op == TFU_OP_EXP) mag = exp(mag > 700 ? 700 : mag);
         if (op == TFU_OP_SIN || op == TFU_OP_COS) tol = tol + tol * mag + (mag > 100 ? 1 : 0);
         if (op == TFU_OP_EXP) tol = tol + tol * a->mag;
-        if (op == TFU_OP_LOG || op == TFU_OP_SQRT) tol = tol * 4 + 1e-6;   /* near 0 */
+        /* sqrt near 0: an absolute error e of the input becomes up to sqrt(e) */
+        if (op == TFU_OP_SQRT) {
+            double e = (tol * 50 + 1e-5) * (mag > 1 ? mag : 1), ts = sqrt(e) / 50;
+            tol = tol * 4 + 1e-6;
+            if (ts > tol) tol = ts;
+            mag = sqrt(mag);
+        }
         if (op == TFU_OP_SIN || op == TFU_OP_COS || op == TFU_OP_TANH || op == TFU_OP_SIGMOID) mag = 1;
+        if (op == TFU_OP_LOG) {
+            int k2 = fz_push(p, t, mag, 1);
+            if (k2 >= 0) {
+                p->v[k2].ltol = tol;
+                p->v[k2].lmag = mag;
+            }
+            return;
+        }
     }
     fz_push(p, t, mag, tol + 1e-6);
 }
@@ -408,6 +429,8 @@ static void fz_expand(fz_prog *p, fz_in *in) {
         p->out[p->nout] = a->t;
         p->out_tol[p->nout] = a->tol;
         p->out_mag[p->nout] = a->mag;
+        p->out_ltol[p->nout] = a->ltol;
+        p->out_lmag[p->nout] = a->lmag;
         p->nout++;
     }
 }
@@ -465,6 +488,8 @@ static void fz_build(fz_prog *p, void *mem, const uint8_t *data, size_t size) {
                     p->out[0] = p->v[i].t;
                     p->out_tol[0] = p->v[i].tol;
                     p->out_mag[0] = p->v[i].mag;
+                    p->out_ltol[0] = p->v[i].ltol;
+                    p->out_lmag[0] = p->v[i].lmag;
                     p->nout = 1;
                 }
                 break;
@@ -472,8 +497,9 @@ static void fz_build(fz_prog *p, void *mem, const uint8_t *data, size_t size) {
     }
 }
 
-/* values of t and u agree within tol (relative to max(1, |ref|, mag)) */
-static int fz_agree(const tfu_tensor *t, const tfu_tensor *ref, double tol, double mag, char *detail, size_t dn) {
+/* values of t and u agree within tol (relative to max(1, |ref|, mag)); with
+   in_exp, exp of the values are compared (a LOG judged on its input) */
+static int fz_agree(const tfu_tensor *t, const tfu_tensor *ref, double tol, double mag, int in_exp, char *detail, size_t dn) {
     int64_t i0, i1, i2, i3;
     if (t->type != ref->type || !tfu_same_shape(t, ref)) {
         snprintf(detail, dn, "type or shape differs");
@@ -487,6 +513,10 @@ static int fz_agree(const tfu_tensor *t, const tfu_tensor *ref, double tol, doub
             for (i1 = 0; i1 < t->ne[1]; i1++)
                 for (i0 = 0; i0 < t->ne[0]; i0++) {
                     double v = tfu_get_f32(t, i0, i1, i2, i3), r = tfu_get_f32(ref, i0, i1, i2, i3), den, d;
+                    if (in_exp) {
+                        v = exp(v);
+                        r = exp(r);
+                    }
                     if (r != r || v != v) {
                         if ((r != r) != (v != v)) {
                             snprintf(detail, dn, "%s '%s' [%lld,%lld,%lld,%lld]: plan %g, reference %g (NaN on one side)", tfu_op_name(t->op), t->name,
@@ -572,20 +602,23 @@ static int fz_one(const uint8_t *data, size_t size) {
         return 1;
     }
     if (rr == TFU_OK && rp == TFU_OK) {
-        for (i = 0; i < pa.nout; i++)
-            if (!fz_agree(pa.out[i], pb.out[i], pa.out_tol[i], pa.out_mag[i], detail, sizeof detail)) {
+        for (i = 0; i < pa.nout; i++) {
+            int in_exp = pa.out_ltol[i] >= 0;
+            if (!fz_agree(pa.out[i], pb.out[i], in_exp ? pa.out_ltol[i] : pa.out_tol[i], in_exp ? pa.out_lmag[i] : pa.out_mag[i], in_exp, detail,
+                          sizeof detail)) {
                 printf("FINDING: expanded result %d differs: %s (options: fusion %s, %d threads%s%s)\n", i, detail,
                        o.no_fusion ? "off" : "on", o.n_threads, o.arena ? ", caller arena" : "", (o0 >> 3) & 1 ? ", no SIMD" : "");
                 tfu_plan_free(plan);
                 return 1;
             }
+        }
         for (i = 0; i < pa.nleaf; i++) {
             int j;
             double mag = 2;
             for (j = 0; j < pa.nv; j++)
                 if (pa.v[j].t == pa.leaf[i]) mag = pa.v[j].mag;
             /* leaves written by copies: compared loosely (the copied value's tolerance is not tracked here) */
-            if (!fz_agree(pa.leaf[i], pb.leaf[i], 1e-4, mag, detail, sizeof detail)) {
+            if (!fz_agree(pa.leaf[i], pb.leaf[i], 1e-4, mag, 0, detail, sizeof detail)) {
                 printf("FINDING: leaf %d differs after the run: %s (options: fusion %s, %d threads%s)\n", i, detail,
                        o.no_fusion ? "off" : "on", o.n_threads, o.arena ? ", caller arena" : "");
                 tfu_plan_free(plan);
