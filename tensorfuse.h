@@ -56,6 +56,12 @@
      >>selftest   tfu_selftest()
 
    CHANGES
+     0.3.1  gelu and gelu_erf keep their digits for negative x on every path
+          (1 + tanh and 1 + erf cancelled below x = -5 in the scalar tail,
+          which then disagreed with the SIMD body). Vulkan: contiguous
+          operands of element-wise and row groups addressed by their flat
+          index (tfvk_plan_options.generic_addressing, tfvk_plan_stats
+          n_fast_operands / n_generic_operands).
      0.3  Vulkan: tensorfuse_vk.h runs the same plans (tfu_plan_compile_shared,
           tfu_plan_check, caps.max_group_ops; TFU_ERR_BACKEND, TFU_ERR_DEVICE,
           TFU_ERR_DEVICE_MEMORY). Decoding: tfu_set_rows (rows written at
@@ -111,7 +117,7 @@
    The build files (CMake, pkg-config) read the three numbers from here. */
 #define TFU_VERSION_MAJOR 0
 #define TFU_VERSION_MINOR 3
-#define TFU_VERSION_PATCH 0
+#define TFU_VERSION_PATCH 1
 #define TFU_X_STR(x) #x
 #define TFU_X_XSTR(x) TFU_X_STR(x)
 #define TFU_VERSION_STRING \

@@ -35,7 +35,10 @@
          1000-node chain and for G6, of plans compiled without profile (so
          no timestamps are read back)
    Every plan is compiled fused and unfused (tfvk_plan_options.no_fusion)
-   and the two are replayed in turns; a row's time is the median GPU time
+   and the two are replayed in turns (G1-G5 also a "fused-generic" row:
+   the fused plan with tfvk_plan_options.generic_addressing, replayed in
+   turns with the fused one, so its note says what the contiguous fast
+   path gains in the same run); a row's time is the median GPU time
    of a replay (timestamp queries, tfvk_plan_stats.last_run_us: first
    dispatch to last, the copies in and out excluded) after warm-up.
    gb_s: every input read once and the output written once (G6-T1: the
@@ -142,6 +145,7 @@ typedef struct workload {
     tfu_tensor  *out;
     double       bytes, flops;
     int          ratio_bytes;   /* ratio_to_limit from gb_s                  */
+    int          generic_row;   /* also a fused-generic row (G1-G5)          */
 } workload;
 
 static void free_workload(workload *w) {
@@ -183,6 +187,7 @@ static int finish(workload *w, tfu_tensor *out, int n_nodes) {
     if (!w->g || tfu_graph_build_expand(w->g, out) != TFU_OK) return -1;
     w->bytes += tbytes(out);
     w->ratio_bytes = 1;
+    w->generic_row = 1;
     return 0;
 }
 
@@ -281,6 +286,7 @@ static int build_mm(workload *w, tfu_type ta, int64_t M, int64_t N, int64_t K, i
     if (finish(w, tfu_mul_mat(w->ctx, a, b), 16) != 0) return -1;
     w->flops = 2.0 * (double)M * (double)N * (double)K * (double)B;
     w->ratio_bytes = 0;
+    w->generic_row = 0;
     return 0;
 }
 
@@ -303,6 +309,7 @@ static int build_chain(workload *w, int n) {
     }
     if (finish(w, y, n + 64) != 0) return -1;
     w->bytes = NAN;
+    w->generic_row = 0;
     return 0;
 }
 
@@ -463,6 +470,29 @@ static void run_workload(const char *name, workload *w, const char *host_name, i
         l = strlen(note);
         snprintf(note + l, sizeof note - l, ", %d replays", T.n);
         emit(name, f ? "fused" : "unfused", ms, gbs, gfs, ratio, note);
+    }
+    /* the fused plan with every operand addressed from its coordinates (no
+       contiguous fast path), timed in turns with the fused one */
+    if (ok && w->generic_row) {
+        tfvk_plan_options o = tfvk_plan_default_options();
+        tfvk_plan *q[2];
+        timing Tg;
+        o.profile = 1;
+        o.generic_addressing = 1;
+        q[0] = tfvk_plan_compile(g_vk, w->g, &o);
+        q[1] = p[1];
+        if (!q[0]) fail_row(name, "fused-generic", "compile", tfvk_last_error_msg(g_vk));
+        else if (time_pair(q, warm, min_reps, budget_s, &Tg) != 0) fail_row(name, "fused-generic", "run", tfvk_last_error_msg(g_vk));
+        else {
+            char note[200];
+            double ms = Tg.gpu_ms[0];
+            double gbs = w->bytes / (ms * 1e6);
+            tfvk_plan_stats st = tfvk_plan_get_stats(p[1]);
+            snprintf(note, sizeof note, "fused with generic addressing; the fused plan (%d fast, %d generic operands) x%.2f faster in the same turns",
+                     st.n_fast_operands, st.n_generic_operands, Tg.gpu_ms[0] / Tg.gpu_ms[1]);
+            emit(name, "fused-generic", ms, gbs, NAN, gbs / g_copy_gbs, note);
+        }
+        tfvk_plan_free(q[0]);
     }
     for (f = 0; f < 2; f++) tfvk_plan_free(p[f]);
     if (ok && host_name) host_rows(host_name, w->g, warm, min_reps, budget_s);

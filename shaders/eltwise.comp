@@ -13,12 +13,18 @@ void main() {
     uvec4 ne = space();
     uint e = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * 256u + gl_LocalInvocationID.x;
     if (e >= ne.x * ne.y * ne.z * ne.w) return;
-    g_i0 = e % ne.x;
-    uint r = e / ne.x;
-    g_i1 = r % ne.y;
-    r /= ne.y;
-    g_i2 = r % ne.z;
-    g_i3 = r / ne.z;
+    g_e = e;
+    // the coordinates only where an operand's mode needs them (K6)
+    if (K6 == 0) {
+        g_i0 = e % ne.x;
+        uint r = e / ne.x;
+        g_i1 = r % ne.y;
+        r /= ne.y;
+        g_i2 = r % ne.z;
+        g_i3 = r / ne.z;
+    } else if (K6 == 1) {
+        g_i0 = e % ne.x;
+    }
     eval(MAXI);
     store_all();
 }

@@ -6,7 +6,9 @@
 // broadcasting, NO_SRC none. The including shader defines
 //   float row_value(int k, float x, float mask)   (row kernels)
 //   float mm_value(int product)                   (matrix-product kernels)
-// and sets g_i0..g_i3 (the element) before calling eval().
+// and sets g_i0..g_i3 (the element) and g_e (its flat index) before
+// calling eval(); K6 (element-wise and row kernels) says which of them the
+// descriptors' modes read: 0 all, 1 g_i0 and g_e, 2 g_e alone.
 #define NO_SRC 1000
 
 layout(constant_id = 0) const int NI = 1;   // instructions
@@ -40,7 +42,15 @@ TYPE_CONST(18) TYPE_CONST(19) TYPE_CONST(20) TYPE_CONST(21) TYPE_CONST(22) TYPE_
 TYPE_CONST(24) TYPE_CONST(25) TYPE_CONST(26) TYPE_CONST(27) TYPE_CONST(28) TYPE_CONST(29)
 TYPE_CONST(30) TYPE_CONST(31)
 
-int type_of(int d) {
+// a descriptor's constant: its type (bits 0-1) and, in the element-wise
+// and row kernels, its addressing mode (bits 2-3; the runtime's
+// TFVK_X_MD_*): GENERIC from the four coordinates with broadcasting, FLAT
+// first + the element's flat index g_e, ROW first + g_i0, SCALAR first
+#define MD_GENERIC 0
+#define MD_FLAT 1
+#define MD_ROW 2
+#define MD_SCALAR 3
+int ty_const(int d) {
     switch (d) {
     case 0: return TY0; case 1: return TY1; case 2: return TY2; case 3: return TY3;
     case 4: return TY4; case 5: return TY5; case 6: return TY6; case 7: return TY7;
@@ -53,6 +63,8 @@ int type_of(int d) {
     }
     return 0;
 }
+int type_of(int d) { return ty_const(d) & 3; }
+int mode_of(int d) { return ty_const(d) >> 2; }
 
 #define SLOT_FIELD(name, k) \
     switch (k) { case 0: return name##0; case 1: return name##1; case 2: return name##2; case 3: return name##3; \
@@ -66,9 +78,21 @@ float pb_of(int k) { SLOT_FIELD(PB, k) return 0.0; }
 int ax_of(int k) { SLOT_FIELD(AX, k) return 0; }
 
 uint g_i0, g_i1, g_i2, g_i3;
+uint g_e;   // the element's flat index in the iteration space (FLAT operands)
 float v[MAXI];
 
-float load_d(int d) { return load_e(d_binding(d), type_of(d), d_index(d, g_i0, g_i1, g_i2, g_i3)); }
+float load_d(int d) {
+    int m = mode_of(d);
+    uint e;
+    if (m == MD_FLAT) e = P.p[DESC(d) + 1u] + g_e;
+    else if (m == MD_ROW) e = P.p[DESC(d) + 1u] + g_i0;
+    else if (m == MD_SCALAR) e = P.p[DESC(d) + 1u];
+    else e = d_index(d, g_i0, g_i1, g_i2, g_i3);
+    return load_e(d_binding(d), type_of(d), e);
+}
+
+// where a store goes: flat, or exact from the coordinates
+uint store_index(int d) { return mode_of(d) == MD_FLAT ? P.p[DESC(d) + 1u] + g_e : d_at(d, g_i0, g_i1, g_i2, g_i3); }
 
 float src_val(int s) {
     if (s == NO_SRC) return 0.0;
@@ -98,7 +122,7 @@ void eval(int limit) {
 }
 
 #define STORE_SLOT(k) \
-    if (k < NI && ST##k >= 0) store_e(d_binding(ST##k), SY##k, d_at(ST##k, g_i0, g_i1, g_i2, g_i3), v[k]);
+    if (k < NI && ST##k >= 0) store_e(d_binding(ST##k), SY##k, store_index(ST##k), v[k]);
 
 // stores the slots that have memory, at element (g_i0..g_i3)
 void store_all() {

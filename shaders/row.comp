@@ -36,8 +36,10 @@ float mm_value(int product) { return f_nan(); }
 const float TINY_SUM = 8.077935669463161e-28;   // 2^-90: below, squares may have underflowed
 
 // the value slot r reduces over, at element i0 of the current row
+uint g_row0;   // the flat index of the row's first element
 float input_of(int r, uint i0, out float mask) {
     g_i0 = i0;
+    g_e = g_row0 + i0;
     eval(r);
     mask = src_val(sb_of(r));
     return src_val(sa_of(r));
@@ -194,6 +196,7 @@ void main() {
     uvec4 ne = space();
     uint row = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
     if (row >= ne.y * ne.z * ne.w) return;
+    g_row0 = row * ne.x;
     g_i1 = row % ne.y;
     g_i2 = (row / ne.y) % ne.z;
     g_i3 = row / (ne.y * ne.z);
@@ -201,6 +204,7 @@ void main() {
         if (is_row_op(op_of(r))) reduce_slot(r, ne.x);
     for (uint i0 = gl_LocalInvocationID.x; i0 < ne.x; i0 += WG) {
         g_i0 = i0;
+        g_e = g_row0 + i0;
         eval(MAXI);
         store_all();
     }

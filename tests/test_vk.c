@@ -180,7 +180,8 @@ static void report_plan(tfvk_plan *p) {
 
 static void *g_ctx_mem[2];
 
-static int vk_random_one(gen_t *gen, tfu_graph *ref, uint64_t gseed, int no_fusion, const char *where) {
+static long g_n_fast, g_n_generic;   /* operands on either addressing path */
+static int vk_random_one(gen_t *gen, tfu_graph *ref, uint64_t gseed, int no_fusion, int generic, const char *where) {
     tfu_context_params cp;
     tfvk_plan_options o = tfvk_plan_default_options();
     tfu_graph *g;
@@ -198,12 +199,19 @@ static int vk_random_one(gen_t *gen, tfu_graph *ref, uint64_t gseed, int no_fusi
         return 1;
     }
     o.no_fusion = no_fusion;
+    o.generic_addressing = generic;
     p = tfvk_plan_compile(g_vk, g, &o);
     if (!p) {
         TT_CHECK(0, "%s: compile: %s", where, tfvk_last_error_msg(g_vk));
         return 1;
     }
     g_n_plans++;
+    {
+        tfvk_plan_stats st = tfvk_plan_get_stats(p);
+        TT_CHECK(!generic || st.n_fast_operands == 0, "%s: %d operands on the fast path with generic addressing", where, st.n_fast_operands);
+        g_n_fast += st.n_fast_operands;
+        g_n_generic += st.n_generic_operands;
+    }
     poison_pointers(g);
     r = tfvk_plan_run(p);
     TT_CHECK(r == TFU_OK, "%s: run: %s", where, tfvk_last_error_msg(g_vk));
@@ -266,18 +274,22 @@ static void vk_random(int n_graphs, int seed, int only) {
             n_fail++;
             continue;
         }
-        for (mode = 0; mode < 2; mode++) {
+        /* fused, unfused, and every third graph fused with generic addressing */
+        for (mode = 0; mode < (gi % 3 == 0 ? 3 : 2); mode++) {
+            static const char *names[3] = { "fused", "unfused", "fused, generic addressing" };
             char w2[128];
             int b;
-            snprintf(w2, sizeof w2, "%s (%s)", where, mode ? "unfused" : "fused");
-            b = vk_random_one(gen, ref, gseed, mode, w2);
+            snprintf(w2, sizeof w2, "%s (%s)", where, names[mode]);
+            b = vk_random_one(gen, ref, gseed, mode == 1, mode == 2, w2);
             TT_CHECK(b == 0, "%s: %d mismatches", w2, b);
             bad += b;
         }
         if (bad) n_fail++;
     }
     if (n_fail > 20) printf("too many failing graphs, stopping\n");
-    printf("vk: %d random graphs, each fused and unfused\n", n_built);
+    printf("vk: %d random graphs, each fused and unfused (a third also with generic addressing); %ld operands addressed contiguously, %ld generically\n",
+           n_built, g_n_fast, g_n_generic);
+    TT_CHECK(n_built < 10 || (g_n_fast > 0 && g_n_generic > 0), "the random graphs did not reach both addressing paths (%ld, %ld)", g_n_fast, g_n_generic);
     free(g_ctx_mem[0]);
     free(g_ctx_mem[1]);
 }
@@ -383,6 +395,78 @@ static void vk_barriers(void) {
         tfvk_plan_free(p);
     }
     g_msgs_seen = tfvk_validation_messages(g_vk);
+    tfu_free(ctx);
+}
+
+/* --- 3b. addressing: contiguous operands take the flat path ------------- */
+
+/* compiles out's graph, runs it, checks its counts of fast and generic
+   operands and its values against want(i0, i1, i2) in double */
+static void vk_addr_case(tfu_context *ctx, tfu_tensor *out, int want_fast, int want_generic, double (*want)(const void *, int64_t, int64_t, int64_t),
+                         const void *arg, const char *name) {
+    tfu_graph *g = tfu_graph_build(ctx, out);
+    tfvk_plan *p = g ? tfvk_plan_compile(g_vk, g, NULL) : NULL;
+    int64_t i0, i1, i2;
+    int bad = 0;
+    tfvk_plan_stats st;
+    TT_CHECK(p != NULL, "addressing %s: compile: %s", name, tfvk_last_error_msg(g_vk));
+    if (!p) return;
+    st = tfvk_plan_get_stats(p);
+    TT_CHECK(st.n_fast_operands == want_fast && st.n_generic_operands == want_generic, "addressing %s: %d fast and %d generic operands, want %d and %d", name,
+             st.n_fast_operands, st.n_generic_operands, want_fast, want_generic);
+    poison_pointers(g);
+    TT_CHECK(tfvk_plan_run(p) == TFU_OK, "addressing %s: run: %s", name, tfvk_last_error_msg(g_vk));
+    for (i2 = 0; i2 < out->ne[2]; i2++)
+        for (i1 = 0; i1 < out->ne[1]; i1++)
+            for (i0 = 0; i0 < out->ne[0] && bad < 3; i0++) {
+                double w = want(arg, i0, i1, i2), got = tfu_get_f32(out, i0, i1, i2, 0);
+                if (!(fabs(got - w) <= 1e-5 * (1 + fabs(w)))) {
+                    printf("  addressing %s: [%lld,%lld,%lld] = %.9g, want %.9g\n", name, (long long)i0, (long long)i1, (long long)i2, got, w);
+                    bad++;
+                }
+            }
+    TT_CHECK(bad == 0, "addressing %s: values differ", name);
+    tfvk_plan_free(p);
+    check_validation(name);
+}
+
+typedef struct addr_in { tfu_tensor *x, *w, *s, *h, *a; } addr_in;
+static double addr_y(const void *arg, int64_t i0, int64_t i1, int64_t i2) {
+    const addr_in *A = (const addr_in *)arg;
+    return (double)tfu_get_f32(A->x, i0, i1, i2, 0) * tfu_get_f32(A->w, i0, 0, 0, 0) + tfu_get_f32(A->s, 0, 0, 0, 0) + tfu_get_f32(A->h, i0, i1, i2, 0);
+}
+static double addr_rms(const void *arg, int64_t i0, int64_t i1, int64_t i2) {
+    const addr_in *A = (const addr_in *)arg;
+    double ss = 0;
+    int64_t k;
+    for (k = 0; k < A->x->ne[0]; k++) ss += (double)tfu_get_f32(A->x, k, i1, i2, 0) * tfu_get_f32(A->x, k, i1, i2, 0);
+    return tfu_get_f32(A->x, i0, i1, i2, 0) / sqrt(ss / (double)A->x->ne[0] + 1e-6) * tfu_get_f32(A->w, i0, 0, 0, 0);
+}
+static double addr_t(const void *arg, int64_t i0, int64_t i1, int64_t i2) {
+    const addr_in *A = (const addr_in *)arg;
+    return (double)tfu_get_f32(A->a, i1, i0, i2, 0) * tfu_get_f32(A->w, i0, 0, 0, 0);
+}
+
+static void vk_addressing(void) {
+    tfu_context *ctx = tfu_init_malloc(32 << 20, 0);
+    addr_in A;
+    if (!ctx) return;
+    A.x = tfu_new_tensor_3d(ctx, TFU_F32, 257, 5, 3);
+    A.w = tfu_new_tensor_1d(ctx, TFU_F32, 257);
+    A.s = tfu_new_tensor_1d(ctx, TFU_F32, 1);
+    A.h = tfu_new_tensor_3d(ctx, TFU_F16, 257, 5, 3);
+    A.a = tfu_new_tensor_3d(ctx, TFU_F32, 5, 257, 3);
+    tt_fill(A.x, -2, 2);
+    tt_fill(A.w, 0.5f, 1.5f);
+    tt_fill(A.s, -1, 1);
+    tt_fill(A.h, -1, 1);
+    tt_fill(A.a, -1, 1);
+    /* x, w (a row), s (a value), h (f16) and the store: every one flat */
+    vk_addr_case(ctx, tfu_add(ctx, tfu_add(ctx, tfu_mul(ctx, A.x, A.w), A.s), A.h), 5, 0, addr_y, &A, "eltwise");
+    /* the row kernel: x (read by the statistics and the value: one operand), w, the store */
+    vk_addr_case(ctx, tfu_mul(ctx, tfu_rms_norm(ctx, A.x, 1e-6f), A.w), 3, 0, addr_rms, &A, "rms_norm * w");
+    /* a transposed operand is addressed from its coordinates; w and the store stay flat */
+    vk_addr_case(ctx, tfu_mul(ctx, tfu_transpose(ctx, A.a), A.w), 2, 1, addr_t, &A, "transposed * w");
     tfu_free(ctx);
 }
 
@@ -591,6 +675,7 @@ int main(int argc, char **argv) {
         fusion_cases();
         g_case_hook = NULL;
         vk_barriers();
+        vk_addressing();
         vk_replay(1000);
         vk_replay_big();
         vk_errors();
