@@ -46,6 +46,9 @@ VK_HDR   := $(shell printf '\043include <vulkan/vulkan_core.h>\n' | $(CC) -E -x 
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/%$(EXE)) $(B)/test_embedded_nosimd$(EXE)
 # the fuzz harness built without libFuzzer: replays tests/fuzz_corpus in make test
 TESTS    += $(B)/fuzz_replay$(EXE)
+ifeq ($(VK_HDR),1)
+TESTS    += $(B)/fuzz_replay_vk$(EXE)
+endif
 EX_SRC   := $(wildcard examples/*.c)
 ifneq ($(VK_HDR),1)
 EX_SRC   := $(filter-out examples/demo_vk.c,$(EX_SRC))
@@ -106,6 +109,9 @@ $(B)/llama2_gen$(EXE): tools/llama2_gen.c tests/llama2_gen.h | $(B)
 
 $(B)/fuzz_replay$(EXE): tests/fuzz_tfu.c $(HDR) | $(B)
 	$(CC) $(CFLAGS) -DFUZZ_REPLAY -o $@ $< $(LDLIBS)
+# the same inputs also on Vulkan (a third twin, judged alike)
+$(B)/fuzz_replay_vk$(EXE): tests/fuzz_tfu.c tensorfuse_vk.h $(HDR) | $(B)
+	$(CC) $(CFLAGS) -DFUZZ_REPLAY -DFUZZ_VK -o $@ $< $(LDLIBS) $(LDL)
 
 # libFuzzer: clang with libclang-rt-14-dev (Debian). New inputs go to
 # $(B)/fuzz_work (the seed corpus stays as committed); a finding is written to

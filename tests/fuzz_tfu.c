@@ -21,6 +21,13 @@
      any C compiler with -DFUZZ_REPLAY: a main that replays files or
      directories (default tests/fuzz_corpus) and prints "N passed, N failed"
 
+   With -DFUZZ_VK (and FUZZ_REPLAY; make fuzz-vk, make test) a third twin
+   runs on Vulkan (tensorfuse_vk.h, the first device; lavapipe here, under
+   the validation layer unless FUZZ_VK_VALIDATION=0) with the same fusion
+   option and is judged as the CPU plan is; a compile refusal must come with
+   an error. Without a device the Vulkan leg is skipped (TFVK_REQUIRE=1
+   makes that a failure).
+
    Environment, to look past a known bug while exploring:
      FUZZ_TAME=1     data without NaN, infinities, huge or tiny values
      FUZZ_NO_CPY=1   no copies (no memory effects to order)
@@ -29,6 +36,16 @@
 #define _POSIX_C_SOURCE 200809L
 #define TFU_IMPLEMENTATION
 #include "tensorfuse.h"
+#ifdef FUZZ_VK
+#define TFVK_IMPLEMENTATION
+#include "tensorfuse_vk.h"
+/* under AddressSanitizer no leak report at exit: what the Vulkan driver and
+   layers keep is theirs (test_vk counts the backend's own blocks) */
+#if defined(__SANITIZE_ADDRESS__)
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "detect_leaks=0"; }
+#endif
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -538,7 +555,95 @@ static int fz_agree(const tfu_tensor *t, const tfu_tensor *ref, double tol, doub
     return 1;
 }
 
-static void *g_mem[2];
+static void *g_mem[3];
+#ifdef FUZZ_VK
+static tfvk_context *g_vk;
+static int g_vk_state;   /* 0 not tried, 1 running, -1 no device */
+static long g_vk_runs, g_vk_refused;
+static void fz_vk_msg(void *user, const char *m) {
+    (void)user;
+    printf("FINDING: Vulkan validation: %.400s\n", m);
+    g_vk_state = 2;   /* a message: the input fails */
+}
+
+/* the program of the bytes on Vulkan, judged against the reference pb as
+   the CPU plan is: 0 fine, 1 a finding (printed) */
+static int fz_vk(const uint8_t *data, size_t size, fz_prog *pb, tfu_result rr, int no_fusion) {
+    static fz_prog pc;
+    tfvk_plan_options vo = tfvk_plan_default_options();
+    tfvk_plan *plan;
+    tfu_result rp;
+    char detail[256];
+    int i;
+    if (g_vk_state == 0) {
+        tfvk_options o = tfvk_default_options();
+        const char *val = getenv("FUZZ_VK_VALIDATION");
+        o.validation = !(val && val[0] == '0');
+        o.message_fn = fz_vk_msg;
+        g_vk = tfvk_init(&o);
+        g_vk_state = tfvk_last_error(g_vk) == TFU_OK ? 1 : -1;
+        if (g_vk_state < 0) {
+            printf("fuzz vk: no Vulkan device: %s\n", tfvk_last_error_msg(g_vk));
+            tfvk_free(g_vk);
+            g_vk = NULL;
+        }
+    }
+    if (g_vk_state < 0) return 0;
+    fz_build(&pc, g_mem[2], data, size);
+    if (pc.nout == 0) return 0;
+    vo.no_fusion = no_fusion;
+    plan = tfvk_plan_compile(g_vk, pc.g, &vo);
+    if (!plan) {
+        if (tfvk_last_error(g_vk) == TFU_OK) {
+            printf("FINDING: Vulkan compile returned NULL without an error\n");
+            return 1;
+        }
+        if (g_verbose) printf("  vk refused: %s\n", tfvk_last_error_msg(g_vk));
+        g_vk_refused++;
+        return 0;
+    }
+    g_vk_runs++;
+    rp = tfvk_plan_run(plan);
+    if (rp != TFU_OK && tfvk_last_error(g_vk) == TFU_OK) {
+        printf("FINDING: Vulkan run failed (%s) without an error\n", tfu_result_str(rp));
+        tfvk_plan_free(plan);
+        return 1;
+    }
+    if ((rr == TFU_OK) != (rp == TFU_OK) && rr != TFU_ERR_NO_MEMORY && rp != TFU_ERR_NO_MEMORY && rp != TFU_ERR_DEVICE_MEMORY) {
+        printf("FINDING: the reference gave %s, Vulkan %s (%s)\n", tfu_result_str(rr), tfu_result_str(rp), tfvk_last_error_msg(g_vk));
+        tfvk_plan_free(plan);
+        return 1;
+    }
+    if (rr == TFU_OK && rp == TFU_OK) {
+        for (i = 0; i < pc.nout; i++) {
+            int in_exp = pc.out_ltol[i] >= 0;
+            if (!fz_agree(pc.out[i], pb->out[i], in_exp ? pc.out_ltol[i] : pc.out_tol[i], in_exp ? pc.out_lmag[i] : pc.out_mag[i], in_exp, detail,
+                          sizeof detail)) {
+                printf("FINDING: Vulkan: expanded result %d differs: %s (fusion %s)\n", i, detail, no_fusion ? "off" : "on");
+                tfvk_plan_free(plan);
+                return 1;
+            }
+        }
+        for (i = 0; i < pc.nleaf; i++) {
+            int j;
+            double mag = 2;
+            for (j = 0; j < pc.nv; j++)
+                if (pc.v[j].t == pc.leaf[i]) mag = pc.v[j].mag;
+            if (!fz_agree(pc.leaf[i], pb->leaf[i], 1e-4, mag, 0, detail, sizeof detail)) {
+                printf("FINDING: Vulkan: leaf %d differs after the run: %s (fusion %s)\n", i, detail, no_fusion ? "off" : "on");
+                tfvk_plan_free(plan);
+                return 1;
+            }
+        }
+    }
+    tfvk_plan_free(plan);
+    if (g_vk_state == 2) {
+        g_vk_state = 1;
+        return 1;
+    }
+    return 0;
+}
+#endif
 static unsigned char g_arena[1 << 18] __attribute__((aligned(64)));
 
 /* one input: 0 if fine, 1 on a finding (message printed) */
@@ -553,6 +658,7 @@ static int fz_one(const uint8_t *data, size_t size) {
     if (!g_mem[0]) {
         g_mem[0] = malloc(FZ_CTX_BYTES);
         g_mem[1] = malloc(FZ_CTX_BYTES);
+        g_mem[2] = malloc(FZ_CTX_BYTES);
         g_tame = getenv("FUZZ_TAME") != NULL;
         g_no_cpy = getenv("FUZZ_NO_CPY") != NULL;
         g_aligned = getenv("FUZZ_ALIGNED") != NULL;
@@ -627,6 +733,9 @@ static int fz_one(const uint8_t *data, size_t size) {
         }
     }
     tfu_plan_free(plan);
+#ifdef FUZZ_VK
+    if (fz_vk(data, size, &pb, rr, o.no_fusion)) return 1;
+#endif
     return 0;
 }
 
@@ -692,6 +801,21 @@ int main(int argc, char **argv) {
     if (argc < 2) replay_path("tests/fuzz_corpus");
     for (i = 1; i < argc; i++) replay_path(argv[i]);
     printf("fuzz replay: %d inputs\n", g_pass + g_fail);
+#ifdef FUZZ_VK
+    {
+        const char *req = getenv("TFVK_REQUIRE");
+        if (g_vk_state < 0 && req && req[0] == '1') {
+            printf("FAIL: TFVK_REQUIRE=1 but no Vulkan device\n");
+            g_fail++;
+        }
+        if (g_vk_state < 0) {
+            printf("%d passed, %d failed, 1 skipped\n", g_pass, g_fail);
+            return g_fail != 0;
+        }
+        printf("fuzz vk: %ld plans run on Vulkan, %ld refused with an error\n", g_vk_runs, g_vk_refused);
+        tfvk_free(g_vk);
+    }
+#endif
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail != 0;
 }
