@@ -555,6 +555,34 @@ static int fz_agree(const tfu_tensor *t, const tfu_tensor *ref, double tol, doub
     return 1;
 }
 
+/* the expanded results and the leaves of program q after a run against the
+   reference's (r): 0 when they agree, else 1 with the finding printed
+   (who: "" or "Vulkan: "; how: the options) */
+static int fz_judge(fz_prog *q, fz_prog *r, const char *who, const char *how) {
+    char detail[256];
+    int i;
+    for (i = 0; i < q->nout; i++) {
+        int in_exp = q->out_ltol[i] >= 0;
+        if (!fz_agree(q->out[i], r->out[i], in_exp ? q->out_ltol[i] : q->out_tol[i], in_exp ? q->out_lmag[i] : q->out_mag[i], in_exp, detail,
+                      sizeof detail)) {
+            printf("FINDING: %sexpanded result %d differs: %s (options: %s)\n", who, i, detail, how);
+            return 1;
+        }
+    }
+    for (i = 0; i < q->nleaf; i++) {
+        int j;
+        double mag = 2;
+        for (j = 0; j < q->nv; j++)
+            if (q->v[j].t == q->leaf[i]) mag = q->v[j].mag;
+        /* leaves written by copies: compared loosely (the copied value's tolerance is not tracked here) */
+        if (!fz_agree(q->leaf[i], r->leaf[i], 1e-4, mag, 0, detail, sizeof detail)) {
+            printf("FINDING: %sleaf %d differs after the run: %s (options: %s)\n", who, i, detail, how);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void *g_mem[3];
 #ifdef FUZZ_VK
 static tfvk_context *g_vk;
@@ -573,8 +601,6 @@ static int fz_vk(const uint8_t *data, size_t size, fz_prog *pb, tfu_result rr, i
     tfvk_plan_options vo = tfvk_plan_default_options();
     tfvk_plan *plan;
     tfu_result rp;
-    char detail[256];
-    int i;
     if (g_vk_state == 0) {
         tfvk_options o = tfvk_default_options();
         const char *val = getenv("FUZZ_VK_VALIDATION");
@@ -614,27 +640,9 @@ static int fz_vk(const uint8_t *data, size_t size, fz_prog *pb, tfu_result rr, i
         tfvk_plan_free(plan);
         return 1;
     }
-    if (rr == TFU_OK && rp == TFU_OK) {
-        for (i = 0; i < pc.nout; i++) {
-            int in_exp = pc.out_ltol[i] >= 0;
-            if (!fz_agree(pc.out[i], pb->out[i], in_exp ? pc.out_ltol[i] : pc.out_tol[i], in_exp ? pc.out_lmag[i] : pc.out_mag[i], in_exp, detail,
-                          sizeof detail)) {
-                printf("FINDING: Vulkan: expanded result %d differs: %s (fusion %s)\n", i, detail, no_fusion ? "off" : "on");
-                tfvk_plan_free(plan);
-                return 1;
-            }
-        }
-        for (i = 0; i < pc.nleaf; i++) {
-            int j;
-            double mag = 2;
-            for (j = 0; j < pc.nv; j++)
-                if (pc.v[j].t == pc.leaf[i]) mag = pc.v[j].mag;
-            if (!fz_agree(pc.leaf[i], pb->leaf[i], 1e-4, mag, 0, detail, sizeof detail)) {
-                printf("FINDING: Vulkan: leaf %d differs after the run: %s (fusion %s)\n", i, detail, no_fusion ? "off" : "on");
-                tfvk_plan_free(plan);
-                return 1;
-            }
-        }
+    if (rr == TFU_OK && rp == TFU_OK && fz_judge(&pc, pb, "Vulkan: ", no_fusion ? "fusion off" : "fusion on")) {
+        tfvk_plan_free(plan);
+        return 1;
     }
     tfvk_plan_free(plan);
     if (g_vk_state == 2) {
@@ -653,8 +661,6 @@ static int fz_one(const uint8_t *data, size_t size) {
     tfu_plan *plan;
     tfu_result rr, rp;
     unsigned o0 = size > 0 ? data[0] : 0, o1 = size > 1 ? data[1] : 0;
-    int i;
-    char detail[256];
     if (!g_mem[0]) {
         g_mem[0] = malloc(FZ_CTX_BYTES);
         g_mem[1] = malloc(FZ_CTX_BYTES);
@@ -708,28 +714,12 @@ static int fz_one(const uint8_t *data, size_t size) {
         return 1;
     }
     if (rr == TFU_OK && rp == TFU_OK) {
-        for (i = 0; i < pa.nout; i++) {
-            int in_exp = pa.out_ltol[i] >= 0;
-            if (!fz_agree(pa.out[i], pb.out[i], in_exp ? pa.out_ltol[i] : pa.out_tol[i], in_exp ? pa.out_lmag[i] : pa.out_mag[i], in_exp, detail,
-                          sizeof detail)) {
-                printf("FINDING: expanded result %d differs: %s (options: fusion %s, %d threads%s%s)\n", i, detail,
-                       o.no_fusion ? "off" : "on", o.n_threads, o.arena ? ", caller arena" : "", (o0 >> 3) & 1 ? ", no SIMD" : "");
-                tfu_plan_free(plan);
-                return 1;
-            }
-        }
-        for (i = 0; i < pa.nleaf; i++) {
-            int j;
-            double mag = 2;
-            for (j = 0; j < pa.nv; j++)
-                if (pa.v[j].t == pa.leaf[i]) mag = pa.v[j].mag;
-            /* leaves written by copies: compared loosely (the copied value's tolerance is not tracked here) */
-            if (!fz_agree(pa.leaf[i], pb.leaf[i], 1e-4, mag, 0, detail, sizeof detail)) {
-                printf("FINDING: leaf %d differs after the run: %s (options: fusion %s, %d threads%s)\n", i, detail,
-                       o.no_fusion ? "off" : "on", o.n_threads, o.arena ? ", caller arena" : "");
-                tfu_plan_free(plan);
-                return 1;
-            }
+        char how[96];
+        snprintf(how, sizeof how, "fusion %s, %d threads%s%s", o.no_fusion ? "off" : "on", o.n_threads, o.arena ? ", caller arena" : "",
+                 (o0 >> 3) & 1 ? ", no SIMD" : "");
+        if (fz_judge(&pa, &pb, "", how)) {
+            tfu_plan_free(plan);
+            return 1;
         }
     }
     tfu_plan_free(plan);
