@@ -689,10 +689,12 @@ static void vk_matvec_case(const mv_case *c, int idx) {
     char where[160];
     int want_mv = c->N <= TFVK_X_MATVEC_N && g_vk->matvec, n_mv, n_mm, bad;
     uint64_t seed = 7001 + (uint64_t)idx;
+    /* tensors, the reference's values and room to spare */
+    size_t mem = ((size_t)16 << 20) + 32 * (size_t)c->M * (size_t)(c->N * c->b2 * c->b3) + 16 * (size_t)c->K * (size_t)(c->M * c->a2 * c->a3);
     snprintf(where, sizeof where, "matvec case %d (K %d, M %d, N %d, %s a at +%d, epilogue %d, batch %dx%d/%dx%d, special %d)", idx, c->K, c->M,
              c->N, tfu_type_name(c->ty), c->off, c->epi, c->a2, c->a3, c->b2, c->b3, c->special);
-    ctx[0] = tfu_init_malloc(16 << 20, 0);
-    ctx[1] = tfu_init_malloc(16 << 20, 0);
+    ctx[0] = tfu_init_malloc(mem, 0);
+    ctx[1] = tfu_init_malloc(mem, 0);
     if (!ctx[0] || !ctx[1] || mv_build(ctx[0], c, seed, &R) || mv_build(ctx[1], c, seed, &V)) {
         TT_CHECK(0, "%s: build failed", where);
         tfu_free(ctx[0]);
@@ -746,6 +748,8 @@ static void vk_matvec(void) {
         { 64, 5, 2, TFU_F32, 0, 0, 1, 1, 1, 1, 2 },
         { 64, 7, 1, TFU_BF16, 1, 1, 1, 1, 2, 1, 2 },
         { 64, 7, 12, TFU_F32, 0, 0, 1, 1, 1, 1, 2 },
+        /* more workgroups of rows than one grid dimension holds (x * y) */
+        { 2, 65535 * 16 + 37, 1, TFU_F16, 1, 1, 1, 1, 1, 1, 0 },
     };
     int i;
     printf("matvec: subgroup arithmetic %s, subgroup size %u\n", g_vk->matvec ? "yes" : "no (matmul.comp for every product)",
