@@ -16,6 +16,10 @@
    5. errors: no loader, no such device, an allocation larger than the
       device has, a tensor wider than maxStorageBufferRange.
    6. staging: the same graphs with staging buffers (no zero-copy).
+   7. products with few columns (matvec.comp): N = 1 .. 8 and past it,
+      every a type, odd K and M, odd element offsets, a GLU pair, an
+      epilogue, batches with broadcast, NaN and inf, f32 sums that overflow;
+      the plan runs the kernel it should (its report).
 
      test_vk [--graphs N] [--seed S] [--only I] [--v 1]
 
@@ -630,6 +634,221 @@ static void vk_errors(void) {
     TT_CHECK(g_err_msgs == 0, "errors: %d validation messages (objects left alive?)", g_err_msgs);
 }
 
+/* --- 7. products with few columns: matvec.comp ------------------------------ */
+
+/* y = epilogue(a @ b [, a1 @ b]): a K x M (x A2 x A3), of type ty, a view at
+   element offset off of a larger leaf; b K x N x B2 x B3 f32 */
+typedef struct mv_case {
+    int      K, M, N;
+    tfu_type ty;
+    int      off;           /* a's first element in its leaf              */
+    int      epi;           /* 0 a@b, 1 + bias, 2 silu(+ bias), 3 swiglu_split(a@b, a1@b) */
+    int      a2, a3, b2, b3;
+    int      special;       /* 1 NaN and inf inputs, 2 finite inputs whose f32 sums overflow */
+} mv_case;
+
+typedef struct mv_built {
+    tfu_tensor *a[2], *b, *y;
+    tfu_graph  *g;
+} mv_built;
+
+/* a K x M x a2 x a3 view at element off of a leaf, filled at random */
+static tfu_tensor *mv_weight(tfu_context *ctx, const mv_case *c, tfu_type ty) {
+    int64_t n = (int64_t)c->K * c->M * c->a2 * c->a3 + c->off;
+    size_t es = tfu_type_size(ty);
+    int64_t ne[4];
+    size_t nb[3];
+    tfu_tensor *base = tfu_set_flags(tfu_new_tensor_1d(ctx, ty, n), TFU_FLAG_PARAM);
+    if (!base) return NULL;
+    tt_fill(base, -1, 1);
+    ne[0] = c->K;
+    ne[1] = c->M;
+    ne[2] = c->a2;
+    ne[3] = c->a3;
+    nb[0] = (size_t)c->K * es;
+    nb[1] = nb[0] * (size_t)c->M;
+    nb[2] = nb[1] * (size_t)c->a2;
+    return tfu_view(ctx, base, 4, ne, nb, (size_t)c->off * es);
+}
+
+/* the special inputs: NaN, +-inf (including inf - inf in one sum), or rows
+   whose products are ~2e38 with a finite total (every partial sum of two
+   terms overflows f32) */
+static void mv_special(const mv_case *c, mv_built *B) {
+    int64_t k, m, n, i2, i3;
+    if (c->special == 1) {
+        tfu_set_f32(B->a[0], 3 % c->K, 2 % c->M, 0, 0, NAN);
+        tfu_set_f32(B->a[0], 5 % c->K, 4 % c->M, 0, 0, INFINITY);
+        tfu_set_f32(B->b, 7 % c->K, 1 % c->N, 0, 0, -INFINITY);
+        tfu_set_f32(B->a[0], 1, 6 % c->M, 0, 0, INFINITY);
+        tfu_set_f32(B->a[0], 2, 6 % c->M, 0, 0, INFINITY);
+        for (n = 0; n < c->N; n++) {
+            tfu_set_f32(B->b, 1, n, 0, 0, 0.5f);
+            tfu_set_f32(B->b, 2, n, 0, 0, -0.5f);
+        }
+    }
+    if (c->special == 2) {
+        for (i3 = 0; i3 < c->b3; i3++)
+            for (i2 = 0; i2 < c->b2; i2++)
+                for (n = 0; n < c->N; n++)
+                    for (k = 0; k < c->K; k++) tfu_set_f32(B->b, k, n, i2, i3, 1.4e19f * tt_rand(0.98f, 1.02f));
+        for (m = 1; m < c->M; m += 2)
+            for (k = 0; k < c->K; k++) tfu_set_f32(B->a[0], k, m, 0, 0, k < c->K / 2 ? 1.5e19f : -1.5e19f * 0.99f);
+    }
+}
+
+static int mv_build(tfu_context *ctx, const mv_case *c, uint64_t seed, mv_built *B) {
+    tfu_tensor *h, *bias = NULL;
+    memset(B, 0, sizeof *B);
+    tt_seed(seed);
+    B->a[0] = mv_weight(ctx, c, c->ty);
+    if (c->epi == 3) B->a[1] = mv_weight(ctx, c, c->ty == TFU_F16 ? TFU_BF16 : TFU_F16);
+    B->b = tfu_set_input(tfu_new_tensor_4d(ctx, TFU_F32, c->K, c->N, c->b2, c->b3));
+    if (!B->a[0] || !B->b || (c->epi == 3 && !B->a[1])) return 1;
+    tt_fill(B->b, -1, 1);
+    if (c->epi == 1 || c->epi == 2) {
+        bias = tfu_new_tensor_1d(ctx, TFU_F32, c->M);
+        if (!bias) return 1;
+        tt_fill(bias, -1, 1);
+    }
+    mv_special(c, B);
+    h = tfu_mul_mat(ctx, B->a[0], B->b);
+    if (bias) h = tfu_add(ctx, h, bias);
+    if (c->epi == 2) h = tfu_silu(ctx, h);
+    if (c->epi == 3) h = tfu_swiglu_split(ctx, h, tfu_mul_mat(ctx, B->a[1], B->b));
+    B->y = tfu_set_output(h);
+    B->g = B->y ? tfu_graph_build(ctx, B->y) : NULL;
+    return B->g ? 0 : 1;
+}
+
+/* groups of the plan run by kernel name (the report's group lines) */
+static int mv_count_kernel(tfvk_plan *p, const char *kernel) {
+    size_t need = tfvk_plan_report(p, NULL, 0);
+    char *buf = (char *)malloc(need + 1), *at, key[32];
+    int n = 0;
+    if (!buf) return -1;
+    tfvk_plan_report(p, buf, need + 1);
+    snprintf(key, sizeof key, " %s ", kernel);
+    for (at = buf; (at = strstr(at, "  group ")) != NULL; at++) {
+        char *eol = strchr(at, '\n'), *hit = strstr(at, key);
+        if (hit && (!eol || hit < eol)) n++;
+    }
+    free(buf);
+    return n;
+}
+
+/* out(m, n) against the reference executor, within what f32 sums of the
+   terms may lose: 1e-6 of sum |a b| (times the GLU's other factor) on top
+   of a relative 1e-4; NaN exactly where the reference has NaN, inf only
+   as the same inf */
+static int mv_compare(const mv_case *c, const mv_built *R, const mv_built *V, const char *where) {
+    int64_t m, n, i2, i3, k, bad = 0;
+    for (i3 = 0; i3 < c->b3; i3++)
+        for (i2 = 0; i2 < c->b2; i2++)
+            for (n = 0; n < c->N; n++)
+                for (m = 0; m < c->M; m++) {
+                    double want = tfu_get_f32(R->y, m, n, i2, i3), got = tfu_get_f32(V->y, m, n, i2, i3);
+                    double sa[2] = { 0, 0 }, mm[2] = { 0, 0 }, tol;
+                    int q;
+                    for (q = 0; q < (c->epi == 3 ? 2 : 1); q++)
+                        for (k = 0; k < c->K; k++) {
+                            double t = (double)tfu_get_f32(R->a[q], k, m, i2 / (c->b2 / c->a2), i3 / (c->b3 / c->a3)) * tfu_get_f32(R->b, k, n, i2, i3);
+                            sa[q] += fabs(t);
+                            mm[q] += t;
+                        }
+                    tol = 1e-4 * (fabs(want) > 1 ? fabs(want) : 1) + 1e-6 * 1.2 * (sa[0] * (1 + fabs(mm[1])) + sa[1] * (1 + fabs(mm[0])));
+                    if (tol != tol) tol = 0;
+                    if (tt_ieee_same(got, want, tol)) continue;
+                    if (bad < 3) printf("  %s: y(%lld, %lld, %lld, %lld) = %.9g, want %.9g (tol %.3g)\n", where, (long long)m, (long long)n,
+                                        (long long)i2, (long long)i3, got, want, tol);
+                    bad++;
+                }
+    return (int)bad;
+}
+
+static void vk_matvec_case(const mv_case *c, int idx) {
+    tfu_context *ctx[2];
+    mv_built R, V;
+    tfvk_plan *p;
+    char where[160];
+    int want_mv = c->N <= TFVK_X_MATVEC_N && g_vk->matvec, n_mv, n_mm, bad;
+    uint64_t seed = 7001 + (uint64_t)idx;
+    /* tensors, the reference's values and room to spare */
+    size_t mem = ((size_t)16 << 20) + 32 * (size_t)c->M * (size_t)(c->N * c->b2 * c->b3) + 16 * (size_t)c->K * (size_t)(c->M * c->a2 * c->a3);
+    snprintf(where, sizeof where, "matvec case %d (K %d, M %d, N %d, %s a at +%d, epilogue %d, batch %dx%d/%dx%d, special %d)", idx, c->K, c->M,
+             c->N, tfu_type_name(c->ty), c->off, c->epi, c->a2, c->a3, c->b2, c->b3, c->special);
+    ctx[0] = tfu_init_malloc(mem, 0);
+    ctx[1] = tfu_init_malloc(mem, 0);
+    if (!ctx[0] || !ctx[1] || mv_build(ctx[0], c, seed, &R) || mv_build(ctx[1], c, seed, &V)) {
+        TT_CHECK(0, "%s: build failed", where);
+        tfu_free(ctx[0]);
+        tfu_free(ctx[1]);
+        return;
+    }
+    TT_CHECK(tfu_graph_compute_ref(R.g) == TFU_OK, "%s: compute_ref", where);
+    p = tfvk_plan_compile(g_vk, V.g, NULL);
+    TT_CHECK(p != NULL, "%s: compile: %s", where, tfvk_last_error_msg(g_vk));
+    if (p) {
+        n_mv = mv_count_kernel(p, "matvec");
+        n_mm = mv_count_kernel(p, "matmul");
+        TT_CHECK(tfvk_plan_get_stats(p).n_groups == 1, "%s: %d groups, want the products and epilogue in one", where, tfvk_plan_get_stats(p).n_groups);
+        TT_CHECK(n_mv == want_mv && n_mm == !want_mv, "%s: %d matvec and %d matmul groups, want %d and %d", where, n_mv, n_mm, want_mv, !want_mv);
+        poison_pointers(V.g);
+        TT_CHECK(tfvk_plan_run(p) == TFU_OK, "%s: run: %s", where, tfvk_last_error_msg(g_vk));
+        bad = V.y->data ? mv_compare(c, &R, &V, where) : 1;
+        TT_CHECK(bad == 0, "%s: %d wrong outputs", where, bad);
+        if (bad && g_verbose) report_plan(p);
+        g_n_compared++;
+        g_n_plans++;
+        tfvk_plan_free(p);
+    }
+    check_validation(where);
+    tfu_free(ctx[0]);
+    tfu_free(ctx[1]);
+}
+
+/* N = 1 .. TFVK_X_MATVEC_N run matvec.comp, one more column matmul.comp */
+static void vk_matvec(void) {
+    static const mv_case cases[] = {
+        /*  K     M   N  type      off epi a2 a3 b2 b3 special */
+        { 64, 33, 1, TFU_F32, 0, 0, 1, 1, 1, 1, 0 },
+        { 7, 5, 2, TFU_F16, 0, 0, 1, 1, 1, 1, 0 },
+        { 31, 17, 3, TFU_BF16, 0, 1, 1, 1, 1, 1, 0 },
+        { 1, 9, 8, TFU_F16, 0, 0, 1, 1, 1, 1, 0 },
+        { 1, 3, 5, TFU_F32, 1, 2, 1, 1, 1, 1, 0 },
+        { 4097, 7, 1, TFU_F16, 1, 2, 1, 1, 1, 1, 0 },
+        { 4097, 5, 4, TFU_BF16, 3, 0, 1, 1, 1, 1, 0 },
+        { 4097, 3, 9, TFU_F16, 0, 0, 1, 1, 1, 1, 0 },
+        { 200, 65, 9, TFU_F32, 0, 1, 1, 1, 1, 1, 0 },
+        { 31, 11, 4, TFU_F16, 3, 3, 1, 1, 1, 1, 0 },
+        { 64, 9, 7, TFU_BF16, 0, 3, 1, 1, 1, 1, 0 },
+        { 33, 13, 1, TFU_F16, 1, 3, 1, 1, 1, 1, 0 },
+        { 31, 5, 2, TFU_F16, 1, 1, 2, 1, 4, 3, 0 },
+        { 17, 6, 8, TFU_F32, 0, 3, 1, 3, 2, 3, 0 },
+        { 9, 4, 3, TFU_BF16, 0, 2, 2, 2, 2, 2, 0 },
+        { 17, 5, 10, TFU_F16, 1, 1, 2, 1, 4, 3, 0 },
+        { 33, 9, 3, TFU_F32, 0, 0, 1, 1, 1, 1, 1 },
+        { 33, 9, 2, TFU_F16, 1, 2, 1, 1, 1, 1, 1 },
+        { 64, 5, 2, TFU_F32, 0, 0, 1, 1, 1, 1, 2 },
+        { 64, 7, 1, TFU_BF16, 1, 1, 1, 1, 2, 1, 2 },
+        { 64, 7, 12, TFU_F32, 0, 0, 1, 1, 1, 1, 2 },
+        /* more workgroups of rows than one grid dimension holds (x * y) */
+        { 2, 65535 * 16 + 37, 1, TFU_F16, 1, 1, 1, 1, 1, 1, 0 },
+    };
+    int i;
+    printf("matvec: subgroup arithmetic %s, subgroup size %u\n", g_vk->matvec ? "yes" : "no (matmul.comp for every product)",
+           tfvk_get_device_info(g_vk).subgroup_size);
+    for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) vk_matvec_case(&cases[i], i);
+    /* a device without subgroup arithmetic: matmul.comp for every product
+       (the choice at compile; the module exists on this device) */
+    if (g_vk->matvec) {
+        g_vk->matvec = 0;
+        vk_matvec_case(&cases[0], 0);
+        vk_matvec_case(&cases[9], 9);
+        g_vk->matvec = 1;
+    }
+}
+
 int main(int argc, char **argv) {
     int n_graphs = tt_arg_int(argc, argv, "--graphs", 120);
     int seed = tt_arg_int(argc, argv, "--seed", 1);
@@ -674,6 +893,7 @@ int main(int argc, char **argv) {
         g_case_hook = vk_fusion_case;
         fusion_cases();
         g_case_hook = NULL;
+        vk_matvec();
         vk_barriers();
         vk_addressing();
         vk_replay(1000);
