@@ -1736,8 +1736,8 @@ TFU_API tfu_tensor *tfu_mul_mat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) 
     if (!(tfu_x_is_float(a->type) || tfu_x_is_quant(a->type)) || b->type != TFU_F32) {
         tfu_x_err(ctx, TFU_ERR_TYPE, a, "MUL_MAT", "a must be f32, f16, bf16, q8_0 or q4_0 and b f32", NULL, NULL); return NULL;
     }
-    if (tfu_x_is_quant(a->type) && (a->op != TFU_OP_NONE || !tfu_is_contiguous(a))) {
-        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "MUL_MAT", "a Q8_0/Q4_0 a must be a contiguous leaf", NULL, NULL); return NULL;
+    if (tfu_x_is_quant(a->type) && (a->op != TFU_OP_NONE || a->ne[0] % TFU_X_QK || !tfu_is_contiguous(a))) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "MUL_MAT", "a Q8_0/Q4_0 a must be a contiguous leaf of whole blocks", NULL, NULL); return NULL;
     }
     if (a->ne[0] != b->ne[0] || b->ne[2] % a->ne[2] || b->ne[3] % a->ne[3]) {
         tfu_x_err(ctx, TFU_ERR_SHAPE, a, "MUL_MAT", "needs a->ne0 == b->ne0 and a's dims 2,3 dividing b's:", a, b); return NULL;
@@ -1754,8 +1754,8 @@ TFU_API tfu_tensor *tfu_get_rows(tfu_context *ctx, tfu_tensor *a, tfu_tensor *id
     if (!(tfu_x_is_float(a->type) || tfu_x_is_quant(a->type)) || idx->type != TFU_I32) {
         tfu_x_err(ctx, TFU_ERR_TYPE, a, "GET_ROWS", "a must be float or quantized and idx i32", NULL, NULL); return NULL;
     }
-    if (tfu_x_is_quant(a->type) && (a->op != TFU_OP_NONE || !tfu_is_contiguous(a))) {
-        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "GET_ROWS", "a Q8_0/Q4_0 table must be a contiguous leaf", NULL, NULL); return NULL;
+    if (tfu_x_is_quant(a->type) && (a->op != TFU_OP_NONE || a->ne[0] % TFU_X_QK || !tfu_is_contiguous(a))) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "GET_ROWS", "a Q8_0/Q4_0 table must be a contiguous leaf of whole blocks", NULL, NULL); return NULL;
     }
     if (a->ne[2] != 1 || a->ne[3] != 1 || idx->ne[3] != 1) {
         tfu_x_err(ctx, TFU_ERR_SHAPE, a, "GET_ROWS", "a must be a matrix and idx at most 3-d:", a, idx); return NULL;

@@ -431,6 +431,10 @@ static void test_refusals(void) {
             REFUSED(tfu_mul_mat(ctx, q, f), TFU_ERR_INVALID_ARG);
             REFUSED(tfu_get_rows(ctx, q, idx), TFU_ERR_INVALID_ARG);
             q->nb[1] = keep;
+            q->ne[0] = 40;   /* and one whose rows are not whole blocks */
+            REFUSED(tfu_mul_mat(ctx, q, f), TFU_ERR_INVALID_ARG);
+            REFUSED(tfu_get_rows(ctx, q, idx), TFU_ERR_INVALID_ARG);
+            q->ne[0] = 64;
         }
         {   /* a backend whose caps leave quantized types out fails to plan (TFU_ERR_TYPE) */
             tfu_backend_caps caps = tfu_cpu_caps();
