@@ -295,8 +295,8 @@ TFU_API tfu_tensor *tfu_new_tensor_4d(tfu_context *ctx, tfu_type type, int64_t n
 /* An external leaf: a contiguous tensor over caller memory (e.g. mapped
    from a file), in any context, no_alloc or not; only the description takes
    context memory. The caller keeps data valid (and at least 4-byte aligned
-   for I32/F32, 2 for F16/BF16) while graphs and plans use the tensor.
-   TFU_ERR_NULL_ARG for NULL data. */
+   for I32/F32, 2 for F16/BF16, any for Q8_0/Q4_0) while graphs and plans
+   use the tensor. TFU_ERR_NULL_ARG for NULL data. */
 TFU_API tfu_tensor *tfu_new_tensor_ext(tfu_context *ctx, tfu_type type, int n_dims, const int64_t *ne, void *data);
 TFU_API tfu_tensor *tfu_set_name(tfu_tensor *t, const char *name);   /* truncates; returns t */
 TFU_API tfu_tensor *tfu_set_flags(tfu_tensor *t, uint32_t flags);    /* ORs flags; returns t */
