@@ -162,11 +162,22 @@ typedef enum tfu_result {
 TFU_API const char *tfu_result_str(tfu_result r);
 
 /* Element types. F16 and BF16 are storage types: they compute in f32. I32
-   holds indices and positions. */
-typedef enum tfu_type { TFU_F32 = 0, TFU_F16, TFU_BF16, TFU_I32, TFU_TYPE_COUNT } tfu_type;
+   holds indices and positions. Q8_0 and Q4_0 are quantized weights in
+   blocks of 32 values along ne0: Q8_0 an f16 scale d then 32 int8 q, value
+   d * q (34 bytes); Q4_0 an f16 scale d then 16 bytes, value d * (q - 8),
+   q in 0..15, element i < 16 in the low nibble of byte i and element
+   16 + i in its high nibble (18 bytes). A quantized tensor is a contiguous
+   leaf with ne0 a multiple of 32; nb[0] is the bytes of one block and
+   nb[1] = ne0 / 32 * nb[0]. It is read by tfu_mul_mat as a (the weights)
+   and by tfu_get_rows as the table; every other builder refuses it
+   (TFU_ERR_TYPE). */
+typedef enum tfu_type { TFU_F32 = 0, TFU_F16, TFU_BF16, TFU_I32, TFU_Q8_0, TFU_Q4_0, TFU_TYPE_COUNT } tfu_type;
 
 TFU_API const char *tfu_type_name(tfu_type t);
+/* bytes of one element, or of one block for Q8_0 (34) and Q4_0 (18) */
 TFU_API size_t      tfu_type_size(tfu_type t);
+/* elements per block: 32 for Q8_0 and Q4_0, 1 for the others (0: no type) */
+TFU_API int64_t     tfu_type_block_size(tfu_type t);
 
 /* Operations: one row each, X(name, class, operands). VIEW covers view,
    reshape, permute and transpose (no compute). Classes: LEAF and VIEW (no
@@ -284,8 +295,8 @@ TFU_API tfu_tensor *tfu_new_tensor_4d(tfu_context *ctx, tfu_type type, int64_t n
 /* An external leaf: a contiguous tensor over caller memory (e.g. mapped
    from a file), in any context, no_alloc or not; only the description takes
    context memory. The caller keeps data valid (and at least 4-byte aligned
-   for I32/F32, 2 for F16/BF16) while graphs and plans use the tensor.
-   TFU_ERR_NULL_ARG for NULL data. */
+   for I32/F32, 2 for F16/BF16, any for Q8_0/Q4_0) while graphs and plans
+   use the tensor. TFU_ERR_NULL_ARG for NULL data. */
 TFU_API tfu_tensor *tfu_new_tensor_ext(tfu_context *ctx, tfu_type type, int n_dims, const int64_t *ne, void *data);
 TFU_API tfu_tensor *tfu_set_name(tfu_tensor *t, const char *name);   /* truncates; returns t */
 TFU_API tfu_tensor *tfu_set_flags(tfu_tensor *t, uint32_t flags);    /* ORs flags; returns t */
@@ -299,18 +310,42 @@ TFU_API size_t  tfu_nbytes(const tfu_tensor *t);    /* bytes spanned, for contig
 TFU_API int     tfu_is_contiguous(const tfu_tensor *t);
 TFU_API int     tfu_same_shape(const tfu_tensor *a, const tfu_tensor *b);
 /* Element access for tests and small programs (any type, any strides);
-   outside [0, ne) tfu_get_f32 returns NAN and tfu_set_f32 writes nothing. */
+   outside [0, ne) tfu_get_f32 returns NAN and tfu_set_f32 writes nothing.
+   Q8_0/Q4_0: tfu_get_f32 reads the dequantized value; tfu_set_f32 writes
+   nothing (a value belongs to its block: quantize whole rows with
+   tfu_quantize_q8_0 / tfu_quantize_q4_0 into t->data). */
 TFU_API float   tfu_get_f32(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
 TFU_API void    tfu_set_f32(tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3, float v);
 TFU_API float   tfu_f16_to_f32(uint16_t h);
 TFU_API uint16_t tfu_f32_to_f16(float f);
 TFU_API float   tfu_bf16_to_f32(uint16_t h);
 TFU_API uint16_t tfu_f32_to_bf16(float f);
+/* Quantization of n floats (n a multiple of 32) into n / 32 blocks at dst;
+   returns the bytes written, 0 (nothing written) for NULL pointers or an n
+   that is not a positive multiple of 32. Per block, d is rounded to f16
+   first and q computed against that d:
+     Q8_0: d = max|x| / 127, q = round(x / d) (half away from zero) in
+           -127..127, so |x - d q| <= d / 2;
+     Q4_0: d = m / -8 with m the value of largest magnitude (sign kept),
+           q = clamp(floor(x / d + 8.5), 0, 15), so |x - d (q - 8)| <= |d| / 2
+           except for values within |d| / 2 of -m (q = 15), within |d|.
+   All-zero blocks get d = 0. A block holding a NaN or an infinity is
+   stored with d = NaN and q = 0 (every value reads back NaN: a non-finite
+   weight never turns into a finite one); finite values too large for an
+   f16 d (max|x| / 127 or |m| / 8 above 65504) saturate at d = 65504. */
+TFU_API size_t  tfu_quantize_q8_0(const float *src, void *dst, int64_t n);
+TFU_API size_t  tfu_quantize_q4_0(const float *src, void *dst, int64_t n);
+/* n contiguous values of any float or quantized type (a row, n a multiple
+   of 32 for Q8_0/Q4_0) at src to f32 at dst, exactly (d * q in f32 is exact).
+   TFU_ERR_TYPE for I32 or no type, TFU_ERR_INVALID_ARG for a bad n,
+   TFU_ERR_NULL_ARG for NULL pointers. */
+TFU_API tfu_result tfu_dequantize_row(tfu_type type, const void *src, float *dst, int64_t n);
 
 /* --- views (no copy; the result aliases a) -------------------------------
    tfu_view: ne has n_dims sizes; nb the byte strides of dims 1..n_dims-1
    (NULL: contiguous); offset in bytes from a's first element. The view must
-   stay inside a's bytes. */
+   stay inside a's bytes. Views of Q8_0/Q4_0 tensors (view, reshape,
+   permute, transpose) are refused with TFU_ERR_TYPE. */
 TFU_API tfu_tensor *tfu_view(tfu_context *ctx, tfu_tensor *a, int n_dims, const int64_t *ne, const size_t *nb, size_t offset);
 TFU_API tfu_tensor *tfu_view_1d(tfu_context *ctx, tfu_tensor *a, int64_t ne0, size_t offset);
 TFU_API tfu_tensor *tfu_view_2d(tfu_context *ctx, tfu_tensor *a, int64_t ne0, int64_t ne1, size_t nb1, size_t offset);
@@ -414,13 +449,15 @@ TFU_API tfu_tensor *tfu_mean(tfu_context *ctx, tfu_tensor *a);       /* ne0 -> 1
 TFU_API tfu_tensor *tfu_argmax(tfu_context *ctx, tfu_tensor *a);
 
 /* --- other ops ------------------------------------------------------------
-   mul_mat: a is K x M (weights: F32, F16 or BF16), b is K x N (F32); the
+   mul_mat: a is K x M (weights: F32, F16, BF16, Q8_0 or Q4_0), b is K x N (F32); the
    result is M x N F32: out[n][m] = sum_k a[m][k] * b[n][k]. Dimensions 2 and
    3 of a broadcast over b's (b->ne[2] % a->ne[2] == 0). Accumulates in f32;
    an output that comes out inf or NaN is computed again in double, so f32
-   overflow of a partial sum never changes a result. */
+   overflow of a partial sum never changes a result. Q8_0/Q4_0 weights
+   are dequantized exactly (d * q in f32) and multiplied with the f32
+   activations as f32 weights would be: activations are never rounded. */
 TFU_API tfu_tensor *tfu_mul_mat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b);
-/* get_rows: rows of a (any float type) picked by I32 idx (ne0 = n): result
+/* get_rows: rows of a (any float or quantized type) picked by I32 idx (ne0 = n): result
    a->ne0 x n x idx->ne1 F32. */
 TFU_API tfu_tensor *tfu_get_rows(tfu_context *ctx, tfu_tensor *a, tfu_tensor *idx);
 /* rope: a is head_dim x n_heads x n_tokens (x batch); pos is an I32 vector of
@@ -1019,6 +1056,8 @@ TFU_API const char *tfu_type_name(tfu_type t) {
     switch (t) {
     case TFU_F32: return "f32"; case TFU_F16: return "f16";
     case TFU_BF16: return "bf16"; case TFU_I32: return "i32";
+    case TFU_Q8_0: return "q8_0";
+    case TFU_Q4_0: return "q4_0";
     default: return "?";
     }
 }
@@ -1027,8 +1066,19 @@ TFU_API size_t tfu_type_size(tfu_type t) {
     switch (t) {
     case TFU_F32: case TFU_I32: return 4;
     case TFU_F16: case TFU_BF16: return 2;
+    case TFU_Q8_0: return 34;
+    case TFU_Q4_0: return 18;
     default: return 0;
     }
+}
+
+#define TFU_X_QK 32   /* values per block of Q8_0 and Q4_0 */
+
+static int tfu_x_is_quant(tfu_type t) { return t == TFU_Q8_0 || t == TFU_Q4_0; }
+
+TFU_API int64_t tfu_type_block_size(tfu_type t) {
+    if ((int)t < 0 || t >= TFU_TYPE_COUNT) return 0;
+    return tfu_x_is_quant(t) ? TFU_X_QK : 1;
 }
 
 /* Message building without stdio: append strings and integers. */
@@ -1225,6 +1275,87 @@ TFU_API uint16_t tfu_f32_to_bf16(float f) {
     return (uint16_t)((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
 }
 
+/* --- quantized blocks (Q8_0, Q4_0): layouts in the type's comment (>>api) */
+
+static float tfu_x_ld_f16(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return tfu_f16_to_f32(h);
+}
+
+static int tfu_x_finite_f(float v) { return v >= -FLT_MAX && v <= FLT_MAX; }
+
+/* value j (0..31) of the block at blk */
+static float tfu_x_ld_q(tfu_type type, const void *blk, int j) {
+    const unsigned char *q = (const unsigned char *)blk + 2;
+    float d = tfu_x_ld_f16(blk);
+    if (type == TFU_Q8_0) return d * (float)(signed char)q[j];
+    return d * (float)((j < 16 ? q[j] & 0x0F : q[j - 16] >> 4) - 8);
+}
+
+/* the f16 scale of a block: a non-finite block is NaN; finite ones
+   saturate at the largest f16 */
+static uint16_t tfu_x_q_scale(int finite, float d) {
+    if (!finite) return 0x7E00u;
+    if (d > 65504.0f) d = 65504.0f;
+    if (d < -65504.0f) d = -65504.0f;
+    return tfu_f32_to_f16(d);
+}
+
+static void tfu_x_quantize_q8_0_block(const float *x, unsigned char *blk) {
+    float amax = 0.0f, dh;
+    int j, finite = 1;
+    uint16_t h;
+    for (j = 0; j < TFU_X_QK; j++) {
+        if (!tfu_x_finite_f(x[j])) finite = 0;
+        else if (fabsf(x[j]) > amax) amax = fabsf(x[j]);
+    }
+    h = tfu_x_q_scale(finite, amax / 127.0f);
+    memcpy(blk, &h, 2);
+    dh = tfu_f16_to_f32(h);
+    for (j = 0; j < TFU_X_QK; j++) {
+        float r = finite && dh != 0.0f ? x[j] / dh : 0.0f;
+        r = r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r;   /* d rounded down to f16 */
+        blk[2 + j] = (unsigned char)(signed char)(int)roundf(r);
+    }
+}
+
+static void tfu_x_quantize_q4_0_block(const float *x, unsigned char *blk) {
+    float m = 0.0f, dh;
+    int j, finite = 1;
+    uint16_t h;
+    for (j = 0; j < TFU_X_QK; j++) {
+        if (!tfu_x_finite_f(x[j])) finite = 0;
+        else if (fabsf(x[j]) > fabsf(m)) m = x[j];
+    }
+    h = tfu_x_q_scale(finite, m / -8.0f);
+    memcpy(blk, &h, 2);
+    dh = tfu_f16_to_f32(h);
+    for (j = 0; j < TFU_X_QK / 2; j++) {
+        int q[2], e;
+        for (e = 0; e < 2; e++) {
+            float r = !finite ? 0.0f : dh != 0.0f ? x[j + 16 * e] / dh + 8.5f : 8.0f;
+            r = r < 0.0f ? 0.0f : r > 15.0f ? 15.0f : r;
+            q[e] = (int)floorf(r);
+        }
+        blk[2 + j] = (unsigned char)(q[0] | q[1] << 4);
+    }
+}
+
+TFU_API size_t tfu_quantize_q8_0(const float *src, void *dst, int64_t n) {
+    int64_t b;
+    if (!src || !dst || n <= 0 || n % TFU_X_QK) return 0;
+    for (b = 0; b < n / TFU_X_QK; b++) tfu_x_quantize_q8_0_block(src + b * TFU_X_QK, (unsigned char *)dst + b * 34);
+    return (size_t)(n / TFU_X_QK) * 34;
+}
+
+TFU_API size_t tfu_quantize_q4_0(const float *src, void *dst, int64_t n) {
+    int64_t b;
+    if (!src || !dst || n <= 0 || n % TFU_X_QK) return 0;
+    for (b = 0; b < n / TFU_X_QK; b++) tfu_x_quantize_q4_0_block(src + b * TFU_X_QK, (unsigned char *)dst + b * 18);
+    return (size_t)(n / TFU_X_QK) * 18;
+}
+
 static float tfu_x_ld(tfu_type type, const void *p) {
     switch (type) {
     case TFU_F32: { float v; memcpy(&v, p, 4); return v; }
@@ -1249,17 +1380,40 @@ static size_t tfu_x_offs(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2
     return (size_t)i0 * t->nb[0] + (size_t)i1 * t->nb[1] + (size_t)i2 * t->nb[2] + (size_t)i3 * t->nb[3];
 }
 
+/* element (i0..i3) of any tensor as f32: a quantized one through its block
+   (nb[0] steps blocks of 32) */
+static float tfu_x_get(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    const char *base = (const char *)t->data;
+    if (tfu_x_is_quant(t->type)) return tfu_x_ld_q(t->type, base + tfu_x_offs(t, i0 / TFU_X_QK, i1, i2, i3), (int)(i0 % TFU_X_QK));
+    return tfu_x_ld(t->type, base + tfu_x_offs(t, i0, i1, i2, i3));
+}
+
+TFU_API tfu_result tfu_dequantize_row(tfu_type type, const void *src, float *dst, int64_t n) {
+    int64_t i;
+    size_t es;
+    if (!src || !dst) return TFU_ERR_NULL_ARG;
+    if ((int)type < 0 || type >= TFU_TYPE_COUNT || type == TFU_I32) return TFU_ERR_TYPE;
+    if (n < 0 || (tfu_x_is_quant(type) && n % TFU_X_QK)) return TFU_ERR_INVALID_ARG;
+    es = tfu_type_size(type);
+    for (i = 0; i < n; i++) {
+        const char *p = (const char *)src;
+        if (tfu_x_is_quant(type)) dst[i] = tfu_x_ld_q(type, p + (size_t)(i / TFU_X_QK) * es, (int)(i % TFU_X_QK));
+        else dst[i] = tfu_x_ld(type, p + (size_t)i * es);
+    }
+    return TFU_OK;
+}
+
 static int tfu_x_in_bounds(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
     return i0 >= 0 && i0 < t->ne[0] && i1 >= 0 && i1 < t->ne[1] && i2 >= 0 && i2 < t->ne[2] && i3 >= 0 && i3 < t->ne[3];
 }
 
 TFU_API float tfu_get_f32(const tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
     if (!t || !t->data || !tfu_x_in_bounds(t, i0, i1, i2, i3)) return NAN;
-    return tfu_x_ld(t->type, (const char *)t->data + tfu_x_offs(t, i0, i1, i2, i3));
+    return tfu_x_get(t, i0, i1, i2, i3);
 }
 
 TFU_API void tfu_set_f32(tfu_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3, float v) {
-    if (!t || !t->data || !tfu_x_in_bounds(t, i0, i1, i2, i3)) return;
+    if (!t || !t->data || !tfu_x_in_bounds(t, i0, i1, i2, i3) || tfu_x_is_quant(t->type)) return;
     tfu_x_st(t->type, (char *)t->data + tfu_x_offs(t, i0, i1, i2, i3), v);
 }
 
@@ -1272,7 +1426,10 @@ TFU_API size_t tfu_nbytes(const tfu_tensor *t) {
     size_t n; int i;
     if (!t) return 0;
     n = tfu_type_size(t->type);
-    for (i = 0; i < TFU_MAX_DIMS; i++) n += (size_t)(t->ne[i] - 1) * t->nb[i];
+    for (i = 0; i < TFU_MAX_DIMS; i++) {
+        int64_t steps = i == 0 && tfu_x_is_quant(t->type) ? t->ne[0] / TFU_X_QK : t->ne[i];   /* blocks along ne0 */
+        n += (size_t)(steps - 1) * t->nb[i];
+    }
     return n;
 }
 
@@ -1281,8 +1438,9 @@ TFU_API int tfu_is_contiguous(const tfu_tensor *t) {
     if (!t) return 0;
     s = tfu_type_size(t->type);
     for (i = 0; i < TFU_MAX_DIMS; i++) {
-        if (t->ne[i] != 1 && t->nb[i] != s) return 0;
-        s *= (size_t)t->ne[i];
+        int64_t steps = i == 0 && tfu_x_is_quant(t->type) ? t->ne[0] / TFU_X_QK : t->ne[i];   /* blocks along ne0 */
+        if (steps != 1 && t->nb[i] != s) return 0;
+        s *= (size_t)steps;
     }
     return 1;
 }
@@ -1306,11 +1464,15 @@ static tfu_result tfu_x_shape(tfu_type type, int n_dims, const int64_t *ne, int6
     if (n_dims < 1 || n_dims > TFU_MAX_DIMS) return TFU_ERR_INVALID_ARG;
     s = tfu_type_size(type);
     for (i = 0; i < TFU_MAX_DIMS; i++) {
-        int64_t n = i < n_dims ? ne[i] : 1;
+        int64_t n = i < n_dims ? ne[i] : 1, steps = n;
         if (n <= 0) return TFU_ERR_INVALID_ARG;
         if ((uint64_t)n > (uint64_t)INT64_MAX / 2 || (uint64_t)(size_t)n != (uint64_t)n) return TFU_ERR_OVERFLOW;  /* 32-bit size_t */
+        if (i == 0 && tfu_x_is_quant(type)) {   /* whole blocks: nb[0] is a block's bytes */
+            if (n % TFU_X_QK) return TFU_ERR_SHAPE;
+            steps = n / TFU_X_QK;
+        }
         ne_out[i] = n; nb[i] = s;
-        if (!tfu_x_mul_ok(s, (size_t)n, &s) || s > (size_t)INT64_MAX / 4) return TFU_ERR_OVERFLOW;
+        if (!tfu_x_mul_ok(s, (size_t)steps, &s) || s > (size_t)INT64_MAX / 4) return TFU_ERR_OVERFLOW;
     }
     *bytes = s;
     return TFU_OK;
@@ -1326,7 +1488,8 @@ static tfu_tensor *tfu_x_new(tfu_context *ctx, tfu_type type, int n_dims, const 
     r = tfu_x_shape(type, n_dims, ne, ne4, nb, &bytes);
     if (r != TFU_OK) {
         tfu_x_err(ctx, r, NULL, op, r == TFU_ERR_INVALID_ARG ? "sizes must be >= 1 and n_dims 1..4" : r == TFU_ERR_NULL_ARG ? "ne is NULL" :
-                  r == TFU_ERR_OVERFLOW ? "tensor size overflows" : "invalid type", NULL, NULL);
+                  r == TFU_ERR_OVERFLOW ? "tensor size overflows" :
+                  r == TFU_ERR_SHAPE ? "a Q8_0/Q4_0 row (ne0) must be a multiple of 32" : "invalid type", NULL, NULL);
         return NULL;
     }
     t = (tfu_tensor *)tfu_x_ctx_alloc(ctx, sizeof(tfu_tensor), op);
@@ -1570,8 +1733,11 @@ TFU_API tfu_tensor *tfu_mul_mat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) 
     int64_t ne[TFU_MAX_DIMS];
     tfu_tensor *t;
     if (tfu_x_null(ctx, "MUL_MAT", a, b, 1)) return NULL;
-    if (!tfu_x_is_float(a->type) || b->type != TFU_F32) {
-        tfu_x_err(ctx, TFU_ERR_TYPE, a, "MUL_MAT", "a must be f32, f16 or bf16 and b f32", NULL, NULL); return NULL;
+    if (!(tfu_x_is_float(a->type) || tfu_x_is_quant(a->type)) || b->type != TFU_F32) {
+        tfu_x_err(ctx, TFU_ERR_TYPE, a, "MUL_MAT", "a must be f32, f16, bf16, q8_0 or q4_0 and b f32", NULL, NULL); return NULL;
+    }
+    if (tfu_x_is_quant(a->type) && (a->op != TFU_OP_NONE || a->ne[0] % TFU_X_QK || !tfu_is_contiguous(a))) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "MUL_MAT", "a Q8_0/Q4_0 a must be a contiguous leaf of whole blocks", NULL, NULL); return NULL;
     }
     if (a->ne[0] != b->ne[0] || b->ne[2] % a->ne[2] || b->ne[3] % a->ne[3]) {
         tfu_x_err(ctx, TFU_ERR_SHAPE, a, "MUL_MAT", "needs a->ne0 == b->ne0 and a's dims 2,3 dividing b's:", a, b); return NULL;
@@ -1585,8 +1751,11 @@ TFU_API tfu_tensor *tfu_mul_mat(tfu_context *ctx, tfu_tensor *a, tfu_tensor *b) 
 TFU_API tfu_tensor *tfu_get_rows(tfu_context *ctx, tfu_tensor *a, tfu_tensor *idx) {
     int64_t ne[TFU_MAX_DIMS];
     if (tfu_x_null(ctx, "GET_ROWS", a, idx, 1)) return NULL;
-    if (!tfu_x_is_float(a->type) || idx->type != TFU_I32) {
-        tfu_x_err(ctx, TFU_ERR_TYPE, a, "GET_ROWS", "a must be float and idx i32", NULL, NULL); return NULL;
+    if (!(tfu_x_is_float(a->type) || tfu_x_is_quant(a->type)) || idx->type != TFU_I32) {
+        tfu_x_err(ctx, TFU_ERR_TYPE, a, "GET_ROWS", "a must be float or quantized and idx i32", NULL, NULL); return NULL;
+    }
+    if (tfu_x_is_quant(a->type) && (a->op != TFU_OP_NONE || a->ne[0] % TFU_X_QK || !tfu_is_contiguous(a))) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, a, "GET_ROWS", "a Q8_0/Q4_0 table must be a contiguous leaf of whole blocks", NULL, NULL); return NULL;
     }
     if (a->ne[2] != 1 || a->ne[3] != 1 || idx->ne[3] != 1) {
         tfu_x_err(ctx, TFU_ERR_SHAPE, a, "GET_ROWS", "a must be a matrix and idx at most 3-d:", a, idx); return NULL;
@@ -1635,6 +1804,14 @@ TFU_API tfu_tensor *tfu_cont(tfu_context *ctx, tfu_tensor *a) {
 
 static tfu_tensor *tfu_x_root(tfu_tensor *a) { return a->view_src ? a->view_src : a; }
 
+/* views of blocks would split them: a quantized tensor is refused by every
+   view builder (1: refused, error set) */
+static int tfu_x_no_quant_view(tfu_context *ctx, const tfu_tensor *a, const char *op) {
+    if (!tfu_x_is_quant(a->type)) return 0;
+    tfu_x_err(ctx, TFU_ERR_TYPE, a, op, "a Q8_0/Q4_0 tensor cannot be viewed, reshaped or permuted (only mul_mat's a and get_rows read it)", NULL, NULL);
+    return 1;
+}
+
 /* A VIEW (or CPY) result aliases the root of a at byte offset offs. */
 static void tfu_x_alias(tfu_tensor *t, tfu_tensor *a, size_t offs) {
     t->view_src = tfu_x_root(a);
@@ -1646,6 +1823,7 @@ TFU_API tfu_tensor *tfu_view(tfu_context *ctx, tfu_tensor *a, int n_dims, const 
     int64_t ne4[TFU_MAX_DIMS]; size_t nb4[TFU_MAX_DIMS], bytes, span, end;
     tfu_tensor *t; tfu_result r; int i;
     if (tfu_x_null(ctx, "VIEW", a, NULL, 0)) return NULL;
+    if (tfu_x_no_quant_view(ctx, a, "VIEW")) return NULL;
     r = tfu_x_shape(a->type, n_dims, ne, ne4, nb4, &bytes);
     if (r != TFU_OK) { tfu_x_err(ctx, r, a, "VIEW", "bad view shape", NULL, NULL); return NULL; }
     if (nb) for (i = 1; i < n_dims; i++) nb4[i] = nb[i - 1];
@@ -1696,6 +1874,7 @@ TFU_API tfu_tensor *tfu_reshape(tfu_context *ctx, tfu_tensor *a, int n_dims, con
     int64_t ne4[TFU_MAX_DIMS]; size_t nb4[TFU_MAX_DIMS], bytes;
     tfu_result r;
     if (tfu_x_null(ctx, "RESHAPE", a, NULL, 0)) return NULL;
+    if (tfu_x_no_quant_view(ctx, a, "RESHAPE")) return NULL;
     if (!tfu_is_contiguous(a)) { tfu_x_err(ctx, TFU_ERR_SHAPE, a, "RESHAPE", "source is not contiguous (use tfu_cont):", a, NULL); return NULL; }
     r = tfu_x_shape(a->type, n_dims, ne, ne4, nb4, &bytes);
     if (r != TFU_OK) { tfu_x_err(ctx, r, a, "RESHAPE", "bad shape", NULL, NULL); return NULL; }
@@ -1717,6 +1896,7 @@ TFU_API tfu_tensor *tfu_permute(tfu_context *ctx, tfu_tensor *a, int axis0, int 
     int ax[TFU_MAX_DIMS], seen = 0, i, nd = 1;
     tfu_tensor *t;
     if (tfu_x_null(ctx, "PERMUTE", a, NULL, 0)) return NULL;
+    if (tfu_x_no_quant_view(ctx, a, "PERMUTE")) return NULL;
     ax[0] = axis0; ax[1] = axis1; ax[2] = axis2; ax[3] = axis3;
     for (i = 0; i < TFU_MAX_DIMS; i++) {
         if (ax[i] < 0 || ax[i] >= TFU_MAX_DIMS || (seen & (1 << ax[i]))) {
@@ -2324,12 +2504,12 @@ static void tfu_x_ref_node(tfu_tensor *t) {
         int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3], k;
         TFU_X_FOR4(t) {
             double s = 0;
-            for (k = 0; k < a->ne[0]; k++) s += TFU_X_AT(a, k, i0, i2 / r2, i3 / r3) * TFU_X_AT(b, k, i1, i2, i3);
+            for (k = 0; k < a->ne[0]; k++) s += (double)tfu_x_get(a, k, i0, i2 / r2, i3 / r3) * TFU_X_AT(b, k, i1, i2, i3);
             tfu_set_f32(t, i0, i1, i2, i3, (float)s);
         }
     } break;
     case TFU_OP_GET_ROWS:
-        TFU_X_FOR4(t) tfu_set_f32(t, i0, i1, i2, i3, (float)TFU_X_AT(a, i0, tfu_x_row_index(b, i1, i2, i3, a->ne[1]), 0, 0));
+        TFU_X_FOR4(t) tfu_set_f32(t, i0, i1, i2, i3, tfu_x_get(a, i0, tfu_x_row_index(b, i1, i2, i3, a->ne[1]), 0, 0));
         break;
     case TFU_OP_SET_ROWS:   /* t aliases dst: row idx[i1] of dst takes row i1 of a */
         TFU_X_FOR4(a) {
@@ -4310,11 +4490,108 @@ static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const fl
     tfu_x_k_unary(simd, TFU_OP_SCALE, n, d, d, p);
 }
 
-/* Converts n values of any float type at stride `stride` bytes to f32. */
+#ifdef TFU_X_VEC
+/* one quantized block (layouts in the type's comment, >>api) to 32 / VW
+   vectors: int8 (a Q4_0 nibble less 8) to int32 to f32, times the block's
+   scale; exact, as d * q is in f32 */
+#if defined(TFU_X_AVX512) || defined(TFU_X_AVX2)
+TFU_X_FORCE_INLINE float tfu_x_v_ld_scale(const unsigned char *blk) {   /* the block's f16 d */
+#if defined(__F16C__)
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    return _cvtsh_ss(h);
+#else
+    return tfu_x_ld_f16(blk);
+#endif
+}
+#endif
+#if defined(TFU_X_AVX512)
+TFU_X_FORCE_INLINE void tfu_x_v_deq(tfu_type type, const unsigned char *blk, tfu_x_vf *w) {
+    __m512 dv = _mm512_set1_ps(tfu_x_v_ld_scale(blk));
+    __m128i q0, q1;
+    if (type == TFU_Q8_0) {
+        q0 = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
+        q1 = _mm_loadu_si128((const __m128i *)(const void *)(blk + 18));
+    } else {
+        __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2)), m = _mm_set1_epi8(0x0F), e = _mm_set1_epi8(8);
+        q0 = _mm_sub_epi8(_mm_and_si128(raw, m), e);
+        q1 = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), m), e);
+    }
+    w[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), dv);
+    w[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), dv);
+}
+#elif defined(TFU_X_AVX2)
+TFU_X_FORCE_INLINE void tfu_x_v_deq(tfu_type type, const unsigned char *blk, tfu_x_vf *w) {
+    __m256 dv = _mm256_set1_ps(tfu_x_v_ld_scale(blk));
+    __m128i q[4];
+    int j;
+    if (type == TFU_Q8_0) {
+        for (j = 0; j < 4; j++) q[j] = _mm_loadl_epi64((const __m128i *)(const void *)(blk + 2 + 8 * j));
+    } else {
+        __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2)), m = _mm_set1_epi8(0x0F), e = _mm_set1_epi8(8);
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(raw, m), e), hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), m), e);
+        q[0] = lo;
+        q[1] = _mm_srli_si128(lo, 8);
+        q[2] = hi;
+        q[3] = _mm_srli_si128(hi, 8);
+    }
+    for (j = 0; j < 4; j++) w[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q[j])), dv);
+}
+#else
+TFU_X_FORCE_INLINE void tfu_x_v_deq16(int8x16_t q, float32x4_t dv, float32x4_t *w) {
+    int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_s8(vget_high_s8(q));
+    w[0] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), dv);
+    w[1] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(lo))), dv);
+    w[2] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), dv);
+    w[3] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi))), dv);
+}
+TFU_X_FORCE_INLINE void tfu_x_v_deq(tfu_type type, const unsigned char *blk, tfu_x_vf *w) {
+    float32x4_t dv = vdupq_n_f32(tfu_x_ld_f16(blk));
+    if (type == TFU_Q8_0) {
+        tfu_x_v_deq16(vld1q_s8((const int8_t *)(const void *)(blk + 2)), dv, w);
+        tfu_x_v_deq16(vld1q_s8((const int8_t *)(const void *)(blk + 18)), dv, w + 4);
+    } else {
+        uint8x16_t raw = vld1q_u8(blk + 2);
+        int8x16_t e = vdupq_n_s8(8);
+        tfu_x_v_deq16(vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), e), dv, w);
+        tfu_x_v_deq16(vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), e), dv, w + 4);
+    }
+}
+#endif
+#endif
+
+/* nblk quantized blocks at src to 32 * nblk f32 at d, exactly: each q to
+   f32, times the block's scale (d * q is exact in f32) */
+static void tfu_x_k_dequant(int simd, tfu_type type, int nblk, float *d, const char *src) {
+    size_t bs = tfu_type_size(type);
+    int b, j;
+    (void)simd;
+    for (b = 0; b < nblk; b++) {
+        const unsigned char *blk = (const unsigned char *)src + (size_t)b * bs;
+        float *o = d + (size_t)b * TFU_X_QK;
+#ifdef TFU_X_VEC
+        if (simd) {
+            tfu_x_vf w[TFU_X_QK / TFU_X_VW];
+            tfu_x_v_deq(type, blk, w);
+            for (j = 0; j < TFU_X_QK / TFU_X_VW; j++) tfu_x_v_store(o + j * TFU_X_VW, w[j]);
+            continue;
+        }
+#endif
+        for (j = 0; j < TFU_X_QK; j++) o[j] = tfu_x_ld_q(type, blk, j);
+    }
+}
+
+/* Converts n values of any float type at stride `stride` bytes to f32; a
+   quantized row (n a multiple of 32, src a block boundary, stride the
+   block's bytes) is dequantized exactly. */
 static void tfu_x_k_load(int simd, tfu_type type, int n, float *d, const char *src, size_t stride) {
     int i = 0;
     (void)simd;
     if (type == TFU_F32 && stride == 4) { memcpy(d, src, (size_t)n * 4); return; }
+    if (tfu_x_is_quant(type)) {
+        tfu_x_k_dequant(simd, type, n / TFU_X_QK, d, src);
+        return;
+    }
 #if defined(TFU_X_VEC) && defined(tfu_x_v_load_f16)
     if (simd && type == TFU_F16 && stride == 2)
         for (; i + TFU_X_VW <= n; i += TFU_X_VW) tfu_x_v_store(d + i, tfu_x_v_load_f16(src + (size_t)i * 2));
@@ -4631,6 +4908,73 @@ static void tfu_x_k_dot_vec8(tfu_type at, int k, const void *const *a, const flo
     else tfu_x_k_dot_vec8_bf16(at, k, a, b0, c);
 }
 
+/* Quantized A (Q8_0, Q4_0) against one row of B: per block of 32, the
+   weights dequantized in registers (tfu_x_v_deq: exactly the f32 values
+   d * q) and multiplied with the f32 activations by FMA, as f32 weights
+   would be; 8 rows at a time (eight weight streams, as above), then 1.
+   One instance per type so that the block decode is straight-line code. */
+#define TFU_X_DOT_Q_ROW(r)                                                                             \
+    tfu_x_v_deq(qt, (const unsigned char *)a[r] + o, w);                                              \
+    for (j = 0; j < TFU_X_QK / TFU_X_VW; j++) s##r = tfu_x_v_fma(w[j], x[j], s##r);
+#define TFU_X_DOT_VEC8_Q(name, TYPE)                                                                   \
+static void name(int k, const void *const *a, const float *b0, float *c) {                              \
+    tfu_x_vf s0 = tfu_x_v_set1(0.0f), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;        \
+    const tfu_type qt = TYPE;                                                                             \
+    size_t bs = tfu_type_size(qt);                                                                        \
+    int blk, j;                                                                                           \
+    for (blk = 0; blk < k / TFU_X_QK; blk++) {                                                            \
+        tfu_x_vf x[TFU_X_QK / TFU_X_VW], w[TFU_X_QK / TFU_X_VW];                                          \
+        size_t o = (size_t)blk * bs;                                                                      \
+        for (j = 0; j < TFU_X_QK / TFU_X_VW; j++) x[j] = tfu_x_v_load(b0 + blk * TFU_X_QK + j * TFU_X_VW);  \
+        TFU_X_DOT_Q_ROW(0)                                                                                \
+        TFU_X_DOT_Q_ROW(1)                                                                                \
+        TFU_X_DOT_Q_ROW(2)                                                                                \
+        TFU_X_DOT_Q_ROW(3)                                                                                \
+        TFU_X_DOT_Q_ROW(4)                                                                                \
+        TFU_X_DOT_Q_ROW(5)                                                                                \
+        TFU_X_DOT_Q_ROW(6)                                                                                \
+        TFU_X_DOT_Q_ROW(7)                                                                                \
+    }                                                                                                     \
+    c[0] = tfu_x_v_hsum(s0);                                                                              \
+    c[1] = tfu_x_v_hsum(s1);                                                                              \
+    c[2] = tfu_x_v_hsum(s2);                                                                              \
+    c[3] = tfu_x_v_hsum(s3);                                                                              \
+    c[4] = tfu_x_v_hsum(s4);                                                                              \
+    c[5] = tfu_x_v_hsum(s5);                                                                              \
+    c[6] = tfu_x_v_hsum(s6);                                                                              \
+    c[7] = tfu_x_v_hsum(s7);                                                                              \
+}                                                                                                         \
+static void name##_1(int k, const void *const *a, const float *b0, float *c) {                          \
+    tfu_x_vf s0 = tfu_x_v_set1(0.0f);                                                                     \
+    const tfu_type qt = TYPE;                                                                             \
+    size_t bs = tfu_type_size(qt);                                                                        \
+    int blk, j;                                                                                           \
+    for (blk = 0; blk < k / TFU_X_QK; blk++) {                                                            \
+        tfu_x_vf x[TFU_X_QK / TFU_X_VW], w[TFU_X_QK / TFU_X_VW];                                          \
+        size_t o = (size_t)blk * bs;                                                                      \
+        for (j = 0; j < TFU_X_QK / TFU_X_VW; j++) x[j] = tfu_x_v_load(b0 + blk * TFU_X_QK + j * TFU_X_VW);  \
+        TFU_X_DOT_Q_ROW(0)                                                                                \
+    }                                                                                                     \
+    c[0] = tfu_x_v_hsum(s0);                                                                              \
+}
+TFU_X_DOT_VEC8_Q(tfu_x_k_dot_vec8_q8_0, TFU_Q8_0)
+TFU_X_DOT_VEC8_Q(tfu_x_k_dot_vec8_q4_0, TFU_Q4_0)
+#undef TFU_X_DOT_Q_ROW
+#undef TFU_X_DOT_VEC8_Q
+
+/* c[i] = dot(a_i, b0) for i < na, quantized rows of k (a multiple of 32) */
+static void tfu_x_k_dot_vec_q(tfu_type at, int k, int na, const void *const *a, const float *b0, float *c) {
+    int i = 0;
+    for (; i + 8 <= na; i += 8) {
+        if (at == TFU_Q8_0) tfu_x_k_dot_vec8_q8_0(k, a + i, b0, c + i);
+        else tfu_x_k_dot_vec8_q4_0(k, a + i, b0, c + i);
+    }
+    for (; i < na; i++) {
+        if (at == TFU_Q8_0) tfu_x_k_dot_vec8_q8_0_1(k, a + i, b0, c + i);
+        else tfu_x_k_dot_vec8_q4_0_1(k, a + i, b0, c + i);
+    }
+}
+
 static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, int nr, const float *const *b, float *c, size_t ldc,
                              const void *const *an) {
     tfu_x_vf acc[TFU_X_MR][TFU_X_NR];
@@ -4667,6 +5011,7 @@ static void tfu_x_k_dot_tile(tfu_type at, int k, int mr, const void *const *a, i
 
 static int tfu_x_k_dot_native(int simd, tfu_type at) {  /* can the kernel read A of this type as it is? */
     (void)simd;
+    if (tfu_x_is_quant(at)) return 0;
 #ifdef TFU_X_VEC
     if (!simd) return at == TFU_F32;
 #if defined(tfu_x_v_load_f16)
@@ -4690,6 +5035,11 @@ static void tfu_x_k_dot_redo(tfu_type at, int k, int na, const void *const *a, i
             float *o = c + (size_t)j * ldc + (size_t)i;
             double s = 0;
             if (tfu_x_finite(*o)) continue;
+            if (tfu_x_is_quant(at)) {
+                for (l = 0; l < k; l++) s += (double)tfu_x_ld_q(at, (const char *)a[i] + (size_t)(l / TFU_X_QK) * esz, l % TFU_X_QK) * (double)b[j][l];
+                *o = (float)s;
+                continue;
+            }
             for (l = 0; l < k; l++) s += (double)tfu_x_ld(at, (const char *)a[i] + (size_t)l * esz) * (double)b[j][l];
             *o = (float)s;
         }
@@ -4744,6 +5094,18 @@ TFU_X_PACK_FULL(tfu_x_pack_full_f16)
 static void tfu_x_pack_panel(tfu_type at, const void *const *a, int nr, int l0, int kc, float *pa) {
     size_t esz = tfu_type_size(at);
     int l = 0, r;
+    if (tfu_x_is_quant(at)) {   /* l0 and kc whole blocks: rows dequantized into rq, then packed as f32 */
+        float rq[TFU_X_OMR * TFU_X_KC];
+        const void *rp[TFU_X_OMR];
+        for (r = 0; r < TFU_X_OMR; r++) {
+            rp[r] = rq + (size_t)r * TFU_X_KC;
+            if (r < nr) tfu_x_k_dequant(1, at, kc / TFU_X_QK, rq + (size_t)r * TFU_X_KC, (const char *)a[r] + (size_t)(l0 / TFU_X_QK) * esz);
+            else memset(rq + (size_t)r * TFU_X_KC, 0, (size_t)kc * sizeof(float));
+        }
+        l = tfu_x_pack_full_f32(rp, 0, kc, pa);
+        TFU_ASSERT(l == kc);
+        return;
+    }
     if (nr == TFU_X_OMR) {
         if (at == TFU_F32) l = tfu_x_pack_full_f32(a, l0, kc, pa);
 #if defined(tfu_x_v_load_f16)
@@ -4840,6 +5202,23 @@ static void tfu_x_k_gemm(tfu_type at, int k, int na, const void *const *a, int n
 }
 #endif
 
+/* can tfu_x_k_dot_block read quantized A as it is, for nbr rows of B?
+   Matrix-vector products (one row) and packed ones (ONR rows or more, with
+   panels: A dequantized into them); the others take A dequantized to f32
+   rows first */
+static int tfu_x_k_dot_native_q(int simd, int nbr, int have_panel) {
+    (void)simd;
+    (void)nbr;
+    (void)have_panel;
+#ifdef TFU_X_VEC
+    if (simd && nbr == 1) return 1;
+#endif
+#if defined(TFU_X_VEC) && defined(TFU_X_VT)
+    if (simd && have_panel && nbr >= TFU_X_ONR) return 1;
+#endif
+    return 0;
+}
+
 /* panel: scratch of tfu_x_panel_floats(na) for the packed products, or NULL */
 static void tfu_x_k_dot_block(int simd, tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc,
                               float *panel) {
@@ -4854,6 +5233,12 @@ static void tfu_x_k_dot_block(int simd, tfu_type at, int k, int na, const void *
     }
 #endif
 #ifdef TFU_X_VEC
+    if (simd && tfu_x_is_quant(at)) {   /* tfu_x_k_dot_native_q: one row of B */
+        TFU_ASSERT(nbr == 1);
+        tfu_x_k_dot_vec_q(at, k, na, a, b[0], c);
+        tfu_x_k_dot_redo(at, k, na, a, nbr, b, c, ldc);
+        return;
+    }
     if (simd) {
         int i0 = 0;   /* rows done by the 8-row kernel */
         if (nbr == 1)   /* a matrix-vector product: 8 rows at a time, the rest by tiles */
@@ -5059,6 +5444,7 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, cons
         b = p->t[p->ext[G->first_operand + (-1 - I->src[1])].tensor];
         K = a->ne[0]; r2 = b->ne[2] / a->ne[2]; r3 = b->ne[3] / a->ne[3];
         native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(simd, a->type);
+        if (tfu_x_is_quant(a->type)) native = tfu_x_k_dot_native_q(simd, nn, SL->panel_b != 0);
         at = native ? a->type : TFU_F32;
         for (j = 0; j < mm; j++) {
             const char *q = tfu_x_rowp(a, 0, m0 + j, i2 / r2, i3 / r3);

@@ -18415,10 +18415,15 @@ TFVK_API void tfvk_free(tfvk_context *vk) {
 
 /* what the kernels run: every group kind; a program of at most
    TFVK_X_SLOTS instructions (and so at most 13 operands, 12 stores); two
-   products per group; rows of any length the indexing holds; every type */
+   products per group; rows of any length the indexing holds; every type
+   but the quantized ones (Q8_0, Q4_0: no kernel reads blocks; the shared
+   planner refuses such a graph with TFU_ERR_TYPE, so tfvk_x_type never
+   sees one) */
 TFVK_API tfu_backend_caps tfvk_caps(const tfvk_context *vk) {
     tfu_backend_caps c = tfu_cpu_caps();
+    int k;
     (void)vk;
+    for (k = 0; k < TFU_GROUP_KIND_COUNT; k++) c.operand_types[k] &= ~((1u << TFU_Q8_0) | (1u << TFU_Q4_0));
     c.fuse_kinds = (1u << TFU_GROUP_ELTWISE) | (1u << TFU_GROUP_ROW) | (1u << TFU_GROUP_MATMUL);
     c.max_products = 2;
     c.max_row = (int64_t)1 << 30;

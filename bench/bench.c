@@ -30,7 +30,8 @@
      rope     rope of q 128 x 32 heads x 128 tokens, normal and neox, f32;
               ratio: GB/s (q and the output) over triad
      mv-K     a matrix-vector product, weights K x N (2048 x 5632 and
-              5632 x 2048), f32 and f16; ratio: GB/s (weights) over read
+              5632 x 2048), f32, f16, q8_0 and q4_0 (bytes: the blocks');
+              ratio: GB/s (weights) over read
    Then workloads (f32, shapes ne0 x ne1), each fused and unfused
    (tfu_plan_options.no_fusion) on 1 and 2 threads:
      W1       rms_norm(x, 1e-6) * w            x 4096x512, w 4096
@@ -524,7 +525,10 @@ static tfu_tensor *rand_tensor(tfu_context *ctx, int64_t ne0, int64_t ne1, int64
     return t;
 }
 
-static double tbytes(const tfu_tensor *t) { return (double)tfu_nelements(t) * (double)tfu_type_size(t->type); }
+static double tbytes(const tfu_tensor *t) {
+    if (tfu_type_block_size(t->type) > 1) return (double)tfu_nbytes(t);   /* quantized: the blocks' bytes */
+    return (double)tfu_nelements(t) * (double)tfu_type_size(t->type);
+}
 
 static int finish(workload *w, tfu_tensor *out) {
     if (!out) return -1;
@@ -607,14 +611,28 @@ static int build_rope(workload *w, int neox) {
     return finish(w, tfu_rope(w->ctx, q, pos, 128, neox ? TFU_ROPE_NEOX : TFU_ROPE_NORMAL, 10000.0f));
 }
 
-/* matrix-vector: weights K x N (ne0 x ne1) of type wtype times one f32 row of K */
+/* matrix-vector: weights K x N (ne0 x ne1) of type wtype times one f32 row of K;
+   Q8_0 / Q4_0 weights quantized from the same values, row by row */
 static int build_mv(workload *w, int64_t K, int64_t N, tfu_type wtype) {
     tfu_tensor *a, *x;
     uint32_t s = 81;
-    w->ctx = new_ctx(w, 32, (double)K * (double)N * (double)tfu_type_size(wtype) + 4.0 * (double)(K + N));
+    double wbytes = (double)K / (double)tfu_type_block_size(wtype) * (double)N * (double)tfu_type_size(wtype);
+    w->ctx = new_ctx(w, 32, wbytes + 4.0 * (double)(K + N));
     NEED(a = tfu_new_tensor_2d(w->ctx, wtype, K, N));
     tfu_set_input(a);
-    llama_fill(a, &s, 0.0f, (float)sqrt(3.0 / (double)K));
+    if (tfu_type_block_size(wtype) > 1) {
+        float *row = (float *)malloc((size_t)K * sizeof(float));
+        int64_t r, k;
+        NEED(row);
+        for (r = 0; r < N; r++) {
+            for (k = 0; k < K; k++) row[k] = (float)sqrt(3.0 / (double)K) * llama_unif(&s);
+            if (wtype == TFU_Q8_0) tfu_quantize_q8_0(row, (char *)a->data + (size_t)r * a->nb[1], K);
+            else tfu_quantize_q4_0(row, (char *)a->data + (size_t)r * a->nb[1], K);
+        }
+        free(row);
+    } else {
+        llama_fill(a, &s, 0.0f, (float)sqrt(3.0 / (double)K));
+    }
     NEED(x = rand_tensor(w->ctx, K, 1, 1, "x", 82));
     w->bytes = tbytes(a) + tbytes(x);
     w->limit = LIM_READ;
@@ -968,7 +986,9 @@ int main(int argc, char **argv) {
         static const struct { const char *name, *variant; int kind; int64_t K, N; tfu_type t; } rows[] = {
             { "rope", "normal", 0, 0, 0, TFU_F32 }, { "rope", "neox", 1, 0, 0, TFU_F32 },
             { "mv-2048", "f32", 2, 2048, 5632, TFU_F32 }, { "mv-2048", "f16", 2, 2048, 5632, TFU_F16 },
-            { "mv-5632", "f32", 2, 5632, 2048, TFU_F32 }, { "mv-5632", "f16", 2, 5632, 2048, TFU_F16 } };
+            { "mv-2048", "q8_0", 2, 2048, 5632, TFU_Q8_0 }, { "mv-2048", "q4_0", 2, 2048, 5632, TFU_Q4_0 },
+            { "mv-5632", "f32", 2, 5632, 2048, TFU_F32 }, { "mv-5632", "f16", 2, 5632, 2048, TFU_F16 },
+            { "mv-5632", "q8_0", 2, 5632, 2048, TFU_Q8_0 }, { "mv-5632", "q4_0", 2, 5632, 2048, TFU_Q4_0 } };
         for (i = 0; i < (int)(sizeof rows / sizeof rows[0]); i++) {
             int rc;
             if (!wanted(rows[i].name)) continue;

@@ -849,6 +849,35 @@ static void vk_matvec(void) {
     }
 }
 
+/* quantized weights (Q8_0, Q4_0) have no Vulkan kernel: a graph that reads
+   them fails to compile with TFU_ERR_TYPE and a message, never runs wrongly */
+static void vk_quant_refused(void) {
+    static const tfu_type qt[2] = { TFU_Q8_0, TFU_Q4_0 };
+    int t, k;
+    tfu_backend_caps caps = tfvk_caps(g_vk);
+    for (k = 0; k < TFU_GROUP_KIND_COUNT; k++)
+        TT_CHECK(!(caps.operand_types[k] & ((1u << TFU_Q8_0) | (1u << TFU_Q4_0))), "quant: caps of kind %d hold a quantized type", k);
+    for (t = 0; t < 2; t++) {
+        tfu_context *ctx = tfu_init_malloc((size_t)1 << 20, 0);
+        tfu_tensor *a = tfu_new_tensor_2d(ctx, qt[t], 64, 8), *b = tfu_new_tensor_2d(ctx, TFU_F32, 64, 3), *idx = tfu_new_tensor_1d(ctx, TFU_I32, 2);
+        tfu_tensor *y[2];
+        int v;
+        memset(a->data, 0, tfu_nbytes(a));
+        memset(b->data, 0, tfu_nbytes(b));
+        memset(idx->data, 0, tfu_nbytes(idx));
+        y[0] = tfu_mul_mat(ctx, a, b);
+        y[1] = tfu_get_rows(ctx, a, idx);
+        for (v = 0; v < 2; v++) {
+            tfu_graph *g = tfu_graph_build(ctx, y[v]);
+            tfvk_plan *p = g ? tfvk_plan_compile(g_vk, g, NULL) : NULL;
+            TT_CHECK(g && !p && tfvk_last_error(g_vk) == TFU_ERR_TYPE, "quant %s %s: compile refused (%s)", tfu_type_name(qt[t]),
+                     v ? "get_rows" : "mul_mat", tfvk_last_error_msg(g_vk));
+            if (p) tfvk_plan_free(p);
+        }
+        tfu_free(ctx);
+    }
+}
+
 int main(int argc, char **argv) {
     int n_graphs = tt_arg_int(argc, argv, "--graphs", 120);
     int seed = tt_arg_int(argc, argv, "--seed", 1);
@@ -899,6 +928,7 @@ int main(int argc, char **argv) {
         vk_replay(1000);
         vk_replay_big();
         vk_errors();
+        vk_quant_refused();
     }
     printf("vk: %ld plans, %ld tensors compared, %ld fused plans grouped as the CPU's\n", g_n_plans, g_n_compared, g_n_groups_same);
     {
