@@ -58,10 +58,19 @@
    CHANGES
      0.3.1  gelu and gelu_erf keep their digits for negative x on every path
           (1 + tanh and 1 + erf cancelled below x = -5 in the scalar tail,
-          which then disagreed with the SIMD body). Vulkan: contiguous
-          operands of element-wise and row groups addressed by their flat
-          index (tfvk_plan_options.generic_addressing, tfvk_plan_stats
-          n_fast_operands / n_generic_operands).
+          which then disagreed with the SIMD body). Quantized weights:
+          TFU_Q8_0 and TFU_Q4_0 (blocks of 32 with an f16 scale), read by
+          mul_mat as a and by get_rows; tfu_quantize_q8_0/q4_0,
+          tfu_dequantize_row, tfu_type_block_size; products exact with
+          respect to the dequantized weights (activations stay f32); every
+          other builder refuses them (TFU_ERR_TYPE); Vulkan refuses them at
+          compile. Vulkan: contiguous operands of element-wise and row
+          groups addressed by their flat index
+          (tfvk_plan_options.generic_addressing, tfvk_plan_stats
+          n_fast_operands / n_generic_operands); matvec.comp for products
+          of at most 8 columns and subgroup reductions in row groups where
+          the device has subgroup arithmetic. The fuzz inputs replayed on
+          Vulkan too (fuzz_replay_vk).
      0.3  Vulkan: tensorfuse_vk.h runs the same plans (tfu_plan_compile_shared,
           tfu_plan_check, caps.max_group_ops; TFU_ERR_BACKEND, TFU_ERR_DEVICE,
           TFU_ERR_DEVICE_MEMORY). Decoding: tfu_set_rows (rows written at
@@ -827,7 +836,18 @@ TFU_API int tfu_selftest(void);   /* number of failures */
 #error "tensorfuse: no atomics on this compiler (not GCC, Clang, MSVC or C11): define TFU_NO_THREADS"
 #endif
 #if !defined(TFU_NO_SIMD) && defined(__AVX512F__)
+/* GCC 12's AVX-512 intrinsics (_mm512_undefined_*: "__Y = __Y") warn
+   -Wmaybe-uninitialized when inlined into C++ (GCC bug 105593): off for
+   the locations of that header only */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #define TFU_X_AVX512 1
 #elif !defined(TFU_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>

@@ -5,6 +5,12 @@
 // (prologue values are recomputed, never stored), then one pass evaluates
 // the whole program and stores. Sums whose f32 value cannot be trusted
 // (overflow, underflow) are redone scaled by the row's largest magnitude.
+// Built twice: with TFVK_SUBGROUP (row_sg: subgroup reductions, then one
+// value per subgroup through shared memory, two barriers a reduction) for
+// devices with subgroup arithmetic, and without (a shared-memory tree).
+#ifdef TFVK_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "common.glsl"
 #define WG 256
 layout(local_size_x = WG) in;
@@ -45,7 +51,48 @@ float input_of(int r, uint i0, out float mask) {
     return src_val(sa_of(r));
 }
 
+// (max, sum of exp) pairs: the sum of both, at the larger maximum
+void soft_pair(inout float m1, inout float s1, float m2, float s2) {
+    float mx = max(m1, m2);
+    float t1 = s1 == 0.0 ? 0.0 : s1 * exp(m1 - mx);
+    float t2 = s2 == 0.0 ? 0.0 : s2 * exp(m2 - mx);
+    m1 = mx;
+    s1 = t1 + t2;
+}
+
 // three sums (or maxima) over the workgroup
+#ifdef TFVK_SUBGROUP
+void reduce3(inout float a, inout float b, inout float c, int mode) {
+    if (mode == 0) {                // sum, max, max
+        a = subgroupAdd(a);
+        b = subgroupMax(b);
+    } else {                        // softmax (max, sum), max
+        float mx = subgroupMax(a);
+        b = subgroupAdd(b == 0.0 ? 0.0 : b * exp(a - mx));
+        a = mx;
+    }
+    c = subgroupMax(c);
+    if (subgroupElect()) {
+        red0[gl_SubgroupID] = a;
+        red1[gl_SubgroupID] = b;
+        red2[gl_SubgroupID] = c;
+    }
+    barrier();
+    a = red0[0];
+    b = red1[0];
+    c = red2[0];
+    for (uint s = 1u; s < gl_NumSubgroups; s++) {
+        if (mode == 0) {
+            a += red0[s];
+            b = max(b, red1[s]);
+        } else {
+            soft_pair(a, b, red0[s], red1[s]);
+        }
+        c = max(c, red2[s]);
+    }
+    barrier();
+}
+#else
 void reduce3(inout float a, inout float b, inout float c, int mode) {
     uint t = gl_LocalInvocationID.x;
     red0[t] = a;
@@ -57,16 +104,13 @@ void reduce3(inout float a, inout float b, inout float c, int mode) {
             if (mode == 0) {            // sum, max, max
                 red0[t] += red0[t + s];
                 red1[t] = max(red1[t], red1[t + s]);
-                red2[t] = max(red2[t], red2[t + s]);
             } else {                    // softmax (max, sum), max
-                float m1 = red0[t], m2 = red0[t + s], s1 = red1[t], s2 = red1[t + s];
-                float mx = max(m1, m2);
-                float t1 = s1 == 0.0 ? 0.0 : s1 * exp(m1 - mx);
-                float t2 = s2 == 0.0 ? 0.0 : s2 * exp(m2 - mx);
-                red0[t] = mx;
-                red1[t] = t1 + t2;
-                red2[t] = max(red2[t], red2[t + s]);
+                float m1 = red0[t], s1 = red1[t];
+                soft_pair(m1, s1, red0[t + s], red1[t + s]);
+                red0[t] = m1;
+                red1[t] = s1;
             }
+            red2[t] = max(red2[t], red2[t + s]);
         }
         barrier();
     }
@@ -75,6 +119,7 @@ void reduce3(inout float a, inout float b, inout float c, int mode) {
     c = red2[0];
     barrier();
 }
+#endif
 
 // c such that y = (x * 2^-e - mu) * c, from q = sum((x * 2^-e - mu)^2) over n
 float norm_scale(float q, float nf, int e, float eps) {

@@ -191,19 +191,47 @@ static int64_t fz_dim(fz_in *in) {
     return 1 + (int64_t)(b % 7);
 }
 
+/* a quantized tensor's blocks: random bytes (any f16 scale: NaN, inf,
+   subnormal, zero), then the bound of what they dequantize to */
+static void fz_fill_blocks(fz_in *in, tfu_tensor *t, double *mag) {
+    unsigned seed = fz_u16(in) | 1u;
+    size_t i, n = tfu_nbytes(t);
+    int64_t i0, i1, i2, i3;
+    double m = 0;
+    int bad = 0;
+    if (!t->data) return;
+    for (i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        ((unsigned char *)t->data)[i] = (unsigned char)(seed >> 16);
+    }
+    for (i3 = 0; i3 < t->ne[3]; i3++)
+        for (i2 = 0; i2 < t->ne[2]; i2++)
+            for (i1 = 0; i1 < t->ne[1]; i1++)
+                for (i0 = 0; i0 < t->ne[0]; i0++) {
+                    double v = fabs((double)tfu_get_f32(t, i0, i1, i2, i3));
+                    if (v != v || v == INFINITY) bad = 1;
+                    else if (v > m) m = v;
+                }
+    *mag = bad ? INFINITY : m > 2 ? m : 2;
+}
+
 static void fz_new_tensor(fz_prog *p, fz_in *in) {
     static const tfu_type types[] = { TFU_F32, TFU_F32, TFU_F16, TFU_BF16, TFU_I32 };
     unsigned tb = fz_u8(in);
-    tfu_type ty = tb == 255 ? (tfu_type)9 : types[tb % 5];
+    /* 253, 254: quantized weights, rows of one or two blocks (or, at times,
+       a row length that is not whole blocks, which must be refused) */
+    tfu_type ty = tb == 255 ? (tfu_type)99 : tb == 253 ? TFU_Q8_0 : tb == 254 ? TFU_Q4_0 : types[tb % 5];
     int nd = fz_range(in, 1, 4), k;
     int64_t ne[4];
     tfu_tensor *t;
     double mag = 2;
     if (fz_u8(in) == 255) nd = 5;       /* invalid */
     for (k = 0; k < 4; k++) ne[k] = fz_dim(in);
+    if (tfu_type_block_size(ty) > 1 && ne[1] % 4 != 3) ne[0] = 32 * (1 + ne[0] % 2);
     t = fz_check(p, tfu_new_tensor(p->ctx, ty, nd, ne), "new_tensor");
     if (!t) return;
-    fz_fill(in, t, &mag);
+    if (tfu_type_block_size(ty) > 1) fz_fill_blocks(in, t, &mag);
+    else fz_fill(in, t, &mag);
     if (fz_u8(in) % 4 == 0) tfu_set_input(t);
     if (p->nleaf < FZ_POOL) p->leaf[p->nleaf++] = t;
     fz_push(p, t, mag, 0);

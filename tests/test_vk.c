@@ -912,7 +912,10 @@ int main(int argc, char **argv) {
         g_vk = tfvk_init(&o);
         if (tfvk_last_error(g_vk) == TFU_OK) {
             g_msgs_seen = 0;
-            printf("vk: staging buffers:\n");
+            /* and without subgroup kernels: the row groups' shared-memory
+               reductions and the tiled products for every product */
+            g_vk->matvec = 0;
+            printf("vk: staging buffers, no subgroup kernels:\n");
             vk_random(n_graphs / 8, seed + 1, -1);
         }
         TT_CHECK(tfvk_last_error(g_vk) == TFU_OK, "staging context: %s", tfvk_last_error_msg(g_vk));

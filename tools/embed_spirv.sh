@@ -37,6 +37,8 @@ build matmul matmul.comp ""
 # subgroup operations are SPIR-V 1.3: the runtime creates this module only
 # on devices with subgroup arithmetic in compute shaders (Vulkan 1.1)
 build matvec matvec.comp "--target-env=vulkan1.1"
+# row.comp with subgroup reductions, for the same devices
+build row_sg row.comp "--target-env=vulkan1.1 -DTFVK_SUBGROUP"
 build other other.comp ""
 build rope rope.comp ""
 build rope64 rope.comp "-DTFVK_F64"

@@ -18,6 +18,17 @@ for f in api impl embedded; do
     $CXX -std=c++11 $W -Wno-old-style-cast $nd -O2 -I. -c "$tmp/$f.cpp" -o "$tmp/o.o" || { echo "lint: $f c++ $nd failed"; fail=1; }
   done
 done
+# the SIMD kernels (the flags above select none of them on x86-64): AVX2+FMA
+# and AVX-512 builds of the implementation as C11 and C++
+case $($CC -dumpmachine 2>/dev/null) in
+x86_64*|amd64*)
+  for m in haswell skylake-avx512; do
+    $CC -std=c11 $W -march=$m -O2 -I. -c "$tmp/impl.c" -o "$tmp/o.o" || { echo "lint: impl c11 -march=$m failed"; fail=1; }
+    $CXX -std=c++11 $W -Wno-old-style-cast -march=$m -O2 -I. -c "$tmp/impl.cpp" -o "$tmp/o.o" || { echo "lint: impl c++ -march=$m failed"; fail=1; }
+  done
+  simd="; AVX2 and AVX-512 kernels as C11 and C++" ;;
+*) simd="" ;;
+esac
 # tensorfuse_vk.h (where the Vulkan headers are): API only and with the
 # implementation, C99, C11 and C++
 if printf '#include <vulkan/vulkan_core.h>\n' | $CC -E -x c - >/dev/null 2>&1; then
@@ -41,5 +52,5 @@ fi
 $CC -std=c11 $W -DTFU_X_ATOMICS=3 -O2 -I. -c "$tmp/impl.c" -o "$tmp/o.o" || { echo "lint: impl c11 atomics failed"; fail=1; }
 # GNU extensions only where __GNUC__ selects them (MSVC and plain C compilers)
 awk -f tools/gnu_check.awk tensorfuse.h || { echo "lint: GNU extensions outside #if __GNUC__"; fail=1; }
-[ $fail -eq 0 ] && echo "lint: clean (C99, C11, C++11; with and without NDEBUG; C11 atomics; no GNU-only code outside __GNUC__$vk)"
+[ $fail -eq 0 ] && echo "lint: clean (C99, C11, C++11; with and without NDEBUG; C11 atomics; no GNU-only code outside __GNUC__$simd$vk)"
 exit $fail
