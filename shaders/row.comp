@@ -225,6 +225,14 @@ void reduce_slot(int r, uint n) {
                 e = 0;
             } else {
                 c = norm_scale(a, nf, e, eps);
+                if (!(c < f_inf())) {
+                    // q = 0 and eps * 2^-2e flushed to 0 (devices without
+                    // subnormals): the deviations are 0 and (x - mean) /
+                    // sqrt(eps) is, unscaled
+                    c = 1.0 / sqrt(ldexp(a / nf, 2 * e) + eps);
+                    mu = ldexp(mu, e);
+                    e = 0;
+                }
             }
             mode = M_DONE;
         }

@@ -474,6 +474,50 @@ static void vk_addressing(void) {
     tfu_free(ctx);
 }
 
+/* norm of rows whose values are equal and huge: the deviations are 0, so
+   is the result (eps * 2^-2e of the scaled pass underflows where the device
+   flushes subnormals); also one value per row, and a row of tiny values */
+static void vk_norm_flat(void) {
+    tfu_context *ctx = tfu_init_malloc(1 << 20, 0);
+    tfu_tensor *x, *x1, *y[2];
+    int v;
+    if (!ctx) return;
+    x = tfu_new_tensor_2d(ctx, TFU_F32, 5, 4);
+    x1 = tfu_new_tensor_2d(ctx, TFU_F32, 1, 4);
+    for (v = 0; v < 5; v++) {
+        tfu_set_f32(x, v, 0, 0, 0, 1e20f);
+        tfu_set_f32(x, v, 1, 0, 0, -3e30f);
+        tfu_set_f32(x, v, 2, 0, 0, 1e-30f);
+        tfu_set_f32(x, v, 3, 0, 0, v == 2 ? 2e20f : 1e20f);
+    }
+    for (v = 0; v < 4; v++) tfu_set_f32(x1, 0, v, 0, 0, tfu_get_f32(x, 0, v, 0, 0));
+    y[0] = tfu_norm(ctx, x, 1e-2f);
+    y[1] = tfu_norm(ctx, x1, 1e-5f);
+    for (v = 0; v < 2; v++) {
+        tfu_graph *g = tfu_graph_build(ctx, y[v]);
+        tfvk_plan *p = g ? tfvk_plan_compile(g_vk, g, NULL) : NULL;
+        int64_t i0, i1;
+        int bad = 0;
+        TT_CHECK(p != NULL, "norm flat %d: compile: %s", v, tfvk_last_error_msg(g_vk));
+        if (!p) continue;
+        poison_pointers(g);
+        TT_CHECK(tfvk_plan_run(p) == TFU_OK, "norm flat %d: run: %s", v, tfvk_last_error_msg(g_vk));
+        for (i1 = 0; i1 < 4; i1++)
+            for (i0 = 0; i0 < y[v]->ne[0]; i0++) {
+                /* rows 0-2 and every one-value row: 0; row 3: (x - mean) / sd of 1e20 x4, 2e20 */
+                double want = 0, got = tfu_get_f32(y[v], i0, i1, 0, 0);
+                if (v == 0 && i1 == 3) want = i0 == 2 ? 2.0 : -0.5;
+                if (!(fabs(got - want) <= 1e-5 * (1 + fabs(want)))) {
+                    if (bad++ < 3) printf("  norm flat %d: [%lld,%lld] = %g, want %g\n", v, (long long)i0, (long long)i1, got, want);
+                }
+            }
+        TT_CHECK(bad == 0, "norm flat %d: %d values differ", v, bad);
+        tfvk_plan_free(p);
+    }
+    check_validation("norm flat");
+    tfu_free(ctx);
+}
+
 /* --- 4. replay ----------------------------------------------------------- */
 
 /* y = silu(x * a + b) * rms_norm(x): new x every run */
@@ -928,6 +972,7 @@ int main(int argc, char **argv) {
         vk_matvec();
         vk_barriers();
         vk_addressing();
+        vk_norm_flat();
         vk_replay(1000);
         vk_replay_big();
         vk_errors();
