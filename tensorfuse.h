@@ -1960,27 +1960,39 @@ static void tfu_x_range(const tfu_tensor *t, size_t *lo, size_t *hi) {
     *hi = *lo + tfu_nbytes(t);
 }
 
+/* What an op that writes into dst (cpy, set_rows) checks of it: a leaf or
+   a view of one, elements that do not overlap each other; a source *src
+   overlapping dst's bytes is made contiguous first, so that it is read
+   whole before the write (program order). 0 on error (reported). */
+static int tfu_x_dst_check(tfu_context *ctx, const char *op, tfu_tensor **src, tfu_tensor *dst) {
+    size_t slo, shi, dlo, dhi;
+    if (tfu_x_root(dst)->op != TFU_OP_NONE) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, op, "dst must be a leaf tensor or a view of one", NULL, NULL);
+        return 0;
+    }
+    if (!tfu_x_elements_disjoint(dst)) {
+        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, op, "dst elements overlap each other (a zero or too small stride)", NULL, NULL);
+        return 0;
+    }
+    tfu_x_range(*src, &slo, &shi);
+    tfu_x_range(dst, &dlo, &dhi);
+    if (tfu_x_root(*src) == tfu_x_root(dst) && slo < dhi && dlo < shi) {
+        *src = tfu_cont(ctx, *src);
+        if (!*src) return 0;
+    }
+    return 1;
+}
+
 /* cpy: the source is read as a whole before the destination is written
    (program order); when both lie in one tensor's overlapping bytes, the
    source goes through a contiguous copy first, so every executor sees the
    same answer. */
 TFU_API tfu_tensor *tfu_cpy(tfu_context *ctx, tfu_tensor *a, tfu_tensor *dst) {
     tfu_tensor *t;
-    size_t alo, ahi, dlo, dhi;
     if (tfu_x_null(ctx, "CPY", a, dst, 1)) return NULL;
     if (!tfu_x_is_float(a->type) || !tfu_x_is_float(dst->type)) { tfu_x_err(ctx, TFU_ERR_TYPE, a, "CPY", "operands must be float", NULL, NULL); return NULL; }
     if (!tfu_same_shape(a, dst)) { tfu_x_err(ctx, TFU_ERR_SHAPE, a, "CPY", "shapes differ:", a, dst); return NULL; }
-    if (tfu_x_root(dst)->op != TFU_OP_NONE) { tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "CPY", "dst must be a leaf tensor or a view of one", NULL, NULL); return NULL; }
-    if (!tfu_x_elements_disjoint(dst)) {
-        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "CPY", "dst elements overlap each other (a zero or too small stride)", NULL, NULL);
-        return NULL;
-    }
-    tfu_x_range(a, &alo, &ahi);
-    tfu_x_range(dst, &dlo, &dhi);
-    if (tfu_x_root(a) == tfu_x_root(dst) && alo < dhi && dlo < ahi) {
-        a = tfu_cont(ctx, a);
-        if (!a) return NULL;
-    }
+    if (!tfu_x_dst_check(ctx, "CPY", &a, dst)) return NULL;
     t = tfu_x_new(ctx, dst->type, 4, dst->ne, 0, "CPY");
     if (!t) return NULL;
     memcpy(t->nb, dst->nb, sizeof t->nb);
@@ -2002,7 +2014,6 @@ static int tfu_x_dst_operand(const tfu_tensor *t) {
    one, src read whole before the write); sources src, idx, dst */
 TFU_API tfu_tensor *tfu_set_rows(tfu_context *ctx, tfu_tensor *dst, tfu_tensor *src, tfu_tensor *idx) {
     tfu_tensor *t;
-    size_t slo, shi, dlo, dhi;
     if (tfu_x_null(ctx, "SET_ROWS", dst, src, 1)) return NULL;
     if (tfu_x_null(ctx, "SET_ROWS", idx, NULL, 0)) return NULL;
     if (!tfu_x_is_float(src->type) || !tfu_x_is_float(dst->type) || idx->type != TFU_I32) {
@@ -2017,20 +2028,7 @@ TFU_API tfu_tensor *tfu_set_rows(tfu_context *ctx, tfu_tensor *dst, tfu_tensor *
         tfu_x_err(ctx, TFU_ERR_SHAPE, idx, "SET_ROWS", "idx must be n x (divisor of ne2) x (divisor of ne3), n = src->ne1:", idx, src);
         return NULL;
     }
-    if (tfu_x_root(dst)->op != TFU_OP_NONE) {
-        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "SET_ROWS", "dst must be a leaf tensor or a view of one", NULL, NULL);
-        return NULL;
-    }
-    if (!tfu_x_elements_disjoint(dst)) {
-        tfu_x_err(ctx, TFU_ERR_INVALID_ARG, dst, "SET_ROWS", "dst elements overlap each other (a zero or too small stride)", NULL, NULL);
-        return NULL;
-    }
-    tfu_x_range(src, &slo, &shi);
-    tfu_x_range(dst, &dlo, &dhi);
-    if (tfu_x_root(src) == tfu_x_root(dst) && slo < dhi && dlo < shi) {
-        src = tfu_cont(ctx, src);
-        if (!src) return NULL;
-    }
+    if (!tfu_x_dst_check(ctx, "SET_ROWS", &src, dst)) return NULL;
     t = tfu_x_new(ctx, dst->type, 4, dst->ne, 0, "SET_ROWS");
     if (!t) return NULL;
     memcpy(t->nb, dst->nb, sizeof t->nb);
