@@ -23,49 +23,7 @@ float mm_value(int product) { return mmv[product]; }
 shared float As[BK][BM];
 shared float Bs[BK][BN];
 
-uint desc_ne(int d, int i) { return P.p[DESC(d) + 2u + uint(i)]; }
-
-float ld(int d, uint i0, uint i1, uint i2, uint i3) {
-    return load_e(d_binding(d), type_of(d), d_at(d, i0, i1, i2, i3));
-}
-
-// out(m, n) of product p summed again, each term scaled by powers of two
-// to magnitude < 1 (exact; no division by a huge value)
-float mm_rescue(int da, int db, uint m, uint n, uint a2, uint a3, uint b2, uint b3, uint K, float acc) {
-    float ma = 0.0, mb = 0.0;
-    int ea, eb;
-    for (uint k = 0u; k < K; k++) {
-        float x = ld(da, k, m, a2, a3), y = ld(db, k, n, b2, b3);
-        if (!(abs(x) < f_inf()) || !(abs(y) < f_inf())) return acc;   // the inputs make it inf or NaN
-        ma = max(ma, abs(x));
-        mb = max(mb, abs(y));
-    }
-    if (ma == 0.0 || mb == 0.0) return 0.0;
-    frexp(ma, ea);
-    frexp(mb, eb);
-    float s = 0.0;
-    for (uint k = 0u; k < K; k++) s += ldexp(ld(da, k, m, a2, a3), -ea) * ldexp(ld(db, k, n, b2, b3), -eb);
-    return ldexp(s, ea + eb);
-}
-
-// a tensor's addressing, read from the parameter block once
-struct Tens {
-    uint bnd, off, nb0, nb1, nb2, nb3;
-    int type;
-};
-
-Tens tens(int d) {
-    uint b = DESC(d);
-    Tens t;
-    t.bnd = P.p[b];
-    t.off = P.p[b + 1u] + P.p[b + 10u] * P.p[b + 6u];
-    t.nb0 = P.p[b + 6u];
-    t.nb1 = P.p[b + 7u];
-    t.nb2 = P.p[b + 8u];
-    t.nb3 = P.p[b + 9u];
-    t.type = type_of(d);
-    return t;
-}
+#include "product.glsl"
 
 void main() {
     uvec4 ne = space();
@@ -113,8 +71,10 @@ void main() {
                 float a = acc[p][j * 4u + i];
                 if (!(abs(a) < f_inf())) {
                     int da = p == 0 ? K1 : K3, db = p == 0 ? K2 : K4;
+                    Tens A = tens(da), B = tens(db);
                     uint a2 = i2 / (desc_ne(db, 2) / desc_ne(da, 2)), a3 = i3 / (desc_ne(db, 3) / desc_ne(da, 3));
-                    a = mm_rescue(da, db, m, n, a2, a3, i2, i3, desc_ne(da, 0), a);
+                    uint ea = A.off + a2 * A.nb2 + a3 * A.nb3 + m * A.nb1, eb = B.off + i2 * B.nb2 + i3 * B.nb3 + n * B.nb1;
+                    a = prod_rescue(A, B, ea, eb, desc_ne(da, 0), 0u, 1u, a);
                 }
                 mmv[p] = a;
             }

@@ -12,7 +12,7 @@
 // workgroup z the batch (dims 2 and 3; a's broadcast over b's by
 // division). An output that comes out inf or NaN from finite inputs (an
 // f32 partial sum overflowed) is summed again scaled by powers of two, as
-// matmul.comp's mm_rescue does, by the whole subgroup.
+// matmul.comp does (product.glsl), by the whole subgroup.
 // K0: products (1 or 2); K1, K2: product 0's descriptors a and b; K3, K4:
 // product 1's; K5: columns of the output (ne1, 1..NMAX).
 // Needs GL_KHR_shader_subgroup_arithmetic: the runtime creates this module
@@ -30,26 +30,9 @@ float row_value(int k, float x, float m) { return f_nan(); }
 float mm_value(int product) { return mmv[product]; }
 #include "program.glsl"
 
-uint desc_ne(int d, int i) { return P.p[DESC(d) + 2u + uint(i)]; }
-
-// a tensor's addressing, read from the parameter block once
-struct Tens {
-    uint bnd, off, nb0, nb1, nb2, nb3;
-    int type;
-};
-
-Tens tens(int d) {
-    uint b = DESC(d);
-    Tens t;
-    t.bnd = P.p[b];
-    t.off = P.p[b + 1u] + P.p[b + 10u] * P.p[b + 6u];
-    t.nb0 = P.p[b + 6u];
-    t.nb1 = P.p[b + 7u];
-    t.nb2 = P.p[b + 8u];
-    t.nb3 = P.p[b + 9u];
-    t.type = type_of(d);
-    return t;
-}
+#define PR_MAX(x) subgroupMax(x)
+#define PR_ADD(x) subgroupAdd(x)
+#include "product.glsl"
 
 // the two halves of an f16 word: the device's conversion (exact) for
 // normal halves; zero, subnormal, inf and NaN halves bit by bit, as
@@ -115,35 +98,6 @@ void row_sums(int p, Tens A, Tens B, uint ea, uint eb, uint K, uint lane, uint S
     }
 }
 
-// out(m, n) of product p summed again by the subgroup, each term scaled by
-// powers of two to magnitude < 1 (exact; no division by a huge value);
-// called in subgroup-uniform control flow. Returns acc where an input is
-// inf or NaN (the inputs make it so), as matmul.comp's mm_rescue.
-float mv_rescue(Tens A, Tens B, uint ea, uint eb, uint K, uint lane, uint S, float acc) {
-    float ma = 0.0, mb = 0.0, bad = 0.0;
-    int xa, xb;
-    for (uint k = lane; k < K; k += S) {
-        float x = load_e(A.bnd, A.type, ea + k * A.nb0), y = load_e(B.bnd, B.type, eb + k * B.nb0);
-        if (!(abs(x) < f_inf()) || !(abs(y) < f_inf())) bad = 1.0;
-        else {
-            ma = max(ma, abs(x));
-            mb = max(mb, abs(y));
-        }
-    }
-    bad = subgroupMax(bad);
-    ma = subgroupMax(ma);
-    mb = subgroupMax(mb);
-    if (bad != 0.0) return acc;
-    if (ma == 0.0 || mb == 0.0) return 0.0;
-    frexp(ma, xa);
-    frexp(mb, xb);
-    float s = 0.0;
-    for (uint k = lane; k < K; k += S)
-        s += ldexp(load_e(A.bnd, A.type, ea + k * A.nb0), -xa) * ldexp(load_e(B.bnd, B.type, eb + k * B.nb0), -xb);
-    s = subgroupAdd(s);
-    return ldexp(s, xa + xb);
-}
-
 void main() {
     uvec4 ne = space();
     uint rows = P.p[4];
@@ -170,7 +124,7 @@ void main() {
                 float s = subgroupAdd(acc[p][n]);
                 // decided alike by the subgroup (a maximum is exact)
                 float bad = subgroupMax(abs(s) < f_inf() ? 0.0 : 1.0);
-                if (bad != 0.0) s = mv_rescue(A, B, ea, eb + uint(n) * B.nb1, K, lane, S, s);
+                if (bad != 0.0) s = prod_rescue(A, B, ea, eb + uint(n) * B.nb1, K, lane, S, s);
                 acc[p][n] = s;
             }
         }
