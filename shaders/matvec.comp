@@ -40,8 +40,12 @@ float mm_value(int product) { return mmv[product]; }
 vec2 f16x2_to_f32(uint w) {
     vec2 r = unpackHalf2x16(w);
     uint e0 = w & 0x7C00u, e1 = w & 0x7C000000u;
-    if (e0 == 0u || e0 == 0x7C00u) r.x = f16_to_f32(w & 0xFFFFu);
-    if (e1 == 0u || e1 == 0x7C000000u) r.y = f16_to_f32(w >> 16);
+    // one test for the common case (both halves normal), so the bit-by-bit
+    // conversion is a branch taken rarely rather than work done always
+    if (e0 == 0u || e0 == 0x7C00u || e1 == 0u || e1 == 0x7C000000u) {
+        if (e0 == 0u || e0 == 0x7C00u) r.x = f16_to_f32(w & 0xFFFFu);
+        if (e1 == 0u || e1 == 0x7C000000u) r.y = f16_to_f32(w >> 16);
+    }
     return r;
 }
 
@@ -67,6 +71,22 @@ void row_sums(int p, Tens A, Tens B, uint ea, uint eb, uint K, uint lane, uint S
                 uint jq = j + q * S;
                 wd[q] = jq < w1 ? I[A.bnd].w[jq] : 0u;
             }
+            if (B.type == T_F32 && B.nb0 == 1u) {
+                // b contiguous f32 (activations, the decoding case): read
+                // directly, no type dispatch or stride per value
+                [[unroll]] for (uint q = 0u; q < UNROLL; q++) {
+                    uint k = 2u * (j + q * S) - ea;
+                    vec2 x = half_pair(A.type, wd[q]);
+                    bool lo = k < K, hi = k + 1u < K;
+                    [[unroll]] for (int n = 0; n < NMAX; n++) {
+                        if (n >= K5) break;
+                        uint e = eb + uint(n) * B.nb1 + k;
+                        if (lo) acc[p][n] += x.x * uintBitsToFloat(I[B.bnd].w[e]);
+                        if (hi) acc[p][n] += x.y * uintBitsToFloat(I[B.bnd].w[e + 1u]);
+                    }
+                }
+                continue;
+            }
             [[unroll]] for (uint q = 0u; q < UNROLL; q++) {
                 uint k = 2u * (j + q * S) - ea;
                 vec2 x = half_pair(A.type, wd[q]);
@@ -76,6 +96,25 @@ void row_sums(int p, Tens A, Tens B, uint ea, uint eb, uint K, uint lane, uint S
                     uint e = eb + uint(n) * B.nb1 + k * B.nb0;
                     if (lo) acc[p][n] += x.x * load_e(B.bnd, B.type, e);
                     if (hi) acc[p][n] += x.y * load_e(B.bnd, B.type, e + B.nb0);
+                }
+            }
+        }
+        return;
+    }
+    if (A.type == T_F32 && A.nb0 == 1u && B.type == T_F32 && B.nb0 == 1u) {
+        // both contiguous f32: direct loads
+        for (uint k0 = lane; k0 < K; k0 += UNROLL * S) {
+            float xs[UNROLL];
+            [[unroll]] for (uint q = 0u; q < UNROLL; q++) {
+                uint k = k0 + q * S;
+                xs[q] = k < K ? uintBitsToFloat(I[A.bnd].w[ea + k]) : 0.0;
+            }
+            [[unroll]] for (uint q = 0u; q < UNROLL; q++) {
+                uint k = k0 + q * S;
+                if (k >= K) break;
+                [[unroll]] for (int n = 0; n < NMAX; n++) {
+                    if (n >= K5) break;
+                    acc[p][n] += xs[q] * uintBitsToFloat(I[B.bnd].w[eb + uint(n) * B.nb1 + k]);
                 }
             }
         }

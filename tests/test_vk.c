@@ -689,6 +689,7 @@ typedef struct mv_case {
     int      epi;           /* 0 a@b, 1 + bias, 2 silu(+ bias), 3 swiglu_split(a@b, a1@b) */
     int      a2, a3, b2, b3;
     int      special;       /* 1 NaN and inf inputs, 2 finite inputs whose f32 sums overflow */
+    int      bt;            /* 1: b a transposed view (k not contiguous)   */
 } mv_case;
 
 typedef struct mv_built {
@@ -747,7 +748,12 @@ static int mv_build(tfu_context *ctx, const mv_case *c, uint64_t seed, mv_built 
     tt_seed(seed);
     B->a[0] = mv_weight(ctx, c, c->ty);
     if (c->epi == 3) B->a[1] = mv_weight(ctx, c, c->ty == TFU_F16 ? TFU_BF16 : TFU_F16);
-    B->b = tfu_set_input(tfu_new_tensor_4d(ctx, TFU_F32, c->K, c->N, c->b2, c->b3));
+    if (c->bt) {
+        tfu_tensor *bl = tfu_set_input(tfu_new_tensor_4d(ctx, TFU_F32, c->N, c->K, c->b2, c->b3));
+        B->b = bl ? tfu_transpose(ctx, bl) : NULL;
+    } else {
+        B->b = tfu_set_input(tfu_new_tensor_4d(ctx, TFU_F32, c->K, c->N, c->b2, c->b3));
+    }
     if (!B->a[0] || !B->b || (c->epi == 3 && !B->a[1])) return 1;
     tt_fill(B->b, -1, 1);
     if (c->epi == 1 || c->epi == 2) {
@@ -854,30 +860,34 @@ static void vk_matvec_case(const mv_case *c, int idx) {
 /* N = 1 .. TFVK_X_MATVEC_N run matvec.comp, one more column matmul.comp */
 static void vk_matvec(void) {
     static const mv_case cases[] = {
-        /*  K     M   N  type      off epi a2 a3 b2 b3 special */
-        { 64, 33, 1, TFU_F32, 0, 0, 1, 1, 1, 1, 0 },
-        { 7, 5, 2, TFU_F16, 0, 0, 1, 1, 1, 1, 0 },
-        { 31, 17, 3, TFU_BF16, 0, 1, 1, 1, 1, 1, 0 },
-        { 1, 9, 8, TFU_F16, 0, 0, 1, 1, 1, 1, 0 },
-        { 1, 3, 5, TFU_F32, 1, 2, 1, 1, 1, 1, 0 },
-        { 4097, 7, 1, TFU_F16, 1, 2, 1, 1, 1, 1, 0 },
-        { 4097, 5, 4, TFU_BF16, 3, 0, 1, 1, 1, 1, 0 },
-        { 4097, 3, 9, TFU_F16, 0, 0, 1, 1, 1, 1, 0 },
-        { 200, 65, 9, TFU_F32, 0, 1, 1, 1, 1, 1, 0 },
-        { 31, 11, 4, TFU_F16, 3, 3, 1, 1, 1, 1, 0 },
-        { 64, 9, 7, TFU_BF16, 0, 3, 1, 1, 1, 1, 0 },
-        { 33, 13, 1, TFU_F16, 1, 3, 1, 1, 1, 1, 0 },
-        { 31, 5, 2, TFU_F16, 1, 1, 2, 1, 4, 3, 0 },
-        { 17, 6, 8, TFU_F32, 0, 3, 1, 3, 2, 3, 0 },
-        { 9, 4, 3, TFU_BF16, 0, 2, 2, 2, 2, 2, 0 },
-        { 17, 5, 10, TFU_F16, 1, 1, 2, 1, 4, 3, 0 },
-        { 33, 9, 3, TFU_F32, 0, 0, 1, 1, 1, 1, 1 },
-        { 33, 9, 2, TFU_F16, 1, 2, 1, 1, 1, 1, 1 },
-        { 64, 5, 2, TFU_F32, 0, 0, 1, 1, 1, 1, 2 },
-        { 64, 7, 1, TFU_BF16, 1, 1, 1, 1, 2, 1, 2 },
-        { 64, 7, 12, TFU_F32, 0, 0, 1, 1, 1, 1, 2 },
+        /*  K     M   N  type      off epi a2 a3 b2 b3 special bt */
+        { 64, 33, 1, TFU_F32, 0, 0, 1, 1, 1, 1, 0, 0 },
+        { 7, 5, 2, TFU_F16, 0, 0, 1, 1, 1, 1, 0, 0 },
+        { 31, 17, 3, TFU_BF16, 0, 1, 1, 1, 1, 1, 0, 0 },
+        { 1, 9, 8, TFU_F16, 0, 0, 1, 1, 1, 1, 0, 0 },
+        { 1, 3, 5, TFU_F32, 1, 2, 1, 1, 1, 1, 0, 0 },
+        { 4097, 7, 1, TFU_F16, 1, 2, 1, 1, 1, 1, 0, 0 },
+        { 4097, 5, 4, TFU_BF16, 3, 0, 1, 1, 1, 1, 0, 0 },
+        { 4097, 3, 9, TFU_F16, 0, 0, 1, 1, 1, 1, 0, 0 },
+        { 200, 65, 9, TFU_F32, 0, 1, 1, 1, 1, 1, 0, 0 },
+        { 31, 11, 4, TFU_F16, 3, 3, 1, 1, 1, 1, 0, 0 },
+        { 64, 9, 7, TFU_BF16, 0, 3, 1, 1, 1, 1, 0, 0 },
+        { 33, 13, 1, TFU_F16, 1, 3, 1, 1, 1, 1, 0, 0 },
+        { 31, 5, 2, TFU_F16, 1, 1, 2, 1, 4, 3, 0, 0 },
+        { 17, 6, 8, TFU_F32, 0, 3, 1, 3, 2, 3, 0, 0 },
+        { 9, 4, 3, TFU_BF16, 0, 2, 2, 2, 2, 2, 0, 0 },
+        { 17, 5, 10, TFU_F16, 1, 1, 2, 1, 4, 3, 0, 0 },
+        { 33, 9, 3, TFU_F32, 0, 0, 1, 1, 1, 1, 1, 0 },
+        { 33, 9, 2, TFU_F16, 1, 2, 1, 1, 1, 1, 1, 0 },
+        { 64, 5, 2, TFU_F32, 0, 0, 1, 1, 1, 1, 2, 0 },
+        { 64, 7, 1, TFU_BF16, 1, 1, 1, 1, 2, 1, 2, 0 },
+        { 64, 7, 12, TFU_F32, 0, 0, 1, 1, 1, 1, 2, 0 },
+        /* b not contiguous along k: the kernels' general loads */
+        { 37, 9, 2, TFU_F16, 1, 1, 1, 1, 1, 1, 0, 1 },
+        { 64, 11, 1, TFU_F32, 0, 2, 1, 1, 1, 1, 0, 1 },
+        { 33, 7, 3, TFU_BF16, 0, 0, 1, 1, 1, 1, 1, 1 },
         /* more workgroups of rows than one grid dimension holds (x * y) */
-        { 2, 65535 * 16 + 37, 1, TFU_F16, 1, 1, 1, 1, 1, 1, 0 },
+        { 2, 65535 * 16 + 37, 1, TFU_F16, 1, 1, 1, 1, 1, 1, 0, 0 },
     };
     int i;
     printf("matvec: subgroup arithmetic %s, subgroup size %u\n", g_vk->matvec ? "yes" : "no (matmul.comp for every product)",
