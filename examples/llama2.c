@@ -9,7 +9,7 @@
    Usage:
        llama2 CHECKPOINT --tokenizer FILE [--prompt TEXT] [--steps N]
               [--temperature T] [--topp P] [--seed S] [--backend cpu|vulkan]
-              [--threads N] [--f16] [--dot FILE] [--logits FILE] [--stats]
+              [--threads N] [--f16 | --q8_0 | --q4_0] [--dot FILE] [--logits FILE] [--stats]
 
      --steps N        positions to process, prompt included (default 256,
                       at most the model's seq_len); as run.c, generation stops
@@ -19,6 +19,9 @@
      --seed S         sampler seed (default: the time)
      --threads N      one pool of N threads shared by every plan
      --f16            weight matrices converted to f16 at load
+     --q8_0, --q4_0   weight matrices quantized at load (blocks of 32 with an f16
+                      scale; dim and hidden_dim multiples of 32; CPU only),
+                      multiplied exactly with f32 activations
      --dot FILE       Graphviz DOT of the one-token plan
      --logits FILE    the logits of every position processed, in order, as
                       raw little-endian f32, vocab_size values per position
@@ -95,7 +98,8 @@ typedef struct l2_model {
     tfu_context *ctx;      /* weights and caches: descriptions only (no_alloc)     */
     unsigned char *file;   /* the checkpoint's bytes                               */
     size_t       file_size;
-    uint16_t    *half;     /* --f16: the converted matrices                        */
+    tfu_type     wtype;    /* the matrices' type: f32 (the file's), f16, q8_0, q4_0 */
+    unsigned char *conv;   /* --f16/--q8_0/--q4_0: the converted matrices           */
     float       *cache;    /* the KV caches                                        */
     tfu_tensor  *emb, *final_norm, *wcls;
     l2_layer    *layer;
@@ -197,32 +201,41 @@ static tfu_tensor *l2_leaf(l2_model *m, tfu_type type, int64_t ne0, int64_t ne1,
     return t;
 }
 
-/* a matrix of the file: f32 over the file's bytes, or converted to f16 */
-static tfu_tensor *l2_matrix(l2_model *m, const float *src, int64_t in, int64_t out, size_t *half_used, const char *name) {
-    if (m->half) {
-        uint16_t *d = m->half + *half_used;
-        int64_t i, n = in * out;
-        for (i = 0; i < n; i++) d[i] = tfu_f32_to_f16(src[i]);
-        *half_used += (size_t)n;
-        return l2_leaf(m, TFU_F16, in, out, d, name);
+/* a matrix of the file: f32 over the file's bytes, or converted to the
+   model's type (f16, or Q8_0/Q4_0 blocks along its rows) */
+static tfu_tensor *l2_matrix(l2_model *m, const float *src, int64_t in, int64_t out, size_t *conv_used, const char *name) {
+    int64_t i, n = in * out;
+    unsigned char *d = m->conv + *conv_used;
+    if (m->wtype == TFU_F32) return l2_leaf(m, TFU_F32, in, out, (void *)src, name);
+    if (m->wtype == TFU_F16) {
+        uint16_t h;
+        for (i = 0; i < n; i++) {
+            h = tfu_f32_to_f16(src[i]);
+            memcpy(d + 2 * i, &h, 2);
+        }
+        *conv_used += (size_t)n * 2;
+    } else if (m->wtype == TFU_Q8_0) {
+        *conv_used += tfu_quantize_q8_0(src, d, n);
+    } else {
+        *conv_used += tfu_quantize_q4_0(src, d, n);
     }
-    return l2_leaf(m, TFU_F32, in, out, (void *)src, name);
+    return l2_leaf(m, m->wtype, in, out, d, name);
 }
 
 static void l2_model_free(l2_model *m) {
     tfu_free(m->ctx);
     free(m->file);
-    free(m->half);
+    free(m->conv);
     free(m->cache);
     free(m->layer);
     memset(m, 0, sizeof *m);
 }
 
-static int l2_model_load(l2_model *m, const char *path, int f16) {
+static int l2_model_load(l2_model *m, const char *path, tfu_type wtype) {
     l2_config *c = &m->cfg;
     uint64_t need, i, n_half;
     const float *w;
-    size_t half_used = 0, cache_floats;
+    size_t conv_used = 0, cache_floats;
     int64_t D, H, KV, L, l;
     memset(m, 0, sizeof *m);
     m->file = l2_read_file(path, &m->file_size, "checkpoint");
@@ -250,10 +263,17 @@ static int l2_model_load(l2_model *m, const char *path, int f16) {
     KV = c->kv_dim;
     L = c->n_layers;
     n_half = (uint64_t)L * (uint64_t)(2 * D * D + 2 * KV * D + 3 * H * D) + (uint64_t)c->vocab_size * (uint64_t)D;
-    if (f16) {
-        m->half = (uint16_t *)malloc((size_t)n_half * sizeof(uint16_t));
-        if (!m->half) {
-            fprintf(stderr, "llama2: out of memory converting the weights to f16\n");
+    m->wtype = wtype;
+    if (tfu_type_block_size(wtype) > 1 && (D % 32 || H % 32)) {
+        fprintf(stderr, "llama2: %s: --%s needs dim and hidden_dim multiples of 32 (blocks of 32 along the rows), not %d and %d\n", path,
+                tfu_type_name(wtype), c->dim, c->hidden_dim);
+        return 0;
+    }
+    if (wtype != TFU_F32) {
+        /* n_half values: bytes per block over values per block */
+        m->conv = (unsigned char *)malloc((size_t)(n_half / (uint64_t)tfu_type_block_size(wtype) * tfu_type_size(wtype)));
+        if (!m->conv) {
+            fprintf(stderr, "llama2: out of memory converting the weights to %s\n", tfu_type_name(wtype));
             return 0;
         }
     }
@@ -274,19 +294,19 @@ static int l2_model_load(l2_model *m, const char *path, int f16) {
         for (l = 0; l < L; l++) {
             l2_layer *Y = &m->layer[l];
             Y->att_norm = l2_leaf(m, TFU_F32, D, 1, (void *)(rms_att + l * D), "rms_att");
-            Y->wq = l2_matrix(m, wq + l * D * D, D, D, &half_used, "wq");
-            Y->wk = l2_matrix(m, wk + l * KV * D, D, KV, &half_used, "wk");
-            Y->wv = l2_matrix(m, wv + l * KV * D, D, KV, &half_used, "wv");
-            Y->wo = l2_matrix(m, wo + l * D * D, D, D, &half_used, "wo");
+            Y->wq = l2_matrix(m, wq + l * D * D, D, D, &conv_used, "wq");
+            Y->wk = l2_matrix(m, wk + l * KV * D, D, KV, &conv_used, "wk");
+            Y->wv = l2_matrix(m, wv + l * KV * D, D, KV, &conv_used, "wv");
+            Y->wo = l2_matrix(m, wo + l * D * D, D, D, &conv_used, "wo");
             Y->ffn_norm = l2_leaf(m, TFU_F32, D, 1, (void *)(rms_ffn + l * D), "rms_ffn");
-            Y->w1 = l2_matrix(m, w1 + l * H * D, D, H, &half_used, "w1");
-            Y->w2 = l2_matrix(m, w2 + l * D * H, H, D, &half_used, "w2");
-            Y->w3 = l2_matrix(m, w3 + l * H * D, D, H, &half_used, "w3");
+            Y->w1 = l2_matrix(m, w1 + l * H * D, D, H, &conv_used, "w1");
+            Y->w2 = l2_matrix(m, w2 + l * D * H, H, D, &conv_used, "w2");
+            Y->w3 = l2_matrix(m, w3 + l * H * D, D, H, &conv_used, "w3");
             Y->kcache = l2_leaf(m, TFU_F32, KV, c->seq_len, m->cache + (size_t)(2 * l) * (size_t)c->seq_len * (size_t)KV, "kcache");
             Y->vcache = l2_leaf(m, TFU_F32, c->seq_len, KV, m->cache + (size_t)(2 * l + 1) * (size_t)c->seq_len * (size_t)KV, "vcache");
         }
         m->final_norm = l2_leaf(m, TFU_F32, D, 1, (void *)rms_final, "rms_final");
-        m->wcls = l2_matrix(m, wcls, D, c->vocab_size, &half_used, "wcls");
+        m->wcls = l2_matrix(m, wcls, D, c->vocab_size, &conv_used, "wcls");
     }
     if (tfu_last_error(m->ctx) != TFU_OK) {
         fprintf(stderr, "llama2: building the model: %s\n", tfu_last_error_msg(m->ctx));
@@ -736,12 +756,14 @@ static const float *l2_forward(l2_decoder *d, const int *tokens, int T, int p0, 
 
 static void l2_usage(void) {
     fprintf(stderr, "usage: llama2 CHECKPOINT --tokenizer FILE [--prompt TEXT] [--steps N] [--temperature T] [--topp P]\n"
-                    "              [--seed S] [--backend cpu|vulkan] [--threads N] [--f16] [--dot FILE] [--logits FILE] [--stats]\n");
+                    "              [--seed S] [--backend cpu|vulkan] [--threads N] [--f16 | --q8_0 | --q4_0] [--dot FILE] [--logits FILE]\n"
+                    "              [--stats]\n");
 }
 
 typedef struct l2_args {
     const char *checkpoint, *tokenizer, *prompt, *backend, *dot, *logits;
-    int steps, threads, f16, stats;
+    int steps, threads, stats;
+    tfu_type wtype;
     float temperature, topp;
     unsigned long long seed;
 } l2_args;
@@ -758,7 +780,9 @@ static int l2_parse_args(int argc, char **argv, l2_args *a) {
     for (i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
-        if (!strcmp(o, "--f16")) { a->f16 = 1; takes = 0; }
+        if (!strcmp(o, "--f16")) { a->wtype = TFU_F16; takes = 0; }
+        else if (!strcmp(o, "--q8_0")) { a->wtype = TFU_Q8_0; takes = 0; }
+        else if (!strcmp(o, "--q4_0")) { a->wtype = TFU_Q4_0; takes = 0; }
         else if (!strcmp(o, "--stats")) { a->stats = 1; takes = 0; }
         else if (o[0] != '-' && !a->checkpoint) { a->checkpoint = o; takes = 0; }
         else if (!v) { fprintf(stderr, "llama2: %s needs a value\n", o); return 0; }
@@ -828,7 +852,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llama2: unknown backend '%s' (cpu or vulkan)\n", a.backend);
         return 1;
     }
-    if (!l2_model_load(&m, a.checkpoint, a.f16)) goto done;
+    if (!strcmp(a.backend, "vulkan") && tfu_type_block_size(a.wtype) > 1) {
+        fprintf(stderr, "llama2: --%s weights run on the CPU only (the Vulkan backend has no quantized kernels)\n", tfu_type_name(a.wtype));
+        return 1;
+    }
+    if (!l2_model_load(&m, a.checkpoint, a.wtype)) goto done;
     if (!l2_tokenizer_load(&tok, a.tokenizer, m.cfg.vocab_size)) goto done;
     steps = a.steps <= 0 || a.steps > m.cfg.seq_len ? m.cfg.seq_len : a.steps;
     seq = (int *)malloc(sizeof(int) * ((size_t)strlen(a.prompt) + 3 + (size_t)m.cfg.seq_len));

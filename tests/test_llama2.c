@@ -2,7 +2,7 @@
 
    Random checkpoints and tokenizers (tests/llama2_gen.h) of a few shapes:
    shared and unshared classifiers, grouped-query heads, the prompt as one
-   batch, in chunks and token by token, one and two threads, f16 weights.
+   batch, in chunks and token by token, one and two threads, f16, Q8_0 and Q4_0 weights.
    The example runs in-process (this file includes it, its main renamed);
    every logit it writes with --logits is compared against run.c's forward
    pass written here in plain loops in double, at every position processed,
@@ -32,15 +32,35 @@ typedef struct ref_model {
     lg_config c;
     int hs, kv;
     float *w;        /* the checkpoint's floats after the header */
+    float *cls;      /* a shared classifier converted apart from the embedding */
     const float *emb, *rms_att, *wq, *wk, *wv, *wo, *rms_ffn, *w1, *w2, *w3, *rms_final, *wcls;
     double *kcache, *vcache;
 } ref_model;
 
-static int ref_load(ref_model *r, const char *path, int f16) {
+/* n weights (whole rows, so whole blocks of 32) as the example converts
+   them to type wt: f16 rounding, or a Q8_0/Q4_0 round trip */
+static int ref_convert(float *x, int64_t n, int wt) {
+    int64_t i;
+    unsigned char *q;
+    if (wt == TFU_F16) {
+        for (i = 0; i < n; i++) x[i] = tfu_f16_to_f32(tfu_f32_to_f16(x[i]));
+        return 1;
+    }
+    if (wt != TFU_Q8_0 && wt != TFU_Q4_0) return 1;
+    q = (unsigned char *)malloc((size_t)(n / 32) * tfu_type_size((tfu_type)wt));
+    if (!q) return 0;
+    if (wt == TFU_Q8_0) tfu_quantize_q8_0(x, q, n);
+    else tfu_quantize_q4_0(x, q, n);
+    i = tfu_dequantize_row((tfu_type)wt, q, x, n) == TFU_OK;
+    free(q);
+    return (int)i;
+}
+
+static int ref_load(ref_model *r, const char *path, int wt) {
     FILE *f = fopen(path, "rb");
     int32_t h[7];
     long n;
-    int64_t D, H, L, V, KV, i;
+    int64_t D, H, L, V, KV;
     memset(r, 0, sizeof *r);
     if (!f || fread(h, sizeof h, 1, f) != 1) return 0;
     fseek(f, 0, SEEK_END);
@@ -76,13 +96,15 @@ static int ref_load(ref_model *r, const char *path, int f16) {
     r->w3 = r->w2 + L * D * H;
     r->rms_final = r->w3 + L * H * D;
     r->wcls = r->c.shared ? r->emb : r->rms_final + D + (int64_t)r->c.seq_len * r->hs;
-    if (f16) {   /* the matrices as the example converts them */
-        float *mats = (float *)r->wq;
+    if (wt != TFU_F32) {   /* the matrices as the example converts them */
         int64_t n_mats = (int64_t)(r->rms_ffn - r->wq), n_ffn = L * H * D * 3;
-        for (i = 0; i < n_mats; i++) mats[i] = tfu_f16_to_f32(tfu_f32_to_f16(mats[i]));
-        for (i = 0; i < n_ffn; i++) ((float *)r->w1)[i] = tfu_f16_to_f32(tfu_f32_to_f16(r->w1[i]));
-        if (!r->c.shared)
-            for (i = 0; i < V * D; i++) ((float *)r->wcls)[i] = tfu_f16_to_f32(tfu_f32_to_f16(r->wcls[i]));
+        if (r->c.shared) {
+            r->cls = (float *)malloc(sizeof(float) * (size_t)(V * D));
+            if (!r->cls) return 0;
+            memcpy(r->cls, r->emb, sizeof(float) * (size_t)(V * D));
+            r->wcls = r->cls;
+        }
+        if (!ref_convert((float *)r->wq, n_mats, wt) || !ref_convert((float *)r->w1, n_ffn, wt) || !ref_convert((float *)r->wcls, V * D, wt)) return 0;
     }
     r->kcache = (double *)calloc((size_t)(L * r->c.seq_len * KV), sizeof(double));
     r->vcache = (double *)calloc((size_t)(L * r->c.seq_len * KV), sizeof(double));
@@ -91,6 +113,7 @@ static int ref_load(ref_model *r, const char *path, int f16) {
 
 static void ref_free(ref_model *r) {
     free(r->w);
+    free(r->cls);
     free(r->kcache);
     free(r->vcache);
 }
@@ -113,9 +136,8 @@ static void ref_matmul(double *xout, const double *x, const float *w, int n, int
     }
 }
 
-/* run.c's forward(token, pos); logits: vocab_size values. shared_cls_f16:
-   the example's f16 classifier when it is the embedding (converted apart) */
-static void ref_forward(ref_model *r, int token, int pos, double *logits, int cls_f16) {
+/* run.c's forward(token, pos); logits: vocab_size values */
+static void ref_forward(ref_model *r, int token, int pos, double *logits) {
     int D = r->c.dim, H = r->c.hidden_dim, hs = r->hs, KV = r->kv, S = r->c.seq_len, V = r->c.vocab_size;
     int kv_mul = r->c.n_heads / r->c.n_kv_heads, l, i, h, t;
     double *x = (double *)calloc((size_t)D, sizeof(double)), *xb = (double *)calloc((size_t)D, sizeof(double));
@@ -172,9 +194,7 @@ static void ref_forward(ref_model *r, int token, int pos, double *logits, int cl
         double s = 0;
         int j;
         for (j = 0; j < D; j++) {
-            float w = r->wcls[(int64_t)i * D + j];
-            if (cls_f16) w = tfu_f16_to_f32(tfu_f32_to_f16(w));
-            s += (double)w * xb[j];
+            s += (double)r->wcls[(int64_t)i * D + j] * xb[j];
         }
         logits[i] = s;
     }
@@ -193,7 +213,8 @@ typedef struct tcase {
     const char *name;
     lg_config c;
     const char *prompt;
-    int steps, max_batch, threads, f16;
+    int steps, max_batch, threads;
+    int wt;                     /* weights: TFU_F32, F16, Q8_0, Q4_0     */
     int max_plans;
     int vulkan;                 /* --backend vulkan                      */
 } tcase;
@@ -229,7 +250,9 @@ static void run_case(const tcase *tc) {
     argv[argc++] = threads;
     argv[argc++] = "--logits";
     argv[argc++] = lf;
-    if (tc->f16) argv[argc++] = "--f16";
+    if (tc->wt == TFU_F16) argv[argc++] = "--f16";
+    if (tc->wt == TFU_Q8_0) argv[argc++] = "--q8_0";
+    if (tc->wt == TFU_Q4_0) argv[argc++] = "--q4_0";
     if (tc->vulkan) {
 #if defined(LLAMA2_VULKAN) && defined(TEST_LLAMA2_ASAN)
         /* the driver keeps memory LeakSanitizer would report as ours; the
@@ -272,10 +295,10 @@ static void run_case(const tcase *tc) {
                  fgetc(f) == EOF,
              "%s: the logits file does not hold %d positions", tc->name, llama2_last.n_tokens);
     if (f) fclose(f);
-    TT_CHECK(ref_load(&r, ck, tc->f16), "%s: reference load", tc->name);
+    TT_CHECK(ref_load(&r, ck, tc->wt), "%s: reference load", tc->name);
     for (p = 0; p < llama2_last.n_tokens; p++) {
         int i, best = 0, second = -1;
-        ref_forward(&r, llama2_last.tokens[p], p, want, tc->f16 && tc->c.shared);
+        ref_forward(&r, llama2_last.tokens[p], p, want);
         for (i = 0; i < V; i++) {
             double d = fabs(got[(size_t)p * V + i] - want[i]) / (fabs(want[i]) > 1 ? fabs(want[i]) : 1);
             if (!(d <= worst)) {
@@ -380,10 +403,12 @@ static void test_damaged(void) {
 
 int main(int argc, char **argv) {
     static const tcase cases[] = {
-        /* name, {dim, hidden, layers, heads, kv heads, vocab, seq_len, shared, seed}, prompt, steps, batch, threads, f16, plans, vulkan */
+        /* name, {dim, hidden, layers, heads, kv heads, vocab, seq_len, shared, seed}, prompt, steps, batch, threads, weights, plans, vulkan */
         { "shared, batch", { 64, 160, 2, 4, 4, 400, 200, 1, 1 }, "once upon a time", 150, 512, 1, 0, 4, 0 },
         { "unshared GQA, token by token", { 64, 160, 2, 4, 2, 420, 200, 0, 2 }, "once upon a time", 150, 1, 2, 0, 4, 0 },
         { "GQA 4:1 shared, chunks of 5, f16", { 48, 96, 3, 4, 1, 380, 100, 1, 3 }, "a story about a cat", 90, 5, 2, 1, 8, 0 },
+        { "unshared, token by token, q8_0", { 64, 160, 2, 4, 2, 400, 120, 0, 7 }, "once upon a time", 100, 1, 2, TFU_Q8_0, 4, 0 },
+        { "GQA shared, chunks of 3, q4_0", { 64, 96, 2, 4, 1, 380, 100, 1, 8 }, "a story", 80, 3, 1, TFU_Q4_0, 8, 0 },
         { "no prompt (BOS), seq_len 70", { 32, 64, 1, 2, 2, 360, 70, 0, 4 }, "", 0, 512, 1, 0, 3, 0 },
         /* the same decoder on Vulkan (tensorfuse_vk.h): KV cache by set_rows, mask as data */
         { "vulkan: unshared GQA, batch then token by token", { 32, 96, 2, 4, 2, 360, 80, 0, 5 }, "once upon a time", 40, 512, 1, 0, 3, 1 },
