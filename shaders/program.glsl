@@ -43,13 +43,15 @@ TYPE_CONST(24) TYPE_CONST(25) TYPE_CONST(26) TYPE_CONST(27) TYPE_CONST(28) TYPE_
 TYPE_CONST(30) TYPE_CONST(31)
 
 // a descriptor's constant: its type (bits 0-1) and, in the element-wise
-// and row kernels, its addressing mode (bits 2-3; the runtime's
+// and row kernels, its addressing mode (bits 2 and up; the runtime's
 // TFVK_X_MD_*): GENERIC from the four coordinates with broadcasting, FLAT
-// first + the element's flat index g_e, ROW first + g_i0, SCALAR first
+// first + the element's flat index g_e, ROW first + g_i0, SCALAR first,
+// PLANE first + g_e modulo the operand's ne0 ne1 (broadcast over dims 2-3)
 #define MD_GENERIC 0
 #define MD_FLAT 1
 #define MD_ROW 2
 #define MD_SCALAR 3
+#define MD_PLANE 4
 int ty_const(int d) {
     switch (d) {
     case 0: return TY0; case 1: return TY1; case 2: return TY2; case 3: return TY3;
@@ -87,6 +89,7 @@ float load_d(int d) {
     if (m == MD_FLAT) e = P.p[DESC(d) + 1u] + g_e;
     else if (m == MD_ROW) e = P.p[DESC(d) + 1u] + g_i0;
     else if (m == MD_SCALAR) e = P.p[DESC(d) + 1u];
+    else if (m == MD_PLANE) e = P.p[DESC(d) + 1u] + g_e % (P.p[DESC(d) + 2u] * P.p[DESC(d) + 3u]);
     else e = d_index(d, g_i0, g_i1, g_i2, g_i3);
     return load_e(d_binding(d), type_of(d), e);
 }

@@ -434,7 +434,7 @@ static void vk_addr_case(tfu_context *ctx, tfu_tensor *out, int want_fast, int w
     check_validation(name);
 }
 
-typedef struct addr_in { tfu_tensor *x, *w, *s, *h, *a; } addr_in;
+typedef struct addr_in { tfu_tensor *x, *w, *s, *h, *a, *m, *mt; } addr_in;
 static double addr_y(const void *arg, int64_t i0, int64_t i1, int64_t i2) {
     const addr_in *A = (const addr_in *)arg;
     return (double)tfu_get_f32(A->x, i0, i1, i2, 0) * tfu_get_f32(A->w, i0, 0, 0, 0) + tfu_get_f32(A->s, 0, 0, 0, 0) + tfu_get_f32(A->h, i0, i1, i2, 0);
@@ -445,6 +445,31 @@ static double addr_rms(const void *arg, int64_t i0, int64_t i1, int64_t i2) {
     int64_t k;
     for (k = 0; k < A->x->ne[0]; k++) ss += (double)tfu_get_f32(A->x, k, i1, i2, 0) * tfu_get_f32(A->x, k, i1, i2, 0);
     return tfu_get_f32(A->x, i0, i1, i2, 0) / sqrt(ss / (double)A->x->ne[0] + 1e-6) * tfu_get_f32(A->w, i0, 0, 0, 0);
+}
+/* softmax(x * 0.125 + m) along i0, m one plane (i0, i1) for every i2;
+   mt: the same through a transposed view of m's transpose */
+static double addr_soft_of(const addr_in *A, const tfu_tensor *m, int tr, int64_t i0, int64_t i1, int64_t i2) {
+    double mx = -INFINITY, sum = 0, v[257];
+    int64_t k, n = A->x->ne[0];
+    for (k = 0; k < n; k++) {
+        double mk = tr ? tfu_get_f32(m, i1, k, 0, 0) : tfu_get_f32(m, k, i1, 0, 0);
+        v[k] = (double)tfu_get_f32(A->x, k, i1, i2, 0) * 0.125 + mk;
+        if (v[k] > mx) mx = v[k];
+    }
+    for (k = 0; k < n; k++) sum += exp(v[k] - mx);
+    return exp(v[i0] - mx) / sum;
+}
+static double addr_soft(const void *arg, int64_t i0, int64_t i1, int64_t i2) {
+    const addr_in *A = (const addr_in *)arg;
+    return addr_soft_of(A, A->m, 0, i0, i1, i2);
+}
+static double addr_soft_t(const void *arg, int64_t i0, int64_t i1, int64_t i2) {
+    const addr_in *A = (const addr_in *)arg;
+    return addr_soft_of(A, A->mt, 1, i0, i1, i2);
+}
+static double addr_plane(const void *arg, int64_t i0, int64_t i1, int64_t i2) {
+    const addr_in *A = (const addr_in *)arg;
+    return (double)tfu_get_f32(A->x, i0, i1, i2, 0) - tfu_get_f32(A->m, i0, i1, 0, 0);
 }
 static double addr_t(const void *arg, int64_t i0, int64_t i1, int64_t i2) {
     const addr_in *A = (const addr_in *)arg;
@@ -460,6 +485,10 @@ static void vk_addressing(void) {
     A.s = tfu_new_tensor_1d(ctx, TFU_F32, 1);
     A.h = tfu_new_tensor_3d(ctx, TFU_F16, 257, 5, 3);
     A.a = tfu_new_tensor_3d(ctx, TFU_F32, 5, 257, 3);
+    A.m = tfu_new_tensor_2d(ctx, TFU_F32, 257, 5);
+    A.mt = tfu_new_tensor_2d(ctx, TFU_F32, 5, 257);
+    tt_fill(A.m, -3, 1);
+    tt_fill(A.mt, -3, 1);
     tt_fill(A.x, -2, 2);
     tt_fill(A.w, 0.5f, 1.5f);
     tt_fill(A.s, -1, 1);
@@ -471,6 +500,13 @@ static void vk_addressing(void) {
     vk_addr_case(ctx, tfu_mul(ctx, tfu_rms_norm(ctx, A.x, 1e-6f), A.w), 3, 0, addr_rms, &A, "rms_norm * w");
     /* a transposed operand is addressed from its coordinates; w and the store stay flat */
     vk_addr_case(ctx, tfu_mul(ctx, tfu_transpose(ctx, A.a), A.w), 2, 1, addr_t, &A, "transposed * w");
+    /* a mask of one plane broadcast over dim 2 (the heads): PLANE, in the row
+       kernel and in the element-wise one; through a transposed view it is
+       generic */
+    vk_addr_case(ctx, tfu_soft_max(ctx, tfu_add(ctx, tfu_scale(ctx, A.x, 0.125f), A.m)), 3, 0, addr_soft, &A, "softmax(x/8 + plane)");
+    vk_addr_case(ctx, tfu_sub(ctx, A.x, A.m), 3, 0, addr_plane, &A, "x - plane");
+    vk_addr_case(ctx, tfu_soft_max(ctx, tfu_add(ctx, tfu_scale(ctx, A.x, 0.125f), tfu_transpose(ctx, A.mt))), 2, 1, addr_soft_t, &A,
+                 "softmax(x/8 + transposed plane)");
     tfu_free(ctx);
 }
 
