@@ -5222,24 +5222,43 @@ TFU_X_FORCE_INLINE int32_t tfu_x_v_hsum_epi32(__m256i v) {
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
     return _mm_cvtsi128_si32(h);
 }
-/* the f16 scales of 8 rows' blocks at offset o */
-TFU_X_FORCE_INLINE __m256 tfu_x_v_scales8(const void *const *a, size_t o) {
-    uint16_t h[8];
+/* the f16 scales of the blocks at ap[0..7]: each row's first 4 bytes
+   (the scale and two q) to a vector, then unpacks of the low words (fewer
+   operations than 8 word inserts) */
+TFU_X_FORCE_INLINE __m256 tfu_x_v_scales8(const unsigned char *const *ap) {
+    __m128i v[8], p01, p23, p45, p67;
     int r;
-    for (r = 0; r < 8; r++) memcpy(&h[r], (const unsigned char *)a[r] + o, 2);
+    for (r = 0; r < 8; r++) {
+        int32_t w;
+        memcpy(&w, ap[r], 4);
+        v[r] = _mm_cvtsi32_si128(w);
+    }
+    p01 = _mm_unpacklo_epi16(v[0], v[1]);
+    p23 = _mm_unpacklo_epi16(v[2], v[3]);
+    p45 = _mm_unpacklo_epi16(v[4], v[5]);
+    p67 = _mm_unpacklo_epi16(v[6], v[7]);
+    p01 = _mm_unpacklo_epi64(_mm_unpacklo_epi32(p01, p23), _mm_unpacklo_epi32(p45, p67));
 #if defined(__F16C__)
-    return _mm256_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4], (short)h[5], (short)h[6], (short)h[7]));
+    return _mm256_cvtph_ps(p01);
 #else
-    return _mm256_setr_ps(tfu_f16_to_f32(h[0]), tfu_f16_to_f32(h[1]), tfu_f16_to_f32(h[2]), tfu_f16_to_f32(h[3]),
-                          tfu_f16_to_f32(h[4]), tfu_f16_to_f32(h[5]), tfu_f16_to_f32(h[6]), tfu_f16_to_f32(h[7]));
+    {
+        uint16_t h[8];
+        _mm_storeu_si128((__m128i *)(void *)h, p01);
+        return _mm256_setr_ps(tfu_f16_to_f32(h[0]), tfu_f16_to_f32(h[1]), tfu_f16_to_f32(h[2]), tfu_f16_to_f32(h[3]),
+                              tfu_f16_to_f32(h[4]), tfu_f16_to_f32(h[5]), tfu_f16_to_f32(h[6]), tfu_f16_to_f32(h[7]));
+    }
 #endif
 }
-/* 8 rows of int32 x 8 to their 8 totals, row r in lane r */
+/* 8 rows of int32 x 8 to their 8 totals, row r in lane r: a transpose by
+   unpacks and adds (single operations, where hadd takes several) */
 TFU_X_FORCE_INLINE __m256i tfu_x_v_hsum8_epi32(const __m256i *v) {
-    __m256i s01 = _mm256_hadd_epi32(v[0], v[1]), s23 = _mm256_hadd_epi32(v[2], v[3]);
-    __m256i s45 = _mm256_hadd_epi32(v[4], v[5]), s67 = _mm256_hadd_epi32(v[6], v[7]);
-    __m256i t0 = _mm256_hadd_epi32(s01, s23), t1 = _mm256_hadd_epi32(s45, s67);   /* rows 0-3 | 0-3, 4-7 | 4-7 */
-    return _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20), _mm256_permute2x128_si256(t0, t1, 0x31));
+    __m256i a0 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+    __m256i a1 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+    __m256i a2 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[4], v[5]), _mm256_unpackhi_epi32(v[4], v[5]));
+    __m256i a3 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[6], v[7]), _mm256_unpackhi_epi32(v[6], v[7]));
+    __m256i b0 = _mm256_add_epi32(_mm256_unpacklo_epi64(a0, a1), _mm256_unpackhi_epi64(a0, a1));   /* rows 0-3 | 0-3 */
+    __m256i b1 = _mm256_add_epi32(_mm256_unpacklo_epi64(a2, a3), _mm256_unpackhi_epi64(a2, a3));   /* rows 4-7 | 4-7 */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
 }
 /* c[i] for 8 rows of A at once (eight weight streams), then single rows;
    Q4_0 takes 8 * s (the block's sum of q) off its nibble sums */
@@ -5252,15 +5271,17 @@ static void name(int k, int na, const void *const *a, const unsigned char *row, 
     int i = 0, b, r;                                                                                      \
     for (; i + 8 <= na; i += 8) {                                                                         \
         __m256 acc = _mm256_setzero_ps();                                                                 \
+        const unsigned char *ap[8];                                                                       \
+        for (r = 0; r < 8; r++) ap[r] = (const unsigned char *)a[i + r];                                  \
         for (b = 0; b < k / TFU_X_QK; b++) {                                                              \
             __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * TFU_X_QK)), v[8], tot;    \
-            size_t o = (size_t)b * bs;                                                                    \
             __m256 sc;                                                                                    \
-            for (r = 0; r < 8; r++) v[r] = ROWDOT((const unsigned char *)a[i + r] + o, x);                \
+            for (r = 0; r < 8; r++) v[r] = ROWDOT(ap[r], x);                                              \
             tot = tfu_x_v_hsum8_epi32(v);                                                                 \
             if (TYPE == TFU_Q4_0) tot = _mm256_sub_epi32(tot, _mm256_set1_epi32(8 * s[b]));               \
-            sc = _mm256_mul_ps(tfu_x_v_scales8(a + i, o), _mm256_set1_ps(d[b]));                          \
+            sc = _mm256_mul_ps(tfu_x_v_scales8(ap), _mm256_set1_ps(d[b]));                                \
             acc = _mm256_add_ps(acc, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(tot)));                         \
+            for (r = 0; r < 8; r++) ap[r] += bs;                                                          \
         }                                                                                                 \
         _mm256_storeu_ps(c + i, acc);                                                                     \
     }                                                                                                     \
