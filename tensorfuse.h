@@ -5271,12 +5271,21 @@ static void name(int k, int na, const void *const *a, const unsigned char *row, 
     int i = 0, b, r;                                                                                      \
     for (; i + 8 <= na; i += 8) {                                                                         \
         __m256 acc = _mm256_setzero_ps();                                                                 \
-        const unsigned char *ap[8];                                                                       \
-        for (r = 0; r < 8; r++) ap[r] = (const unsigned char *)a[i + r];                                  \
+        const unsigned char *ap[8], *an[8];   /* an: the next 8 rows, fetched a group ahead (rows of     \
+                                                 a few KiB end before the hardware's streams ramp up) */  \
+        int ahead = i + 16 <= na;                                                                         \
+        for (r = 0; r < 8; r++) {                                                                         \
+            ap[r] = (const unsigned char *)a[i + r];                                                      \
+            an[r] = ahead ? (const unsigned char *)a[i + 8 + r] : ap[r];                                  \
+        }                                                                                                 \
         for (b = 0; b < k / TFU_X_QK; b++) {                                                              \
             __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * TFU_X_QK)), v[8], tot;    \
             __m256 sc;                                                                                    \
-            for (r = 0; r < 8; r++) v[r] = ROWDOT(ap[r], x);                                              \
+            for (r = 0; r < 8; r++) {                                                                     \
+                v[r] = ROWDOT(ap[r], x);                                                                  \
+                _mm_prefetch((const char *)an[r], _MM_HINT_T0);                                           \
+                an[r] += bs;                                                                              \
+            }                                                                                             \
             tot = tfu_x_v_hsum8_epi32(v);                                                                 \
             if (TYPE == TFU_Q4_0) tot = _mm256_sub_epi32(tot, _mm256_set1_epi32(8 * s[b]));               \
             sc = _mm256_mul_ps(tfu_x_v_scales8(ap), _mm256_set1_ps(d[b]));                                \
