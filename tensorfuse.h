@@ -5225,14 +5225,17 @@ TFU_X_FORCE_INLINE int32_t tfu_x_v_hsum_epi32(__m256i v) {
 /* the f16 scales of the blocks at ap[0..7]: each row's first 4 bytes
    (the scale and two q) to a vector, then unpacks of the low words (fewer
    operations than 8 word inserts) */
+/* the 8 rows of a kernel written out, DO(r) for r = 0..7 (constant indices:
+   arrays stay in registers at -O2 too, which unrolls no loop) */
+#define TFU_X_QR8(DO) DO(0) DO(1) DO(2) DO(3) DO(4) DO(5) DO(6) DO(7)
+#define TFU_X_QR8F(DO, F) DO(0, F) DO(1, F) DO(2, F) DO(3, F) DO(4, F) DO(5, F) DO(6, F) DO(7, F)
+#define TFU_X_QSC_LD(r)                                                                                 \
+    memcpy(&w[r], ap[r], 4);                                                                              \
+    v[r] = _mm_cvtsi32_si128(w[r]);
 TFU_X_FORCE_INLINE __m256 tfu_x_v_scales8(const unsigned char *const *ap) {
     __m128i v[8], p01, p23, p45, p67;
-    int r;
-    for (r = 0; r < 8; r++) {
-        int32_t w;
-        memcpy(&w, ap[r], 4);
-        v[r] = _mm_cvtsi32_si128(w);
-    }
+    int32_t w[8];
+    TFU_X_QR8(TFU_X_QSC_LD)
     p01 = _mm_unpacklo_epi16(v[0], v[1]);
     p23 = _mm_unpacklo_epi16(v[2], v[3]);
     p45 = _mm_unpacklo_epi16(v[4], v[5]);
@@ -5262,35 +5265,36 @@ TFU_X_FORCE_INLINE __m256i tfu_x_v_hsum8_epi32(const __m256i *v) {
 }
 /* c[i] for 8 rows of A at once (eight weight streams), then single rows;
    Q4_0 takes 8 * s (the block's sum of q) off its nibble sums */
+#define TFU_X_QDOT_INIT(r)                                                                              \
+    ap[r] = (const unsigned char *)a[i + (r)];                                                            \
+    an[r] = ahead ? (const unsigned char *)a[i + 8 + (r)] : ap[r];
+#define TFU_X_QDOT_ROW(r, ROWDOT)                                                                       \
+    v[r] = ROWDOT(ap[r], x);                                                                              \
+    _mm_prefetch((const char *)an[r], _MM_HINT_T0);                                                       \
+    an[r] += bs;
+#define TFU_X_QDOT_NEXT(r) ap[r] += bs;
 #define TFU_X_QDOT_AVX2(name, TYPE, ROWDOT)                                                             \
 static void name(int k, int na, const void *const *a, const unsigned char *row, float *c) {              \
     const signed char *q = (const signed char *)row;                                                      \
     const float *d = (const float *)(const void *)(row + k);                                              \
     const int32_t *s = (const int32_t *)(const void *)(row + k + k / TFU_X_QK * 4);                       \
     const size_t bs = tfu_type_size(TYPE);                                                                \
-    int i = 0, b, r;                                                                                      \
+    int i = 0, b;                                                                                         \
     for (; i + 8 <= na; i += 8) {                                                                         \
         __m256 acc = _mm256_setzero_ps();                                                                 \
         const unsigned char *ap[8], *an[8];   /* an: the next 8 rows, fetched a group ahead (rows of     \
                                                  a few KiB end before the hardware's streams ramp up) */  \
         int ahead = i + 16 <= na;                                                                         \
-        for (r = 0; r < 8; r++) {                                                                         \
-            ap[r] = (const unsigned char *)a[i + r];                                                      \
-            an[r] = ahead ? (const unsigned char *)a[i + 8 + r] : ap[r];                                  \
-        }                                                                                                 \
+        TFU_X_QR8(TFU_X_QDOT_INIT)                                                                        \
         for (b = 0; b < k / TFU_X_QK; b++) {                                                              \
             __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * TFU_X_QK)), v[8], tot;    \
             __m256 sc;                                                                                    \
-            for (r = 0; r < 8; r++) {                                                                     \
-                v[r] = ROWDOT(ap[r], x);                                                                  \
-                _mm_prefetch((const char *)an[r], _MM_HINT_T0);                                           \
-                an[r] += bs;                                                                              \
-            }                                                                                             \
+            TFU_X_QR8F(TFU_X_QDOT_ROW, ROWDOT)                                                            \
             tot = tfu_x_v_hsum8_epi32(v);                                                                 \
             if (TYPE == TFU_Q4_0) tot = _mm256_sub_epi32(tot, _mm256_set1_epi32(8 * s[b]));               \
             sc = _mm256_mul_ps(tfu_x_v_scales8(ap), _mm256_set1_ps(d[b]));                                \
             acc = _mm256_add_ps(acc, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(tot)));                         \
-            for (r = 0; r < 8; r++) ap[r] += bs;                                                          \
+            TFU_X_QR8(TFU_X_QDOT_NEXT)                                                                    \
         }                                                                                                 \
         _mm256_storeu_ps(c + i, acc);                                                                     \
     }                                                                                                     \
@@ -5312,6 +5316,9 @@ static void name(int k, int na, const void *const *a, const unsigned char *row, 
 TFU_X_QDOT_AVX2(tfu_x_k_qdot_q8_0, TFU_Q8_0, tfu_x_v_qdot_q8_0)
 TFU_X_QDOT_AVX2(tfu_x_k_qdot_q4_0, TFU_Q4_0, tfu_x_v_qdot_q4_0)
 #undef TFU_X_QDOT_AVX2
+#undef TFU_X_QDOT_INIT
+#undef TFU_X_QDOT_ROW
+#undef TFU_X_QDOT_NEXT
 #endif
 
 #if defined(TFU_X_QACT_NEON)
