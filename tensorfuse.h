@@ -549,6 +549,11 @@ typedef struct tfu_plan_options {
     struct tfu_threadpool *pool;       /* borrowed workers (n_threads is then
                                           the pool's); NULL: a pool of the
                                           plan's own when n_threads > 1  */
+    int                 quant_activations; /* 1: mul_mat with Q8_0/Q4_0 weights
+                                          rounds activations to int8 per block
+                                          of 32 and uses integer dot products
+                                          (faster, not exact; error in
+                                          BENCHMARKS.md); 0: exact         */
 } tfu_plan_options;
 
 TFU_API tfu_plan_options tfu_plan_default_options(void);
@@ -4509,6 +4514,16 @@ static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const fl
 }
 
 #ifdef TFU_X_VEC
+/* DO(j) for each of a block's 32 / VW vectors, written out: constant
+   indices keep the block's vectors in registers at -O2 too (which unrolls
+   no loop: the exact Q8_0 kernel ran at 40 % of its -O3 speed) */
+#if TFU_X_VW == 16
+#define TFU_X_QV(DO) DO(0) DO(1)
+#elif TFU_X_VW == 8
+#define TFU_X_QV(DO) DO(0) DO(1) DO(2) DO(3)
+#else
+#define TFU_X_QV(DO) DO(0) DO(1) DO(2) DO(3) DO(4) DO(5) DO(6) DO(7)
+#endif
 /* one quantized block (layouts in the type's comment, >>api) to 32 / VW
    vectors: int8 (a Q4_0 nibble less 8) to int32 to f32, times the block's
    scale; exact, as d * q is in f32 */
@@ -4542,9 +4557,10 @@ TFU_X_FORCE_INLINE void tfu_x_v_deq(tfu_type type, const unsigned char *blk, tfu
 TFU_X_FORCE_INLINE void tfu_x_v_deq(tfu_type type, const unsigned char *blk, tfu_x_vf *w) {
     __m256 dv = _mm256_set1_ps(tfu_x_v_ld_scale(blk));
     __m128i q[4];
-    int j;
     if (type == TFU_Q8_0) {
-        for (j = 0; j < 4; j++) q[j] = _mm_loadl_epi64((const __m128i *)(const void *)(blk + 2 + 8 * j));
+#define TFU_X_DEQ_LD(j) q[j] = _mm_loadl_epi64((const __m128i *)(const void *)(blk + 2 + 8 * (j)));
+        TFU_X_QV(TFU_X_DEQ_LD)
+#undef TFU_X_DEQ_LD
     } else {
         __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2)), m = _mm_set1_epi8(0x0F), e = _mm_set1_epi8(8);
         __m128i lo = _mm_sub_epi8(_mm_and_si128(raw, m), e), hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), m), e);
@@ -4553,7 +4569,9 @@ TFU_X_FORCE_INLINE void tfu_x_v_deq(tfu_type type, const unsigned char *blk, tfu
         q[2] = hi;
         q[3] = _mm_srli_si128(hi, 8);
     }
-    for (j = 0; j < 4; j++) w[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q[j])), dv);
+#define TFU_X_DEQ_CVT(j) w[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q[j])), dv);
+    TFU_X_QV(TFU_X_DEQ_CVT)
+#undef TFU_X_DEQ_CVT
 }
 #else
 TFU_X_FORCE_INLINE void tfu_x_v_deq16(int8x16_t q, float32x4_t dv, float32x4_t *w) {
@@ -4591,7 +4609,9 @@ static void tfu_x_k_dequant(int simd, tfu_type type, int nblk, float *d, const c
         if (simd) {
             tfu_x_vf w[TFU_X_QK / TFU_X_VW];
             tfu_x_v_deq(type, blk, w);
-            for (j = 0; j < TFU_X_QK / TFU_X_VW; j++) tfu_x_v_store(o + j * TFU_X_VW, w[j]);
+#define TFU_X_DEQ_ST(j) tfu_x_v_store(o + (j) * TFU_X_VW, w[j]);
+            TFU_X_QV(TFU_X_DEQ_ST)
+#undef TFU_X_DEQ_ST
             continue;
         }
 #endif
@@ -4931,19 +4951,25 @@ static void tfu_x_k_dot_vec8(tfu_type at, int k, const void *const *a, const flo
    d * q) and multiplied with the f32 activations by FMA, as f32 weights
    would be; 8 rows at a time (eight weight streams, as above), then 1.
    One instance per type so that the block decode is straight-line code. */
+#define TFU_X_DOT_Q_FMA(j) sr = tfu_x_v_fma(w[j], x[j], sr);
+#define TFU_X_DOT_Q_LDX(j) x[j] = tfu_x_v_load(b0 + blk * TFU_X_QK + (j) * TFU_X_VW);
 #define TFU_X_DOT_Q_ROW(r)                                                                             \
     tfu_x_v_deq(qt, (const unsigned char *)a[r] + o, w);                                              \
-    for (j = 0; j < TFU_X_QK / TFU_X_VW; j++) s##r = tfu_x_v_fma(w[j], x[j], s##r);
+    {                                                                                                     \
+        tfu_x_vf sr = s##r;                                                                               \
+        TFU_X_QV(TFU_X_DOT_Q_FMA)                                                                         \
+        s##r = sr;                                                                                        \
+    }
 #define TFU_X_DOT_VEC8_Q(name, TYPE)                                                                   \
 static void name(int k, const void *const *a, const float *b0, float *c) {                              \
     tfu_x_vf s0 = tfu_x_v_set1(0.0f), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;        \
     const tfu_type qt = TYPE;                                                                             \
     size_t bs = tfu_type_size(qt);                                                                        \
-    int blk, j;                                                                                           \
+    int blk;                                                                                              \
     for (blk = 0; blk < k / TFU_X_QK; blk++) {                                                            \
         tfu_x_vf x[TFU_X_QK / TFU_X_VW], w[TFU_X_QK / TFU_X_VW];                                          \
         size_t o = (size_t)blk * bs;                                                                      \
-        for (j = 0; j < TFU_X_QK / TFU_X_VW; j++) x[j] = tfu_x_v_load(b0 + blk * TFU_X_QK + j * TFU_X_VW);  \
+        TFU_X_QV(TFU_X_DOT_Q_LDX)                                                                         \
         TFU_X_DOT_Q_ROW(0)                                                                                \
         TFU_X_DOT_Q_ROW(1)                                                                                \
         TFU_X_DOT_Q_ROW(2)                                                                                \
@@ -4966,11 +4992,11 @@ static void name##_1(int k, const void *const *a, const float *b0, float *c) {  
     tfu_x_vf s0 = tfu_x_v_set1(0.0f);                                                                     \
     const tfu_type qt = TYPE;                                                                             \
     size_t bs = tfu_type_size(qt);                                                                        \
-    int blk, j;                                                                                           \
+    int blk;                                                                                              \
     for (blk = 0; blk < k / TFU_X_QK; blk++) {                                                            \
         tfu_x_vf x[TFU_X_QK / TFU_X_VW], w[TFU_X_QK / TFU_X_VW];                                          \
         size_t o = (size_t)blk * bs;                                                                      \
-        for (j = 0; j < TFU_X_QK / TFU_X_VW; j++) x[j] = tfu_x_v_load(b0 + blk * TFU_X_QK + j * TFU_X_VW);  \
+        TFU_X_QV(TFU_X_DOT_Q_LDX)                                                                         \
         TFU_X_DOT_Q_ROW(0)                                                                                \
     }                                                                                                     \
     c[0] = tfu_x_v_hsum(s0);                                                                              \
@@ -4978,6 +5004,8 @@ static void name##_1(int k, const void *const *a, const float *b0, float *c) {  
 TFU_X_DOT_VEC8_Q(tfu_x_k_dot_vec8_q8_0, TFU_Q8_0)
 TFU_X_DOT_VEC8_Q(tfu_x_k_dot_vec8_q4_0, TFU_Q4_0)
 #undef TFU_X_DOT_Q_ROW
+#undef TFU_X_DOT_Q_FMA
+#undef TFU_X_DOT_Q_LDX
 #undef TFU_X_DOT_VEC8_Q
 
 /* c[i] = dot(a_i, b0) for i < na, quantized rows of k (a multiple of 32) */
@@ -5061,6 +5089,352 @@ static void tfu_x_k_dot_redo(tfu_type at, int k, int na, const void *const *a, i
             for (l = 0; l < k; l++) s += (double)tfu_x_ld(at, (const char *)a[i] + (size_t)l * esz) * (double)b[j][l];
             *o = (float)s;
         }
+}
+
+/* --- int8 activations (tfu_plan_options.quant_activations) -----------------
+   The fast path for products with Q8_0/Q4_0 weights: each row of B (k f32
+   activations, k a multiple of 32) is quantized once per run into a row of
+   tfu_x_qact_row_bytes(k) bytes of scratch,
+     q[k] int8 | d[k/32] f32 | s[k/32] int32      (s: the sum of a block's q)
+   per block d = max|x| / 127 (f32), q = round(x / d) half away from zero;
+   a block with a NaN or inf has d = NaN (its outputs NaN: the caller redoes
+   them exactly, tfu_x_k_dot_redo). Then per output and block the integer
+   sum of the 32 products (exact: |q| <= 127 and |w| <= 128), and over the
+   blocks in order acc = acc + (d_a * d_b) * (float)isum: the same f32
+   operations in the scalar, AVX2 and NEON kernels. */
+static size_t tfu_x_qact_row_bytes(int64_t k) { return tfu_x_align_up((size_t)k + (size_t)k / TFU_X_QK * 8, 64); }
+
+#if !defined(TFU_NO_SIMD) && (defined(TFU_X_AVX2) || defined(TFU_X_AVX512)) && defined(__AVX2__)
+#define TFU_X_QACT_AVX2 1   /* also in AVX-512 builds: the kernels are AVX2 */
+#elif defined(TFU_X_VEC) && defined(TFU_X_NEON)
+#define TFU_X_QACT_NEON 1
+#endif
+
+/* one block of 32 activations x to q[32], *d and *s (scalar; the SIMD
+   quantizer gives the same bytes) */
+static void tfu_x_qact_block(const float *x, signed char *q, float *d, int32_t *s) {
+    float amax = 0.0f, dv;
+    int j, finite = 1;
+    int32_t sum = 0;
+    for (j = 0; j < TFU_X_QK; j++) {
+        if (!tfu_x_finite_f(x[j])) finite = 0;
+        else if (fabsf(x[j]) > amax) amax = fabsf(x[j]);
+    }
+    if (!finite) {
+        memset(q, 0, TFU_X_QK);
+        *d = tfu_f16_to_f32(0x7E00u);   /* NaN */
+        *s = 0;
+        return;
+    }
+    dv = amax / 127.0f;
+    for (j = 0; j < TFU_X_QK; j++) {
+        float r = dv > 0.0f ? x[j] / dv : 0.0f;
+        int qi;
+        r = r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r;   /* d subnormal: x / d may pass 127 */
+        qi = (int)roundf(r);
+        q[j] = (signed char)qi;
+        sum += qi;
+    }
+    *d = dv;
+    *s = sum;
+}
+
+#if defined(TFU_X_QACT_AVX2)
+/* the same block by AVX2: round half away from zero as trunc(r) plus the
+   sign of r where |r - trunc(r)| >= 0.5 (exact, as roundf) */
+TFU_X_FORCE_INLINE void tfu_x_v_qact_block(const float *x, signed char *q, float *d, int32_t *s) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], amax = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+    __m256i iv[4], p0, p1, tot;
+    __m128i h;
+    float am, dv;
+    int j;
+    for (j = 0; j < 4; j++) {
+        __m256 ab;
+        v[j] = _mm256_loadu_ps(x + 8 * j);
+        ab = _mm256_andnot_ps(sign, v[j]);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(ab, _mm256_set1_ps(FLT_MAX), _CMP_NLE_UQ));   /* NaN or inf */
+        amax = _mm256_max_ps(amax, ab);
+    }
+    if (_mm256_movemask_ps(bad)) {
+        tfu_x_qact_block(x, q, d, s);
+        return;
+    }
+    {
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+        am = _mm_cvtss_f32(m);
+    }
+    dv = am / 127.0f;
+    for (j = 0; j < 4; j++) {
+        __m256 r = dv > 0.0f ? _mm256_div_ps(v[j], _mm256_set1_ps(dv)) : _mm256_setzero_ps(), t, f, half;
+        r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+        t = _mm256_round_ps(r, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        f = _mm256_andnot_ps(sign, _mm256_sub_ps(r, t));
+        half = _mm256_cmp_ps(f, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+        t = _mm256_add_ps(t, _mm256_and_ps(half, _mm256_or_ps(_mm256_and_ps(r, sign), _mm256_set1_ps(1.0f))));
+        iv[j] = _mm256_cvttps_epi32(t);
+    }
+    tot = _mm256_add_epi32(_mm256_add_epi32(iv[0], iv[1]), _mm256_add_epi32(iv[2], iv[3]));
+    h = _mm_add_epi32(_mm256_castsi256_si128(tot), _mm256_extracti128_si256(tot, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+    p0 = _mm256_packs_epi32(iv[0], iv[1]);   /* 0-3 8-11 | 4-7 12-15 */
+    p1 = _mm256_packs_epi32(iv[2], iv[3]);
+    p0 = _mm256_packs_epi16(p0, p1);         /* 0-3 8-11 16-19 24-27 | 4-7 12-15 20-23 28-31 */
+    p0 = _mm256_permutevar8x32_epi32(p0, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(void *)q, p0);
+    *d = dv;
+    *s = _mm_cvtsi128_si32(h);
+}
+#endif
+
+/* row <- the quantized row of k activations x (layout above) */
+static void tfu_x_k_qact_row(int simd, int k, const float *x, unsigned char *row) {
+    signed char *q = (signed char *)row;
+    float *d = (float *)(void *)(row + k);
+    int32_t *s = (int32_t *)(void *)(row + k + k / TFU_X_QK * 4);
+    int b;
+    (void)simd;
+    for (b = 0; b < k / TFU_X_QK; b++) {
+#if defined(TFU_X_QACT_AVX2)
+        if (simd) {
+            tfu_x_v_qact_block(x + b * TFU_X_QK, q + b * TFU_X_QK, d + b, s + b);
+            continue;
+        }
+#endif
+        tfu_x_qact_block(x + b * TFU_X_QK, q + b * TFU_X_QK, d + b, s + b);
+    }
+}
+
+/* the integer sum of one weight block's 32 products with q (scalar) */
+static int32_t tfu_x_qact_isum(tfu_type at, const unsigned char *blk, const signed char *q) {
+    int32_t sum = 0;
+    int j;
+    if (at == TFU_Q8_0) {
+        for (j = 0; j < TFU_X_QK; j++) sum += (int32_t)(signed char)blk[2 + j] * q[j];
+        return sum;
+    }
+    for (j = 0; j < TFU_X_QK / 2; j++) {
+        sum += ((blk[2 + j] & 0x0F) - 8) * q[j];
+        sum += ((blk[2 + j] >> 4) - 8) * q[j + TFU_X_QK / 2];
+    }
+    return sum;
+}
+
+#if defined(TFU_X_QACT_AVX2)
+/* a weight block against the activations x: 8 int32 partial sums */
+TFU_X_FORCE_INLINE __m256i tfu_x_v_qdot_q8_0(const unsigned char *blk, __m256i x) {
+    __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2));
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));   /* |w| * (x sign w): pairs <= 2 * 128 * 127 */
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+/* Q4_0: the nibbles (0..15) as unsigned bytes; the caller takes 8 * s off */
+TFU_X_FORCE_INLINE __m256i tfu_x_v_qdot_q4_0(const unsigned char *blk, __m256i x) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
+    __m256i w = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
+    w = _mm256_and_si256(w, _mm256_set1_epi8(0x0F));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
+}
+TFU_X_FORCE_INLINE int32_t tfu_x_v_hsum_epi32(__m256i v) {
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+    return _mm_cvtsi128_si32(h);
+}
+/* the f16 scales of the blocks at ap[0..7]: each row's first 4 bytes
+   (the scale and two q) to a vector, then unpacks of the low words (fewer
+   operations than 8 word inserts) */
+/* the 8 rows of a kernel written out, DO(r) for r = 0..7 (constant indices:
+   arrays stay in registers at -O2 too, which unrolls no loop) */
+#define TFU_X_QR8(DO) DO(0) DO(1) DO(2) DO(3) DO(4) DO(5) DO(6) DO(7)
+#define TFU_X_QR8F(DO, F) DO(0, F) DO(1, F) DO(2, F) DO(3, F) DO(4, F) DO(5, F) DO(6, F) DO(7, F)
+#define TFU_X_QSC_LD(r)                                                                                 \
+    memcpy(&w[r], ap[r], 4);                                                                              \
+    v[r] = _mm_cvtsi32_si128(w[r]);
+TFU_X_FORCE_INLINE __m256 tfu_x_v_scales8(const unsigned char *const *ap) {
+    __m128i v[8], p01, p23, p45, p67;
+    int32_t w[8];
+    TFU_X_QR8(TFU_X_QSC_LD)
+    p01 = _mm_unpacklo_epi16(v[0], v[1]);
+    p23 = _mm_unpacklo_epi16(v[2], v[3]);
+    p45 = _mm_unpacklo_epi16(v[4], v[5]);
+    p67 = _mm_unpacklo_epi16(v[6], v[7]);
+    p01 = _mm_unpacklo_epi64(_mm_unpacklo_epi32(p01, p23), _mm_unpacklo_epi32(p45, p67));
+#if defined(__F16C__)
+    return _mm256_cvtph_ps(p01);
+#else
+    {
+        uint16_t h[8];
+        _mm_storeu_si128((__m128i *)(void *)h, p01);
+        return _mm256_setr_ps(tfu_f16_to_f32(h[0]), tfu_f16_to_f32(h[1]), tfu_f16_to_f32(h[2]), tfu_f16_to_f32(h[3]),
+                              tfu_f16_to_f32(h[4]), tfu_f16_to_f32(h[5]), tfu_f16_to_f32(h[6]), tfu_f16_to_f32(h[7]));
+    }
+#endif
+}
+/* 8 rows of int32 x 8 to their 8 totals, row r in lane r: a transpose by
+   unpacks and adds (single operations, where hadd takes several) */
+TFU_X_FORCE_INLINE __m256i tfu_x_v_hsum8_epi32(const __m256i *v) {
+    __m256i a0 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+    __m256i a1 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+    __m256i a2 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[4], v[5]), _mm256_unpackhi_epi32(v[4], v[5]));
+    __m256i a3 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[6], v[7]), _mm256_unpackhi_epi32(v[6], v[7]));
+    __m256i b0 = _mm256_add_epi32(_mm256_unpacklo_epi64(a0, a1), _mm256_unpackhi_epi64(a0, a1));   /* rows 0-3 | 0-3 */
+    __m256i b1 = _mm256_add_epi32(_mm256_unpacklo_epi64(a2, a3), _mm256_unpackhi_epi64(a2, a3));   /* rows 4-7 | 4-7 */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+}
+/* c[i] for 8 rows of A at once (eight weight streams), then single rows;
+   Q4_0 takes 8 * s (the block's sum of q) off its nibble sums */
+#define TFU_X_QDOT_INIT(r)                                                                              \
+    ap[r] = (const unsigned char *)a[i + (r)];                                                            \
+    an[r] = ahead ? (const unsigned char *)a[i + 8 + (r)] : ap[r];
+#define TFU_X_QDOT_ROW(r, ROWDOT)                                                                       \
+    v[r] = ROWDOT(ap[r], x);                                                                              \
+    _mm_prefetch((const char *)an[r], _MM_HINT_T0);                                                       \
+    an[r] += bs;
+#define TFU_X_QDOT_NEXT(r) ap[r] += bs;
+#define TFU_X_QDOT_AVX2(name, TYPE, ROWDOT)                                                             \
+static void name(int k, int na, const void *const *a, const unsigned char *row, float *c) {              \
+    const signed char *q = (const signed char *)row;                                                      \
+    const float *d = (const float *)(const void *)(row + k);                                              \
+    const int32_t *s = (const int32_t *)(const void *)(row + k + k / TFU_X_QK * 4);                       \
+    const size_t bs = tfu_type_size(TYPE);                                                                \
+    int i = 0, b;                                                                                         \
+    for (; i + 8 <= na; i += 8) {                                                                         \
+        __m256 acc = _mm256_setzero_ps();                                                                 \
+        const unsigned char *ap[8], *an[8];   /* an: the next 8 rows, fetched a group ahead (rows of     \
+                                                 a few KiB end before the hardware's streams ramp up) */  \
+        int ahead = i + 16 <= na;                                                                         \
+        TFU_X_QR8(TFU_X_QDOT_INIT)                                                                        \
+        for (b = 0; b < k / TFU_X_QK; b++) {                                                              \
+            __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * TFU_X_QK)), v[8], tot;    \
+            __m256 sc;                                                                                    \
+            TFU_X_QR8F(TFU_X_QDOT_ROW, ROWDOT)                                                            \
+            tot = tfu_x_v_hsum8_epi32(v);                                                                 \
+            if (TYPE == TFU_Q4_0) tot = _mm256_sub_epi32(tot, _mm256_set1_epi32(8 * s[b]));               \
+            sc = _mm256_mul_ps(tfu_x_v_scales8(ap), _mm256_set1_ps(d[b]));                                \
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(tot)));                         \
+            TFU_X_QR8(TFU_X_QDOT_NEXT)                                                                    \
+        }                                                                                                 \
+        _mm256_storeu_ps(c + i, acc);                                                                     \
+    }                                                                                                     \
+    for (; i < na; i++) {                                                                                 \
+        float acc = 0.0f;                                                                                 \
+        for (b = 0; b < k / TFU_X_QK; b++) {                                                              \
+            const unsigned char *blk = (const unsigned char *)a[i] + (size_t)b * bs;                      \
+            __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * TFU_X_QK));              \
+            int32_t isum = tfu_x_v_hsum_epi32(ROWDOT(blk, x));                                            \
+            float sc = tfu_x_ld_f16(blk) * d[b];                                                          \
+            float term;                                                                                   \
+            if (TYPE == TFU_Q4_0) isum -= 8 * s[b];                                                       \
+            term = sc * (float)isum;                                                                      \
+            acc = acc + term;                                                                             \
+        }                                                                                                 \
+        c[i] = acc;                                                                                       \
+    }                                                                                                     \
+}
+TFU_X_QDOT_AVX2(tfu_x_k_qdot_q8_0, TFU_Q8_0, tfu_x_v_qdot_q8_0)
+TFU_X_QDOT_AVX2(tfu_x_k_qdot_q4_0, TFU_Q4_0, tfu_x_v_qdot_q4_0)
+#undef TFU_X_QDOT_AVX2
+#undef TFU_X_QDOT_INIT
+#undef TFU_X_QDOT_ROW
+#undef TFU_X_QDOT_NEXT
+#endif
+
+#if defined(TFU_X_QACT_NEON)
+/* a weight block against the activations x0 (0..15), x1 (16..31): 4 int32
+   partial sums (sdot where the CPU has it, else widening multiplies) */
+TFU_X_FORCE_INLINE int32x4_t tfu_x_v_qdot16(int8x16_t w0, int8x16_t w1, int8x16_t x0, int8x16_t x1) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(vdotq_s32(vdupq_n_s32(0), w0, x0), w1, x1);
+#else
+    int16x8_t p0 = vmull_s8(vget_low_s8(w0), vget_low_s8(x0)), p1 = vmull_s8(vget_low_s8(w1), vget_low_s8(x1));
+    p0 = vmlal_s8(p0, vget_high_s8(w0), vget_high_s8(x0));   /* two products of |w| <= 128, |x| <= 127 each: no overflow */
+    p1 = vmlal_s8(p1, vget_high_s8(w1), vget_high_s8(x1));
+    return vpadalq_s16(vpaddlq_s16(p0), p1);
+#endif
+}
+TFU_X_FORCE_INLINE int32x4_t tfu_x_v_qdot_blk(tfu_type at, const unsigned char *blk, int8x16_t x0, int8x16_t x1) {
+    if (at == TFU_Q8_0) return tfu_x_v_qdot16(vld1q_s8((const int8_t *)(const void *)(blk + 2)), vld1q_s8((const int8_t *)(const void *)(blk + 18)), x0, x1);
+    {
+        uint8x16_t raw = vld1q_u8(blk + 2);
+        int8x16_t e = vdupq_n_s8(8);
+        int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), e);
+        int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), e);
+        return tfu_x_v_qdot16(lo, hi, x0, x1);
+    }
+}
+#define TFU_X_QDOT_NEON(name, TYPE)                                                                     \
+static void name(int k, int na, const void *const *a, const unsigned char *row, float *c) {              \
+    const int8_t *q = (const int8_t *)(const void *)row;                                                  \
+    const float *d = (const float *)(const void *)(row + k);                                              \
+    const size_t bs = tfu_type_size(TYPE);                                                                \
+    int i = 0, b, r;                                                                                      \
+    for (; i + 4 <= na; i += 4) {                                                                         \
+        float32x4_t acc = vdupq_n_f32(0.0f);                                                              \
+        for (b = 0; b < k / TFU_X_QK; b++) {                                                              \
+            int8x16_t x0 = vld1q_s8(q + b * TFU_X_QK), x1 = vld1q_s8(q + b * TFU_X_QK + 16);              \
+            int32x4_t v[4], tot;                                                                          \
+            size_t o = (size_t)b * bs;                                                                    \
+            float da[4];                                                                                  \
+            for (r = 0; r < 4; r++) {                                                                     \
+                v[r] = tfu_x_v_qdot_blk(TYPE, (const unsigned char *)a[i + r] + o, x0, x1);               \
+                da[r] = tfu_x_ld_f16((const unsigned char *)a[i + r] + o);                                \
+            }                                                                                             \
+            tot = vpaddq_s32(vpaddq_s32(v[0], v[1]), vpaddq_s32(v[2], v[3]));   /* row r in lane r */      \
+            acc = vaddq_f32(acc, vmulq_f32(vmulq_n_f32(vld1q_f32(da), d[b]), vcvtq_f32_s32(tot)));         \
+        }                                                                                                 \
+        vst1q_f32(c + i, acc);                                                                            \
+    }                                                                                                     \
+    for (; i < na; i++) {                                                                                 \
+        float acc = 0.0f;                                                                                 \
+        for (b = 0; b < k / TFU_X_QK; b++) {                                                              \
+            const unsigned char *blk = (const unsigned char *)a[i] + (size_t)b * bs;                      \
+            int32_t isum = vaddvq_s32(tfu_x_v_qdot_blk(TYPE, blk, vld1q_s8(q + b * TFU_X_QK), vld1q_s8(q + b * TFU_X_QK + 16))); \
+            float sc = tfu_x_ld_f16(blk) * d[b];                                                          \
+            float term = sc * (float)isum;                                                                \
+            acc = acc + term;                                                                             \
+        }                                                                                                 \
+        c[i] = acc;                                                                                       \
+    }                                                                                                     \
+}
+TFU_X_QDOT_NEON(tfu_x_k_qdot_q8_0, TFU_Q8_0)
+TFU_X_QDOT_NEON(tfu_x_k_qdot_q4_0, TFU_Q4_0)
+#undef TFU_X_QDOT_NEON
+#endif
+
+/* c[j * ldc + i] = the int8 dot product of quantized A row i (k a multiple
+   of 32) with quantized activation row j (rows at qb, row_bytes apart),
+   for i < na, j < nbr; outputs that come out NaN or inf are the caller's
+   to redo exactly */
+static void tfu_x_k_dot_qact(int simd, tfu_type at, int k, int na, const void *const *a, int nbr, const unsigned char *qb, size_t row_bytes,
+                             float *c, size_t ldc) {
+    int i, j, b;
+    (void)simd;
+    for (j = 0; j < nbr; j++) {
+        const unsigned char *row = qb + (size_t)j * row_bytes;
+        const signed char *q = (const signed char *)row;
+        const float *d = (const float *)(const void *)(row + k);
+        float *cj = c + (size_t)j * ldc;
+#if defined(TFU_X_QACT_AVX2) || defined(TFU_X_QACT_NEON)
+        if (simd) {
+            if (at == TFU_Q8_0) tfu_x_k_qdot_q8_0(k, na, a, row, cj);
+            else tfu_x_k_qdot_q4_0(k, na, a, row, cj);
+            continue;
+        }
+#endif
+        for (i = 0; i < na; i++) {
+            float acc = 0.0f;
+            for (b = 0; b < k / TFU_X_QK; b++) {
+                const unsigned char *blk = (const unsigned char *)a[i] + (size_t)b * tfu_type_size(at);
+                float sc = tfu_x_ld_f16(blk) * d[b];
+                float term = sc * (float)tfu_x_qact_isum(at, blk, q + b * TFU_X_QK);
+                acc = acc + term;   /* two statements: no contraction to an FMA, as the vector kernels */
+            }
+            cj[i] = acc;
+        }
+    }
 }
 
 #if defined(TFU_X_VEC) && defined(TFU_X_VT)
@@ -5299,11 +5673,18 @@ typedef struct tfu_x_cpu_group {
     int64_t rows_per_item, n_items;
     int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
     int64_t n_mblk, n_nblk;
+    size_t   qact_row;       /* quant_activations: bytes of a quantized B row (0: off) */
     const double *rope_freq; /* ROPE: base^(-2i/n_dims), i < n_dims/2       */
 } tfu_x_cpu_group;
 
 /* per-thread scratch layout (byte offsets, computed at compile) */
-typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, panel, panel_b, total; } tfu_x_scratch_layout;
+typedef struct tfu_x_scratch_layout { size_t slots, gather, tiles, pack, ptrs, outp, panel, panel_b, qact, qact_b, total; } tfu_x_scratch_layout;
+
+/* quant_activations: the scratch of a thread keeps, per quantized product
+   of a group (slot), the rows of B it quantized last and this tag, so that
+   B is quantized once per thread per run, not once per item */
+typedef struct tfu_x_qact_tag { int64_t seq, group, n0, bi; } tfu_x_qact_tag;
+#define TFU_X_QACT_TAGS tfu_x_align_up(sizeof(tfu_x_qact_tag) * TFU_X_MAX_MM, 64)
 
 /* B rows from which a product runs packed (tfu_x_k_dot_block) */
 #if defined(TFU_X_VEC) && defined(TFU_X_VT)
@@ -5366,6 +5747,7 @@ struct tfu_x_cpu {
     int              n_threads;
     struct tfu_threadpool *pool;  /* its own, or borrowed (options.pool)     */
     int64_t         *next;       /* per stage: next item on the pool, atomics */
+    int64_t          run_seq;    /* runs so far: tags of quantized activations */
 };
 
 #define TFU_X_ELT_CHUNK 256   /* columns per chunk of an element-wise group: short phases keep memory streaming */
@@ -5437,6 +5819,31 @@ static void tfu_x_run_chunk(const tfu_plan *p, const tfu_pv_group *G, const tfu_
     }
 }
 
+/* the quantized rows of B (nn rows of k, f32 at brow) for quantized product
+   slot of group g, rows n0.. of batch bi: quantized into this thread's
+   scratch unless its tag says it did so already in this run */
+static const unsigned char *tfu_x_qact_rows(const tfu_plan *p, const tfu_x_cpu_group *C, unsigned char *sc, int64_t g, int slot,
+                                            int64_t n0, int64_t bi, int nn, int k, const float *const *brow) {
+    unsigned char *base = sc + p->cpu->sl.qact;
+    tfu_x_qact_tag *tag = (tfu_x_qact_tag *)(void *)base + slot;
+    unsigned char *rows = base + TFU_X_QACT_TAGS + (size_t)slot * (size_t)C->nbk * C->qact_row;
+    int j;
+    if (tag->seq == p->cpu->run_seq && tag->group == g && tag->n0 == n0 && tag->bi == bi) return rows;
+    for (j = 0; j < nn; j++) tfu_x_k_qact_row(!p->opt.no_simd, k, brow[j], rows + (size_t)j * C->qact_row);
+    tag->seq = p->cpu->run_seq;
+    tag->group = g;
+    tag->n0 = n0;
+    tag->bi = bi;
+    return rows;
+}
+
+/* scratch from the allocator: tags that match no run */
+static void tfu_x_qact_clear(tfu_plan *p) {
+    int k;
+    if (!p->cpu->sl.qact_b) return;
+    for (k = 0; k < p->cpu->n_threads; k++) memset((unsigned char *)p->cpu->scratch + (size_t)k * p->cpu->sl.total + p->cpu->sl.qact, 0, TFU_X_QACT_TAGS);
+}
+
 static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc, int64_t item) {
     const tfu_x_scratch_layout *SL = &p->cpu->sl;
     int64_t nblk = item % C->n_nblk, mblk = (item / C->n_nblk) % C->n_mblk, bi = item / (C->n_nblk * C->n_mblk);
@@ -5449,12 +5856,12 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, cons
     const float **brow = (const float **)(void *)(arow + C->mb);
     float *tiles = (float *)(void *)(sc + SL->tiles), *pack = (float *)(void *)(sc + SL->pack);
     float *cptr[TFU_X_MAX_MM]; size_t ldc[TFU_X_MAX_MM];
-    int k, j, nm = 0, simd = !p->opt.no_simd;
+    int k, j, nm = 0, nq = 0, simd = !p->opt.no_simd;
     for (k = 0; k < G->n_instr; k++) {
         const tfu_pv_instr *I = &p->ins[G->first_instr + k];
         tfu_tensor *t = p->t[I->tensor], *a, *b;
         tfu_type at;
-        int native;
+        int native, qact;
         int64_t K, r2, r3;
         float *c;
         if (t->op != TFU_OP_MUL_MAT) continue;
@@ -5462,7 +5869,8 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, cons
         b = p->t[p->ext[G->first_operand + (-1 - I->src[1])].tensor];
         K = a->ne[0]; r2 = b->ne[2] / a->ne[2]; r3 = b->ne[3] / a->ne[3];
         native = a->nb[0] == tfu_type_size(a->type) && tfu_x_k_dot_native(simd, a->type);
-        if (tfu_x_is_quant(a->type)) native = tfu_x_k_dot_native_q(simd, nn, SL->panel_b != 0);
+        qact = C->qact_row && tfu_x_is_quant(a->type);   /* int8 dot products read A as it is */
+        if (tfu_x_is_quant(a->type)) native = qact || tfu_x_k_dot_native_q(simd, nn, SL->panel_b != 0);
         at = native ? a->type : TFU_F32;
         for (j = 0; j < mm; j++) {
             const char *q = tfu_x_rowp(a, 0, m0 + j, i2 / r2, i3 / r3);
@@ -5476,7 +5884,13 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, cons
         }
         if (p->cpu->slot[G->first_instr + k] < 0) { c = (float *)(void *)tfu_x_rowp(t, m0, n0, i2, i3); ldc[nm] = t->nb[1] / 4; }
         else { c = tiles + (size_t)p->cpu->slot[G->first_instr + k] * (size_t)(C->mb * C->nbk); ldc[nm] = (size_t)mm; }
-        tfu_x_k_dot_block(simd, at, (int)K, mm, arow, nn, brow, c, ldc[nm], SL->panel_b ? (float *)(void *)(sc + SL->panel) : NULL);
+        if (qact) {
+            const unsigned char *qb = tfu_x_qact_rows(p, C, sc, G - p->groups, nq++, n0, bi, nn, (int)K, brow);
+            tfu_x_k_dot_qact(simd, at, (int)K, mm, arow, nn, qb, C->qact_row, c, ldc[nm]);
+            tfu_x_k_dot_redo(at, (int)K, mm, arow, nn, brow, c, ldc[nm]);   /* NaN or inf: exactly, as the reference */
+        } else {
+            tfu_x_k_dot_block(simd, at, (int)K, mm, arow, nn, brow, c, ldc[nm], SL->panel_b ? (float *)(void *)(sc + SL->panel) : NULL);
+        }
         cptr[nm++] = c;
     }
     if (G->n_instr > C->n_mm) {
@@ -5901,6 +6315,7 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
     if (!p->arena && p->arena_bytes) { p->err = TFU_ERR_NO_MEMORY; tfu_x_err(p->ctx, TFU_ERR_NO_MEMORY, NULL, "plan_run", "no arena bound (tfu_plan_set_arena)", NULL, NULL); return p->err; }
     tfu_x_bind(p);
     p->run_stop = 0;
+    p->cpu->run_seq++;   /* the activations quantized in scratch are stale */
 #if !defined(TFU_NO_THREADS)
     if (p->cpu->pool && !tfu_x_atomic_cas(&p->cpu->pool->busy, 0, 1, TFU_X_ACQUIRE)) {
         tfu_x_err(p->ctx, TFU_ERR_THREADS, NULL, "plan_run", "the thread pool is running another plan", NULL, NULL);
@@ -5985,7 +6400,7 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
     struct tfu_x_cpu *cpu = p->cpu;
     int gi, s, n_threads = cpu->n_threads;
     int32_t *last_use, *free_slots;
-    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, panel_b = 0, sz;
+    size_t slots_b = 0, gather_b = 0, tiles_b = 0, pack_b = 0, ptrs_b = 0, outp_b = 0, panel_b = 0, qact_b = 0, sz;
     cpu->groups = (tfu_x_cpu_group *)tfu_x_palloc(p, sizeof(tfu_x_cpu_group) * (size_t)(p->n_groups + 1));
     cpu->slot = (int32_t *)tfu_x_palloc(p, sizeof(int32_t) * (size_t)(p->n_ins + 1));
     cpu->stage_items = (int64_t *)tfu_x_palloc(p, sizeof(int64_t) * (size_t)(p->n_groups + 1));
@@ -6044,6 +6459,18 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
             pack_b = tfu_x_max(pack_b, sz);
             ptrs_b = tfu_x_max(ptrs_b, (size_t)(C->mb + C->nbk) * sizeof(void *));
             if (!p->opt.no_simd) panel_b = tfu_x_max(panel_b, tfu_x_panel_floats(C->mb) * 4);
+            if (p->opt.quant_activations) {   /* a slot of quantized B rows per quantized product */
+                int n_q = 0;
+                for (k = 0; k < nm; k++) {
+                    const tfu_tensor *t = p->t[ins[k].tensor];
+                    if (t->op == TFU_OP_MUL_MAT && tfu_x_is_quant(t->src[0]->type)) n_q++;
+                }
+                if (n_q) {
+                    C->qact_row = tfu_x_qact_row_bytes(kmax);
+                    if (!tfu_x_mul3_ok((size_t)n_q, (size_t)C->nbk, C->qact_row, &sz) || !tfu_x_add_ok(sz, TFU_X_QACT_TAGS, &sz)) return TFU_ERR_OVERFLOW;
+                    qact_b = tfu_x_max(qact_b, sz);
+                }
+            }
         } else {
             int64_t target = n_threads > 1 ? 8 * (int64_t)n_threads : 1, by_work = (work + 16383) / 16384;
             if (target > by_work) target = by_work;
@@ -6074,7 +6501,7 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
         for (gi = p->stage_first[s]; gi < p->stage_first[s + 1]; gi++)
             cpu->stage_items[gi] = gi == p->stage_first[s] ? 0 : cpu->stage_items[gi - 1] + cpu->groups[gi - 1].n_items;
     /* per-thread scratch: each part 64-byte aligned, the sum checked */
-    if (slots_b > SIZE_MAX / 8 || gather_b > SIZE_MAX / 8 || tiles_b > SIZE_MAX / 8 || pack_b > SIZE_MAX / 8) return TFU_ERR_OVERFLOW;
+    if (slots_b > SIZE_MAX / 8 || gather_b > SIZE_MAX / 8 || tiles_b > SIZE_MAX / 8 || pack_b > SIZE_MAX / 8 || qact_b > SIZE_MAX / 8) return TFU_ERR_OVERFLOW;
     cpu->sl.slots = 0;
     cpu->sl.gather = tfu_x_align_up(cpu->sl.slots + slots_b, 64);
     cpu->sl.tiles = tfu_x_align_up(cpu->sl.gather + gather_b, 64);
@@ -6083,7 +6510,9 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
     cpu->sl.outp = tfu_x_align_up(cpu->sl.ptrs + ptrs_b, 64);
     cpu->sl.panel = tfu_x_align_up(cpu->sl.outp + outp_b, 64);
     cpu->sl.panel_b = panel_b;
-    cpu->sl.total = tfu_x_align_up(cpu->sl.panel + panel_b + 64, 64);
+    cpu->sl.qact = tfu_x_align_up(cpu->sl.panel + panel_b, 64);
+    cpu->sl.qact_b = qact_b;
+    cpu->sl.total = tfu_x_align_up(cpu->sl.qact + qact_b + 64, 64);
     return TFU_OK;
 }
 
@@ -6176,6 +6605,7 @@ static tfu_plan *tfu_x_plan_compile(tfu_graph *g, const tfu_plan_options *opts, 
     p->cpu->scratch = p->cpu->scratch_raw ? (void *)tfu_x_align_ptr(p->cpu->scratch_raw) : NULL;
     p->cpu->scratch_busy = (int *)tfu_x_palloc(p, sizeof(int) * (size_t)p->cpu->n_threads);
     if (!p->cpu->scratch || !p->cpu->scratch_busy) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "scratch allocation failed");
+    tfu_x_qact_clear(p);
     if (o.arena) {
         if (o.arena_size < p->arena_bytes) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_NO_MEMORY, "options.arena is smaller than tfu_plan_arena_bytes()");
         if ((uintptr_t)o.arena % 16) return tfu_x_plan_fail(p, g->ctx, TFU_ERR_INVALID_ARG, "options.arena must be aligned to 16 bytes");

@@ -831,7 +831,13 @@ static void run_workload(const char *name, workload *w, const char *prefix, int 
 
 /* one plan (the default: fused) of a workload on 1 and MAX_THREADS threads;
    the threaded result checked against the single-threaded one */
-static void run_single(const char *name, workload *w, const char *variant, int warm, int min_reps, double budget_s) {
+/* mv rows: the f32 variant's result of the last shape, against which the
+   others' NMSE is noted (the weights are quantized from the same values) */
+static float *g_mv_f32;
+static int64_t g_mv_n;
+static char g_mv_name[32];
+
+static void run_single(const char *name, workload *w, const char *variant, int warm, int min_reps, double budget_s, int qact) {
     int64_t n_out = tfu_nelements(w->out);
     float *ref = (float *)malloc((size_t)n_out * sizeof(float));
     float *got = (float *)malloc((size_t)n_out * sizeof(float));
@@ -843,6 +849,7 @@ static void run_single(const char *name, workload *w, const char *variant, int w
         double ms, gbs, ratio;
         char note[96] = "";
         o.n_threads = thr;
+        o.quant_activations = qact;
         p = tfu_plan_compile(w->g, &o);
         if (!p) { fail_row(name, variant, thr, "compile", tfu_last_error_msg(w->ctx)); continue; }
         ms = time_plan(p, warm, min_reps, MAX_SAMPLES, budget_s, w->flush);
@@ -852,6 +859,23 @@ static void run_single(const char *name, workload *w, const char *variant, int w
             continue;
         }
         llama_copy_out(w->out, thr == 1 ? ref : got);
+        if (thr == 1 && !strncmp(name, "mv-", 3)) {
+            if (!strcmp(variant, "f32")) {
+                free(g_mv_f32);
+                g_mv_f32 = (float *)malloc((size_t)n_out * sizeof(float));
+                if (g_mv_f32) memcpy(g_mv_f32, ref, (size_t)n_out * sizeof(float));
+                g_mv_n = n_out;
+                snprintf(g_mv_name, sizeof g_mv_name, "%s", name);
+            } else if (g_mv_f32 && g_mv_n == n_out && !strcmp(g_mv_name, name)) {
+                double se = 0.0, sr = 0.0;
+                int64_t k;
+                for (k = 0; k < n_out; k++) {
+                    se += ((double)ref[k] - g_mv_f32[k]) * ((double)ref[k] - g_mv_f32[k]);
+                    sr += (double)g_mv_f32[k] * g_mv_f32[k];
+                }
+                snprintf(note, sizeof note, "NMSE %.2e against f32", sr > 0 ? se / sr : se);
+            }
+        }
         if (thr > 1) {
             double d = rel_diff(got, ref, n_out);
             if (!(d <= 1e-6)) {
@@ -983,21 +1007,30 @@ int main(int argc, char **argv) {
     }
     measure_limits();
     {
-        static const struct { const char *name, *variant; int kind; int64_t K, N; tfu_type t; } rows[] = {
-            { "rope", "normal", 0, 0, 0, TFU_F32 }, { "rope", "neox", 1, 0, 0, TFU_F32 },
-            { "mv-2048", "f32", 2, 2048, 5632, TFU_F32 }, { "mv-2048", "f16", 2, 2048, 5632, TFU_F16 },
-            { "mv-2048", "q8_0", 2, 2048, 5632, TFU_Q8_0 }, { "mv-2048", "q4_0", 2, 2048, 5632, TFU_Q4_0 },
-            { "mv-5632", "f32", 2, 5632, 2048, TFU_F32 }, { "mv-5632", "f16", 2, 5632, 2048, TFU_F16 },
-            { "mv-5632", "q8_0", 2, 5632, 2048, TFU_Q8_0 }, { "mv-5632", "q4_0", 2, 5632, 2048, TFU_Q4_0 } };
+        /* -i8: quant_activations (int8 activations, integer dot products);
+           mv-4096 for the NMSE of each variant against f32 */
+        static const struct { const char *name, *variant; int kind; int64_t K, N; tfu_type t; int qact; } rows[] = {
+            { "rope", "normal", 0, 0, 0, TFU_F32, 0 }, { "rope", "neox", 1, 0, 0, TFU_F32, 0 },
+            { "mv-2048", "f32", 2, 2048, 5632, TFU_F32, 0 }, { "mv-2048", "f16", 2, 2048, 5632, TFU_F16, 0 },
+            { "mv-2048", "q8_0", 2, 2048, 5632, TFU_Q8_0, 0 }, { "mv-2048", "q8_0-i8", 2, 2048, 5632, TFU_Q8_0, 1 },
+            { "mv-2048", "q4_0", 2, 2048, 5632, TFU_Q4_0, 0 }, { "mv-2048", "q4_0-i8", 2, 2048, 5632, TFU_Q4_0, 1 },
+            { "mv-5632", "f32", 2, 5632, 2048, TFU_F32, 0 }, { "mv-5632", "f16", 2, 5632, 2048, TFU_F16, 0 },
+            { "mv-5632", "q8_0", 2, 5632, 2048, TFU_Q8_0, 0 }, { "mv-5632", "q8_0-i8", 2, 5632, 2048, TFU_Q8_0, 1 },
+            { "mv-5632", "q4_0", 2, 5632, 2048, TFU_Q4_0, 0 }, { "mv-5632", "q4_0-i8", 2, 5632, 2048, TFU_Q4_0, 1 },
+            { "mv-4096", "f32", 2, 4096, 4096, TFU_F32, 0 }, { "mv-4096", "f16", 2, 4096, 4096, TFU_F16, 0 },
+            { "mv-4096", "q8_0", 2, 4096, 4096, TFU_Q8_0, 0 }, { "mv-4096", "q8_0-i8", 2, 4096, 4096, TFU_Q8_0, 1 },
+            { "mv-4096", "q4_0", 2, 4096, 4096, TFU_Q4_0, 0 }, { "mv-4096", "q4_0-i8", 2, 4096, 4096, TFU_Q4_0, 1 } };
         for (i = 0; i < (int)(sizeof rows / sizeof rows[0]); i++) {
             int rc;
             if (!wanted(rows[i].name)) continue;
             memset(&w, 0, sizeof w);
             rc = rows[i].kind < 2 ? build_rope(&w, rows[i].kind) : build_mv(&w, rows[i].K, rows[i].N, rows[i].t);
             if (rc != 0) fail_row(rows[i].name, rows[i].variant, 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
-            else run_single(rows[i].name, &w, rows[i].variant, g_quick ? 1 : 3, g_quick ? 5 : 20, g_quick ? 0.1 : 0.5);
+            else run_single(rows[i].name, &w, rows[i].variant, g_quick ? 1 : 3, g_quick ? 5 : 20, g_quick ? 0.1 : 0.5, rows[i].qact);
             free_workload(&w);
         }
+        free(g_mv_f32);
+        g_mv_f32 = NULL;
     }
 
     {

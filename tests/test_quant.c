@@ -4,7 +4,9 @@
    blocks with d = 0, NaN and inf scales, and every builder that must refuse a
    quantized operand. Products are checked against a double reference over
    the dequantized weights, outputs poisoned, 1 and 2 threads, SIMD and
-   scalar (no_simd). */
+   scalar (no_simd). The int8 fast path (quant_activations) against a double
+   reference over the same int8 activations, with epilogues, NaN / inf in b
+   and in weight scales, two products in one group, runs after b changed. */
 #define TFU_IMPLEMENTATION
 #include "tensorfuse.h"
 #include "tests/tfu_test.h"
@@ -364,6 +366,279 @@ static void test_special_scales(void) {
     }
 }
 
+/* --- int8 activations (tfu_plan_options.quant_activations) ----------------- */
+
+/* b's row quantized per block of 32 as the option documents, in plain
+   loops: d = max|x| / 127 (f32), q = round(x / d) half away from zero;
+   returns 0 for a block with a NaN or inf */
+static int ref_qblock(const float *x, int *q, float *d) {
+    float amax = 0.0f;
+    int j;
+    for (j = 0; j < 32; j++) {
+        if (x[j] != x[j] || fabsf(x[j]) > FLT_MAX) return 0;
+        if (fabsf(x[j]) > amax) amax = fabsf(x[j]);
+    }
+    *d = amax / 127.0f;
+    for (j = 0; j < 32; j++) {
+        float r = *d > 0.0f ? x[j] / *d : 0.0f;
+        if (r > 127.0f) r = 127.0f;
+        if (r < -127.0f) r = -127.0f;
+        q[j] = (int)roundf(r);
+    }
+    return 1;
+}
+
+/* out[n][m] over the int8 activations in double (sum of d_a d_b isum per
+   block) and its scale mag (sum of |terms|); where a block of b's row or a
+   weight scale is not finite, the exact double sum (the fallback the option
+   documents), exact[] then 1; qerr: the bound of the activations' rounding,
+   sum over blocks of d_b / 2 * sum |w| */
+static void ref_qact(const tfu_tensor *a, const tfu_tensor *b, double *out, double *mag, double *qerr, unsigned char *exact) {
+    int64_t K = a->ne[0], M = a->ne[1], N = b->ne[1], B2 = b->ne[2], r2 = b->ne[2] / a->ne[2], m, n, i2, k, blk;
+    float *w = (float *)malloc((size_t)K * sizeof(float)), *x = (float *)malloc((size_t)K * sizeof(float));
+    float *db = (float *)malloc((size_t)(K / 32) * sizeof(float));
+    int *q = (int *)malloc((size_t)K * sizeof(int)), *okb = (int *)malloc((size_t)(K / 32) * sizeof(int));
+    size_t bs = tfu_type_size(a->type);
+    for (i2 = 0; i2 < B2; i2++)
+        for (n = 0; n < N; n++) {
+            int all_ok = 1;
+            for (k = 0; k < K; k++) x[k] = tfu_get_f32(b, k, n, i2, 0);
+            for (blk = 0; blk < K / 32; blk++) {
+                okb[blk] = ref_qblock(x + blk * 32, q + blk * 32, &db[blk]);
+                if (!okb[blk]) all_ok = 0;
+            }
+            for (m = 0; m < M; m++) {
+                const unsigned char *row = (const unsigned char *)a->data + (size_t)m * a->nb[1] + (size_t)(i2 / r2) * a->nb[2];
+                double s = 0, sa = 0, e = 0;
+                int row_ok = all_ok;
+                size_t o = (size_t)((i2 * N + n) * M + m);
+                tfu_dequantize_row(a->type, row, w, K);
+                for (blk = 0; blk < K / 32; blk++) {
+                    uint16_t h;
+                    float da;
+                    memcpy(&h, row + (size_t)blk * bs, 2);
+                    da = tfu_f16_to_f32(h);
+                    if (da != da || fabsf(da) > FLT_MAX) row_ok = 0;
+                }
+                if (!row_ok) {
+                    for (k = 0; k < K; k++) {
+                        s += (double)w[k] * (double)x[k];
+                        sa += fabs((double)w[k] * (double)x[k]);
+                    }
+                    out[o] = s;
+                    mag[o] = sa == sa ? sa : 0;
+                    qerr[o] = 0;
+                    exact[o] = 1;
+                    continue;
+                }
+                for (blk = 0; blk < K / 32; blk++) {
+                    uint16_t h;
+                    double da, isum = 0, wa = 0, t;
+                    int j;
+                    memcpy(&h, row + (size_t)blk * bs, 2);
+                    da = tfu_f16_to_f32(h);
+                    for (j = 0; j < 32; j++) {
+                        int wq = (int)lrint(w[blk * 32 + j] / (da != 0 ? da : 1.0));   /* the weight's integer q */
+                        isum += (double)wq * q[blk * 32 + j];
+                        wa += fabs((double)w[blk * 32 + j]);
+                    }
+                    t = da * (double)db[blk] * isum;
+                    s += t;
+                    sa += fabs(t);
+                    e += 0.5 * (double)db[blk] * wa;
+                }
+                out[o] = s;
+                mag[o] = sa;
+                qerr[o] = e;
+                exact[o] = 0;
+            }
+        }
+    free(w);
+    free(x);
+    free(db);
+    free(q);
+    free(okb);
+}
+
+static tfu_plan *compile_qact(tfu_graph *g, int n_threads, int no_simd, int on) {
+    tfu_plan_options o = tfu_plan_default_options();
+    tfu_plan *p;
+    o.n_threads = n_threads;
+    o.no_simd = no_simd;
+    o.quant_activations = on;
+    p = tfu_plan_compile(g, &o);
+    TT_CHECK(p != NULL, "compile (quant_activations %d): %s", on, tfu_last_error_msg(tfu_graph_context(g)));
+    return p;
+}
+
+/* one product (epi 0: plain, 1: + bias, 2: * gate) with the option on:
+   against ref_qact within f32 rounding of its terms ((blocks + 4) units
+   of 2^-24 of their sum of magnitudes), against the exact reference within
+   the rounding bound of the activations; the option off: the exact path;
+   SIMD and scalar bit for bit where the compiler contracts nothing; the
+   fast path shows (the exact tolerance fails somewhere) */
+static void case_qact(tfu_type ty, int64_t K, int64_t M, int64_t N, int64_t A2, int64_t B2, int epi, int specials) {
+    tfu_context *ctx = tfu_init_malloc((size_t)64 << 20, 0);
+    tfu_tensor *a = qleaf(ctx, ty, K, M, A2), *b = fleaf(ctx, K, N, B2), *ep = NULL, *y;
+    int64_t n_out = M * N * B2, i;
+    double *want = (double *)malloc((size_t)n_out * sizeof(double)), *mag = (double *)malloc((size_t)n_out * sizeof(double));
+    double *qerr = (double *)malloc((size_t)n_out * sizeof(double)), *exw = (double *)malloc((size_t)n_out * sizeof(double));
+    double *exm = (double *)malloc((size_t)n_out * sizeof(double)), tol_rel = (double)(K / 32 + 4) / 16777216.0;
+    float *first = (float *)malloc((size_t)n_out * sizeof(float));
+    unsigned char *exact = (unsigned char *)malloc((size_t)n_out);
+    tfu_graph *g;
+    int th, ns, on;
+    if (specials) {   /* NaN / inf in b's rows 0 and 2, weight scales NaN / inf in rows 1 and 3 */
+        static const uint16_t sc[2] = { 0x7E00u, 0x7C00u };
+        tfu_set_f32(b, K - 5, 0, 0, 0, NAN);
+        if (N > 2) tfu_set_f32(b, 3, 2, 0, 0, -INFINITY);
+        if (M > 3) {
+            memcpy((char *)a->data + a->nb[1] + (size_t)(K / 32 - 1) * a->nb[0], &sc[0], 2);
+            memcpy((char *)a->data + 3 * a->nb[1], &sc[1], 2);
+        }
+    }
+    y = tfu_mul_mat(ctx, a, b);
+    if (epi == 1) {
+        ep = fleaf(ctx, M, 1, 1);
+        y = tfu_add(ctx, y, ep);
+    } else if (epi == 2) {
+        ep = fleaf(ctx, M, N, B2);
+        y = tfu_mul(ctx, y, ep);
+    }
+    g = tfu_graph_build(ctx, y);
+    if (!g || !want || !mag || !qerr || !exw || !exm || !first || !exact) {
+        TT_CHECK(0, "qact %s: build: %s", tfu_type_name(ty), tfu_last_error_msg(ctx));
+        goto done;
+    }
+    ref_qact(a, b, want, mag, qerr, exact);
+    ref_mm(a, b, exw, exm);
+    for (i = 0; i < n_out; i++) {   /* the epilogue, in double */
+        int64_t m = i % M;
+        double e = epi == 1 ? tfu_get_f32(ep, m, 0, 0, 0) : epi == 2 ? tfu_get_f32(ep, m, (i / M) % N, i / (M * N), 0) : 0;
+        if (epi == 1) {
+            want[i] += e;
+            exw[i] += e;
+            mag[i] += fabs(e) + fabs(want[i]);
+            exm[i] += fabs(e) + fabs(exw[i]);
+        } else if (epi == 2) {
+            want[i] *= e;
+            exw[i] *= e;
+            mag[i] = mag[i] * fabs(e) + fabs(want[i]);
+            exm[i] = exm[i] * fabs(e) + fabs(exw[i]);
+            qerr[i] *= fabs(e);
+        }
+    }
+    for (on = 0; on <= 1; on++)
+        for (th = 1; th <= 2; th++)
+            for (ns = 0; ns <= 1; ns++) {
+                tfu_plan *p = compile_qact(g, th, ns, on);
+                int64_t bad = 0, bad_q = 0, shows = 0, same = 0;
+                double se = 0, sr = 0;   /* NMSE against the exact product */
+                tfu_result r;
+                if (!p) continue;
+                tt_poison(y->data, tfu_nbytes(y));
+                r = tfu_plan_run(p);
+                TT_CHECK(r == TFU_OK, "qact run: %s", tfu_result_str(r));
+                for (i = 0; i < n_out; i++) {
+                    double v = tfu_get_f32(y, i % M, (i / M) % N, i / (M * N), 0);
+                    double want_i = on ? want[i] : exw[i], tol = on && !exact[i] ? tol_rel * mag[i] : 2e-6 * exm[i];
+                    if (!tt_ieee_same(v, want_i, tol + 1e-30)) {
+                        if (bad < 3) printf("  [%lld] got %.9g want %.9g (exact %.9g)\n", (long long)i, v, want_i, exw[i]);
+                        bad++;
+                    }
+                    if (on && !exact[i] && !(fabs(v - exw[i]) <= qerr[i] + 2e-6 * exm[i] + 1e-30)) bad_q++;
+                    if (on && !exact[i] && !(fabs(v - exw[i]) <= 2e-6 * exm[i])) shows++;
+                    if (!exact[i]) {
+                        se += (v - exw[i]) * (v - exw[i]);
+                        sr += exw[i] * exw[i];
+                    }
+                    if (ns == 0) first[i] = (float)v;
+                    else if (memcmp(&first[i], &(float){ (float)v }, 4) == 0) same++;
+                }
+                TT_CHECK(bad == 0 && bad_q == 0, "qact %s K %lld M %lld N %lld batch %lld/%lld epi %d specials %d on %d threads %d no_simd %d: "
+                         "%lld off the reference, %lld beyond the rounding bound", tfu_type_name(ty), (long long)K, (long long)M, (long long)N,
+                         (long long)A2, (long long)B2, epi, specials, on, th, ns, (long long)bad, (long long)bad_q);
+                if (on && K >= 128 && M * N >= 8)   /* BENCHMARKS.md: about 1.4e-5 for values uniform in [-1, 1] */
+                    TT_CHECK(se <= 1e-4 * sr, "qact %s K %lld M %lld N %lld: NMSE %.2e against the exact product", tfu_type_name(ty), (long long)K,
+                             (long long)M, (long long)N, se / sr);
+                if (on && K >= 128 && M * N >= 8) TT_CHECK(shows > 0, "qact %s K %lld M %lld N %lld: the int8 path did not run (every output exact)",
+                                                         tfu_type_name(ty), (long long)K, (long long)M, (long long)N);
+#if !(defined(__GNUC__) && !defined(__clang__) && !defined(__STRICT_ANSI__))   /* GNU C modes contract a*b+c into FMAs */
+                if (ns == 1 && on) TT_CHECK(same == n_out, "qact %s K %lld M %lld N %lld threads %d: SIMD and scalar differ in %lld of %lld",
+                                            tfu_type_name(ty), (long long)K, (long long)M, (long long)N, th, (long long)(n_out - same), (long long)n_out);
+#endif
+                tfu_plan_free(p);
+            }
+done:
+    free(want);
+    free(mag);
+    free(qerr);
+    free(exw);
+    free(exm);
+    free(first);
+    free(exact);
+    tfu_free(ctx);
+}
+
+static void test_qact_products(void) {
+    static const int64_t Ks[] = { 32, 64, 96, 160, 544, 1056, 2080, 4128 };
+    static const int64_t Ms[] = { 1, 3, 7, 9, 17, 33, 37, 71 };
+    int t, n, i = 0;
+    for (t = 0; t < 2; t++) {
+        for (n = 1; n <= 9; n++, i += 3) {
+            case_qact(QT[t], Ks[i % 8], Ms[(i / 8 + n) % 8], n, 1, 1, 0, 0);
+            case_qact(QT[t], Ks[(i + 5) % 8], Ms[(i + 3) % 8], n, 1, 1, 1 + n % 2, 0);
+        }
+        case_qact(QT[t], 4096, 33, 1, 1, 1, 0, 0);
+        case_qact(QT[t], 4096, 9, 130, 1, 1, 2, 0);   /* packed sizes too */
+        case_qact(QT[t], 160, 21, 3, 2, 4, 1, 0);     /* a's batches broadcast over b's */
+        case_qact(QT[t], 96, 13, 1, 1, 1, 0, 1);      /* NaN / inf in b and in weight scales */
+        case_qact(QT[t], 288, 11, 5, 1, 1, 1, 1);
+        case_qact(QT[t], 64, 9, 7, 1, 1, 2, 1);
+    }
+}
+
+/* two quantized products of different b in one group, run again after b
+   changed: the quantized activations kept in scratch must not go stale */
+static void test_qact_rerun(void) {
+    int t, th, run;
+    for (t = 0; t < 2; t++)
+        for (th = 1; th <= 2; th++) {
+            int64_t K = 256, M = 70, N = 3, i;
+            tfu_context *ctx = tfu_init_malloc((size_t)16 << 20, 0);
+            tfu_tensor *a1 = qleaf(ctx, QT[t], K, M, 1), *a2 = qleaf(ctx, QT[1 - t], K, M, 1), *b1 = fleaf(ctx, K, N, 1), *b2 = fleaf(ctx, K, N, 1);
+            tfu_tensor *y = tfu_add(ctx, tfu_mul_mat(ctx, a1, b1), tfu_mul_mat(ctx, a2, b2));
+            tfu_graph *g = tfu_graph_build(ctx, y);
+            tfu_plan *p = g ? compile_qact(g, th, 0, 1) : NULL;
+            double w1[210], m1[210], q1[210], w2[210], m2[210], q2[210];
+            unsigned char e1[210], e2[210];
+            if (!p) {
+                tfu_free(ctx);
+                continue;
+            }
+            TT_CHECK(tfu_plan_get_stats(p).n_groups == 1, "qact rerun: one group for both products (%d)", tfu_plan_get_stats(p).n_groups);
+            for (run = 0; run < 3; run++) {
+                int64_t bad = 0;
+                if (run) {
+                    tt_fill(b1, -2.0f, 2.0f);
+                    tt_fill(b2, -0.5f, 0.5f);
+                }
+                ref_qact(a1, b1, w1, m1, q1, e1);
+                ref_qact(a2, b2, w2, m2, q2, e2);
+                tt_poison(y->data, tfu_nbytes(y));
+                TT_CHECK(tfu_plan_run(p) == TFU_OK, "qact rerun: run");
+                for (i = 0; i < M * N; i++) {
+                    double v = tfu_get_f32(y, i % M, i / M, 0, 0), w = w1[i] + w2[i];
+                    if (!(fabs(v - w) <= (double)(K / 32 + 5) / 16777216.0 * (m1[i] + m2[i] + fabs(w)))) bad++;
+                }
+                TT_CHECK(bad == 0, "qact rerun %s+%s threads %d run %d: %lld of %lld off", tfu_type_name(QT[t]), tfu_type_name(QT[1 - t]), th, run,
+                         (long long)bad, (long long)(M * N));
+            }
+            tfu_plan_free(p);
+            tfu_free(ctx);
+        }
+}
+
 /* --- refusals ------------------------------------------------------------------ */
 #define REFUSED(expr, code) do {                                                              \
         tfu_tensor *r_ = (expr);                                                              \
@@ -463,6 +738,8 @@ int main(int argc, char **argv) {
     test_epilogues();
     test_get_rows();
     test_special_scales();
+    test_qact_products();
+    test_qact_rerun();
     test_refusals();
     return tt_summary();
 }
