@@ -9,7 +9,7 @@
    Usage:
        llama2 CHECKPOINT --tokenizer FILE [--prompt TEXT] [--steps N]
               [--temperature T] [--topp P] [--seed S] [--backend cpu|vulkan]
-              [--threads N] [--f16 | --q8_0 | --q4_0] [--dot FILE] [--logits FILE] [--stats]
+              [--threads N] [--f16 | --q8_0 | --q4_0 [--int8]] [--dot FILE] [--logits FILE] [--stats]
 
      --steps N        positions to process, prompt included (default 256,
                       at most the model's seq_len); as run.c, generation stops
@@ -22,6 +22,9 @@
      --q8_0, --q4_0   weight matrices quantized at load (blocks of 32 with an f16
                       scale; dim and hidden_dim multiples of 32; CPU only),
                       multiplied exactly with f32 activations
+     --int8           with --q8_0/--q4_0: activations rounded to int8 per block
+                      of 32 and integer dot products (faster, not exact:
+                      tfu_plan_options.quant_activations)
      --dot FILE       Graphviz DOT of the one-token plan
      --logits FILE    the logits of every position processed, in order, as
                       raw little-endian f32, vocab_size values per position
@@ -756,13 +759,13 @@ static const float *l2_forward(l2_decoder *d, const int *tokens, int T, int p0, 
 
 static void l2_usage(void) {
     fprintf(stderr, "usage: llama2 CHECKPOINT --tokenizer FILE [--prompt TEXT] [--steps N] [--temperature T] [--topp P]\n"
-                    "              [--seed S] [--backend cpu|vulkan] [--threads N] [--f16 | --q8_0 | --q4_0] [--dot FILE] [--logits FILE]\n"
-                    "              [--stats]\n");
+                    "              [--seed S] [--backend cpu|vulkan] [--threads N] [--f16 | --q8_0 | --q4_0 [--int8]] [--dot FILE]\n"
+                    "              [--logits FILE] [--stats]\n");
 }
 
 typedef struct l2_args {
     const char *checkpoint, *tokenizer, *prompt, *backend, *dot, *logits;
-    int steps, threads, stats;
+    int steps, threads, stats, int8;
     tfu_type wtype;
     float temperature, topp;
     unsigned long long seed;
@@ -783,6 +786,7 @@ static int l2_parse_args(int argc, char **argv, l2_args *a) {
         if (!strcmp(o, "--f16")) { a->wtype = TFU_F16; takes = 0; }
         else if (!strcmp(o, "--q8_0")) { a->wtype = TFU_Q8_0; takes = 0; }
         else if (!strcmp(o, "--q4_0")) { a->wtype = TFU_Q4_0; takes = 0; }
+        else if (!strcmp(o, "--int8")) { a->int8 = 1; takes = 0; }
         else if (!strcmp(o, "--stats")) { a->stats = 1; takes = 0; }
         else if (o[0] != '-' && !a->checkpoint) { a->checkpoint = o; takes = 0; }
         else if (!v) { fprintf(stderr, "llama2: %s needs a value\n", o); return 0; }
@@ -802,6 +806,7 @@ static int l2_parse_args(int argc, char **argv, l2_args *a) {
     if (!a->checkpoint || !a->tokenizer) { fprintf(stderr, "llama2: a checkpoint and --tokenizer FILE are needed\n"); return 0; }
     if (a->threads < 1 || a->threads > 256) { fprintf(stderr, "llama2: --threads must be 1..256\n"); return 0; }
     if (!(a->temperature >= 0)) { fprintf(stderr, "llama2: --temperature must be >= 0\n"); return 0; }
+    if (a->int8 && tfu_type_block_size(a->wtype) == 1) { fprintf(stderr, "llama2: --int8 needs --q8_0 or --q4_0 weights\n"); return 0; }
     return 1;
 }
 
@@ -873,6 +878,7 @@ int main(int argc, char **argv) {
     d.m = &m;
     d.opt = tfu_plan_default_options();
     d.opt.pool = pool;
+    d.opt.quant_activations = a.int8;
 #ifdef LLAMA2_VULKAN
     if (!strcmp(a.backend, "vulkan")) {
         d.vk = tfvk_init(NULL);

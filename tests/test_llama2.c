@@ -126,9 +126,36 @@ static void ref_rmsnorm(double *o, const double *x, const float *w, int n) {
     for (i = 0; i < n; i++) o[i] = w[i] * (ss * x[i]);
 }
 
+/* --int8: the activations x (n, a multiple of 32) as the library rounds
+   them, from their f32 values: per block d = max|x| / 127, q = round(x / d)
+   half away from zero; xq = q d */
+static int g_ref_int8;
+static void ref_round_int8(const double *x, double *xq, int n) {
+    int b, j;
+    for (b = 0; b < n; b += 32) {
+        float amax = 0.0f, d;
+        for (j = b; j < b + 32; j++) {
+            float v = (float)x[j];
+            if (fabsf(v) > amax) amax = fabsf(v);
+        }
+        d = amax / 127.0f;
+        for (j = b; j < b + 32; j++) {
+            float r = d > 0.0f ? (float)x[j] / d : 0.0f;
+            r = r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r;
+            xq[j] = (double)roundf(r) * (double)d;
+        }
+    }
+}
+
 /* xout (d) = W (d x n, row by row) x (n) */
-static void ref_matmul(double *xout, const double *x, const float *w, int n, int d) {
+static void ref_matmul(double *xout, const double *xin, const float *w, int n, int d) {
+    double xq[4096];
+    const double *x = xin;
     int i, j;
+    if (g_ref_int8 && n <= 4096) {
+        ref_round_int8(xin, xq, n);
+        x = xq;
+    }
     for (i = 0; i < d; i++) {
         double s = 0;
         for (j = 0; j < n; j++) s += (double)w[(int64_t)i * n + j] * x[j];
@@ -190,6 +217,7 @@ static void ref_forward(ref_model *r, int token, int pos, double *logits) {
         for (i = 0; i < D; i++) x[i] += xb[i];
     }
     ref_rmsnorm(xb, x, r->rms_final, D);
+    if (g_ref_int8) ref_round_int8(xb, xb, D);
     for (i = 0; i < V; i++) {
         double s = 0;
         int j;
@@ -217,6 +245,7 @@ typedef struct tcase {
     int wt;                     /* weights: TFU_F32, F16, Q8_0, Q4_0     */
     int max_plans;
     int vulkan;                 /* --backend vulkan                      */
+    int int8;                   /* --int8 (activations rounded)          */
 } tcase;
 
 static void run_case(const tcase *tc) {
@@ -253,6 +282,7 @@ static void run_case(const tcase *tc) {
     if (tc->wt == TFU_F16) argv[argc++] = "--f16";
     if (tc->wt == TFU_Q8_0) argv[argc++] = "--q8_0";
     if (tc->wt == TFU_Q4_0) argv[argc++] = "--q4_0";
+    if (tc->int8) argv[argc++] = "--int8";
     if (tc->vulkan) {
 #if defined(LLAMA2_VULKAN) && defined(TEST_LLAMA2_ASAN)
         /* the driver keeps memory LeakSanitizer would report as ours; the
@@ -296,6 +326,7 @@ static void run_case(const tcase *tc) {
              "%s: the logits file does not hold %d positions", tc->name, llama2_last.n_tokens);
     if (f) fclose(f);
     TT_CHECK(ref_load(&r, ck, tc->wt), "%s: reference load", tc->name);
+    g_ref_int8 = tc->int8;
     for (p = 0; p < llama2_last.n_tokens; p++) {
         int i, best = 0, second = -1;
         ref_forward(&r, llama2_last.tokens[p], p, want);
@@ -315,7 +346,12 @@ static void run_case(const tcase *tc) {
             bad_greedy = p;
     }
     TT_CHECK(bad_greedy < 0, "%s: position %d: greedy decoding did not pick the argmax", tc->name, bad_greedy);
-    TT_CHECK(worst < 1e-3, "%s: logits differ by %g (relative) at position %d", tc->name, worst, worst_pos);
+    /* --int8: the reference rounds its double activations, the library its
+       f32 ones; where the two straddle a rounding boundary one q differs by
+       1, which moves a logit by about d |w| (d = max|x| / 127), and the KV
+       cache carries it on: positions agree to 1e-7 until the first such flip,
+       then to ~1e-5 with flips up to ~1e-2 (a wrong kernel gives ~1) */
+    TT_CHECK(worst < (tc->int8 ? 3e-2 : 1e-3), "%s: logits differ by %g (relative) at position %d", tc->name, worst, worst_pos);
     tt_passed += llama2_last.n_tokens - 1;
     ref_free(&r);
     free(got);
@@ -403,16 +439,18 @@ static void test_damaged(void) {
 
 int main(int argc, char **argv) {
     static const tcase cases[] = {
-        /* name, {dim, hidden, layers, heads, kv heads, vocab, seq_len, shared, seed}, prompt, steps, batch, threads, weights, plans, vulkan */
-        { "shared, batch", { 64, 160, 2, 4, 4, 400, 200, 1, 1 }, "once upon a time", 150, 512, 1, 0, 4, 0 },
-        { "unshared GQA, token by token", { 64, 160, 2, 4, 2, 420, 200, 0, 2 }, "once upon a time", 150, 1, 2, 0, 4, 0 },
-        { "GQA 4:1 shared, chunks of 5, f16", { 48, 96, 3, 4, 1, 380, 100, 1, 3 }, "a story about a cat", 90, 5, 2, 1, 8, 0 },
-        { "unshared, token by token, q8_0", { 64, 160, 2, 4, 2, 400, 120, 0, 7 }, "once upon a time", 100, 1, 2, TFU_Q8_0, 4, 0 },
-        { "GQA shared, chunks of 3, q4_0", { 64, 96, 2, 4, 1, 380, 100, 1, 8 }, "a story", 80, 3, 1, TFU_Q4_0, 8, 0 },
-        { "no prompt (BOS), seq_len 70", { 32, 64, 1, 2, 2, 360, 70, 0, 4 }, "", 0, 512, 1, 0, 3, 0 },
+        /* name, {dim, hidden, layers, heads, kv heads, vocab, seq_len, shared, seed}, prompt, steps, batch, threads, weights, plans, vulkan, int8 */
+        { "shared, batch", { 64, 160, 2, 4, 4, 400, 200, 1, 1 }, "once upon a time", 150, 512, 1, 0, 4, 0, 0 },
+        { "unshared GQA, token by token", { 64, 160, 2, 4, 2, 420, 200, 0, 2 }, "once upon a time", 150, 1, 2, 0, 4, 0, 0 },
+        { "GQA 4:1 shared, chunks of 5, f16", { 48, 96, 3, 4, 1, 380, 100, 1, 3 }, "a story about a cat", 90, 5, 2, 1, 8, 0, 0 },
+        { "unshared, token by token, q8_0", { 64, 160, 2, 4, 2, 400, 120, 0, 7 }, "once upon a time", 100, 1, 2, TFU_Q8_0, 4, 0, 0 },
+        { "GQA shared, chunks of 3, q4_0", { 64, 96, 2, 4, 1, 380, 100, 1, 8 }, "a story", 80, 3, 1, TFU_Q4_0, 8, 0, 0 },
+        { "unshared, batch then token by token, q8_0 --int8", { 64, 160, 2, 4, 2, 400, 120, 0, 9 }, "once upon a time", 90, 512, 2, TFU_Q8_0, 4, 0, 1 },
+        { "GQA shared, token by token, q4_0 --int8", { 64, 96, 2, 4, 1, 380, 100, 1, 10 }, "a cat", 70, 1, 1, TFU_Q4_0, 4, 0, 1 },
+        { "no prompt (BOS), seq_len 70", { 32, 64, 1, 2, 2, 360, 70, 0, 4 }, "", 0, 512, 1, 0, 3, 0, 0 },
         /* the same decoder on Vulkan (tensorfuse_vk.h): KV cache by set_rows, mask as data */
-        { "vulkan: unshared GQA, batch then token by token", { 32, 96, 2, 4, 2, 360, 80, 0, 5 }, "once upon a time", 40, 512, 1, 0, 3, 1 },
-        { "vulkan: shared, token by token, f16", { 32, 64, 1, 2, 1, 360, 80, 1, 6 }, "a cat", 30, 1, 1, 1, 3, 1 },
+        { "vulkan: unshared GQA, batch then token by token", { 32, 96, 2, 4, 2, 360, 80, 0, 5 }, "once upon a time", 40, 512, 1, 0, 3, 1, 0 },
+        { "vulkan: shared, token by token, f16", { 32, 64, 1, 2, 1, 360, 80, 1, 6 }, "a cat", 30, 1, 1, 1, 3, 1, 0 },
     };
     size_t i;
     const char *slash = NULL, *c;
