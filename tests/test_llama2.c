@@ -258,7 +258,8 @@ static void run_case(const tcase *tc) {
     double *want;
     int V = tc->c.vocab_size;
     double worst = 0;
-    int worst_pos = -1, bad_greedy = -1;
+    int worst_pos = -1, bad_greedy = -1, d_int8_bad = -1;
+    double worst_nmse = 0;
     path_of(ck, sizeof ck, "llama2_test.bin");
     path_of(tk, sizeof tk, "llama2_test_tok.bin");
     path_of(lf, sizeof lf, "llama2_test_logits.bin");
@@ -329,29 +330,45 @@ static void run_case(const tcase *tc) {
     g_ref_int8 = tc->int8;
     for (p = 0; p < llama2_last.n_tokens; p++) {
         int i, best = 0, second = -1;
+        double se = 0, sr = 0, tie;
         ref_forward(&r, llama2_last.tokens[p], p, want);
         for (i = 0; i < V; i++) {
-            double d = fabs(got[(size_t)p * V + i] - want[i]) / (fabs(want[i]) > 1 ? fabs(want[i]) : 1);
+            double e = got[(size_t)p * V + i] - want[i];
+            double d = fabs(e) / (fabs(want[i]) > 1 ? fabs(want[i]) : 1);
+            if (tc->int8) {
+                se += e * e;
+                sr += want[i] * want[i];
+                d = 0;   /* judged by the position's NMSE below */
+            }
             if (!(d <= worst)) {
                 worst = d;
                 worst_pos = p;
             }
             if (want[i] > want[best]) best = i;
         }
+        /* --int8: the reference rounds its double activations, the library
+           its f32 ones (which differ in the last bits from platform to
+           platform); where the two straddle a rounding boundary one q differs
+           by 1, which moves a logit by about d |w| (d = max|x| / 127), and the
+           KV cache carries it on: single logits then differ by up to ~1e-1,
+           so a position is judged by its NMSE (seen: 1e-14 without a flip,
+           up to 4e-5 with them, x86 and aarch64; a wrong kernel gives ~1) */
+        if (tc->int8 && !(se <= 1e-3 * sr)) {
+            d_int8_bad = d_int8_bad < 0 ? p : d_int8_bad;
+            if (!(se / sr <= worst_nmse)) worst_nmse = se / sr;
+        }
         for (i = 0; i < V; i++)
             if (i != best && (second < 0 || want[i] > want[second])) second = i;
-        /* greedy: past the prompt, the next input is the reference's argmax (unless a near tie) */
+        /* greedy: past the prompt, the next input is the reference's argmax
+           (unless a near tie; with --int8 within the rounding's reach) */
+        tie = tc->int8 ? 0.1 * (fabs(want[best]) > 1 ? fabs(want[best]) : 1) : 1e-3;
         if (p + 1 >= llama2_last.n_prompt && p + 1 < llama2_last.n_tokens && llama2_last.tokens[p + 1] != best &&
-            want[best] - want[second] > 1e-3 && bad_greedy < 0)
+            want[best] - want[second] > tie && bad_greedy < 0)
             bad_greedy = p;
     }
+    TT_CHECK(d_int8_bad < 0, "%s: --int8: logits NMSE %g (over 1e-3) from position %d", tc->name, worst_nmse, d_int8_bad);
     TT_CHECK(bad_greedy < 0, "%s: position %d: greedy decoding did not pick the argmax", tc->name, bad_greedy);
-    /* --int8: the reference rounds its double activations, the library its
-       f32 ones; where the two straddle a rounding boundary one q differs by
-       1, which moves a logit by about d |w| (d = max|x| / 127), and the KV
-       cache carries it on: positions agree to 1e-7 until the first such flip,
-       then to ~1e-5 with flips up to ~1e-2 (a wrong kernel gives ~1) */
-    TT_CHECK(worst < (tc->int8 ? 3e-2 : 1e-3), "%s: logits differ by %g (relative) at position %d", tc->name, worst, worst_pos);
+    TT_CHECK(worst < 1e-3, "%s: logits differ by %g (relative) at position %d", tc->name, worst, worst_pos);
     tt_passed += llama2_last.n_tokens - 1;
     ref_free(&r);
     free(got);
