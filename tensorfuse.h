@@ -619,6 +619,8 @@ typedef enum tfu_group_kind {
     TFU_GROUP_ROW,          /* row reduction with prologue and epilogue      */
     TFU_GROUP_MATMUL,       /* matrix product(s) with an epilogue            */
     TFU_GROUP_OTHER,        /* one op with its own kernel (rope, get_rows...) */
+    TFU_GROUP_ATTENTION,    /* mul_mat(V, soft_max_ext(mul_mat(K, Q), mask, scale)):
+                               no score matrix in memory                     */
     TFU_GROUP_KIND_COUNT
 } tfu_group_kind;
 
@@ -688,6 +690,13 @@ TFU_API size_t tfu_plan_dot(const tfu_plan *p, char *buf, size_t size);
    OTHER group is one op with its own kernel (GET_ROWS, ROPE, CONCAT,
    SUM_ROWS, MEAN, ARGMAX, SET_ROWS) reading its operands as the reference
    executor does (tfu_x_ref_node; argmax: first NaN, else first maximum).
+   An ATTENTION group has three instructions: S = MUL_MAT(K, Q) from two
+   operands, P = SOFT_MAX(S, mask) (the mask an operand, if any), and the
+   result MUL_MAT(V, P) whose source 1 is instruction 1; its iteration
+   space is the result's shape. S and P (n_kv x n_q per head) live only
+   inside the group: a backend computes them block by block, never in
+   memory. A backend without such a kernel leaves the kind out of its
+   fuse_kinds and gets the three as separate groups.
    SET_ROWS has two sources, the rows then the I32 indices (tensor src[0]
    and src[1]; its dst, src[2], is not read); its iteration space is the
    rows' shape (one row of them per work item), it writes row
@@ -2672,6 +2681,15 @@ static int tfu_x_edge_fusable(const tfu_tensor *t, int s) {
     return tfu_x_identity_operand(t, s);
 }
 
+/* the two edges inside an attention group (tfu_x_attn_match): the scores
+   into the softmax, the probabilities into the weighted values (as b) */
+static int tfu_x_attn_edge(const tfu_tensor *t, int s) {
+    const tfu_tensor *p = t->src[s];
+    if (!p) return 0;
+    if (t->op == TFU_OP_SOFT_MAX && s == 0) return p->op == TFU_OP_MUL_MAT;
+    return t->op == TFU_OP_MUL_MAT && s == 1 && p->op == TFU_OP_SOFT_MAX;
+}
+
 static int tfu_x_n_src(const tfu_tensor *t) {
     int s, n = 0;
     for (s = 0; s < TFU_MAX_SRC; s++) if (t->src[s]) n = s + 1;
@@ -2948,6 +2966,7 @@ typedef struct tfu_x_fuse_state {
     int32_t  *e_head, *e_tail, *e_to, *e_next; /* consumer edges per group */
     int       n_e, lmin;
     int       budget;  /* nodes the current legality test may still visit */
+    int       attn;    /* the candidate is an attention group: its two inner edges are legal */
     const tfu_x_memdeps *mem;
 } tfu_x_fuse_state;
 
@@ -3069,7 +3088,7 @@ static int tfu_x_member_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int m) 
         if (!t->src[s]) continue;
         q = gr->srcs[(size_t)m * TFU_MAX_SRC + s];
         if (tfu_x_in_u(st, q)) {
-            if (!tfu_x_edge_fusable(t, s)) return 0;
+            if (!tfu_x_edge_fusable(t, s) && !(st->attn && tfu_x_attn_edge(t, s))) return 0;
             continue;
         }
         r = q;
@@ -3112,6 +3131,32 @@ static int tfu_x_fuse_legal(const tfu_graph *gr, tfu_x_fuse_state *st, const tfu
     return 1;
 }
 
+/* Attention: is node x the weighted values mul_mat(V, P) of
+     P = soft_max_ext(S, mask, scale), S = mul_mat(K, Q)
+   with S and P used once, unflagged and not yet fused with anything, so
+   that one group can run all three without S or P in memory? Sets *s and
+   *p to the graph indices of S and P. K and V are f32, f16 or bf16 (the
+   group reads them block by block). */
+static int tfu_x_attn_match(const tfu_graph *gr, const tfu_x_fuse_state *st, const tfu_x_caps *caps, int x, int *s, int *p) {
+    const tfu_tensor *t = gr->all[x], *pt, *st_;
+    int i;
+    if (!caps->fuse || !(caps->b.fuse_kinds & (1u << TFU_GROUP_ATTENTION)) || t->op != TFU_OP_MUL_MAT) return 0;
+    if (caps->b.max_products < 2 || (caps->b.max_group_ops > 0 && caps->b.max_group_ops < 3)) return 0;
+    pt = t->src[1];
+    if (!pt || pt->op != TFU_OP_SOFT_MAX || !pt->src[0] || pt->src[0]->op != TFU_OP_MUL_MAT) return 0;
+    st_ = pt->src[0];
+    if (!tfu_x_is_float(t->src[0]->type) || !tfu_x_is_float(st_->src[0]->type)) return 0;
+    *p = gr->srcs[(size_t)x * TFU_MAX_SRC + 1];
+    *s = gr->srcs[(size_t)*p * TFU_MAX_SRC];
+    for (i = 0; i < 2; i++) {
+        int q = i ? *s : *p;
+        const tfu_tensor *u = gr->all[q];
+        if (gr->uses[q] != 1 || (u->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP))) return 0;
+        if (st->group[q] != q || st->size[q] != 1) return 0;
+    }
+    return 1;
+}
+
 static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int x) {
     st->next[st->last[g]] = x;
     st->next[x] = -1;
@@ -3120,6 +3165,23 @@ static void tfu_x_fuse_add(tfu_x_fuse_state *st, const tfu_graph *gr, int g, int
     st->size[g]++;
     st->n_mm[g] += gr->all[x]->op == TFU_OP_MUL_MAT;
     st->has[g] |= tfu_x_has_bits(gr->all[x]);
+}
+
+/* legality of the attention group {S, P, x} (tfu_x_attn_match): the
+   operands K, Q, mask and V must not depend on S or P through anything
+   outside, and no memory conflict may fall inside */
+static int tfu_x_attn_legal(const tfu_graph *gr, tfu_x_fuse_state *st, int s, int p, int x) {
+    int ok;
+    st->cand_g = s;
+    st->cand_h = p;
+    st->cand_x = x;
+    st->stamp++;
+    st->budget = TFU_X_FUSE_SEARCH;
+    st->lmin = st->lvl[s] < st->lvl[p] ? st->lvl[s] : st->lvl[p];
+    st->attn = 1;
+    ok = tfu_x_member_legal(gr, st, s) && tfu_x_member_legal(gr, st, p) && tfu_x_member_legal(gr, st, x);
+    st->attn = 0;
+    return ok;
 }
 
 /* merges two groups; the larger keeps its name (members of the smaller
@@ -3146,7 +3208,7 @@ static int tfu_x_fuse_merge(tfu_x_fuse_state *st, int g, int h) {
 /* Forms groups; group[i] = founding tensor index (-1 for leaves and views). */
 static int tfu_x_fuse(const tfu_graph *gr, const tfu_x_caps *caps, const tfu_x_memdeps *M, int32_t *group, tfu_allocator *al) {
     tfu_x_fuse_state st;
-    int n = gr->n_all, i, s, ok = 0;
+    int n = gr->n_all, i, s, sq, pq, ok = 0;
     size_t n_edges = (size_t)n * TFU_MAX_SRC + M->n_edges + 4;
     memset(&st, 0, sizeof st);
     st.n = n;
@@ -3177,6 +3239,12 @@ static int tfu_x_fuse(const tfu_graph *gr, const tfu_x_caps *caps, const tfu_x_m
         st.lvl[i] = 0;
         st.e_head[i] = st.e_tail[i] = -1;
         if (c == TFU_X_C_LEAF || c == TFU_X_C_VIEW) continue;
+        if (tfu_x_attn_match(gr, &st, caps, i, &sq, &pq) && tfu_x_attn_legal(gr, &st, sq, pq, i)) {
+            g = tfu_x_fuse_merge(&st, sq, pq);
+            tfu_x_fuse_add(&st, gr, g, i);
+            tfu_x_link(gr, &st, g, i);
+            continue;
+        }
         if (caps->fuse) {
             for (s = 0; s < TFU_MAX_SRC; s++) {
                 int q, h;
@@ -3255,7 +3323,7 @@ static void tfu_x_materialise(const tfu_graph *gr, tfu_x_layout *L) {
             int q;
             if (!t->src[s]) continue;
             q = gr->srcs[(size_t)i * TFU_MAX_SRC + s];
-            if (L->group[q] >= 0 && (L->group[i] != L->group[q] || !tfu_x_edge_fusable(t, s))) L->mat[q] = 1;
+            if (L->group[q] >= 0 && (L->group[i] != L->group[q] || !(tfu_x_edge_fusable(t, s) || tfu_x_attn_edge(t, s)))) L->mat[q] = 1;
         }
     }
 }
@@ -3564,14 +3632,15 @@ static int tfu_x_mul3_ok(size_t a, size_t b, size_t c, size_t *r) {
 }
 
 static int tfu_x_group_kind_of(const tfu_graph *gr, const int32_t *members, int n) {
-    int i, kind = TFU_GROUP_ELTWISE;
+    int i, mm = 0, row = 0;
     for (i = 0; i < n; i++) {
         int c = tfu_x_class(gr->all[members[i]]);
-        if (c == TFU_X_C_MM) return TFU_GROUP_MATMUL;
-        if (c == TFU_X_C_ROW) kind = TFU_GROUP_ROW;
         if (c == TFU_X_C_OTHER) return TFU_GROUP_OTHER;
+        mm |= c == TFU_X_C_MM;
+        row |= c == TFU_X_C_ROW;
     }
-    return kind;
+    if (mm && row) return TFU_GROUP_ATTENTION;   /* only tfu_x_attn_match puts the two in one group */
+    return mm ? TFU_GROUP_MATMUL : row ? TFU_GROUP_ROW : TFU_GROUP_ELTWISE;
 }
 
 static size_t tfu_x_max(size_t a, size_t b) { return a > b ? a : b; }
@@ -3641,7 +3710,7 @@ static tfu_result tfu_x_programs(tfu_plan *p, const tfu_graph *gr, const tfu_x_l
                     continue;
                 }
                 q = gr->srcs[(size_t)mem[k] * TFU_MAX_SRC + s];
-                if (L->group[q] == f && tfu_x_class(t) != TFU_X_C_MM) I->src[s] = p->ins_of[q] - G->first_instr;
+                if (L->group[q] == f && (tfu_x_class(t) != TFU_X_C_MM || G->kind == TFU_GROUP_ATTENTION)) I->src[s] = p->ins_of[q] - G->first_instr;
                 else I->src[s] = -1 - tfu_x_operand_index(p, G, gi, q, 0, ext_mark, ext_pos);
             }
         }
@@ -3826,7 +3895,7 @@ TFU_API int tfu_plan_value_lifetime(const tfu_plan *p, const tfu_tensor *t, int 
     return 1;
 }
 
-static const char *const tfu_x_kind_names[TFU_GROUP_KIND_COUNT] = { "eltwise", "row", "matmul", "other" };
+static const char *const tfu_x_kind_names[TFU_GROUP_KIND_COUNT] = { "eltwise", "row", "matmul", "other", "attention" };
 
 static void tfu_x_catname(tfu_x_buf *b, const tfu_tensor *t, int idx) {
     if (t->name[0]) tfu_x_cat(b, t->name);
@@ -5686,6 +5755,8 @@ typedef struct tfu_x_cpu_group {
     int64_t mb, nbk;         /* matmul blocks: A rows and B rows per item     */
     int64_t n_mblk, n_nblk;
     size_t   qact_row;       /* quant_activations: bytes of a quantized B row (0: off) */
+    int64_t att_heads, att_bq, att_nqb; /* ATTENTION items: heads sharing K and V x
+                                 positions, query blocks per head block      */
     const double *rope_freq; /* ROPE: base^(-2i/n_dims), i < n_dims/2       */
 } tfu_x_cpu_group;
 
@@ -5724,7 +5795,7 @@ static size_t tfu_x_panel_floats(int64_t na) {
 TFU_API tfu_backend_caps tfu_cpu_caps(void) {
     tfu_backend_caps c;
     int k;
-    c.fuse_kinds = (1u << TFU_GROUP_ELTWISE) | (1u << TFU_GROUP_ROW) | (1u << TFU_GROUP_MATMUL);
+    c.fuse_kinds = (1u << TFU_GROUP_ELTWISE) | (1u << TFU_GROUP_ROW) | (1u << TFU_GROUP_MATMUL) | (1u << TFU_GROUP_ATTENTION);
     c.max_products = TFU_X_MAX_MM;
     c.max_row = INT_MAX;
     for (k = 0; k < TFU_GROUP_KIND_COUNT; k++) c.operand_types[k] = (1u << TFU_TYPE_COUNT) - 1;
@@ -5915,6 +5986,220 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, cons
     }
 }
 
+/* --- fused attention (TFU_GROUP_ATTENTION) ---------------------------------
+   out = mul_mat(V, soft_max_ext(mul_mat(K, Q), mask, scale)), shapes
+     K: hd x n_kv x nh_k x n3_k    Q: hd x n_q x nh x n3
+     V: n_kv x hdv x nh_v x n3_v   out: hdv x n_q x nh x n3
+   (K's and V's heads broadcast over Q's by division, as mul_mat does).
+   An item is att_heads heads that share their K and V head times up to
+   att_bq query positions of one batch index: R query rows. Per item the
+   scores of its rows go, key block by key block, into scratch (R x n_kv,
+   never the arena), each row takes the softmax kernel the unfused plan
+   runs (tfu_x_k_soft_max, the same f32 values in), then out += P_blk V_blk
+   block by block. Two skips, both exact:
+   - scores: a key block whose mask is -inf for every row of the item,
+     where every score is finite (K and Q finite, |q| |k| hd |scale| below
+     FLT_MAX / 2): its scores are set to 0, since 0 * scale + -inf is the
+     -inf that s * scale + -inf is;
+   - values: a key block whose probabilities are all 0 with V finite there
+     adds exactly 0 and is not multiplied.
+   The unfused product redoes outputs that came out inf or NaN in double,
+   for sums that overflowed f32 on the way; here every partial sum of
+   p * v over a row of probabilities stays within max |v| (but for
+   rounding), so an inf or NaN comes from V and double gives the same. */
+#define TFU_X_ATT_BK   64   /* keys per block: the unit of both skips     */
+#define TFU_X_ATT_ROWS 48   /* query rows per item, about (a multiple of ONR) */
+
+static int64_t tfu_x_gcd(int64_t a, int64_t b) {
+    while (b) {
+        int64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* the largest |x| of n rows of k floats; +inf if one is inf or NaN */
+static double tfu_x_rows_absmax(const float *const *rows, int n, int k) {
+    double m = 0;
+    int j, l;
+    for (j = 0; j < n; j++)
+        for (l = 0; l < k; l++) {
+            float v = rows[j][l];
+            if (!tfu_x_finite(v)) return INFINITY;
+            if (fabs((double)v) > m) m = fabs((double)v);
+        }
+    return m;
+}
+
+/* o[j * ldo + d] += sum over l < nk of p[j][l] * v[l][d], j < nr, d < hdv.
+   The packed path: V's panels pa[l * OMR + r] = v[l][p * OMR + r] and the
+   matrix products' micro-kernel, rows of P as its B */
+static void tfu_x_k_attn_pv(int simd, int nk, int hdv, int nr, const float *const *pr, const float *const *v, float *o, size_t ldo,
+                            float *panel) {
+    int j, l, d = 0;
+    (void)simd;
+    (void)panel;
+#if defined(TFU_X_VEC) && defined(TFU_X_VT)
+    if (simd && panel && nr >= TFU_X_ONR) {
+        int np = (hdv + TFU_X_OMR - 1) / TFU_X_OMR, p, j0, i;
+        TFU_ASSERT(nk <= TFU_X_KC);
+        for (p = 0; p < np; p++) {
+            float *pa = panel + (size_t)p * TFU_X_OMR * TFU_X_KC;
+            int w = hdv - p * TFU_X_OMR < TFU_X_OMR ? hdv - p * TFU_X_OMR : TFU_X_OMR;
+            for (l = 0; l < nk; l++) {
+                memcpy(pa + (size_t)l * TFU_X_OMR, v[l] + (size_t)p * TFU_X_OMR, (size_t)w * sizeof(float));
+                for (i = w; i < TFU_X_OMR; i++) pa[(size_t)l * TFU_X_OMR + i] = 0.0f;
+            }
+        }
+        for (j0 = 0; j0 < nr; j0 += TFU_X_ONR) {
+            const float *bt[TFU_X_ONR];
+            int nc = nr - j0 < TFU_X_ONR ? nr - j0 : TFU_X_ONR;
+            for (j = 0; j < TFU_X_ONR; j++) bt[j] = pr[j0 + (j < nc ? j : 0)];   /* missing rows: any row, not stored */
+            for (p = 0; p < np; p++) {
+                int w = hdv - p * TFU_X_OMR < TFU_X_OMR ? hdv - p * TFU_X_OMR : TFU_X_OMR;
+                float *cp = o + (size_t)j0 * ldo + (size_t)p * TFU_X_OMR;
+                float tile[TFU_X_ONR * TFU_X_OMR];
+                if (w == TFU_X_OMR && nc == TFU_X_ONR) {
+                    tfu_x_k_outer(nk, panel + (size_t)p * TFU_X_OMR * TFU_X_KC, bt, cp, ldo, 1);
+                    continue;
+                }
+                tfu_x_k_outer(nk, panel + (size_t)p * TFU_X_OMR * TFU_X_KC, bt, tile, TFU_X_OMR, 0);
+                for (j = 0; j < nc; j++)
+                    for (i = 0; i < w; i++) cp[(size_t)j * ldo + (size_t)i] += tile[j * TFU_X_OMR + i];
+            }
+        }
+        return;
+    }
+#endif
+    for (j = 0; j < nr; j++) {
+        float *oj = o + (size_t)j * ldo;
+        for (l = 0; l < nk; l++) {
+            float pj = pr[j][l];
+            const float *vl = v[l];
+            d = 0;
+#ifdef TFU_X_VEC
+            if (simd) {
+                tfu_x_vf vp = tfu_x_v_set1(pj);
+                for (; d + TFU_X_VW <= hdv; d += TFU_X_VW) tfu_x_v_store(oj + d, tfu_x_v_fma(vp, tfu_x_v_load(vl + d), tfu_x_v_load(oj + d)));
+            }
+#endif
+            for (; d < hdv; d++) oj[d] += pj * vl[d];
+        }
+    }
+}
+
+/* the tensors of an attention group's program */
+typedef struct tfu_x_attn { const tfu_tensor *k, *q, *mask, *v, *out; float scale; } tfu_x_attn;
+
+static tfu_x_attn tfu_x_attn_of(const tfu_plan *p, const tfu_pv_group *G) {
+    const tfu_pv_instr *I = p->ins + G->first_instr;
+    const tfu_pv_operand *E = p->ext + G->first_operand;
+    tfu_x_attn A;
+    A.k = p->t[E[-1 - I[0].src[0]].tensor];
+    A.q = p->t[E[-1 - I[0].src[1]].tensor];
+    A.mask = I[1].n_src > 1 ? p->t[E[-1 - I[1].src[1]].tensor] : NULL;
+    A.scale = p->t[I[1].tensor]->op_params_f[0];
+    A.v = p->t[E[-1 - I[2].src[0]].tensor];
+    A.out = p->t[I[2].tensor];
+    return A;
+}
+
+/* may the key block [k0, k0 + nk) skip its scores (see above)? */
+static int tfu_x_attn_skip_scores(const tfu_x_attn *A, const float *const *mrow, int nr, int k0, int nk, double qmax,
+                                  const float *const *krow) {
+    double kmax;
+    int j, l;
+    if (!A->mask || !(qmax < INFINITY) || !tfu_x_finite(A->scale)) return 0;
+    for (j = 0; j < nr; j++)
+        for (l = 0; l < nk; l++)
+            if (mrow[j][k0 + l] != -INFINITY) return 0;
+    kmax = tfu_x_rows_absmax(krow, nk, (int)A->k->ne[0]);
+    return kmax < INFINITY && qmax * kmax * (double)A->k->ne[0] * fabs((double)A->scale) < (double)FLT_MAX / 2;
+}
+
+static void tfu_x_run_attn_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc, int64_t item) {
+    const tfu_x_scratch_layout *SL = &p->cpu->sl;
+    tfu_x_attn A = tfu_x_attn_of(p, G);
+    int64_t nh = G->ne[2], n3 = G->ne[3], nq_all = G->ne[1];
+    int64_t qb = item % C->att_nqb, hb = (item / C->att_nqb) % (nh / C->att_heads), i3 = item / (C->att_nqb * (nh / C->att_heads));
+    int64_t q0 = qb * C->att_bq, h0 = hb * C->att_heads;
+    int hd = (int)A.k->ne[0], hdv = (int)G->ne[0], nkv = (int)A.k->ne[1], bk = TFU_X_ATT_BK, simd = !p->opt.no_simd;
+    int nq = (int)(nq_all - q0 < C->att_bq ? nq_all - q0 : C->att_bq), nr = (int)C->att_heads * nq, rmax = (int)(C->att_heads * C->att_bq);
+    int64_t kh = h0 / (nh / A.k->ne[2]), k3 = i3 / (n3 / A.k->ne[3]), vh = h0 / (nh / A.v->ne[2]), v3 = i3 / (n3 / A.v->ne[3]);
+    float *sbuf = (float *)(void *)(sc + SL->tiles), *obuf = sbuf + (size_t)rmax * (size_t)nkv;
+    float *qbuf = (float *)(void *)(sc + SL->pack), *kbuf = qbuf + (size_t)rmax * (size_t)hd, *vbuf = kbuf + (size_t)bk * (size_t)hd;
+    float *mbuf = vbuf + (size_t)bk * (size_t)hdv;
+    float *panel = SL->panel_b ? (float *)(void *)(sc + SL->panel) : NULL;
+    const float **krow = (const float **)(void *)(sc + SL->ptrs), **vrow = krow + bk, **qrow = vrow + bk, **mrow = qrow + rmax;
+    const float **prow = mrow + rmax;
+    double qmax;
+    int j, l, k0;
+    for (j = 0; j < nr; j++) {   /* row j: head h0 + j / nq, position q0 + j % nq */
+        int64_t h = h0 + j / nq, iq = q0 + j % nq;
+        const char *qp = tfu_x_rowp(A.q, 0, iq, h, i3);
+        if (A.q->nb[0] == 4) qrow[j] = (const float *)(const void *)qp;
+        else {
+            tfu_x_k_load(simd, A.q->type, hd, qbuf + (size_t)j * hd, qp, A.q->nb[0]);
+            qrow[j] = qbuf + (size_t)j * hd;
+        }
+        if (A.mask) {
+            const char *mp = tfu_x_rowp(A.mask, 0, iq % A.mask->ne[1], h % A.mask->ne[2], i3 % A.mask->ne[3]);
+            if (A.mask->type == TFU_F32 && A.mask->nb[0] == 4) mrow[j] = (const float *)(const void *)mp;
+            else {
+                tfu_x_k_load(simd, A.mask->type, nkv, mbuf + (size_t)j * nkv, mp, A.mask->nb[0]);
+                mrow[j] = mbuf + (size_t)j * nkv;
+            }
+        }
+    }
+    qmax = tfu_x_rows_absmax(qrow, nr, hd);
+    for (k0 = 0; k0 < nkv; k0 += bk) {   /* scores */
+        int nk = nkv - k0 < bk ? nkv - k0 : bk;
+        for (l = 0; l < nk; l++) {
+            const char *kp = tfu_x_rowp(A.k, 0, k0 + l, kh, k3);
+            if (A.k->type == TFU_F32 && A.k->nb[0] == 4) krow[l] = (const float *)(const void *)kp;
+            else {
+                tfu_x_k_load(simd, A.k->type, hd, kbuf + (size_t)l * hd, kp, A.k->nb[0]);
+                krow[l] = kbuf + (size_t)l * hd;
+            }
+        }
+        if (tfu_x_attn_skip_scores(&A, mrow, nr, k0, nk, qmax, krow)) {
+            for (j = 0; j < nr; j++) memset(sbuf + (size_t)j * nkv + k0, 0, (size_t)nk * sizeof(float));
+            continue;
+        }
+        tfu_x_k_dot_block(simd, TFU_F32, hd, nk, (const void *const *)krow, nr, qrow, sbuf + k0, (size_t)nkv, panel);
+    }
+    for (j = 0; j < nr; j++) {
+        float *sj = sbuf + (size_t)j * nkv;
+        tfu_x_k_soft_max(simd, nkv, sj, sj, A.mask ? mrow[j] : NULL, A.scale);
+    }
+    memset(obuf, 0, (size_t)nr * (size_t)hdv * sizeof(float));
+    for (k0 = 0; k0 < nkv; k0 += bk) {   /* out += P V, block by block */
+        int nk = nkv - k0 < bk ? nkv - k0 : bk, zero = 1;
+        for (j = 0; j < nr && zero; j++)
+            for (l = 0; l < nk; l++)
+                if (sbuf[(size_t)j * nkv + (size_t)(k0 + l)] != 0.0f) {
+                    zero = 0;
+                    break;
+                }
+        for (l = 0; l < nk; l++) {
+            const char *vp = tfu_x_rowp(A.v, k0 + l, 0, vh, v3);
+            if (A.v->type == TFU_F32 && A.v->nb[1] == 4) vrow[l] = (const float *)(const void *)vp;
+            else {
+                tfu_x_k_load(simd, A.v->type, hdv, vbuf + (size_t)l * hdv, vp, A.v->nb[1]);
+                vrow[l] = vbuf + (size_t)l * hdv;
+            }
+        }
+        if (zero && tfu_x_rows_absmax(vrow, nk, hdv) < INFINITY) continue;
+        for (j = 0; j < nr; j++) prow[j] = sbuf + (size_t)j * nkv + k0;
+        tfu_x_k_attn_pv(simd, nk, hdv, nr, prow, vrow, obuf, (size_t)hdv, panel);
+    }
+    for (j = 0; j < nr; j++) {
+        int64_t h = h0 + j / nq, iq = q0 + j % nq;
+        tfu_x_k_store(A.out->type, hdv, tfu_x_rowp(A.out, 0, iq, h, i3), A.out->nb[0], obuf + (size_t)j * hdv);
+    }
+}
+
 /* single-op groups with kernels of their own; an item is a range of rows */
 static void tfu_x_run_other(const tfu_plan *p, const tfu_pv_group *G, const tfu_x_cpu_group *C, unsigned char *sc,
                             int64_t r0, int64_t r1) {
@@ -6005,6 +6290,7 @@ static void tfu_x_run_item(const tfu_plan *p, const tfu_pv_group *G, const tfu_x
     int64_t rows = G->ne[1] * G->ne[2] * G->ne[3];
     int64_t r0 = item * C->rows_per_item, r1 = r0 + C->rows_per_item, r, c0;
     if (G->kind == TFU_GROUP_MATMUL) { tfu_x_run_matmul_item(p, G, C, sc, item); return; }
+    if (G->kind == TFU_GROUP_ATTENTION) { tfu_x_run_attn_item(p, G, C, sc, item); return; }
     if (r1 > rows) r1 = rows;
     if (G->kind == TFU_GROUP_OTHER) { tfu_x_run_other(p, G, C, sc, r0, r1); return; }
     for (r = r0; r < r1; r++) {
@@ -6404,6 +6690,38 @@ static tfu_result tfu_x_rope_lower(tfu_plan *p, const tfu_tensor *t, tfu_x_cpu_g
     return TFU_OK;
 }
 
+/* an attention group's items (R = heads x positions query rows, at least
+   four items a thread where the positions allow) and its scratch: tiles
+   the scores (R x n_kv) and the output rows (R x hdv); pack Q rows R x hd,
+   K rows bk x hd, V rows bk x hdv and mask rows R x n_kv, each used when
+   the operand is not f32 with contiguous rows; ptrs the row pointers */
+static tfu_result tfu_x_attn_lower(const tfu_plan *p, const tfu_pv_group *G, tfu_x_cpu_group *C, int n_threads, size_t *tiles_b,
+                                   size_t *pack_b, size_t *ptrs_b, size_t *panel_b) {
+    tfu_x_attn A = tfu_x_attn_of(p, G);
+    int64_t nh = G->ne[2], nq = G->ne[1], hd = A.k->ne[0], hdv = G->ne[0], nkv = A.k->ne[1], bk = TFU_X_ATT_BK, rows;
+    size_t a, b;
+    C->att_heads = tfu_x_gcd(nh / A.k->ne[2], nh / A.v->ne[2]);
+    C->att_bq = (TFU_X_ATT_ROWS + C->att_heads - 1) / C->att_heads;
+    if (C->att_bq > nq) C->att_bq = nq;
+    for (;;) {
+        C->att_nqb = (nq + C->att_bq - 1) / C->att_bq;
+        C->n_items = C->att_nqb * (nh / C->att_heads) * G->ne[3];
+        if (C->att_bq == 1 || C->n_items >= 4 * (int64_t)n_threads) break;
+        C->att_bq = (C->att_bq + 1) / 2;
+    }
+    C->chunk = 1;
+    rows = C->att_heads * C->att_bq;
+    if (!tfu_x_mul3_ok((size_t)rows, (size_t)(nkv + hdv), 4, &a)) return TFU_ERR_OVERFLOW;
+    *tiles_b = tfu_x_max(*tiles_b, a);
+    if (!tfu_x_mul3_ok((size_t)rows, (size_t)(hd + nkv), 4, &a) || !tfu_x_mul3_ok((size_t)bk, (size_t)(hd + hdv), 4, &b) ||
+        !tfu_x_add_ok(a, b, &a))
+        return TFU_ERR_OVERFLOW;
+    *pack_b = tfu_x_max(*pack_b, a);
+    *ptrs_b = tfu_x_max(*ptrs_b, (size_t)(2 * bk + 3 * rows) * sizeof(void *));
+    if (!p->opt.no_simd) *panel_b = tfu_x_max(*panel_b, 4 * tfu_x_max(tfu_x_panel_floats(bk), tfu_x_panel_floats(hdv)));
+    return TFU_OK;
+}
+
 /* Pass (CPU): lowering. Per group: scratch slots for the values that stay
    inside it (a slot is reused once its last reader inside the group ran),
    the work split into items (matmul blocks of MB x NB, or ranges of rows),
@@ -6451,7 +6769,10 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
         C->n_slots = n_slots;
         rows = G->ne[1] * G->ne[2] * G->ne[3];
         work = rows * G->ne[0];
-        if (G->kind == TFU_GROUP_MATMUL) {
+        if (G->kind == TFU_GROUP_ATTENTION) {
+            tfu_result r = tfu_x_attn_lower(p, G, C, n_threads, &tiles_b, &pack_b, &ptrs_b, &panel_b);
+            if (r != TFU_OK) return r;
+        } else if (G->kind == TFU_GROUP_MATMUL) {
             int64_t kmax = 1;
             int packed = !p->opt.no_simd && G->ne[1] >= TFU_X_PACKED_MIN;
             int64_t nb_max = packed ? TFU_X_MM_NB_PACKED : TFU_X_MM_NB;

@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
     int n_graphs = tt_arg_int(argc, argv, "--graphs", 40000);
     int seed = tt_arg_int(argc, argv, "--seed", 1);
     int only = tt_arg_int(argc, argv, "--only", -1);
-    int gi, n_built = 0, n_bad_build = 0, n_fused_groups = 0, n_elided = 0, graph_fail = 0;
+    int gi, n_built = 0, n_bad_build = 0, n_fused_groups = 0, n_elided = 0, n_attention = 0, graph_fail = 0;
     static gen_t gen[2];
     setvbuf(stdout, NULL, _IOLBF, 0);   /* a crash still shows the graph */
     signal(SIGABRT, on_abort);
@@ -318,6 +318,7 @@ int main(int argc, char **argv) {
         {
             tfu_plan_stats st = tfu_plan_get_stats(p);
             n_fused_groups += st.n_nodes_fused; n_elided += st.n_values_elided;
+            n_attention += st.n_groups_kind[TFU_GROUP_ATTENTION];
         }
         if ((gi / 3) % 2 == 1 && !o.arena) {
             /* a caller arena, all poisoned */
@@ -406,8 +407,10 @@ int main(int argc, char **argv) {
         free(arena);
         if (graph_fail > 20) { printf("too many failing graphs, stopping\n"); break; }
     }
-    printf("random: %d graphs built (%d failed to build), %d fused nodes, %d elided values, %d caller parallel-for calls\n",
-           n_built, n_bad_build, n_fused_groups, n_elided, g_pf_calls);
+    printf("random: %d graphs built (%d failed to build), %d fused nodes, %d elided values, %d attention groups, %d caller parallel-for calls\n",
+           n_built, n_bad_build, n_fused_groups, n_elided, n_attention, g_pf_calls);
+    /* the generator's attention steps must form the group now and then */
+    TT_CHECK(n_built < 1000 || n_attention > 0, "no attention group in %d graphs", n_built);
     free(ctx_mem[0]); free(ctx_mem[1]);
     return tt_summary();
 }

@@ -336,6 +336,56 @@ static void step_matmul(gen_t *g) {
     push(g, t, mag, tolf);
 }
 
+/* attention: mul_mat(V, soft_max_ext(mul_mat(K, x), mask, scale)) with x
+   the queries (hd x n_q x heads x n3), K a leaf or x itself, V a leaf or
+   a permuted one (the llama layout), K's and V's heads 1 or all; now and
+   then more than 64 keys (the fused kernel's blocks), masks with -inf on
+   whole blocks; the scores or the probabilities sometimes join the pool
+   (a second consumer: no attention group) */
+static void step_attention(gen_t *g) {
+    int i = pick_lim(g, 4.0f), m = tt_int(0, 3); val_t x = g->v[i];
+    tfu_tensor *k, *v, *s, *p, *t, *mask = NULL;
+    int64_t hd = x.t->ne[0], nq = x.t->ne[1], nh = x.t->ne[2], n3 = x.t->ne[3], nkv, hdv = tt_int(1, 20), ne[4];
+    int64_t nhk = tt_int(0, 1) ? nh : 1, nhv = tt_int(0, 1) ? nh : 1, j;
+    float sc = tt_int(0, 1) ? 1.0f / (float)sqrt((double)hd) : 0.5f, r = (float)sqrt(3.0 / (double)hd);
+    if (x.mag * sc * (float)sqrt((double)hd) > 8) sc = 8.0f / (x.mag * (float)sqrt((double)hd));
+    if (tt_int(0, 3) == 0) {   /* self-attention: K = x */
+        k = x.t;
+        nkv = nq;
+        nhk = nh;
+        r = x.mag;
+    } else {
+        nkv = tt_int(0, 4) == 0 ? tt_int(65, 140) : tt_int(1, 24);
+        ne[0] = hd; ne[1] = nkv; ne[2] = nhk; ne[3] = tt_int(0, 1) ? n3 : 1;
+        CK(g, k = leaf(g, rand_ftype(), ne, -r, r));
+    }
+    if (tt_int(0, 1)) {
+        ne[0] = hdv; ne[1] = nkv; ne[2] = nhv; ne[3] = tt_int(0, 1) ? n3 : 1;
+        CK(g, v = leaf(g, rand_ftype(), ne, -1, 1));
+        CK(g, v = tfu_permute(g->ctx, v, 1, 0, 2, 3));
+    } else {
+        ne[0] = nkv; ne[1] = hdv; ne[2] = nhv; ne[3] = tt_int(0, 1) ? n3 : 1;
+        CK(g, v = leaf(g, rand_ftype(), ne, -1, 1));
+    }
+    if (m == 1 && nkv >= nq) {
+        CK(g, mask = tfu_causal_mask(g->ctx, nkv, nq));
+    } else if (m >= 2) {
+        ne[0] = nkv; ne[1] = nq + tt_int(0, 2); ne[2] = tt_int(0, 1) ? nh : 1; ne[3] = 1;
+        CK(g, mask = leaf(g, tt_int(0, 2) ? TFU_F32 : TFU_F16, ne, -2.0f, 2.0f));
+        for (j = 0; j < ne[1] * ne[2]; j++) {   /* -inf on whole blocks of 64 keys and here and there */
+            int64_t c, blk = tt_int(0, 3);
+            for (c = 0; c < nkv; c++)
+                if (c / 64 == blk || tt_int(0, 7) == 0) tfu_set_f32(mask, c, j % ne[1], j / ne[1], 0, -INFINITY);
+        }
+    }
+    CK(g, s = tfu_mul_mat(g->ctx, k, x.t));
+    if (tt_int(0, 7) == 0) push(g, s, x.mag * r * (float)hd, x.tolf);
+    CK(g, p = tfu_soft_max_ext(g->ctx, s, mask, sc));
+    if (tt_int(0, 7) == 0) push(g, p, 1, x.tolf * 2);
+    CK(g, t = tfu_mul_mat(g->ctx, v, p));
+    push(g, t, 1, x.tolf * 2 + (float)sqrt((double)hd) + (float)sqrt((double)nkv));
+}
+
 /* the FFN: glu_split(mul_mat(Wg,x), mul_mat(Wu,x)), maybe down-projected */
 static void step_ffn(gen_t *g) {
     int i = pick_lim(g, 6.0f); val_t x = g->v[i]; tfu_tensor *wg, *wu, *gt, *ut, *t;
@@ -585,7 +635,8 @@ static tfu_graph *build(gen_t *g, uint64_t seed) {
         else if (r < 54) { what = "div"; step_div(g); }
         else if (r < 62) { what = "norm"; step_norm(g); }
         else if (r < 68) { what = "softmax"; step_softmax(g); }
-        else if (r < 76) { what = "matmul"; step_matmul(g); }
+        else if (r < 73) { what = "matmul"; step_matmul(g); }
+        else if (r < 76) { what = "attention"; step_attention(g); }
         else if (r < 80) { what = "ffn"; step_ffn(g); }
         else if (r < 83) { what = "glu"; step_glu(g); }
         else if (r < 91) { what = "view"; step_view(g); }

@@ -134,6 +134,7 @@ TT_FN int tv_op_fits(tfu_group_kind kind, tfu_op op) {
     case TFU_GROUP_ROW: return tv_is_eltwise(op) || tv_is_row(op);
     case TFU_GROUP_MATMUL: return tv_is_eltwise(op) || op == TFU_OP_MUL_MAT;
     case TFU_GROUP_OTHER: return tv_is_other(op);
+    case TFU_GROUP_ATTENTION: return op == TFU_OP_MUL_MAT || op == TFU_OP_SOFT_MAX;
     default: return 0;
     }
 }
@@ -457,10 +458,11 @@ TT_FN void tv_run_eltwise(tv_state *S, const tfu_pv_instr *I, float *out) {
     }
 }
 
-/* RMS_NORM, NORM, SOFT_MAX on whole rows of the group (ne0 = row) */
+/* RMS_NORM, NORM, SOFT_MAX on whole rows of the instruction (ne0 = row;
+   the group's iteration space but in an attention group) */
 TT_FN void tv_run_row(tv_state *S, const tfu_pv_instr *I, float *out) {
     const tfu_tensor *t = S->v->tensors[I->tensor];
-    const int64_t *ne = S->G->ne;
+    const int64_t *ne = t->ne;
     int64_t i0, i1, i2, i3, row = 0, n = ne[0];
     double *x = (double *)malloc((size_t)n * sizeof(double));
     if (!x) {
@@ -505,21 +507,28 @@ TT_FN void tv_run_row(tv_state *S, const tfu_pv_instr *I, float *out) {
 
 /* out[i3][i2][i1][i0] = sum_k a[i3/r3][i2/r2][i0][k] * b[i3][i2][i1][k]
    (a: K x M weights, b: K x N; dims 2 and 3 of a broadcast over b's by
-   division, as in ggml) */
+   division, as in ggml). b is an operand, or in an attention group the
+   softmax instruction before (its buffer, ne0 fastest) */
 TT_FN void tv_run_matmul(tv_state *S, const tfu_pv_instr *I, float *out) {
-    tv_ref *a = tv_operand_src(S, I, 0), *b = tv_operand_src(S, I, 1);
-    const int64_t *ne = S->G->ne;
-    int64_t i0, i1, i2, i3, k, e = 0, r2, r3;
-    if (!a || !b) return;
-    r2 = b->t->ne[2] / a->t->ne[2];
-    r3 = b->t->ne[3] / a->t->ne[3];
+    const tfu_tensor *t = S->v->tensors[I->tensor];
+    tv_ref *a = tv_operand_src(S, I, 0), *b = NULL;
+    const float *bbuf = NULL;
+    const int64_t *ne = t->ne;
+    int64_t i0, i1, i2, i3, k, e = 0, r2, r3, K;
+    if (S->G->kind == TFU_GROUP_ATTENTION && I->n_src == 2 && I->src[1] >= 0) bbuf = S->buf[I->src[1]];
+    else b = tv_operand_src(S, I, 1);
+    if (!a || (!b && !bbuf)) return;
+    K = a->t->ne[0];
+    r2 = ne[2] / a->t->ne[2];
+    r3 = ne[3] / a->t->ne[3];
     S->unit = TV_UNIT_ALL;
     for (i3 = 0; i3 < ne[3]; i3++)
     for (i2 = 0; i2 < ne[2]; i2++)
     for (i1 = 0; i1 < ne[1]; i1++)
     for (i0 = 0; i0 < ne[0]; i0++, e++) {
         double s = 0;
-        for (k = 0; k < a->t->ne[0]; k++) s += tv_load(S, a, k, i0, i2 / r2, i3 / r3) * tv_load(S, b, k, i1, i2, i3);
+        const float *brow = bbuf ? bbuf + ((i3 * ne[2] + i2) * ne[1] + i1) * K : NULL;
+        for (k = 0; k < K; k++) s += tv_load(S, a, k, i0, i2 / r2, i3 / r3) * (brow ? (double)brow[k] : tv_load(S, b, k, i1, i2, i3));
         out[e] = (float)s;
     }
 }
@@ -639,15 +648,40 @@ TT_FN void tv_check_range(tv_state *S, const tv_ref *r, int write) {
             write ? "writes" : "reads", (unsigned long long)r->lo, (unsigned long long)r->hi, r->range_root, S->stage);
 }
 
+/* an attention group: scores MUL_MAT(K, Q) from operands, SOFT_MAX of
+   them (a mask operand, if any), the result MUL_MAT(V, P) with P
+   instruction 1; scores and probabilities of one shape (n_kv x n_q x
+   heads), the result's dims 1-3 the same */
+TT_FN int tv_check_attention(tv_state *S, const tfu_pv_group *G) {
+    const tfu_plan_view *v = S->v;
+    const tfu_pv_instr *I = &v->instrs[G->first_instr];
+    const tfu_tensor *sc = v->tensors[I[0].tensor], *pr = v->tensors[I[1].tensor], *o = v->tensors[I[2].tensor];
+    int d;
+    if (sc->op != TFU_OP_MUL_MAT || pr->op != TFU_OP_SOFT_MAX || o->op != TFU_OP_MUL_MAT || I[0].n_src != 2 || I[0].src[0] >= 0 ||
+        I[0].src[1] >= 0 || I[1].src[0] != 0 || (I[1].n_src > 1 && I[1].src[1] >= 0) || I[2].n_src != 2 || I[2].src[0] >= 0 ||
+        I[2].src[1] != 1 || I[0].store || I[1].store) {
+        tv_fail(S, "an attention group that is not S = K Q, P = softmax(S), V P with S and P unstored");
+        return 0;
+    }
+    for (d = 0; d < TFU_MAX_DIMS; d++)
+        if (sc->ne[d] != pr->ne[d] || (d > 0 && o->ne[d] != pr->ne[d])) {
+            tv_fail(S, "attention shapes: scores %lldx%lld, probabilities %lldx%lld, result %lldx%lld (dim %d)", (long long)sc->ne[0],
+                    (long long)sc->ne[1], (long long)pr->ne[0], (long long)pr->ne[1], (long long)o->ne[0], (long long)o->ne[1], d);
+            return 0;
+        }
+    return 1;
+}
+
 /* the program of group gi is well formed (indices, ops, shapes, stores) */
 TT_FN int tv_check_program(tv_state *S, int gi) {
     const tfu_plan_view *v = S->v;
     const tfu_pv_group *G = &v->groups[gi];
     int k, s, ok = 1, d;
-    if (G->n_instr < 1 || (G->kind == TFU_GROUP_OTHER && G->n_instr != 1)) {
+    if (G->n_instr < 1 || (G->kind == TFU_GROUP_OTHER && G->n_instr != 1) || (G->kind == TFU_GROUP_ATTENTION && G->n_instr != 3)) {
         tv_fail(S, "%d instructions in a group of kind %d", G->n_instr, (int)G->kind);
         return 0;
     }
+    if (G->kind == TFU_GROUP_ATTENTION && !tv_check_attention(S, G)) return 0;
     for (k = 0; k < G->n_instr; k++) {
         const tfu_pv_instr *I = &v->instrs[G->first_instr + k];
         const tfu_tensor *t, *space;
@@ -658,6 +692,7 @@ TT_FN int tv_check_program(tv_state *S, int gi) {
         }
         t = v->tensors[I->tensor];
         space = t->op == TFU_OP_SET_ROWS ? t->src[0] : t;   /* set_rows iterates over the rows it writes */
+        if (G->kind == TFU_GROUP_ATTENTION && k < 2) space = v->tensors[v->instrs[G->first_instr + 2].tensor];   /* checked above */
         if (!tv_op_fits(G->kind, t->op)) {
             tv_fail(S, "%s in a group of kind %d", tfu_op_name(t->op), (int)G->kind);
             ok = 0;
