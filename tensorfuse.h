@@ -5151,15 +5151,41 @@ static int tfu_x_k_dot_native(int simd, tfu_type at) {  /* can the kernel read A
 #endif
 }
 
+/* the largest |x| of x[0..n); +inf if one is inf or NaN (x * 0 is NaN
+   then, and the sum of the others' x * 0 is 0) */
+static float tfu_x_k_absmax(int simd, int n, const float *x) {
+    float m = 0, z = 0;
+    int i = 0;
+#ifdef TFU_X_VEC
+    if (simd) {
+        tfu_x_vf vm = tfu_x_v_set1(0.0f), vz = vm, zero = vm;
+        for (; i + TFU_X_VW <= n; i += TFU_X_VW) {
+            tfu_x_vf v = tfu_x_v_load(x + i);
+            vm = tfu_x_v_max(vm, tfu_x_v_abs(v));
+            vz = tfu_x_v_add(vz, tfu_x_v_mul(v, zero));
+        }
+        m = tfu_x_v_hmax(vm);
+        z = tfu_x_v_hsum(vz);
+    }
+#endif
+    for (; i < n; i++) {
+        if (!tfu_x_finite(x[i])) return INFINITY;
+        if (fabsf(x[i]) > m) m = fabsf(x[i]);
+    }
+    return z == 0.0f ? m : INFINITY;
+}
+
 /* An output that came out inf or NaN may have overflowed in f32 where the
    double reference stays finite (a sum of infinities and NaN alone does not
    depend on the order): computed again in double, as the reference does. */
 static void tfu_x_k_dot_redo(tfu_type at, int k, int na, const void *const *a, int nbr, const float *const *b, float *c, size_t ldc) {
     size_t esz = tfu_type_size(at);
     int i, j, l;
-    for (j = 0; j < nbr; j++)
+    for (j = 0; j < nbr; j++) {
+        float *row = c + (size_t)j * ldc;
+        if (tfu_x_k_absmax(1, na, row) < INFINITY) continue;   /* the common case: a finite row, one vector pass */
         for (i = 0; i < na; i++) {
-            float *o = c + (size_t)j * ldc + (size_t)i;
+            float *o = row + i;
             double s = 0;
             if (tfu_x_finite(*o)) continue;
             if (tfu_x_is_quant(at)) {
@@ -5170,6 +5196,7 @@ static void tfu_x_k_dot_redo(tfu_type at, int k, int na, const void *const *a, i
             for (l = 0; l < k; l++) s += (double)tfu_x_ld(at, (const char *)a[i] + (size_t)l * esz) * (double)b[j][l];
             *o = (float)s;
         }
+    }
 }
 
 /* --- int8 activations (tfu_plan_options.quant_activations) -----------------
@@ -6019,17 +6046,30 @@ static int64_t tfu_x_gcd(int64_t a, int64_t b) {
     return a;
 }
 
-/* the largest |x| of n rows of k floats; +inf if one is inf or NaN */
-static double tfu_x_rows_absmax(const float *const *rows, int n, int k) {
+/* the same over n rows of k floats */
+static double tfu_x_rows_absmax(int simd, const float *const *rows, int n, int k) {
     double m = 0;
-    int j, l;
-    for (j = 0; j < n; j++)
-        for (l = 0; l < k; l++) {
-            float v = rows[j][l];
-            if (!tfu_x_finite(v)) return INFINITY;
-            if (fabs((double)v) > m) m = fabs((double)v);
-        }
+    int j;
+    for (j = 0; j < n; j++) {
+        double r = (double)tfu_x_k_absmax(simd, k, rows[j]);
+        if (r > m) m = r;
+    }
     return m;
+}
+
+/* 1 if x[0..n) are all -inf (a NaN is not) */
+static int tfu_x_k_all_neg_inf(int simd, int n, const float *x) {
+    int i = 0;
+#ifdef TFU_X_VEC
+    if (simd) {
+        tfu_x_vf one = tfu_x_v_set1(1.0f), acc = tfu_x_v_set1(0.0f);
+        for (; i + TFU_X_VW <= n; i += TFU_X_VW) acc = tfu_x_v_add(acc, tfu_x_v_zero_below(one, tfu_x_v_load(x + i), -FLT_MAX));
+        if (tfu_x_v_hsum(acc) != 0.0f) return 0;
+    }
+#endif
+    for (; i < n; i++)
+        if (x[i] != -INFINITY) return 0;
+    return 1;
 }
 
 /* o[j * ldo + d] += sum over l < nk of p[j][l] * v[l][d], j < nr, d < hdv.
@@ -6048,8 +6088,14 @@ static void tfu_x_k_attn_pv(int simd, int nk, int hdv, int nr, const float *cons
             float *pa = panel + (size_t)p * TFU_X_OMR * TFU_X_KC;
             int w = hdv - p * TFU_X_OMR < TFU_X_OMR ? hdv - p * TFU_X_OMR : TFU_X_OMR;
             for (l = 0; l < nk; l++) {
-                memcpy(pa + (size_t)l * TFU_X_OMR, v[l] + (size_t)p * TFU_X_OMR, (size_t)w * sizeof(float));
-                for (i = w; i < TFU_X_OMR; i++) pa[(size_t)l * TFU_X_OMR + i] = 0.0f;
+                const float *src = v[l] + (size_t)p * TFU_X_OMR;
+                float *dst = pa + (size_t)l * TFU_X_OMR;
+                if (w == TFU_X_OMR) {   /* a whole panel row: two vectors */
+                    tfu_x_v_store(dst, tfu_x_v_load(src));
+                    tfu_x_v_store(dst + TFU_X_VW, tfu_x_v_load(src + TFU_X_VW));
+                    continue;
+                }
+                for (i = 0; i < TFU_X_OMR; i++) dst[i] = i < w ? src[i] : 0.0f;
             }
         }
         for (j0 = 0; j0 < nr; j0 += TFU_X_ONR) {
@@ -6106,15 +6152,14 @@ static tfu_x_attn tfu_x_attn_of(const tfu_plan *p, const tfu_pv_group *G) {
 }
 
 /* may the key block [k0, k0 + nk) skip its scores (see above)? */
-static int tfu_x_attn_skip_scores(const tfu_x_attn *A, const float *const *mrow, int nr, int k0, int nk, double qmax,
+static int tfu_x_attn_skip_scores(int simd, const tfu_x_attn *A, const float *const *mrow, int nr, int k0, int nk, double qmax,
                                   const float *const *krow) {
     double kmax;
-    int j, l;
+    int j;
     if (!A->mask || !(qmax < INFINITY) || !tfu_x_finite(A->scale)) return 0;
     for (j = 0; j < nr; j++)
-        for (l = 0; l < nk; l++)
-            if (mrow[j][k0 + l] != -INFINITY) return 0;
-    kmax = tfu_x_rows_absmax(krow, nk, (int)A->k->ne[0]);
+        if (!tfu_x_k_all_neg_inf(simd, nk, mrow[j] + k0)) return 0;
+    kmax = tfu_x_rows_absmax(simd, krow, nk, (int)A->k->ne[0]);
     return kmax < INFINITY && qmax * kmax * (double)A->k->ne[0] * fabs((double)A->scale) < (double)FLT_MAX / 2;
 }
 
@@ -6134,7 +6179,7 @@ static void tfu_x_run_attn_item(const tfu_plan *p, const tfu_pv_group *G, const 
     const float **krow = (const float **)(void *)(sc + SL->ptrs), **vrow = krow + bk, **qrow = vrow + bk, **mrow = qrow + rmax;
     const float **prow = mrow + rmax;
     double qmax;
-    int j, l, k0;
+    int j, l, k0, kend = 0, n1;
     for (j = 0; j < nr; j++) {   /* row j: head h0 + j / nq, position q0 + j % nq */
         int64_t h = h0 + j / nq, iq = q0 + j % nq;
         const char *qp = tfu_x_rowp(A.q, 0, iq, h, i3);
@@ -6152,7 +6197,7 @@ static void tfu_x_run_attn_item(const tfu_plan *p, const tfu_pv_group *G, const 
             }
         }
     }
-    qmax = tfu_x_rows_absmax(qrow, nr, hd);
+    qmax = tfu_x_rows_absmax(simd, qrow, nr, hd);
     for (k0 = 0; k0 < nkv; k0 += bk) {   /* scores */
         int nk = nkv - k0 < bk ? nkv - k0 : bk;
         for (l = 0; l < nk; l++) {
@@ -6163,25 +6208,32 @@ static void tfu_x_run_attn_item(const tfu_plan *p, const tfu_pv_group *G, const 
                 krow[l] = kbuf + (size_t)l * hd;
             }
         }
-        if (tfu_x_attn_skip_scores(&A, mrow, nr, k0, nk, qmax, krow)) {
+        if (tfu_x_attn_skip_scores(simd, &A, mrow, nr, k0, nk, qmax, krow)) {
             for (j = 0; j < nr; j++) memset(sbuf + (size_t)j * nkv + k0, 0, (size_t)nk * sizeof(float));
             continue;
         }
         tfu_x_k_dot_block(simd, TFU_F32, hd, nk, (const void *const *)krow, nr, qrow, sbuf + k0, (size_t)nkv, panel);
+        kend = k0 + nk;
     }
+    /* Softmax of each row over [0, kend), the keys up to the last block
+       whose scores were not skipped: the rest is -inf, which moves no max
+       and adds exact zeros to the sums (the vector lanes of [0, kend) are
+       those of the whole row: kend is a multiple of 64 or the row's end),
+       so it ends as 0, or as NaN where the row is NaN (a NaN anywhere, or
+       every key -inf, makes the whole row NaN). No key left: the whole row. */
+    n1 = kend > 0 ? kend : nkv;
     for (j = 0; j < nr; j++) {
         float *sj = sbuf + (size_t)j * nkv;
-        tfu_x_k_soft_max(simd, nkv, sj, sj, A.mask ? mrow[j] : NULL, A.scale);
+        tfu_x_k_soft_max(simd, n1, sj, sj, A.mask ? mrow[j] : NULL, A.scale);
+        for (l = n1; l < nkv; l++) sj[l] = sj[0] != sj[0] ? NAN : 0.0f;
     }
     memset(obuf, 0, (size_t)nr * (size_t)hdv * sizeof(float));
     for (k0 = 0; k0 < nkv; k0 += bk) {   /* out += P V, block by block */
         int nk = nkv - k0 < bk ? nkv - k0 : bk, zero = 1;
-        for (j = 0; j < nr && zero; j++)
-            for (l = 0; l < nk; l++)
-                if (sbuf[(size_t)j * nkv + (size_t)(k0 + l)] != 0.0f) {
-                    zero = 0;
-                    break;
-                }
+        for (j = 0; j < nr && zero; j++) {   /* past n1 a row is all 0 or all NaN */
+            const float *pj = sbuf + (size_t)j * nkv + k0;
+            zero = k0 >= n1 ? pj[0] == 0.0f : tfu_x_k_absmax(simd, nk, pj) == 0.0f;
+        }
         for (l = 0; l < nk; l++) {
             const char *vp = tfu_x_rowp(A.v, k0 + l, 0, vh, v3);
             if (A.v->type == TFU_F32 && A.v->nb[1] == 4) vrow[l] = (const float *)(const void *)vp;
@@ -6190,7 +6242,7 @@ static void tfu_x_run_attn_item(const tfu_plan *p, const tfu_pv_group *G, const 
                 vrow[l] = vbuf + (size_t)l * hdv;
             }
         }
-        if (zero && tfu_x_rows_absmax(vrow, nk, hdv) < INFINITY) continue;
+        if (zero && tfu_x_rows_absmax(simd, vrow, nk, hdv) < INFINITY) continue;
         for (j = 0; j < nr; j++) prow[j] = sbuf + (size_t)j * nkv + k0;
         tfu_x_k_attn_pv(simd, nk, hdv, nr, prow, vrow, obuf, (size_t)hdv, panel);
     }

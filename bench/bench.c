@@ -42,6 +42,11 @@
      W6-T1    one llama layer, TinyLlama-1.1B shapes (dim 2048, 32 heads,
      W6-T128  4 kv heads, head_dim 64, ffn 5632), T = 1 and 128 tokens,
               f32 and f16 weights (examples/llama.h)
+     attn-T512 causal attention alone, TinyLlama shapes (32 heads, 4 kv
+              heads, head_dim 64), T = 512: mul_mat(V, soft_max_ext(
+              mul_mat(K, Q), mask, 1/8)); fused: one ATTENTION group;
+              GFLOP/s: the two products' 4 * T^2 * 64 * 32 (all of them,
+              masked or not) over fma
      dispatch a chain of 1000 tiny element-wise nodes: ms per run, us per node
      planning tfu_plan_compile of a 1000-node DAG: ms per compile
    GB/s counts every input read once and the output written once.
@@ -661,6 +666,27 @@ static int build_w6(workload *w, int T, tfu_type wtype) {
     return 0;
 }
 
+/* causal attention over T positions with TinyLlama's heads: Q 64 x T x 32,
+   K 64 x T x 4, V a leaf 64 x T x 4 seen T x 64 x 4 (the llama layout) */
+static int build_attn(workload *w, int T) {
+    tfu_tensor *q, *k, *v, *mask, *t;
+    w->ctx = new_ctx(w, 32, 4.0 * (64.0 * T * 40 + (double)T * T));
+    NEED(q = rand_tensor(w->ctx, 64, T, 32, "q", 91));
+    NEED(k = rand_tensor(w->ctx, 64, T, 4, "k", 92));
+    NEED(v = rand_tensor(w->ctx, 64, T, 4, "v", 93));
+    NEED(v = tfu_permute(w->ctx, v, 1, 0, 2, 3));
+    NEED(mask = tfu_causal_mask(w->ctx, T, T));
+    w->bytes = tbytes(q) + tbytes(k) + tbytes(v) + tbytes(mask);
+    w->flops = 4.0 * (double)T * (double)T * 64.0 * 32.0;
+    NEED(t = tfu_mul_mat(w->ctx, k, q));
+    NEED(t = tfu_soft_max_ext(w->ctx, t, mask, 0.125f));
+    NEED(t = tfu_mul_mat(w->ctx, v, t));
+    if (finish(w, t) != 0) return -1;
+    w->limit = LIM_FMA;
+    w->flush = 0;
+    return 0;
+}
+
 /* a chain of n tiny element-wise nodes (add, mul, tanh) */
 static int build_chain(workload *w, int n) {
     tfu_tensor *x, *b, *c, *y;
@@ -1072,6 +1098,12 @@ int main(int argc, char **argv) {
                 free_workload(&w);
             }
         }
+    }
+    if (wanted("attn-T512")) {
+        memset(&w, 0, sizeof w);
+        if (build_attn(&w, 512) != 0) fail_row("attn-T512", "-", 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
+        else run_workload("attn-T512", &w, "", g_quick ? 1 : 2, g_quick ? 3 : 10, g_quick ? 0.3 : 1.5);
+        free_workload(&w);
     }
     if (wanted("dispatch")) run_dispatch();
     if (wanted("plan")) run_planning();
