@@ -6219,21 +6219,19 @@ static void tfu_x_run_attn_item(const tfu_plan *p, const tfu_pv_group *G, const 
        whose scores were not skipped: the rest is -inf, which moves no max
        and adds exact zeros to the sums (the vector lanes of [0, kend) are
        those of the whole row: kend is a multiple of 64 or the row's end),
-       so it ends as 0, or as NaN where the row is NaN (a NaN anywhere, or
-       every key -inf, makes the whole row NaN). No key left: the whole row. */
+       so it ends as 0. Where the whole row ends as NaN (a NaN anywhere,
+       every key -inf) it is NaN in [0, kend) already, and so is its output:
+       the rest may be 0. No key left: the whole row. */
     n1 = kend > 0 ? kend : nkv;
     for (j = 0; j < nr; j++) {
         float *sj = sbuf + (size_t)j * nkv;
         tfu_x_k_soft_max(simd, n1, sj, sj, A.mask ? mrow[j] : NULL, A.scale);
-        for (l = n1; l < nkv; l++) sj[l] = sj[0] != sj[0] ? NAN : 0.0f;
+        if (n1 < nkv) memset(sj + n1, 0, (size_t)(nkv - n1) * sizeof(float));
     }
     memset(obuf, 0, (size_t)nr * (size_t)hdv * sizeof(float));
     for (k0 = 0; k0 < nkv; k0 += bk) {   /* out += P V, block by block */
         int nk = nkv - k0 < bk ? nkv - k0 : bk, zero = 1;
-        for (j = 0; j < nr && zero; j++) {   /* past n1 a row is all 0 or all NaN */
-            const float *pj = sbuf + (size_t)j * nkv + k0;
-            zero = k0 >= n1 ? pj[0] == 0.0f : tfu_x_k_absmax(simd, nk, pj) == 0.0f;
-        }
+        for (j = 0; j < nr && zero && k0 < n1; j++) zero = tfu_x_k_absmax(simd, nk, sbuf + (size_t)j * nkv + k0) == 0.0f;
         for (l = 0; l < nk; l++) {
             const char *vp = tfu_x_rowp(A.v, k0 + l, 0, vh, v3);
             if (A.v->type == TFU_F32 && A.v->nb[1] == 4) vrow[l] = (const float *)(const void *)vp;

@@ -49,6 +49,7 @@ static const acase cases[] = {
     { "inf in V, masked",        16, 16, 150,  1, 2, 2, 2, 1, 1, TFU_F32,  TFU_F32,  1, 0, M_VALID,  SP_V_INF,      0.25f },
     { "NaN in V, attended",      16, 16, 150,  3, 2, 2, 2, 1, 1, TFU_F32,  TFU_F32,  1, 0, M_VALID,  SP_V_NAN_SEEN, 0.25f },
     { "NaN in Q",                16, 16, 150,  4, 2, 1, 1, 1, 1, TFU_F32,  TFU_F32,  1, 0, M_CAUSAL, SP_Q_NAN,      0.25f },
+    { "NaN in Q, prefill",       16, 16, 150, 150, 2, 1, 1, 1, 1, TFU_F32,  TFU_F32,  1, 0, M_CAUSAL, SP_Q_NAN,      0.25f },
     { "a row masked everywhere", 16, 16, 100,  4, 2, 2, 2, 1, 1, TFU_F32,  TFU_F32,  0, 0, M_RAND,   SP_ROW_MASKED, 0.25f },
     { "huge scores",             16, 16, 100,  3, 2, 2, 2, 1, 1, TFU_F32,  TFU_F32,  1, 0, M_VALID,  SP_HUGE,       1.0f },
 };
