@@ -165,8 +165,9 @@ sanitize:
 	$(MAKE) B=$(B)/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" VK_GRAPHS=6 test
 
 tsan:
-	$(MAKE) B=$(B)/tsan OPT="-O1 -g -fsanitize=thread" $(B)/tsan/test_threads $(B)/tsan/test_random $(B)/tsan/test_decode
+	$(MAKE) B=$(B)/tsan OPT="-O1 -g -fsanitize=thread" $(B)/tsan/test_threads $(B)/tsan/test_random $(B)/tsan/test_decode $(B)/tsan/test_attn
 	TSAN_OPTIONS=halt_on_error=1 ./$(B)/tsan/test_threads
+	TSAN_OPTIONS=halt_on_error=1 ./$(B)/tsan/test_attn
 	TSAN_OPTIONS=halt_on_error=1 ./$(B)/tsan/test_decode
 	TSAN_OPTIONS=halt_on_error=1 ./$(B)/tsan/test_random --graphs 200
 
