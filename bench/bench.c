@@ -41,7 +41,7 @@
      W5       soft_max(x * 0.125 + mask)       x 512x512x32, causal mask 512x512
      W6-T1    one llama layer, TinyLlama-1.1B shapes (dim 2048, 32 heads,
      W6-T128  4 kv heads, head_dim 64, ffn 5632), T = 1 and 128 tokens,
-              f32 and f16 weights (examples/llama.h)
+              f32, f16 and q8_0 weights (examples/llama.h)
      attn-T512 causal attention alone, TinyLlama shapes (32 heads, 4 kv
               heads, head_dim 64), T = 512: mul_mat(V, soft_max_ext(
               mul_mat(K, Q), mask, 1/8)); fused: one ATTENTION group;
@@ -1081,20 +1081,22 @@ int main(int argc, char **argv) {
     }
     {
         static const int Ts[2] = {1, 128};
+        static const tfu_type wts[3] = {TFU_F32, TFU_F16, TFU_Q8_0};
+        static const char *const prefixes[3] = {"", "f16-", "q8_0-"};
         int ti, wt;
         for (ti = 0; ti < 2; ti++) {
-            for (wt = 0; wt < 2; wt++) {
+            for (wt = 0; wt < 3; wt++) {
                 char name[16];
                 int T = Ts[ti];
                 snprintf(name, sizeof name, "W6-T%d", T);
                 if (!wanted(name)) continue;
                 memset(&w, 0, sizeof w);
-                if (build_w6(&w, T, wt ? TFU_F16 : TFU_F32) != 0)
-                    fail_row(name, wt ? "f16" : "f32", 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
+                if (build_w6(&w, T, wts[wt]) != 0)
+                    fail_row(name, prefixes[wt], 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
                 else if (T == 1)
-                    run_workload(name, &w, wt ? "f16-" : "", g_quick ? 1 : 3, g_quick ? 5 : 20, g_quick ? 0.15 : 1.0);
+                    run_workload(name, &w, prefixes[wt], g_quick ? 1 : 3, g_quick ? 5 : 20, g_quick ? 0.15 : 1.0);
                 else
-                    run_workload(name, &w, wt ? "f16-" : "", g_quick ? 1 : 2, g_quick ? 3 : 7, g_quick ? 0.3 : 2.0);
+                    run_workload(name, &w, prefixes[wt], g_quick ? 1 : 2, g_quick ? 3 : 7, g_quick ? 0.3 : 2.0);
                 free_workload(&w);
             }
         }

@@ -40,7 +40,10 @@ typedef struct llama_config {
     int           ffn;         /* hidden width of the feed-forward block     */
     int           n_layers;    /* 1..LLAMA_MAX_LAYERS                        */
     int           T;           /* tokens in the batch                        */
-    tfu_type      wtype;       /* matrix weights: TFU_F32, TFU_F16, TFU_BF16 */
+    tfu_type      wtype;       /* matrix weights: TFU_F32, TFU_F16, TFU_BF16,
+                                  TFU_Q8_0 or TFU_Q4_0 (quantized row by row
+                                  from the f32 values; dim, heads x head_dim
+                                  and ffn multiples of 32)                   */
     tfu_rope_mode rope_mode;   /* TFU_ROPE_NEOX or TFU_ROPE_NORMAL           */
     float         rope_base;   /* 10000                                      */
     float         norm_eps;    /* 1e-5                                       */
@@ -80,6 +83,11 @@ LLAMA_FN int llama_check_config(const llama_config *c) {
     if (c->n_layers <= 0 || c->n_layers > LLAMA_MAX_LAYERS) return -1;
     if (c->n_heads % c->n_kv_heads != 0) return -1;
     if (c->head_dim % 2 != 0) return -1;
+    if (c->wtype == TFU_Q8_0 || c->wtype == TFU_Q4_0) {   /* every matrix row whole blocks */
+        int64_t bs = tfu_type_block_size(c->wtype);
+        if (c->dim % bs || ((int64_t)c->n_heads * c->head_dim) % bs || c->ffn % bs) return -1;
+        return 0;
+    }
     if (c->wtype != TFU_F32 && c->wtype != TFU_F16 && c->wtype != TFU_BF16) return -1;
     return 0;
 }
@@ -92,7 +100,7 @@ LLAMA_FN double llama_layer_matrix_params(const llama_config *c) {
 
 /* bytes of all weights (matrices in wtype, norm vectors F32) */
 LLAMA_FN double llama_weight_bytes(const llama_config *c) {
-    double wsize = (double)tfu_type_size(c->wtype);
+    double wsize = (double)tfu_type_size(c->wtype) / (double)tfu_type_block_size(c->wtype);   /* per element */
     return c->n_layers * (llama_layer_matrix_params(c) * wsize +
                           2.0 * c->dim * sizeof(float));
 }
@@ -151,7 +159,18 @@ LLAMA_FN void llama_copy_out(const tfu_tensor *t, float *dst) {
 
 LLAMA_FN void llama_fill(tfu_tensor *t, uint32_t *s, float offset, float scale) {
     int64_t i, n = tfu_nelements(t);
-    if (tfu_is_contiguous(t) && t->type == TFU_F32) {
+    if (t->type == TFU_Q8_0 || t->type == TFU_Q4_0) {   /* contiguous leaves of whole blocks: row by row */
+        float row[4096];
+        int64_t r, j0, k = t->ne[0];
+        for (r = 0; r < n / k; r++)
+            for (j0 = 0; j0 < k; j0 += 4096) {
+                int64_t m = k - j0 < 4096 ? k - j0 : 4096;   /* 4096: whole blocks */
+                char *dst = (char *)t->data + (size_t)r * t->nb[1] + (size_t)(j0 / 32) * tfu_type_size(t->type);
+                for (i = 0; i < m; i++) row[i] = offset + scale * llama_unif(s);
+                if (t->type == TFU_Q8_0) tfu_quantize_q8_0(row, dst, m);
+                else tfu_quantize_q4_0(row, dst, m);
+            }
+    } else if (tfu_is_contiguous(t) && t->type == TFU_F32) {
         float *d = (float *)t->data;
         for (i = 0; i < n; i++) d[i] = offset + scale * llama_unif(s);
     } else if (tfu_is_contiguous(t) && t->type == TFU_F16) {

@@ -581,6 +581,20 @@ static void test_schedule(void) {
     end_case(p, &r, &l);
 }
 
+/* examples/llama.h with Q8_0 weights (quantized row by row at build): the
+   plan against the reference over the same blocks */
+static void test_llama_q8(void) {
+    llama_config c = small_llama(2);
+    fx r, l; tfu_plan *p;
+    c.wtype = TFU_Q8_0;
+    p = run_case("llama q8_0", b_llama, &c, NULL, 2e-3, &r, &l);
+    if (p) {
+        TT_CHECK(l.t[0] && tfu_plan_get_stats(p).n_groups_kind[TFU_GROUP_ATTENTION] == 2, "llama q8_0: %d ATTENTION groups",
+                 tfu_plan_get_stats(p).n_groups_kind[TFU_GROUP_ATTENTION]);
+    }
+    end_case(p, &r, &l);
+}
+
 static void test_memory(void) {
     llama_config c = small_llama(2);
     fx r, l; tfu_plan *p = run_case("llama 2 layers", b_llama, &c, NULL, 2e-3, &r, &l);
@@ -592,6 +606,7 @@ static void test_memory(void) {
         TT_CHECK(st.n_values_elided > 0 && st.n_nodes_fused > 0, "llama: nothing fused");
         TT_CHECK(st.n_groups_kind[TFU_GROUP_ROW] >= 2 && st.n_groups_kind[TFU_GROUP_MATMUL] >= 4,
                  "llama: %d ROW, %d MATMUL groups", st.n_groups_kind[TFU_GROUP_ROW], st.n_groups_kind[TFU_GROUP_MATMUL]);
+        TT_CHECK(st.n_groups_kind[TFU_GROUP_ATTENTION] == 2, "llama: %d ATTENTION groups, want one a layer", st.n_groups_kind[TFU_GROUP_ATTENTION]);
         /* arena_bytes_unfused agrees with an unfused plan */
         o.no_fusion = 1;
         pu = tfu_plan_compile(l.g, &o);
@@ -831,6 +846,7 @@ static void fusion_cases(void) {
     test_no_fusion();
     test_schedule();
     test_memory();
+    test_llama_q8();
     test_cache();
     test_rebind();
     test_report();
