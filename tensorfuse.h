@@ -5165,6 +5165,7 @@ static int tfu_x_k_dot_native(int simd, tfu_type at) {  /* can the kernel read A
 static float tfu_x_k_absmax(int simd, int n, const float *x) {
     float m = 0, z = 0;
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
     if (simd) {
         tfu_x_vf vm = tfu_x_v_set1(0.0f), vz = vm, zero = vm;
@@ -6069,6 +6070,7 @@ static double tfu_x_rows_absmax(int simd, const float *const *rows, int n, int k
 /* 1 if x[0..n) are all -inf (a NaN is not) */
 static int tfu_x_k_all_neg_inf(int simd, int n, const float *x) {
     int i = 0;
+    (void)simd;
 #ifdef TFU_X_VEC
     if (simd) {
         tfu_x_vf one = tfu_x_v_set1(1.0f), acc = tfu_x_v_set1(0.0f);
