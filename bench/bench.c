@@ -41,7 +41,8 @@
      W5       soft_max(x * 0.125 + mask)       x 512x512x32, causal mask 512x512
      W6-T1    one llama layer, TinyLlama-1.1B shapes (dim 2048, 32 heads,
      W6-T128  4 kv heads, head_dim 64, ffn 5632), T = 1 and 128 tokens,
-              f32, f16 and q8_0 weights (examples/llama.h)
+              f32, f16 and q8_0 weights (examples/llama.h), q8_0 also with
+              int8 activations (q8_0-i8: quant_activations)
      attn-T512 causal attention alone, TinyLlama shapes (32 heads, 4 kv
               heads, head_dim 64), T = 512: mul_mat(V, soft_max_ext(
               mul_mat(K, Q), mask, 1/8)); fused: one ATTENTION group;
@@ -793,7 +794,7 @@ static int time_pair(tfu_plan *pu, tfu_plan *pf, int warm, int min_reps, double 
 /* every variant (unfused and fused, 1 and MAX_THREADS threads) of one
    workload; prefix names the weight type ("" or "f16-") */
 static void run_workload(const char *name, workload *w, const char *prefix, int warm,
-                         int min_reps, double budget_s) {
+                         int min_reps, double budget_s, int qact) {
     int64_t n_out = tfu_nelements(w->out);
     float *ref = (float *)malloc((size_t)n_out * sizeof(float));
     float *got = (float *)malloc((size_t)n_out * sizeof(float));
@@ -808,6 +809,7 @@ static void run_workload(const char *name, workload *w, const char *prefix, int 
             tfu_plan_options o = tfu_plan_default_options();
             o.n_threads = thr;
             o.no_fusion = !fused;
+            o.quant_activations = qact;
             snprintf(variants[fused], sizeof variants[fused], "%s%s", prefix, fused ? "fused" : "unfused");
             plans[fused] = tfu_plan_compile(w->g, &o);
             if (!plans[fused]) { fail_row(name, variants[fused], thr, "compile", tfu_last_error_msg(w->ctx)); ok = 0; }
@@ -1075,17 +1077,18 @@ int main(int argc, char **argv) {
             default: rc = build_w5(&w); break;
             }
             if (rc != 0) fail_row(names[i], "-", 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
-            else run_workload(names[i], &w, "", warm, min_reps, budget);
+            else run_workload(names[i], &w, "", warm, min_reps, budget, 0);
             free_workload(&w);
         }
     }
     {
         static const int Ts[2] = {1, 128};
-        static const tfu_type wts[3] = {TFU_F32, TFU_F16, TFU_Q8_0};
-        static const char *const prefixes[3] = {"", "f16-", "q8_0-"};
+        /* q8_0-i8: Q8_0 weights with tfu_plan_options.quant_activations */
+        static const tfu_type wts[4] = {TFU_F32, TFU_F16, TFU_Q8_0, TFU_Q8_0};
+        static const char *const prefixes[4] = {"", "f16-", "q8_0-", "q8_0-i8-"};
         int ti, wt;
         for (ti = 0; ti < 2; ti++) {
-            for (wt = 0; wt < 3; wt++) {
+            for (wt = 0; wt < 4; wt++) {
                 char name[16];
                 int T = Ts[ti];
                 snprintf(name, sizeof name, "W6-T%d", T);
@@ -1094,9 +1097,9 @@ int main(int argc, char **argv) {
                 if (build_w6(&w, T, wts[wt]) != 0)
                     fail_row(name, prefixes[wt], 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
                 else if (T == 1)
-                    run_workload(name, &w, prefixes[wt], g_quick ? 1 : 3, g_quick ? 5 : 20, g_quick ? 0.15 : 1.0);
+                    run_workload(name, &w, prefixes[wt], g_quick ? 1 : 3, g_quick ? 5 : 20, g_quick ? 0.15 : 1.0, wt == 3);
                 else
-                    run_workload(name, &w, prefixes[wt], g_quick ? 1 : 2, g_quick ? 3 : 7, g_quick ? 0.3 : 2.0);
+                    run_workload(name, &w, prefixes[wt], g_quick ? 1 : 2, g_quick ? 3 : 7, g_quick ? 0.3 : 2.0, wt == 3);
                 free_workload(&w);
             }
         }
@@ -1104,7 +1107,7 @@ int main(int argc, char **argv) {
     if (wanted("attn-T512")) {
         memset(&w, 0, sizeof w);
         if (build_attn(&w, 512) != 0) fail_row("attn-T512", "-", 1, "build", w.ctx ? tfu_last_error_msg(w.ctx) : "no context");
-        else run_workload("attn-T512", &w, "", g_quick ? 1 : 2, g_quick ? 3 : 10, g_quick ? 0.3 : 1.5);
+        else run_workload("attn-T512", &w, "", g_quick ? 1 : 2, g_quick ? 3 : 10, g_quick ? 0.3 : 1.5, 0);
         free_workload(&w);
     }
     if (wanted("dispatch")) run_dispatch();
