@@ -64,7 +64,9 @@
           TinyLlama heads: 2.3x the unfused plan); tfu_cpu_caps() includes
           it, the Vulkan backend does not (the three ops as before); the
           view documents its program. The products' inf/NaN redo tests a
-          finite row in one vector pass.
+          finite row in one vector pass. quant_activations: vpdpbusd where
+          the build has AVX512-VNNI (with VL) or AVX-VNNI (the same
+          integers as vpmaddubsw). examples/llama.h: Q8_0/Q4_0 weights.
      0.4  tfu_plan_options.quant_activations: products with Q8_0/Q4_0
           weights may round activations to int8 per block of 32 and use
           integer dot products (AVX2 vpmaddubsw, also in AVX-512 builds;
@@ -5342,18 +5344,28 @@ static int32_t tfu_x_qact_isum(tfu_type at, const unsigned char *blk, const sign
 }
 
 #if defined(TFU_X_QACT_AVX2)
+/* 8 int32 sums of 4 neighbouring u8 x s8 products: one vpdpbusd where the
+   CPU has AVX512-VNNI (with VL) or AVX-VNNI, else vpmaddubsw (pairs; the
+   callers keep them at most 2 * 128 * 127, so it never saturates) and a
+   vpmaddwd by ones: the same integers either way */
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define tfu_x_v_dot_u8s8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#elif defined(__AVXVNNI__)
+#define tfu_x_v_dot_u8s8(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), (u), (s))
+#else
+#define tfu_x_v_dot_u8s8(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
+#endif
 /* a weight block against the activations x: 8 int32 partial sums */
 TFU_X_FORCE_INLINE __m256i tfu_x_v_qdot_q8_0(const unsigned char *blk, __m256i x) {
     __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2));
-    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));   /* |w| * (x sign w): pairs <= 2 * 128 * 127 */
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    return tfu_x_v_dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));   /* |w| * (x sign w) */
 }
 /* Q4_0: the nibbles (0..15) as unsigned bytes; the caller takes 8 * s off */
 TFU_X_FORCE_INLINE __m256i tfu_x_v_qdot_q4_0(const unsigned char *blk, __m256i x) {
     __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
     __m256i w = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
     w = _mm256_and_si256(w, _mm256_set1_epi8(0x0F));
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
+    return tfu_x_v_dot_u8s8(w, x);
 }
 TFU_X_FORCE_INLINE int32_t tfu_x_v_hsum_epi32(__m256i v) {
     __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));

@@ -337,8 +337,12 @@ static double fma_loop(long iters, double *out) {
 }
 
 static const char *simd_name(void) {
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return "AVX-512+VNNI";
+#elif defined(__AVX512F__)
     return "AVX-512";
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__AVXVNNI__)
+    return "AVX2+FMA+AVX-VNNI";
 #elif defined(__AVX2__) && defined(__FMA__)
     return "AVX2+FMA";
 #else

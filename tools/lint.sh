@@ -22,11 +22,11 @@ done
 # and AVX-512 builds of the implementation as C11 and C++
 case $($CC -dumpmachine 2>/dev/null) in
 x86_64*|amd64*)
-  for m in haswell skylake-avx512; do
+  for m in haswell skylake-avx512 icelake-server alderlake; do   # the last two: AVX512-VNNI, AVX-VNNI
     $CC -std=c11 $W -march=$m -O2 -I. -c "$tmp/impl.c" -o "$tmp/o.o" || { echo "lint: impl c11 -march=$m failed"; fail=1; }
     $CXX -std=c++11 $W -Wno-old-style-cast -march=$m -O2 -I. -c "$tmp/impl.cpp" -o "$tmp/o.o" || { echo "lint: impl c++ -march=$m failed"; fail=1; }
   done
-  simd="; AVX2 and AVX-512 kernels as C11 and C++" ;;
+  simd="; AVX2, AVX-512 and VNNI kernels as C11 and C++" ;;
 *) simd="" ;;
 esac
 # tensorfuse_vk.h (where the Vulkan headers are): API only and with the
