@@ -61,7 +61,8 @@
           scale)) with the scores and probabilities used once is one group;
           on the CPU per block of query rows without the score matrix in
           memory, fully masked key blocks skipped exactly (causal T=512,
-          TinyLlama heads: 2.3x the unfused plan); tfu_cpu_caps() includes
+          TinyLlama heads: 2.3x the unfused plan on AVX2, 4.3x on AVX-512,
+          whose group packs its panels by 8 x 8 AVX blocks); tfu_cpu_caps() includes
           it, the Vulkan backend does not (the three ops as before); the
           view documents its program. The products' inf/NaN redo tests a
           finite row in one vector pass. quant_activations: vpdpbusd where
@@ -5567,7 +5568,15 @@ static void tfu_x_k_dot_qact(int simd, tfu_type at, int k, int na, const void *c
     }
 }
 
-#if defined(TFU_X_VEC) && defined(TFU_X_VT)
+/* the packed micro-kernel exists: with a register transpose (VT) for the
+   products, and in AVX-512 builds for the attention group only (their
+   panels packed by 8 x 8 AVX blocks; f16/bf16 weights would pack element
+   by element there, so products keep the dot-product kernel) */
+#if defined(TFU_X_VEC) && (defined(TFU_X_VT) || defined(TFU_X_AVX512))
+#define TFU_X_PACKED 1
+#endif
+
+#if defined(TFU_X_PACKED)
 /* Packed products (B of at least TFU_X_ONR rows): an outer-product
    micro-kernel. A's rows are packed, TFU_X_KC of k at a time, into panels
    of TFU_X_OMR rows laid out k-major (pa[l * OMR + r] = A[r][l0 + l], as
@@ -5580,6 +5589,7 @@ static void tfu_x_k_dot_qact(int simd, tfu_type at, int k, int na, const void *c
 #define TFU_X_ONR 6
 #define TFU_X_KC 128   /* 128: NMSE 4-6e-14 for K 256..5632 (256: 8e-14 at K 256, 5 % faster) */
 
+#if defined(TFU_X_VT)
 /* A full panel (OMR rows), VW x VW blocks: VW vectors of k from VW rows,
    transposed in registers; returns the l it reached (kc less its tail) */
 #define TFU_X_PACK_FULL(name)                                                                          \
@@ -5610,6 +5620,46 @@ TFU_X_PACK_FULL(tfu_x_pack_full_f16)
 #undef TFU_X_PACK_LD
 #undef TFU_X_PACK_ST
 
+#else
+/* AVX-512 (no 16 x 16 transpose here): f32 panels by 8 x 8 blocks of AVX
+   vectors, transposed as the AVX2 layer does; returns the l reached */
+TFU_X_FORCE_INLINE void tfu_x_v_transpose8(__m256 *r) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+#define TFU_X_PACK8_LD(t) v[t] = _mm256_loadu_ps((const float *)a[r0 + (t)] + l0 + l);
+#define TFU_X_PACK8_ST(t) _mm256_storeu_ps(pa + (size_t)(l + (t)) * TFU_X_OMR + r0, v[t]);
+#define TFU_X_LANES8(DO) DO(0) DO(1) DO(2) DO(3) DO(4) DO(5) DO(6) DO(7)
+static int tfu_x_pack_full_f32(const void *const *a, int l0, int kc, float *pa) {
+    int l, r0;
+    for (l = 0; l + 8 <= kc; l += 8)
+        for (r0 = 0; r0 < TFU_X_OMR; r0 += 8) {
+            __m256 v[8];
+            TFU_X_LANES8(TFU_X_PACK8_LD)
+            tfu_x_v_transpose8(v);
+            TFU_X_LANES8(TFU_X_PACK8_ST)
+        }
+    return l;
+}
+#undef TFU_X_PACK8_LD
+#undef TFU_X_PACK8_ST
+#undef TFU_X_LANES8
+#endif
+
 /* pa[l * OMR + r] = A[r][l0 + l] for l < kc, r < OMR; rows from nr on are 0.
    Full panels by the type's block code, the rest (a k tail, an edge panel)
    element by element */
@@ -5630,10 +5680,12 @@ static void tfu_x_pack_panel(tfu_type at, const void *const *a, int nr, int l0, 
     }
     if (nr == TFU_X_OMR) {
         if (at == TFU_F32) l = tfu_x_pack_full_f32(a, l0, kc, pa);
-#if defined(tfu_x_v_load_f16)
+#if defined(TFU_X_VT) && defined(tfu_x_v_load_f16)
         else if (at == TFU_F16) l = tfu_x_pack_full_f16(a, l0, kc, pa);
 #endif
+#if defined(TFU_X_VT)
         else if (at == TFU_BF16) l = tfu_x_pack_full_bf16(a, l0, kc, pa);
+#endif
     }
     for (; l < kc; l++)
         for (r = 0; r < TFU_X_OMR; r++) pa[(size_t)l * TFU_X_OMR + r] = r < nr ? tfu_x_ld(at, (const char *)a[r] + (size_t)(l0 + l) * esz) : 0.0f;
@@ -5828,7 +5880,7 @@ typedef struct tfu_x_qact_tag { int64_t seq, group, n0, bi; } tfu_x_qact_tag;
 /* floats of the packed products' panels for blocks of na rows of A (0: the
    build has no packed products) */
 static size_t tfu_x_panel_floats(int64_t na) {
-#if defined(TFU_X_VEC) && defined(TFU_X_VT)
+#if defined(TFU_X_PACKED)
     return (size_t)((na + TFU_X_OMR - 1) / TFU_X_OMR) * TFU_X_OMR * TFU_X_KC;
 #else
     (void)na;
@@ -6103,7 +6155,7 @@ static void tfu_x_k_attn_pv(int simd, int nk, int hdv, int nr, const float *cons
     int j, l, d = 0;
     (void)simd;
     (void)panel;
-#if defined(TFU_X_VEC) && defined(TFU_X_VT)
+#if defined(TFU_X_PACKED)
     if (simd && panel && nr >= TFU_X_ONR) {
         int np = (hdv + TFU_X_OMR - 1) / TFU_X_OMR, p, j0, i;
         TFU_ASSERT(nk <= TFU_X_KC);
@@ -6235,6 +6287,12 @@ static void tfu_x_run_attn_item(const tfu_plan *p, const tfu_pv_group *G, const 
             for (j = 0; j < nr; j++) memset(sbuf + (size_t)j * nkv + k0, 0, (size_t)nk * sizeof(float));
             continue;
         }
+#if defined(TFU_X_PACKED)
+        if (simd && panel && nr >= TFU_X_ONR) {   /* packed also where products are not (AVX-512) */
+            tfu_x_k_gemm(TFU_F32, hd, nk, (const void *const *)krow, nr, qrow, sbuf + k0, (size_t)nkv, panel);
+            tfu_x_k_dot_redo(TFU_F32, hd, nk, (const void *const *)krow, nr, qrow, sbuf + k0, (size_t)nkv);
+        } else
+#endif
         tfu_x_k_dot_block(simd, TFU_F32, hd, nk, (const void *const *)krow, nr, qrow, sbuf + k0, (size_t)nkv, panel);
         kend = k0 + nk;
     }

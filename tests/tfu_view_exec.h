@@ -312,7 +312,9 @@ TT_FN int tv_elem(tv_state *S, tv_ref *r, int64_t j0, int64_t j1, int64_t j2, in
         r->reported = 1;
         return 0;
     }
-    o = r->first + (uint64_t)j0 * t->nb[0] + (uint64_t)j1 * t->nb[1] + (uint64_t)j2 * t->nb[2] + (uint64_t)j3 * t->nb[3];
+    /* quantized types: element j0 lies in block j0 / block_size (nb[0] bytes a block) */
+    o = r->first + (uint64_t)(j0 / tfu_type_block_size(t->type)) * t->nb[0] + (uint64_t)j1 * t->nb[1] + (uint64_t)j2 * t->nb[2] +
+        (uint64_t)j3 * t->nb[3];
     if (o < r->lim_lo || o + es > r->lim_hi) {
         if (!r->reported) tv_fail(S, "tensor %d element at byte %llu outside [%llu, %llu)", r->tensor,
                                   (unsigned long long)o, (unsigned long long)r->lim_lo, (unsigned long long)r->lim_hi);
@@ -338,6 +340,12 @@ TT_FN double tv_load(tv_state *S, tv_ref *r, int64_t j0, int64_t j1, int64_t j2,
     case TFU_F16: memcpy(&h, p, 2); return tfu_f16_to_f32(h);
     case TFU_BF16: memcpy(&h, p, 2); return tfu_bf16_to_f32(h);
     case TFU_I32: memcpy(&i, p, 4); return (double)i;
+    case TFU_Q8_0: case TFU_Q4_0: {   /* the whole block decoded, one of its values */
+        float blk[64];
+        int64_t bs = tfu_type_block_size(r->t->type);
+        if (bs > 64 || tfu_dequantize_row(r->t->type, p, blk, bs) != TFU_OK) return NAN;
+        return blk[j0 % bs];
+    }
     default: return NAN;
     }
 }
