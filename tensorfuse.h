@@ -62,12 +62,13 @@
           on the CPU per block of query rows without the score matrix in
           memory, fully masked key blocks skipped exactly (causal T=512,
           TinyLlama heads: 2.3x the unfused plan on AVX2, 4.3x on AVX-512,
-          whose group packs its panels by 8 x 8 AVX blocks); tfu_cpu_caps() includes
-          it, the Vulkan backend does not (the three ops as before); the
-          view documents its program. The products' inf/NaN redo tests a
-          finite row in one vector pass. quant_activations: vpdpbusd where
-          the build has AVX512-VNNI (with VL) or AVX-VNNI (the same
-          integers as vpmaddubsw). examples/llama.h: Q8_0/Q4_0 weights.
+          where the group packs its panels by 8 x 8 AVX blocks);
+          tfu_cpu_caps() includes it, the Vulkan backend does not (the
+          three ops as before); the view documents its program. The
+          products' inf/NaN redo tests a finite row in one vector pass.
+          quant_activations: vpdpbusd where the build has AVX512-VNNI (with
+          VL) or AVX-VNNI (the same integers as vpmaddubsw).
+          examples/llama.h: Q8_0/Q4_0 weights.
      0.4  tfu_plan_options.quant_activations: products with Q8_0/Q4_0
           weights may round activations to int8 per block of 32 and use
           integer dot products (AVX2 vpmaddubsw, also in AVX-512 builds;
