@@ -4499,6 +4499,18 @@ static void tfu_x_k_norm(int simd, int n, float *d, const float *a, float eps) {
    exponents by more than ~1e-4, and a*scale may overflow f32 */
 #define TFU_X_SOFT_MAX_BIG 1024.0f
 
+/* a prefetch into every cache level of data this thread reads (w 0) or
+   writes (w 1) soon, and the address n floats after p (an integer sum: it
+   may lie past p's array, which a prefetch does not mind) */
+#if defined(__GNUC__)
+#define TFU_X_PREFETCH_T0(p, w) __builtin_prefetch((p), (w), 3)
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#define TFU_X_PREFETCH_T0(p, w) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#define TFU_X_PREFETCH_T0(p, w) ((void)0)
+#endif
+TFU_X_FORCE_INLINE const void *tfu_x_floats_after(const float *p, int n) { return (const void *)((uintptr_t)p + (uintptr_t)n * sizeof(float)); }
+
 /* d = softmax(a*scale + mask); mask may be NULL; d may be a or mask. Three
    passes over a row that sits in L1/L2: the max, exp and sum, scale. The
    first pass writes x = a*scale + mask (a product, then a sum: the f32
@@ -4506,7 +4518,11 @@ static void tfu_x_k_norm(int simd, int n, float *d, const float *a, float eps) {
    neither input, so that the second reads one row; where d is an input the
    second computes x again. Vectors whose every x - max is below -87, the
    masked-out part of a causal mask, store the 0 that exp gives there
-   without computing it. A NaN anywhere makes the sum NaN and so every
+   without computing it. While exp keeps the core busy, the second pass
+   prefetches the n floats after a and d: the next row of a contiguous
+   tensor, which the next first pass then finds in cache instead of
+   waiting on memory (W5 on one thread: ~30 % less time; elsewhere a
+   wasted slot). A NaN anywhere makes the sum NaN and so every
    output NaN, as in the reference; a row without one sums to at least 1
    (the maximum's exp(0)). */
 static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const float *mask, float scale) {
@@ -4547,6 +4563,8 @@ static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const fl
                 if (mask) x = tfu_x_v_add(x, tfu_x_v_load(mask + i));
             }
             x = tfu_x_v_sub(x, vm);
+            TFU_X_PREFETCH_T0(tfu_x_floats_after(a + i, n), 0);
+            TFU_X_PREFETCH_T0(tfu_x_floats_after(d + i, n), 1);
             if (tfu_x_v_all_below(x, -87.0f)) {
                 tfu_x_v_store(d + i, tfu_x_v_set1(0.0f));
                 continue;
@@ -5731,6 +5749,7 @@ typedef struct tfu_x_cpu_group {
     int64_t n_mblk, n_nblk;
     size_t   qact_row;       /* quant_activations: bytes of a quantized B row (0: off) */
     const double *rope_freq; /* ROPE: base^(-2i/n_dims), i < n_dims/2       */
+    uint64_t folded;         /* ROW: instructions a softmax takes in (tfu_x_folded) */
 } tfu_x_cpu_group;
 
 /* per-thread scratch layout (byte offsets, computed at compile) */
@@ -5928,7 +5947,7 @@ static void tfu_x_run_chunk(const tfu_plan *p, const tfu_pv_group *G, const tfu_
                             int64_t i1, int64_t i2, int64_t i3, int64_t c0, int n, const float **outp) {
     const tfu_x_scratch_layout *SL = &p->cpu->sl;
     float *slots = (float *)(void *)(sc + SL->slots), *gather = (float *)(void *)(sc + SL->gather);
-    uint64_t folded = tfu_x_folded(p, G);
+    uint64_t folded = C->folded;
     int k, s, simd = !p->opt.no_simd;
     for (k = 0; k < G->n_instr; k++) {
         const tfu_pv_instr *I = &p->ins[G->first_instr + k];
@@ -6626,6 +6645,7 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
             C->rows_per_item = (rows + target - 1) / target;
             C->n_items = (rows + C->rows_per_item - 1) / C->rows_per_item;
             C->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
+            C->folded = tfu_x_folded(p, G);
             if (G->kind == TFU_GROUP_OTHER) {
                 const tfu_tensor *t = p->t[ins[0].tensor];
                 size_t row = (size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]);
