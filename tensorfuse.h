@@ -4528,7 +4528,6 @@ TFU_X_FORCE_INLINE const void *tfu_x_floats_after(const float *p, int n) { retur
 static void tfu_x_k_soft_max(int simd, int n, float *d, const float *a, const float *mask, float scale) {
     float mx = -INFINITY, sum = 0, p[2];
     int i = 0, keep = d != a && d != mask;
-    (void)simd;
 #ifdef TFU_X_VEC
     if (simd) {
         tfu_x_vf vs = tfu_x_v_set1(scale), vm = tfu_x_v_set1(-INFINITY);
@@ -5895,11 +5894,11 @@ static int tfu_x_plain_scale(const tfu_plan *p, const tfu_pv_group *G, int32_t j
    scale 1, the SCALE without bias, the folded values read by the next op
    alone and computed right before the softmax (instructions k-2, k-1:
    the slots of x and m, live up to the folded instructions, are then not
-   yet reused when the softmax reads them). The kernel computes x*s + m from x and m, a product then a sum in
-   f32 as the folded instructions did (their SCALE's fma with a zero bias
-   rounds as the product; only the sign of a zero sum may differ, which no
-   exp sees), so the results are the same, and the row makes one or two
-   passes less through scratch. Returns the folded instructions (bit j for
+   yet reused when the softmax reads them). The kernel computes x*s + m
+   from x and m, a product then a sum in f32 as the folded instructions
+   did (their SCALE's fma with a zero bias rounds as the product; only the
+   sign of a zero sum may differ, which no exp sees), so the results are
+   the same, and the row makes one or two passes less through scratch. Returns the folded instructions (bit j for
    instruction j), 0 for none; *xr and *mr are the kernel's input and mask
    as sources (tfu_x_src_row), *mr INT32_MIN for none, *scale its scale. */
 static uint64_t tfu_x_soft_max_fold(const tfu_plan *p, const tfu_pv_group *G, int k, int32_t *xr, int32_t *mr, float *scale) {
