@@ -685,6 +685,101 @@ static void test_softmax(void) {
     }
 }
 
+/* out's graph fused and unfused (SIMD on, one thread): the same bits */
+static void same_fused_unfused(tfu_tensor *out) {
+    tfu_graph *g = tfu_graph_build(ctx, out);
+    size_t nb = tfu_nbytes(out);
+    unsigned char *fused = (unsigned char *)malloc(nb);
+    int pass, ok = g != NULL && fused != NULL;
+    for (pass = 0; ok && pass < 2; pass++) {
+        tfu_plan_options o = tfu_plan_default_options();
+        tfu_plan *p;
+        o.no_fusion = pass;
+        p = tfu_plan_compile(g, &o);
+        ok = p != NULL;
+        if (!p) break;
+        poison_out(out);
+        ok = tfu_plan_run(p) == TFU_OK;
+        if (ok && pass == 0) memcpy(fused, out->data, nb);
+        if (ok && pass == 1) ok = memcmp(fused, out->data, nb) == 0;
+        tfu_plan_free(p);
+    }
+    TT_CHECK(ok, "%s: fused and unfused plans differ (or failed: %s)", desc, tfu_last_error_msg(ctx));
+    free(fused);
+}
+
+/* softmax behind its prologue written out, the forms the CPU executor
+   takes into the softmax kernel (tfu_x_soft_max_fold) and some it must
+   not: 0 soft_max(x*s + m), 1 soft_max(m + x*s), 2 soft_max(x*s),
+   3 soft_max(x + m), 4 x*s read again after the softmax (not folded),
+   5 x*s + b with a bias (not folded), 6 the mask from an op of the group
+   (m = exp(-|y|)... computed before x*s). Against the double reference and
+   fused against unfused, bit for bit (a fold must not change a result). */
+static void test_softmax_prologue(void) {
+    int w, c;
+    for (w = 0; w < 7; w++) for (c = 0; c < n_cases; c++) {
+        int64_t ne[4], i1, i2, i3, i0;
+        tin a;
+        tfu_tensor *out, *mask = NULL, *sc, *mref, *y = NULL;
+        double *ref;
+        float scale = w == 3 ? 1.0f : tt_rand(0.05f, 1.0f);
+        begin_case(seed_base * 1000003u + 6200u + 100u * (uint64_t)w + (uint64_t)c);
+        rand_shape(ne, 40000, 1);
+        if (ne[0] < ne[1]) { int64_t t = ne[0]; ne[0] = ne[1]; ne[1] = t; }
+        if (!mk_in(&a, rand_ftype(), ne, rand_kind(), -5, 5)) { TT_CHECK(0, "input build failed"); continue; }
+        if (c % 2 && w != 1) mask = tfu_causal_mask(ctx, ne[0], ne[1]);
+        else if (w == 1) {   /* m + x*s: m has the whole shape, some -inf */
+            mask = tfu_new_tensor_4d(ctx, TFU_F32, ne[0], ne[1], ne[2], ne[3]);
+            if (mask) {
+                tt_fill(mask, -4, 1);
+                for (i0 = 1; i0 < tfu_nelements(mask); i0 += 3)
+                    if (i0 % ne[0]) ((float *)mask->data)[i0] = -INFINITY;   /* never column 0: no row all -inf */
+            }
+        } else {
+            mask = tfu_new_tensor_4d(ctx, TFU_F32, ne[0], ne[1], rand_divisor(ne[2]), rand_divisor(ne[3]));
+            if (mask) tt_fill(mask, -4, 1);
+        }
+        if (!mask) { TT_CHECK(0, "mask build failed"); continue; }
+        mref = mask;
+        dstart("soft_max prologue"); dcat("form", w); dcat("scale", scale); dcat_in("a", &a);
+        if (c % 2 && w != 1) strcat(desc, " causal");
+        if (w == 6) {   /* the mask computed in the group: -|y| */
+            y = tfu_new_tensor_4d(ctx, TFU_F32, ne[0], ne[1], ne[2], ne[3]);
+            if (!y) { TT_CHECK(0, "y build failed"); continue; }
+            tt_fill(y, -4, 4);
+            mask = tfu_neg(ctx, tfu_abs(ctx, y));
+        }
+        sc = w == 5 ? tfu_scale_bias(ctx, a.t, scale, 0.25f) : w == 3 ? a.t : tfu_scale(ctx, a.t, scale);
+        if (w == 1) out = tfu_soft_max(ctx, tfu_add(ctx, mask, sc));
+        else if (w == 2) out = tfu_soft_max(ctx, sc);
+        else out = tfu_soft_max(ctx, tfu_add(ctx, sc, mask));
+        if (w == 4) out = tfu_add(ctx, out, sc);
+        if (!check_meta(out, ne, TFU_F32, 1)) continue;
+        ref = refbuf(ne);
+        for (i3 = 0; i3 < ne[3]; i3++) for (i2 = 0; i2 < ne[2]; i2++) for (i1 = 0; i1 < ne[1]; i1++) {
+            double *row = ref + IDX(ne, 0, i1, i2, i3), mx = -INFINITY, sum = 0;
+            for (i0 = 0; i0 < ne[0]; i0++) {
+                double v = inv(&a, i0, i1, i2, i3) * scale + (w == 5 ? 0.25 : 0.0), m = 0;
+                if (w == 6) m = -fabs((double)tfu_get_f32(y, i0, i1, i2, i3));
+                else if (w != 2) m = tfu_get_f32(mref, i0, i1, i2 % mref->ne[2], i3 % mref->ne[3]);
+                row[i0] = v + m;
+                if (row[i0] > mx) mx = row[i0];
+            }
+            for (i0 = 0; i0 < ne[0]; i0++) {
+                row[i0] = exp(row[i0] - mx);
+                sum += row[i0];
+            }
+            for (i0 = 0; i0 < ne[0]; i0++) {
+                row[i0] /= sum;
+                if (w == 4) row[i0] += inv(&a, i0, i1, i2, i3) * scale;
+            }
+        }
+        run3(out, ref, w == 4 ? 1e-5 * 5 : 1e-5);
+        same_fused_unfused(out);
+        free(ref);
+    }
+}
+
 /* causal mask helper: values checked directly (tt_max_err cannot compare -inf) */
 static void test_causal_mask(void) {
     static const int64_t sizes[][2] = { {1, 1}, {5, 5}, {7, 3}, {33, 1}, {65, 17}, {1031, 4} };
@@ -1579,6 +1674,7 @@ int main(int argc, char **argv) {
     test_glu();
     test_norms();
     test_softmax();
+    test_softmax_prologue();
     test_causal_mask();
     test_reductions();
     test_mul_mat();
