@@ -68,7 +68,11 @@
           products' inf/NaN redo tests a finite row in one vector pass.
           quant_activations: vpdpbusd where the build has AVX512-VNNI (with
           VL) or AVX-VNNI (the same integers as vpmaddubsw).
-          examples/llama.h: Q8_0/Q4_0 weights.
+          examples/llama.h: Q8_0/Q4_0 weights. CPU: exp in 14 vector
+          operations (a clamp instead of masks, a degree-6 fit); sigmoid,
+          silu and gelu as one division; softmax takes an x*s + mask
+          prologue in exactly, skips exp on masked vectors, prefetches the
+          next row.
      0.4  tfu_plan_options.quant_activations: products with Q8_0/Q4_0
           weights may round activations to int8 per block of 32 and use
           integer dot products (AVX2 vpmaddubsw, also in AVX-512 builds;
