@@ -6257,6 +6257,10 @@ static void tfu_x_run_matmul_item(const tfu_plan *p, const tfu_pv_group *G, cons
    rounding), so an inf or NaN comes from V and double gives the same. */
 #define TFU_X_ATT_BK   64   /* keys per block: the unit of both skips     */
 #define TFU_X_ATT_ROWS 48   /* query rows per item, about (a multiple of ONR) */
+#define TFU_X_ATT_ITEMS 8   /* items wanted at least (positions allowing): a
+                               constant, not the thread count, so that the
+                               blocking, and so every bit, is the same on
+                               any number of threads */
 
 static int64_t tfu_x_gcd(int64_t a, int64_t b) {
     while (b) {
@@ -6969,11 +6973,11 @@ static tfu_result tfu_x_rope_lower(tfu_plan *p, const tfu_tensor *t, tfu_x_cpu_g
 }
 
 /* an attention group's items (R = heads x positions query rows, at least
-   four items a thread where the positions allow) and its scratch: tiles
+   TFU_X_ATT_ITEMS items where the positions allow) and its scratch: tiles
    the scores (R x n_kv) and the output rows (R x hdv); pack Q rows R x hd,
    K rows bk x hd, V rows bk x hdv and mask rows R x n_kv, each used when
    the operand is not f32 with contiguous rows; ptrs the row pointers */
-static tfu_result tfu_x_attn_lower(const tfu_plan *p, const tfu_pv_group *G, tfu_x_cpu_group *C, int n_threads, size_t *tiles_b,
+static tfu_result tfu_x_attn_lower(const tfu_plan *p, const tfu_pv_group *G, tfu_x_cpu_group *C, size_t *tiles_b,
                                    size_t *pack_b, size_t *ptrs_b, size_t *panel_b) {
     tfu_x_attn A = tfu_x_attn_of(p, G);
     int64_t nh = G->ne[2], nq = G->ne[1], hd = A.k->ne[0], hdv = G->ne[0], nkv = A.k->ne[1], bk = TFU_X_ATT_BK, rows;
@@ -6984,7 +6988,7 @@ static tfu_result tfu_x_attn_lower(const tfu_plan *p, const tfu_pv_group *G, tfu
     for (;;) {
         C->att_nqb = (nq + C->att_bq - 1) / C->att_bq;
         C->n_items = C->att_nqb * (nh / C->att_heads) * G->ne[3];
-        if (C->att_bq == 1 || C->n_items >= 4 * (int64_t)n_threads) break;
+        if (C->att_bq == 1 || C->n_items >= TFU_X_ATT_ITEMS) break;
         C->att_bq = (C->att_bq + 1) / 2;
     }
     C->chunk = 1;
@@ -7048,7 +7052,7 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
         rows = G->ne[1] * G->ne[2] * G->ne[3];
         work = rows * G->ne[0];
         if (G->kind == TFU_GROUP_ATTENTION) {
-            tfu_result r = tfu_x_attn_lower(p, G, C, n_threads, &tiles_b, &pack_b, &ptrs_b, &panel_b);
+            tfu_result r = tfu_x_attn_lower(p, G, C, &tiles_b, &pack_b, &ptrs_b, &panel_b);
             if (r != TFU_OK) return r;
         } else if (G->kind == TFU_GROUP_MATMUL) {
             int64_t kmax = 1;

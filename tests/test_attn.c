@@ -175,6 +175,9 @@ static int64_t mismatches(const tfu_tensor *t, const tfu_tensor *r, double tol, 
 
 static int n_attention_groups(const tfu_plan *p) { return tfu_plan_get_stats(p).n_groups_kind[TFU_GROUP_ATTENTION]; }
 
+/* the 1-thread result of the case being run: 2 threads must give it bit for bit */
+static float *g_one_thread;
+
 /* one case, one set of options: plan, poison, run, compare, check grouping */
 static void run_one(const acase *c, int neg, const char *variant, const tfu_plan_options *o, const built *ref, int want_fused) {
     built b;
@@ -214,6 +217,14 @@ static void run_one(const acase *c, int neg, const char *variant, const tfu_plan
              c->name, variant, (long long)bad, (long long)tfu_nelements(b.out), (long long)first,
              first >= 0 ? ((const float *)b.out->data)[first] : 0.0, first >= 0 ? ((const float *)ref->out->data)[first] : 0.0, worst);
     if (tt_verbose) printf("  %-26s %-12s worst %.3g\n", c->name, variant, worst);
+    if (o->n_threads <= 1 && !o->no_simd && !o->no_fusion) {
+        free(g_one_thread);
+        g_one_thread = (float *)malloc(tfu_nbytes(b.out));
+        if (g_one_thread) memcpy(g_one_thread, b.out->data, tfu_nbytes(b.out));
+    } else if (o->n_threads > 1 && g_one_thread) {
+        TT_CHECK(memcmp(g_one_thread, b.out->data, tfu_nbytes(b.out)) == 0, "%s (%s): not bit for bit the 1-thread result", c->name,
+                 variant);
+    }
     if (b.extra) {
         bad = mismatches(b.extra, ref->extra, 1e-5 * (1 + sqrt((double)c->nkv)), &first, &worst);
         TT_CHECK(bad == 0, "%s (%s): sum_rows of S differs at %lld", c->name, variant, (long long)first);
@@ -255,6 +266,8 @@ static void run_case(const acase *c, int neg) {
     o.no_simd = 0;
     o.no_fusion = 1;
     run_one(c, neg, "no fusion", &o, &ref, 0);
+    free(g_one_thread);
+    g_one_thread = NULL;
     drop(&ref);
 }
 
