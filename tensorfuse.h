@@ -28,6 +28,15 @@
                       parallel-for (tfu_plan_options.parallel_for). Needed
                       with a compiler that is not GCC, Clang or MSVC and has
                       no C11 atomics; a parallel-for must then be serial
+     TFU_NO_FENV      do not include <fenv.h> (a C library without it). By
+                      default a plan's work on other threads (the pool's
+                      workers, the tasks of a parallel-for) runs under the
+                      calling thread's floating-point environment: rounding,
+                      flush-to-zero, x87 precision (mingw-w64's libm computes
+                      in it, and a Win32 thread starts with a lower one).
+                      Without it each thread's own applies, and results on
+                      several threads equal one thread's only where those
+                      match the caller's
      TFU_NO_SIMD      scalar kernels only (the SIMD paths are also switched
                       off at run time with TFU_NO_SIMD=1 in the environment)
      TFU_MAX_DIMS     always 4; any other value is an #error
@@ -72,7 +81,8 @@
           operations (a clamp instead of masks, a degree-6 fit); sigmoid,
           silu and gelu as one division; softmax takes an x*s + mask
           prologue in exactly, skips exp on masked vectors, prefetches the
-          next row.
+          next row. The pool's workers and parallel-for tasks run under the
+          calling thread's floating-point environment (TFU_NO_FENV: not).
      0.4  tfu_plan_options.quant_activations: products with Q8_0/Q4_0
           weights may round activations to int8 per block of 32 and use
           integer dot products (AVX2 vpmaddubsw, also in AVX-512 builds;
@@ -856,6 +866,13 @@ TFU_API int tfu_selftest(void);   /* number of failures */
 #elif !defined(TFU_NO_THREADS)
 #include <pthread.h>
 #include <sched.h>
+#endif
+#if !defined(TFU_NO_FENV)
+#include <fenv.h>   /* workers take the caller's floating-point environment */
+#if defined(__SSE__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 1)
+#include <xmmintrin.h>   /* _mm_getcsr: mingw-w64's fegetenv leaves MXCSR out */
+#define TFU_X_MXCSR 1
+#endif
 #endif
 /* atomics (the compat block in >>base): 1 GCC/Clang builtins, 2 MSVC
    Interlocked intrinsics, 3 C11 <stdatomic.h>, 0 none (TFU_NO_THREADS only).
@@ -6600,6 +6617,29 @@ static int64_t tfu_x_stage_n_items(const tfu_plan *p, int s) {
 
 /* --- threads: workers meet only at the barrier between two stages -------- */
 
+#if !defined(TFU_NO_FENV)
+/* A thread's floating-point environment: rounding, flush-to-zero, x87
+   precision. fenv_t, and MXCSR on its own where SSE has one (mingw-w64
+   stores no MXCSR in fenv_t). */
+typedef struct tfu_x_fenv {
+    fenv_t   fe;
+    unsigned mxcsr;
+} tfu_x_fenv;
+static void tfu_x_fenv_get(tfu_x_fenv *e) {
+    memset(e, 0, sizeof *e);   /* padding too: envs are compared bytewise */
+    fegetenv(&e->fe);
+#if defined(TFU_X_MXCSR)
+    e->mxcsr = _mm_getcsr();
+#endif
+}
+static void tfu_x_fenv_set(const tfu_x_fenv *e) {
+    fesetenv(&e->fe);
+#if defined(TFU_X_MXCSR)
+    _mm_setcsr(e->mxcsr);
+#endif
+}
+#endif
+
 #if !defined(TFU_NO_THREADS)
 /* the few thread calls the pool makes: Win32 (Vista and later) or pthreads */
 #if defined(_WIN32)
@@ -6648,6 +6688,9 @@ struct tfu_threadpool {
     int             caller_sense; /* the running caller's side of the barrier */
     int             busy;         /* a plan runs on it (atomics)            */
     int             shared;       /* made by tfu_threadpool_new             */
+#if !defined(TFU_NO_FENV)
+    tfu_x_fenv      env;          /* the caller's, for the current job (under mu) */
+#endif
 };
 typedef struct tfu_threadpool tfu_x_pool;
 
@@ -6691,6 +6734,9 @@ static void tfu_x_worker_main(void *arg) {
         while (tfu_x_atomic_load(&pl->gen, TFU_X_RELAXED) == seen && !pl->quit) tfu_x_cond_wait(&pl->cv, &pl->mu);
         quit = pl->quit;
         seen = tfu_x_atomic_load(&pl->gen, TFU_X_RELAXED);
+#if !defined(TFU_NO_FENV)
+        if (!quit) tfu_x_fenv_set(&pl->env);
+#endif
         tfu_x_mutex_unlock(&pl->mu);
         if (quit) break;
         tfu_x_pool_job(pl, w->id, &local_sense);
@@ -6774,6 +6820,14 @@ static void tfu_x_pool_run(tfu_plan *p, int s0, int s1) {
     int s;
     for (s = s0; s < s1; s++) tfu_x_atomic_store64(&p->cpu->next[s], 0, TFU_X_RELAXED);
     tfu_x_mutex_lock(&pl->mu);
+    /* Rounding, flush-to-zero and the x87 precision (the libm of mingw-w64
+       computes in it) are per thread, and a worker started with its own
+       (a Win32 thread does not inherit them, a pthread takes them once at
+       its start): each job runs under the caller's, whichever thread takes
+       an item. */
+#if !defined(TFU_NO_FENV)
+    tfu_x_fenv_get(&pl->env);
+#endif
     pl->plan = p;
     pl->next = p->cpu->next;
     pl->s0 = s0;
@@ -6828,16 +6882,32 @@ TFU_API int tfu_threadpool_n_threads(const tfu_threadpool *pool) {
 }
 
 /* the caller's parallel-for: each task borrows a free scratch area */
-typedef struct tfu_x_pf_ctx { tfu_plan *p; int s; } tfu_x_pf_ctx;
+typedef struct tfu_x_pf_ctx {
+    tfu_plan *p;
+    int       s;
+#if !defined(TFU_NO_FENV)
+    tfu_x_fenv env;   /* the caller's: a task on another thread runs under it */
+#endif
+} tfu_x_pf_ctx;
 
 static void tfu_x_pf_task(void *arg, int i) {
     tfu_x_pf_ctx *c = (tfu_x_pf_ctx *)arg;
     tfu_plan *p = c->p;
     int k = 0;
+#if !defined(TFU_NO_FENV)
+    tfu_x_fenv own;
+    int swap;
+    tfu_x_fenv_get(&own);
+    swap = memcmp(&own, &c->env, sizeof own) != 0;
+    if (swap) tfu_x_fenv_set(&c->env);
+#endif
     while (!tfu_x_atomic_cas(&p->cpu->scratch_busy[k], 0, 1, TFU_X_ACQUIRE))   /* claim scratch k */
         k = (k + 1) % p->cpu->n_threads;
     tfu_x_stage_item(p, c->s, i, (unsigned char *)p->cpu->scratch + (size_t)k * p->cpu->sl.total);
     tfu_x_atomic_store(&p->cpu->scratch_busy[k], 0, TFU_X_RELEASE);
+#if !defined(TFU_NO_FENV)
+    if (swap) tfu_x_fenv_set(&own);   /* the caller's thread as it was */
+#endif
 }
 
 static void tfu_x_call_eval(tfu_plan *p, int s) {
@@ -6908,6 +6978,9 @@ TFU_API tfu_result tfu_plan_run(tfu_plan *p) {
             for (; s < s1; s++) {
                 tfu_x_pf_ctx c;
                 c.p = p; c.s = s;
+#if !defined(TFU_NO_FENV)
+                tfu_x_fenv_get(&c.env);
+#endif
                 p->opt.parallel_for(p->opt.parallel_for_user, (int)tfu_x_stage_n_items(p, s), tfu_x_pf_task, &c);
             }
         }

@@ -4,7 +4,10 @@
    DAG) run on the built-in pool with 2, 3 and 4 threads and on caller
    parallel-fors (serial in reverse order, and pthreads), many times, with
    the inputs changed between runs; every run is compared with the
-   reference. Two plans also run at once from two caller threads. Built
+   reference. Two plans also run at once from two caller threads, and
+   plans run under FE_UPWARD set after their pool started give the 1-thread
+   bits on 2 and 3 threads and on a parallel-for whose threads keep round
+   to nearest. Built
    with -fsanitize=thread by `make tsan`.
 
      test_threads [--iters N] */
@@ -13,6 +16,7 @@
 #include "tensorfuse.h"
 #include "tfu_test.h"
 #include "examples/llama.h"
+#include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -325,6 +329,99 @@ static int run_one(const gcase *gc, const cfg_t *cf, int quiet) {
     return fails;
 }
 
+/* --- the caller's floating-point environment -------------------------------- */
+
+/* a parallel-for whose threads keep their own environment: they round to
+   nearest whatever the caller's thread does, as a pool made earlier would */
+typedef struct pf_env { int calls, restored; } pf_env;
+static void *pf_env_worker(void *arg) {
+    fesetround(FE_TONEAREST);
+    pf_worker(arg);
+    return (void *)(intptr_t)(fegetround() == FE_TONEAREST);   /* left as it was */
+}
+static void pf_own_env(void *user, int n, void (*task)(void *, int), void *task_ctx) {
+    pf_env *pe = (pf_env *)user;
+    pthread_t th[2]; int k, started = 0;
+    pf_job j;
+    pe->calls++;
+    pthread_mutex_init(&j.mu, NULL);
+    j.next = 0; j.n = n; j.task = task; j.task_ctx = task_ctx;
+    for (k = 0; k < 2; k++) if (pthread_create(&th[k], NULL, pf_env_worker, &j) == 0) started++; else break;
+    for (k = 0; k < started; k++) {   /* the tasks run on the two threads only, never on the caller's */
+        void *ok = NULL;
+        pthread_join(th[k], &ok);
+        pe->restored += ok != NULL;
+    }
+    pf_worker(&j);   /* none left, unless a thread did not start */
+    pthread_mutex_destroy(&j.mu);
+}
+
+/* the flagged results as bytes, NULL-separated by graph order */
+static unsigned char *results(tfu_graph *g, size_t *len) {
+    unsigned char *b = NULL; size_t n = 0; int i;
+    for (i = 0; i < tfu_graph_n_nodes(g); i++) {
+        tfu_tensor *t = tfu_graph_node(g, i);
+        float *v; size_t sz;
+        if (!(t->flags & (TFU_FLAG_OUTPUT | TFU_FLAG_KEEP)) || !t->data) continue;
+        v = tt_copy_out(t);
+        sz = (size_t)tfu_nelements(t) * sizeof(float);
+        b = (unsigned char *)realloc(b, n + sz);
+        memcpy(b + n, v, sz);
+        n += sz;
+        free(v);
+    }
+    *len = n;
+    return b;
+}
+
+/* A plan compiled (its pool started) under round-to-nearest, then run under
+   round-upward: every item, whichever thread takes it, rounds upward, so 2
+   and 3 threads, and a parallel-for on threads of their own, give the bits
+   of 1 thread; and upward differs from nearest, so a thread that kept its
+   own mode would show. */
+static void test_fenv(void) {
+#if defined(FE_UPWARD) && defined(FE_TONEAREST)
+    static const gcase *gc[] = { &cases[0], &cases[4] };
+    int k, v;
+    for (k = 0; k < 2; k++) {
+        unsigned char *one = NULL, *nrst = NULL; size_t n_one = 0, n_nrst = 0;
+        for (v = 0; v < 5; v++) {   /* 1 thread up, 1 thread nearest, 2, 3 threads, parallel-for */
+            fx f; tfu_plan *p; tfu_plan_options o = tfu_plan_default_options(); pf_env pe = { 0, 0 };
+            unsigned char *got; size_t n_got; tfu_result rr; int it;
+            char where[96];
+            snprintf(where, sizeof where, "fenv %s variant %d", gc[k]->name, v);
+            g_where = where;
+            alarm(WATCHDOG_S);
+            if (fx_make(&f, gc[k]->fn, NULL, 11)) { TT_CHECK(0, "%s: build", where); fx_free(&f); continue; }
+            o.n_threads = v == 2 ? 2 : v == 3 ? 3 : 1;
+            if (v == 4) { o.parallel_for = pf_own_env; o.parallel_for_user = &pe; }
+            p = tfu_plan_compile(f.g, &o);
+            if (!p) { TT_CHECK(0, "%s: compile: %s", where, tfu_last_error_msg(f.ctx)); fx_free(&f); continue; }
+            for (it = 0; it < 4; it++) {   /* items go to whichever thread is free: several runs */
+                poison_outputs(p, f.g);
+                if (v != 1) fesetround(FE_UPWARD);
+                rr = tfu_plan_run(p);
+                fesetround(FE_TONEAREST);
+                TT_CHECK(rr == TFU_OK, "%s: run: %s", where, tfu_result_str(rr));
+                got = results(f.g, &n_got);
+                if (v == 0 && it == 0) { one = got; n_one = n_got; continue; }
+                if (v == 1 && it == 0) { nrst = got; n_nrst = n_got; continue; }
+                if (v == 1) TT_CHECK(n_got == n_nrst && memcmp(got, nrst, n_got) == 0, "%s: round-to-nearest runs differ", where);
+                else TT_CHECK(n_got == n_one && memcmp(got, one, n_got) == 0, "%s: run %d: not the 1-thread bits under FE_UPWARD", where, it);
+                free(got);
+            }
+            if (v == 1) TT_CHECK(n_nrst == n_one && memcmp(nrst, one, n_one) != 0, "%s: upward and nearest give the same bits", where);
+            if (v == 4) TT_CHECK(pe.calls > 0 && pe.restored == 2 * pe.calls, "%s: %d parallel-for calls, %d threads' modes left as they were",
+                                 where, pe.calls, pe.restored);
+            tfu_plan_free(p);
+            fx_free(&f);
+        }
+        free(one); free(nrst);
+    }
+    g_where = "between cases";
+#endif
+}
+
 /* two plans on two contexts, run at once from two caller threads (built and
    compiled here first: the test's rng is not thread-safe) */
 typedef struct conc_arg { fx r, l; tfu_plan *p; double tol; int runs, fails; } conc_arg;
@@ -380,6 +477,7 @@ int main(int argc, char **argv) {
         }
     TT_CHECK(pf_serial_calls > 0, "the serial parallel_for was never called");
     test_concurrent();
+    test_fenv();
     alarm(0);
     return tt_summary();
 }
