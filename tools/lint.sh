@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the header (API only, and with the implementation and self-test) with
+# Builds the header (API only, with the implementation and self-test, and the
+# embedded configuration with TFU_NO_FENV too) with
 # every warning as an error, as C99, C11 and C++, with and without NDEBUG;
 # then the C11-atomics build and the check for GNU-only code.
 CC=${1:-cc}; CXX=${2:-c++}
@@ -7,7 +8,7 @@ W="-Wall -Wextra -Wpedantic -Werror -Wshadow"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 printf '#include "tensorfuse.h"\n#include "tensorfuse.h"\nint tfu_api_only;\n' > "$tmp/api.c"
 printf '#define TFU_IMPLEMENTATION\n#define TFU_SELFTEST\n#include "tensorfuse.h"\n' > "$tmp/impl.c"
-printf '#define TFU_IMPLEMENTATION\n#define TFU_NO_THREADS\n#define TFU_NO_MALLOC\n#define TFU_NO_STDIO\n#define TFU_NO_SIMD\n#include "tensorfuse.h"\n' > "$tmp/embedded.c"
+printf '#define TFU_IMPLEMENTATION\n#define TFU_NO_THREADS\n#define TFU_NO_MALLOC\n#define TFU_NO_STDIO\n#define TFU_NO_SIMD\n#define TFU_NO_FENV\n#include "tensorfuse.h"\n' > "$tmp/embedded.c"
 fail=0
 for f in api impl embedded; do
   for nd in "" "-DNDEBUG"; do
