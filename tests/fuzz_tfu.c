@@ -6,7 +6,8 @@
    transpose, reshape, cont, copies into leaves and views of leaves, every op
    builder with random (also invalid) arguments, flags, and expands of
    results in any order. Then a plan is compiled with random options (fusion
-   on or off, 1 or 2 threads, SIMD off, a caller arena) and run.
+   on or off, 1 or 2 threads, SIMD off, a caller arena, int8 activations
+   against quantized weights) and run.
 
    The same bytes build a twin program in a second context, which the
    reference executor runs. A finding is: a crash or sanitizer report; a
@@ -105,6 +106,7 @@ typedef struct fz_prog {
 } fz_prog;
 
 static int g_tame, g_no_cpy, g_aligned, g_verbose;
+static int g_qact;   /* the plan rounds activations to int8 against quantized weights */
 
 static void fz_finding(fz_prog *p, const char *msg, const char *detail) {
     if (p->finding) return;
@@ -447,6 +449,9 @@ static void fz_other(fz_prog *p, fz_in *in) {
         t = fz_check(p, tfu_mul_mat(p->ctx, a->t, b->t), "mul_mat");
         mag = a->mag * b->mag * (double)a->t->ne[0];
         tol = (tol + 1e-5) * (double)a->t->ne[0];
+        /* int8 activations: each off by at most its block's max / 254, so
+           the sum by at most mag / 254 */
+        if (g_qact && tfu_type_block_size(a->t->type) > 1) tol += 5e-3;
     } else if (k == 1) {
         t = fz_check(p, tfu_get_rows(p->ctx, a->t, b->t), "get_rows");
         mag = a->mag;
@@ -701,6 +706,7 @@ static int fz_one(const uint8_t *data, size_t size) {
         g_aligned = getenv("FUZZ_ALIGNED") != NULL;
         g_verbose = getenv("FUZZ_VERBOSE") != NULL;
     }
+    g_qact = (o0 >> 4) & 1;
     fz_build(&pa, g_mem[0], data, size);
     fz_build(&pb, g_mem[1], data, size);
     if (pa.finding) {
@@ -717,6 +723,7 @@ static int fz_one(const uint8_t *data, size_t size) {
         o.arena_size = (o1 & 1) ? sizeof g_arena : (size_t)(o1 * 64);
     }
     if ((o0 >> 3) & 1) setenv("TFU_NO_SIMD", "1", 1);
+    o.quant_activations = g_qact;
     tfu_clear_error(pa.ctx);
     plan = tfu_plan_compile(pa.g, &o);
     if ((o0 >> 3) & 1) unsetenv("TFU_NO_SIMD");
@@ -746,8 +753,8 @@ static int fz_one(const uint8_t *data, size_t size) {
     }
     if (rr == TFU_OK && rp == TFU_OK) {
         char how[96];
-        snprintf(how, sizeof how, "fusion %s, %d threads%s%s", o.no_fusion ? "off" : "on", o.n_threads, o.arena ? ", caller arena" : "",
-                 (o0 >> 3) & 1 ? ", no SIMD" : "");
+        snprintf(how, sizeof how, "fusion %s, %d threads%s%s%s", o.no_fusion ? "off" : "on", o.n_threads, o.arena ? ", caller arena" : "",
+                 (o0 >> 3) & 1 ? ", no SIMD" : "", g_qact ? ", int8 activations" : "");
         if (fz_judge(&pa, &pb, "", how)) {
             tfu_plan_free(plan);
             return 1;
