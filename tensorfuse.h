@@ -6017,12 +6017,14 @@ struct tfu_x_cpu {
 };
 
 #define TFU_X_ELT_CHUNK 256   /* columns per chunk of an element-wise group: short phases keep memory streaming */
-/* An element-wise group over more than TFU_X_PF_MIN bytes fetches what it
-   reads and writes in memory TFU_X_PF_AHEAD bytes ahead into L2: a core
-   that computes between its loads keeps fewer misses in flight than its
-   prefetchers need (W4, gelu((a+b)*c)*0.5 from memory, on the H200 host's
-   Xeon at 2 threads: 0.61-0.68 of triad without, 0.78-0.93 with; on row
-   groups, whose rows the kernels already prefetch, it cost 5-10 %) */
+/* An element-wise group of several operations over more than TFU_X_PF_MIN
+   bytes fetches what it reads and writes in memory TFU_X_PF_AHEAD bytes
+   ahead into L2: a core that computes between its loads keeps fewer misses
+   in flight than its prefetchers need. On the H200 host's Xeon, from
+   memory, 2 threads: W4 (gelu((a+b)*c)*0.5, 4 operations) 0.62-0.68 of
+   triad without, 0.75-0.93 with; W3 (one swiglu) 0.81-0.84 without,
+   0.76-0.79 with, and row groups (whose rows the kernels prefetch) lost
+   5-10 %: both left out. */
 #define TFU_X_PF_AHEAD 8192
 #define TFU_X_PF_MIN   ((double)(1 << 20))
 #define TFU_X_MM_MB 32        /* rows of A (output columns) per matmul item  */
@@ -7199,7 +7201,7 @@ static tfu_result tfu_x_cpu_lower(tfu_plan *p) {
             C->n_items = (rows + C->rows_per_item - 1) / C->rows_per_item;
             C->chunk = G->kind == TFU_GROUP_ROW ? G->ne[0] : (G->ne[0] < TFU_X_ELT_CHUNK ? G->ne[0] : TFU_X_ELT_CHUNK);
             C->folded = tfu_x_folded(p, G);
-            C->prefetch = G->kind == TFU_GROUP_ELTWISE && (double)work * 4.0 * (double)(G->n_operands + 1) > TFU_X_PF_MIN;
+            C->prefetch = G->kind == TFU_GROUP_ELTWISE && G->n_instr > 1 && (double)work * 4.0 * (double)(G->n_operands + 1) > TFU_X_PF_MIN;
             if (G->kind == TFU_GROUP_OTHER) {
                 const tfu_tensor *t = p->t[ins[0].tensor];
                 size_t row = (size_t)(t->src[0]->ne[0] > t->ne[0] ? t->src[0]->ne[0] : t->ne[0]);
